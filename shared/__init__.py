@@ -1,0 +1,1 @@
+"""Songji's shared kit: contracts, event sourcing, runtime and embedded infrastructure."""

@@ -1,0 +1,144 @@
+"""The CloudEvents 1.0 envelope, carried on Kafka in binary content mode.
+
+Binary mode puts the attributes in ``ce_*`` headers and the event data, as JSON, in the body,
+so any CloudEvents SDK reads our topics. Songji's extension attributes (lower-case, as the
+spec requires):
+
+- ``correlationid``: the request or journey this event belongs to
+- ``causationid``: the id of the event or request that caused it
+- ``actororg`` / ``actoruser``: who acted (organisation and user ids, never names)
+- ``schemaversion``: the contract version of the data
+- ``streamversion`` / ``position``: where the event sits in its stream and in its store
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from shared.contracts.base import Event, model_for
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+
+class InvalidMessage(ValueError):
+    """A message that is not a well-formed Songji CloudEvent, or whose data breaks its contract."""
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    org: str | None = None
+    user: str | None = None
+
+
+class Metadata(BaseModel):
+    """What a command handler knows about why and by whom events are appended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    correlation_id: str
+    causation_id: str | None = None
+    actor: Actor = Actor()
+
+
+class Envelope(BaseModel):
+    """One event as it travels: the CloudEvents attributes plus its JSON data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    source: str
+    type: str
+    subject: str
+    time: AwareDatetime
+    data: dict[str, Any]
+    schema_version: int
+    correlation_id: str
+    causation_id: str | None = None
+    actor_org: str | None = None
+    actor_user: str | None = None
+    stream_version: int | None = None
+    position: int | None = None
+
+    def event(self) -> Event:
+        """The data parsed into its contract; raises InvalidMessage when it breaks it."""
+        model = model_for(self.type)
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise InvalidMessage(f"{self.type} data breaks its contract: {exc}") from exc
+
+    # -- Kafka binary content mode -------------------------------------------------------------
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        attributes: dict[str, Any] = {
+            "ce_specversion": SPEC_VERSION,
+            "ce_id": str(self.id),
+            "ce_source": self.source,
+            "ce_type": self.type,
+            "ce_subject": self.subject,
+            "ce_time": self.time.isoformat(),
+            "ce_schemaversion": str(self.schema_version),
+            "ce_correlationid": self.correlation_id,
+            "ce_causationid": self.causation_id,
+            "ce_actororg": self.actor_org,
+            "ce_actoruser": self.actor_user,
+            "ce_streamversion": _optional_str(self.stream_version),
+            "ce_position": _optional_str(self.position),
+            "content-type": CONTENT_TYPE,
+        }
+        return [(k, v.encode()) for k, v in attributes.items() if v is not None]
+
+    def kafka_value(self) -> bytes:
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_kafka(cls, headers: dict[str, str], value: bytes | None) -> Envelope:
+        """Read a binary-mode CloudEvent; raise InvalidMessage naming what is wrong."""
+        if headers.get("ce_specversion") != SPEC_VERSION:
+            raise InvalidMessage(
+                f"not a CloudEvents {SPEC_VERSION} message (ce_specversion="
+                f"{headers.get('ce_specversion')!r})"
+            )
+        missing = [h for h in ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_time")
+                   if not headers.get(h)]
+        if missing:
+            raise InvalidMessage(f"missing CloudEvents headers: {', '.join(missing)}")
+        try:
+            data = json.loads(value or b"")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidMessage(f"body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidMessage("body is not a JSON object")
+        try:
+            return cls(
+                id=headers["ce_id"],
+                source=headers["ce_source"],
+                type=headers["ce_type"],
+                subject=headers["ce_subject"],
+                time=datetime.fromisoformat(headers["ce_time"]),
+                data=data,
+                schema_version=int(headers.get("ce_schemaversion", "1")),
+                correlation_id=headers.get("ce_correlationid") or headers["ce_id"],
+                causation_id=headers.get("ce_causationid"),
+                actor_org=headers.get("ce_actororg"),
+                actor_user=headers.get("ce_actoruser"),
+                stream_version=_optional_int(headers.get("ce_streamversion")),
+                position=_optional_int(headers.get("ce_position")),
+            )
+        except (ValueError, ValidationError) as exc:
+            raise InvalidMessage(f"bad CloudEvents attribute: {exc}") from exc
+
+
+def _optional_str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: str | None) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,125 @@
+"""Events published by the training service (topic ``songji.training.events``).
+
+Durations are whole minutes (integers), so sums and thresholds are exact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.base import Event, contract
+from shared.contracts.common import (
+    CheckInMethod,
+    ClassMode,
+    OccupationCode,
+    SessionKind,
+    SkillLevel,
+    WorkSite,
+)
+
+
+class SessionPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    session_id: str
+    date: date
+    start_local: time = Field(description="Local start time in Asia/Shanghai")
+    end_local: time = Field(description="Local end time in Asia/Shanghai")
+    kind: SessionKind
+    minutes: int = Field(gt=0, description="Length of the session")
+
+
+@contract("training")
+class InstitutionAccredited(Event):
+    institution_id: str
+    name: str = Field(description="The institution's registered name (not personal data)")
+    occupations: list[OccupationCode]
+    sites: list[WorkSite]
+    partners: list[str] = Field(default_factory=list,
+                                description="Partner enterprises or schools")
+    accredited_on: date
+
+
+@contract("training")
+class InstitutionSuspended(Event):
+    institution_id: str
+    reason: str
+    suspended_on: date
+
+
+@contract("training")
+class InstitutionReinstated(Event):
+    institution_id: str
+    reinstated_on: date
+
+
+@contract("training")
+class ClassScheduled(Event):
+    class_id: str
+    institution_id: str
+    occupation_code: OccupationCode
+    target_level: SkillLevel
+    site: WorkSite
+    mode: ClassMode
+    capacity: int = Field(gt=0)
+    sessions: list[SessionPlan] = Field(min_length=1)
+    required_minutes: int = Field(gt=0, description="Class hours the catalogue requires")
+    trainer_ids: list[str] = Field(default_factory=list,
+                                   description="Ids of the people who teach the class")
+
+
+@contract("training")
+class ClassApproved(Event):
+    """The HR bureau approved the class (开班申请); enrolment opens."""
+
+    class_id: str
+    approved_on: date
+
+
+@contract("training")
+class AttendanceRecorded(Event):
+    attendance_id: str
+    class_id: str
+    session_id: str
+    session_date: date
+    worker_id: str
+    minutes: int = Field(ge=0)
+    method: CheckInMethod
+
+
+@contract("training")
+class AttendanceVoided(Event):
+    """A correction: the record no longer counts. Nothing is ever edited or deleted."""
+
+    attendance_id: str
+    class_id: str
+    session_id: str
+    session_date: date
+    worker_id: str
+    reason: str
+
+
+class TraineeOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    worker_id: str
+    attended_minutes: int = Field(ge=0)
+    required_minutes: int = Field(gt=0)
+    attendance_ratio: float = Field(ge=0, description="attended / required, 4 decimals")
+    met_threshold: bool
+    days_attended: list[date] = Field(default_factory=list)
+
+
+@contract("training")
+class ClassCompleted(Event):
+    class_id: str
+    institution_id: str
+    occupation_code: OccupationCode
+    target_level: SkillLevel
+    site: WorkSite
+    first_session_date: date
+    completed_on: date
+    threshold_percent: int = Field(ge=0, le=100)
+    trainees: list[TraineeOutcome]

@@ -1,0 +1,222 @@
+"""The event store: append with an expected version, read a stream, read after a position.
+
+Every append locks the single ``event_head`` row, so writers are serialised: the position
+counter and the hash chain advance in commit order, and a reader tailing ``position > n``
+can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
+the auditors rely on). The lock is held only for the few inserts of one append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from shared.contracts import Envelope, Event, Metadata
+from shared.eventsourcing.hashing import event_hash
+
+NOTIFY_CHANNEL = "songji_events"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since the caller read it: reload, decide again, retry."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, the append expected {expected}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    position: int
+    event_id: UUID
+    stream_id: str
+    version: int
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    hash: bytes
+
+    def envelope(self, service: str) -> Envelope:
+        actor = self.metadata.get("actor") or {}
+        return Envelope(
+            id=self.event_id,
+            source=f"/songji/{service}",
+            type=self.event_type,
+            subject=self.stream_id,
+            time=self.recorded_at,
+            data=self.data,
+            schema_version=self.schema_version,
+            correlation_id=self.metadata.get("correlation_id") or str(self.event_id),
+            causation_id=self.metadata.get("causation_id"),
+            actor_org=actor.get("org"),
+            actor_user=actor.get("user"),
+            stream_version=self.version,
+            position=self.position,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    checked: int
+    first_bad_position: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_position is None
+
+
+_COLUMNS = ("position, event_id, stream_id, version, event_type, schema_version, data, "
+            "metadata, recorded_at, hash")
+
+
+def _row_to_event(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(**dict(row))
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool, *, clock: Clock = utc_now) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        metadata: Metadata,
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Append ``events`` to a stream that must be at ``expected_version`` (0: new stream).
+
+        Pass ``conn`` to append inside the caller's transaction (with its other writes).
+        """
+        if not events:
+            return []
+        if conn is not None:
+            return await self._append(conn, stream_id, expected_version, events, metadata)
+        async with self.pool.acquire() as own, own.transaction():
+            return await self._append(own, stream_id, expected_version, events, metadata)
+
+    async def _append(
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        metadata: Metadata,
+    ) -> list[StoredEvent]:
+        head = await conn.fetchrow(
+            "SELECT last_position, last_hash FROM event_head WHERE id = 1 FOR UPDATE"
+        )
+        actual = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
+        )
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, actual)
+
+        position, previous = head["last_position"], bytes(head["last_hash"])
+        recorded_at = self.clock()
+        meta = metadata.model_dump(mode="json")
+        stored: list[StoredEvent] = []
+        for offset, event in enumerate(events, start=1):
+            position += 1
+            fields = dict(
+                position=position,
+                event_id=uuid4(),
+                stream_id=stream_id,
+                version=expected_version + offset,
+                event_type=event.ce_type(),
+                schema_version=event.schema_version,
+                data=event.model_dump(mode="json"),
+                metadata=meta,
+                recorded_at=recorded_at,
+            )
+            previous = event_hash(previous, **fields)
+            stored.append(StoredEvent(**fields, hash=previous))
+
+        await conn.executemany(
+            f"INSERT INTO events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [
+                (e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version,
+                 e.data, e.metadata, e.recorded_at, e.hash)
+                for e in stored
+            ],
+        )
+        await conn.execute(
+            "UPDATE event_head SET last_position = $1, last_hash = $2 WHERE id = 1",
+            position, previous,
+        )
+        # Wakes the relay at commit; a lost notification only delays it to its next poll.
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
+        return stored
+
+    async def read_stream(self, stream_id: str) -> list[StoredEvent]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
+            )
+        return [_row_to_event(r) for r in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
+            )
+
+    async def read_after(self, position: int, limit: int = 1000) -> list[StoredEvent]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                position, limit,
+            )
+        return [_row_to_event(r) for r in rows]
+
+    async def last_position(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval("SELECT last_position FROM event_head WHERE id = 1")
+
+    async def verify(self, *, batch: int = 5000) -> Verification:
+        """Recompute the hash chain from the start; name the first position that breaks it."""
+        previous, expected_position, checked = b"", 1, 0
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            cursor = conn.cursor(f"SELECT {_COLUMNS} FROM events ORDER BY position",
+                                 prefetch=batch)
+            async for row in cursor:
+                event = _row_to_event(row)
+                if event.position != expected_position:
+                    return Verification(checked, expected_position,
+                                        f"position {expected_position} is missing")
+                fields = {k: getattr(event, k) for k in (
+                    "position", "event_id", "stream_id", "version", "event_type",
+                    "schema_version", "data", "metadata", "recorded_at")}
+                if event_hash(previous, **fields) != event.hash:
+                    return Verification(checked, event.position,
+                                        f"event at position {event.position} does not match "
+                                        "its hash")
+                previous = event.hash
+                expected_position += 1
+                checked += 1
+            head = await conn.fetchrow("SELECT last_position, last_hash FROM event_head")
+        if head["last_position"] != checked or bytes(head["last_hash"]) != previous:
+            return Verification(checked, checked + 1,
+                                "the head does not match the last event (removed at the end?)")
+        return Verification(checked, None, None)

@@ -1,0 +1,1 @@
+"""What every service runs on: settings, logging, errors and the service application."""

@@ -1,0 +1,41 @@
+"""Errors a command can end in, and how the API reports them.
+
+Malformed input is FastAPI's 422, naming each field. A broken business rule is a DomainError:
+409 with a machine-readable code and a sentence. Either way nothing is stored or published,
+because handlers raise before they append.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.eventsourcing.store import ConcurrencyError
+
+
+class DomainError(Exception):
+    status_code = 409
+
+    def __init__(self, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        body = {"code": exc.code, "message": exc.message, **exc.details}
+        return JSONResponse(status_code=exc.status_code, content=body)
+
+    @app.exception_handler(ConcurrencyError)
+    async def concurrency_error(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        return JSONResponse(
+            status_code=409,
+            content={"code": "concurrent_update", "message": str(exc)},
+        )

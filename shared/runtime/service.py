@@ -1,0 +1,204 @@
+"""One service = one FastAPI app + one FastStream broker + the outbox relay, in one lifespan.
+
+A service declares itself as a ServiceSpec (its routers, migrations and subscriptions); this
+module wires the shared pieces: the pool, migrations, the event store, the relay, the inboxes,
+the correlation-id middleware, ``/health`` and ``/ready``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from shared.contracts import Actor, Event, Metadata
+from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.inbox import Apply, Inbox, Origin
+from shared.eventsourcing.migrations import (
+    KIT_MIGRATIONS,
+    apply_migrations,
+    migration_files,
+    migrations_done,
+)
+from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.store import EventStore
+from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
+from shared.runtime.errors import install_error_handlers
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer: which services' topics it reads and what it does with each event type."""
+
+    name: str
+    services: Sequence[str]
+    handlers: Mapping[type[Event], Apply]
+    description: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    routers: Sequence[APIRouter] = ()
+    migrations: Path | None = None
+    subscriptions: Sequence[Subscription] = ()
+    settings_class: type[ServiceSettings] = ServiceSettings
+
+
+@dataclass
+class ServiceContext:
+    """What handlers get: the settings, the database, the event store and the broker."""
+
+    name: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    store: EventStore
+    broker: KafkaBroker
+    relay: Relay
+    inboxes: list[Inbox] = field(default_factory=list)
+
+
+def context(request: Request) -> ServiceContext:
+    """FastAPI dependency: the running service's context."""
+    return request.app.state.ctx
+
+
+def metadata_for(request: Request, actor: Actor | None = None) -> Metadata:
+    return Metadata(correlation_id=request.state.correlation_id, actor=actor or Actor())
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    configure_logging(settings.log_level, settings.log_format)
+    files = migration_files(KIT_MIGRATIONS, spec.migrations)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        structlog.contextvars.bind_contextvars(service=spec.name)
+        pool = await create_pool(settings.database_url)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, files)
+        store = EventStore(pool)
+        prefix = settings.topic_prefix
+        own_topic = events_topic(spec.name, prefix)
+        read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
+                              for s in sub.services})
+        await ensure_topics(settings.kafka_bootstrap_servers,
+                            [own_topic, dead_letter_topic(prefix), *read_topics],
+                            settings.topic_partitions)
+        broker = KafkaBroker(settings.kafka_bootstrap_servers,
+                             logger=structlog.get_logger("faststream"),
+                             client_id=f"songji-{spec.name}")
+        relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
+                      topic=own_topic, partitions=settings.topic_partitions,
+                      poll_interval=settings.relay_poll_interval,
+                      probe_interval=settings.relay_probe_interval)
+        ctx = ServiceContext(spec.name, settings, pool, store, broker, relay)
+        for sub in spec.subscriptions:
+            ctx.inboxes.append(_subscribe(ctx, sub))
+        await broker.start()
+        relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
+        app.state.ctx = ctx
+        app.state.migrations = files
+        log.info("service started", topic=own_topic, reads=read_topics)
+        try:
+            yield
+        finally:
+            await relay.stop()
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await broker.stop()
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def correlation(request: Request, call_next: Any) -> Response:
+        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        request.state.correlation_id = correlation_id
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("correlation_id")
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    @app.get("/health", tags=["operations"], summary="The process is alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/ready", tags=["operations"],
+             summary="Database and broker reachable, migrations done")
+    async def ready(request: Request) -> JSONResponse:
+        checks = await _readiness(request.app)
+        ok = all(checks.values())
+        return JSONResponse(status_code=200 if ok else 503,
+                            content={"ready": ok, "service": spec.name, "checks": checks})
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def _readiness(app: FastAPI) -> dict[str, bool]:
+    ctx: ServiceContext | None = getattr(app.state, "ctx", None)
+    if ctx is None:
+        return {"database": False, "migrations": False, "broker": False}
+    checks = {"database": False, "migrations": False, "broker": False}
+    with contextlib.suppress(Exception):
+        async with ctx.pool.acquire(timeout=2) as conn:
+            checks["database"] = await conn.fetchval("SELECT true")
+            checks["migrations"] = await migrations_done(conn, app.state.migrations)
+    with contextlib.suppress(Exception):
+        checks["broker"] = await ctx.broker.ping(timeout=2)
+    return checks
+
+
+def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
+    settings = ctx.settings
+    dead_topic = dead_letter_topic(settings.topic_prefix)
+
+    async def dead_letter(key: bytes | None, value: bytes | None, headers: dict[str, str]) -> None:
+        await ctx.broker.publish(value or b"", dead_topic, key=key, headers=headers)
+
+    inbox = Inbox(ctx.pool, consumer=f"{ctx.name}.{sub.name}", handlers=sub.handlers,
+                  dead_letter=dead_letter, attempts=settings.consumer_attempts,
+                  backoff_seconds=settings.consumer_backoff_seconds)
+    topics = [events_topic(s, settings.topic_prefix) for s in sub.services]
+
+    @ctx.broker.subscriber(
+        *topics,
+        group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,
+        title=f"{ctx.name}.{sub.name}",
+        description=sub.description,
+    )
+    async def receive(msg: KafkaMessage) -> None:
+        raw = msg.raw_message
+        origin = Origin(topic=raw.topic, partition=raw.partition, offset=raw.offset, key=raw.key)
+        await inbox.receive(msg.headers, raw.value, origin)
+
+    return inbox

@@ -1,0 +1,33 @@
+"""Settings of one service process, from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Every service reads these; a service adds its own fields in a subclass."""
+
+    model_config = SettingsConfigDict(env_prefix="SONGJI_", extra="ignore")
+
+    database_url: str = Field(
+        validation_alias=AliasChoices("SONGJI_DATABASE_URL", "DATABASE_URL"),
+        description="DSN of this service's own PostgreSQL database",
+    )
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("SONGJI_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port] of the Kafka-protocol cluster",
+    )
+    topic_prefix: str = "songji"
+    topic_partitions: int = Field(3, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    relay_poll_interval: float = Field(1.0, gt=0)
+    relay_probe_interval: float = Field(5.0, gt=0)
+    consumer_attempts: int = Field(3, ge=1)
+    consumer_backoff_seconds: float = Field(0.1, ge=0)
