@@ -23,6 +23,10 @@ class _Command(BaseModel):
 
 
 class RegisterWorker(_Command):
+    # A validation error's text must not carry a national ID number or phone into a log.
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True,
+                              hide_input_in_errors=True)
+
     name: str = Field(min_length=1, max_length=60, repr=False)
     national_id: str = Field(repr=False, description="18-digit resident identity number")
     mobile: str = Field(repr=False, description="Mainland mobile number, 11 digits")
