@@ -8,6 +8,7 @@ because handlers raise before they append.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shared.eventsourcing.store import ConcurrencyError
@@ -28,6 +29,14 @@ class NotFound(DomainError):
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name each field and what is wrong, but never echo the input back: it may be a
+        # national ID number or a phone, and responses end up in proxies' and clients' logs.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         body = {"code": exc.code, "message": exc.message, **exc.details}

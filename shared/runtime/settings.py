@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Every service reads these; a service adds its own fields in a subclass."""
 
-    model_config = SettingsConfigDict(env_prefix="SONGJI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SONGJI_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(
         validation_alias=AliasChoices("SONGJI_DATABASE_URL", "DATABASE_URL"),

@@ -1,0 +1,144 @@
+"""Start the five services as separate processes against given servers, and stop them.
+
+Used by ``songji up`` and by the end-to-end tests, so the tests run the system the way an
+operator does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import structlog
+
+from services.enrolment.vault import new_key
+from shared.eventsourcing.topics import SERVICES
+from shared.infra.ports import free_port
+from shared.infra.postgres import create_database
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_file: Path
+    dsn: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def secrets_env(folder: Path) -> dict[str, str]:
+    """Enrolment's keys: from the environment, else generated once and kept in ``folder``."""
+    wanted = ("SONGJI_PERSONAL_DATA_KEY", "SONGJI_LOOKUP_KEY")
+    if all(os.environ.get(k) for k in wanted):
+        return {k: os.environ[k] for k in wanted}
+    file = folder / "secrets.env"
+    if not file.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        file.write_text("".join(f"{k}={new_key()}\n" for k in wanted))
+        file.chmod(0o600)
+    pairs = (line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs}
+
+
+class Launcher:
+    def __init__(self, *, postgres_url: str, kafka_bootstrap: str, state_dir: Path,
+                 topic_prefix: str = "songji", base_port: int | None = None,
+                 database_prefix: str = "songji", extra_env: Mapping[str, str] | None = None
+                 ) -> None:
+        self.postgres_url = postgres_url
+        self.kafka_bootstrap = kafka_bootstrap
+        self.state_dir = state_dir
+        self.topic_prefix = topic_prefix
+        self.base_port = base_port
+        self.database_prefix = database_prefix
+        self.extra_env = dict(extra_env or {})
+        self.processes: dict[str, ServiceProcess] = {}
+
+    async def start(self, services: Iterable[str] = SERVICES, *,
+                    ready_seconds: float = 90.0) -> dict[str, ServiceProcess]:
+        secrets = secrets_env(self.state_dir)
+        for index, name in enumerate(services):
+            dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
+            port = self.base_port + index if self.base_port else free_port()
+            self.processes[name] = self._spawn(name, dsn, port, secrets)
+        await self.wait_ready(ready_seconds)
+        return self.processes
+
+    def restart(self, name: str) -> ServiceProcess:
+        """Start a stopped (or killed) service again, on the same port and database."""
+        old = self.processes[name]
+        self.stop([name])
+        self.processes[name] = self._spawn(name, old.dsn, old.port, secrets_env(self.state_dir))
+        return self.processes[name]
+
+    def _spawn(self, name: str, dsn: str, port: int, secrets: Mapping[str, str]
+               ) -> ServiceProcess:
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **secrets,
+            **self.extra_env,
+            "SONGJI_DATABASE_URL": dsn,
+            "SONGJI_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "SONGJI_TOPIC_PREFIX": self.topic_prefix,
+            "SONGJI_PORT": str(port),
+            "SONGJI_LOG_FORMAT": "json",
+        }
+        log_file = log_dir / f"{name}.log"
+        with open(log_file, "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"], env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        log.info("service starting", service=name, port=port, log=str(log_file))
+        return ServiceProcess(name, port, process, log_file, dsn)
+
+    async def wait_ready(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        pending = dict(self.processes)
+        async with httpx.AsyncClient(timeout=2) as client:
+            while pending:
+                for name, svc in list(pending.items()):
+                    if svc.process.poll() is not None:
+                        tail = svc.log_file.read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"{name} exited with {svc.process.returncode}:\n{tail}")
+                    try:
+                        if (await client.get(f"{svc.url}/ready")).status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {seconds}s: {', '.join(pending)}")
+                if pending:
+                    await asyncio.sleep(0.2)
+
+    def stop(self, names: Iterable[str] | None = None, *, kill: bool = False) -> None:
+        chosen = list(names) if names is not None else list(self.processes)
+        for name in chosen:
+            svc = self.processes.get(name)
+            if svc and svc.process.poll() is None:
+                svc.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        for name in chosen:
+            svc = self.processes.pop(name, None)
+            if svc is None:
+                continue
+            try:
+                svc.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                svc.process.kill()
+                svc.process.wait()

@@ -1,0 +1,88 @@
+"""Helpers for the integration and end-to-end tests: read topics, run services in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+
+from shared.runtime.service import ServiceSpec, create_app
+
+T = TypeVar("T")
+
+TEST_SECRETS = {"personal_data_key": Fernet.generate_key().decode(),
+                "lookup_key": Fernet.generate_key().decode()}
+
+
+async def read_topic(bootstrap: str, topic: str, *, at_least: int,
+                     seconds: float = 20.0) -> list[ConsumerRecord]:
+    """Every record on ``topic`` from the first offset, once at least ``at_least`` arrived."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while len(records) < at_least and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        # anything still in flight right behind
+        for partition_records in (await consumer.getmany(timeout_ms=300)).values():
+            records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    value = dict(record.headers or ()).get(name)
+    return value.decode() if value is not None else None
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None,
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key, headers=headers or [])
+    finally:
+        await producer.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, seconds: float = 20.0,
+                     interval: float = 0.1) -> T:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running_service(spec: ServiceSpec, *, database_url: str, bootstrap: str,
+                          topic_prefix: str, **settings: Any
+                          ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The service's real app (its whole lifespan) in this process, with an HTTP client."""
+    extra = TEST_SECRETS if spec.name == "enrolment" else {}
+    config = spec.settings_class(database_url=database_url, kafka_bootstrap_servers=bootstrap,
+                                 topic_prefix=topic_prefix, relay_poll_interval=0.2,
+                                 relay_probe_interval=0.5, consumer_backoff_seconds=0.01,
+                                 **extra, **settings)
+    app = create_app(spec, config)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client

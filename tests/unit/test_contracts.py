@@ -1,0 +1,126 @@
+"""Contracts: the CloudEvents envelope, the registry and schema compatibility."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import Envelope, InvalidMessage, model_for
+from shared.contracts.enrolment import WorkerRegistered
+from shared.contracts.schemas import check_schemas, compatibility_problems, current_schemas
+
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+
+
+def envelope() -> Envelope:
+    event = WorkerRegistered(worker_id="w1", gender="female", birth_year=1990)
+    return Envelope(
+        id=uuid.uuid4(), source="/songji/enrolment", type=event.ce_type(), subject="worker-w1",
+        time=datetime(2025, 7, 24, 8, 30, tzinfo=UTC), data=event.model_dump(mode="json"),
+        schema_version=1, correlation_id="c-1", causation_id="cause-1", actor_org="station-1",
+        actor_user="u-7", stream_version=1, position=42,
+    )
+
+
+def test_binary_mode_round_trip() -> None:
+    original = envelope()
+    headers = {k: v.decode() for k, v in original.kafka_headers()}
+    assert headers["ce_specversion"] == "1.0"
+    assert headers["ce_type"] == "songji.enrolment.WorkerRegistered.v1"
+    assert headers["ce_subject"] == "worker-w1"
+    assert headers["content-type"] == "application/json"
+    assert Envelope.from_kafka(headers, original.kafka_value()) == original
+    assert original.event() == WorkerRegistered(worker_id="w1", gender="female",
+                                                birth_year=1990)
+
+
+@pytest.mark.parametrize(
+    ("drop", "value", "message"),
+    [
+        ("ce_specversion", b"{}", "not a CloudEvents 1.0 message"),
+        ("ce_type", b"{}", "missing CloudEvents headers: ce_type"),
+        (None, b"not json", "body is not JSON"),
+        (None, b"[1, 2]", "not a JSON object"),
+    ],
+)
+def test_malformed_messages_are_named(drop: str | None, value: bytes, message: str) -> None:
+    headers = {k: v.decode() for k, v in envelope().kafka_headers()}
+    if drop:
+        del headers[drop]
+    with pytest.raises(InvalidMessage, match=message):
+        Envelope.from_kafka(headers, value)
+
+
+def test_data_breaking_its_contract_is_invalid() -> None:
+    bad = envelope().model_copy(update={"data": {"worker_id": "w1"}})
+    with pytest.raises(InvalidMessage, match="breaks its contract"):
+        bad.event()
+
+
+def test_events_are_frozen_and_strict() -> None:
+    event = WorkerRegistered(worker_id="w1", gender="male", birth_year=1990)
+    with pytest.raises(ValidationError):
+        event.worker_id = "w2"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        WorkerRegistered(worker_id="w1", gender="male", birth_year=1990, name="x")  # type: ignore[call-arg]
+
+
+def test_registry_finds_models_by_type() -> None:
+    assert model_for("songji.enrolment.WorkerRegistered.v1") is WorkerRegistered
+
+
+def test_no_personal_data_fields_in_any_contract() -> None:
+    forbidden = {"name", "national_id", "id_number", "mobile", "phone"}
+    for ce_type, schema in current_schemas().items():
+        fields = set(schema.get("properties", {}))
+        for nested in schema.get("$defs", {}).values():
+            fields |= set(nested.get("properties", {}))
+        # an institution or body has a registered name; people never do on the bus
+        allowed_names = {"InstitutionAccredited", "AssessmentBodyRegistered"}
+        if ce_type.split(".")[2] in allowed_names:
+            fields.discard("name")
+        assert not fields & forbidden, f"{ce_type} carries {fields & forbidden}"
+
+
+def test_committed_schemas_match_the_contracts() -> None:
+    assert check_schemas(SCHEMAS) == []
+
+
+def _schema() -> dict:
+    return WorkerRegistered.model_json_schema()
+
+
+def test_new_optional_field_is_compatible() -> None:
+    new = _schema()
+    new["properties"]["site"] = {"type": "string"}
+    assert compatibility_problems("t", _schema(), new) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s["properties"].pop("birth_year"), "field 'birth_year' was removed"),
+        (lambda s: s["properties"].__setitem__("birth_year", {"type": "string"}),
+         "field 'birth_year' changed type"),
+        (lambda s: (s["properties"].__setitem__("site", {"type": "string"}),
+                    s["required"].append("site")), "field 'site' became required"),
+    ],
+)
+def test_incompatible_changes_are_caught(change, problem: str) -> None:
+    new = _schema()
+    change(new)
+    assert problem in " ".join(compatibility_problems("t", _schema(), new))
+
+
+def test_check_fails_on_a_committed_schema_changed_incompatibly(tmp_path: Path) -> None:
+    for path in SCHEMAS.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    target = tmp_path / "songji.enrolment.WorkerRegistered.v1.json"
+    text = target.read_text().replace('"birth_year"', '"year_of_birth"')
+    target.write_text(text)
+    problems = check_schemas(tmp_path)
+    assert any("field 'year_of_birth' was removed" in p for p in problems)
