@@ -1,7 +1,7 @@
 """The hash chain: each event's hash covers its content and the previous event's hash.
 
-    content = sha256(canonical JSON of event id, stream, version, type, schema version,
-                     data, metadata, recorded_at)
+    content = sha256(canonical JSON of [event id, stream, version, type, schema version,
+                     recorded_at] || 0 || canonical JSON of data || 0 || of metadata)
     hash    = sha256(previous hash || position as 8 big-endian bytes || content)
 
 The content hash is computed by the writer; the chain step runs inside the database's append
@@ -30,15 +30,21 @@ def content_hash(
     version: int,
     event_type: str,
     schema_version: int,
-    data: dict[str, Any],
-    metadata: dict[str, Any],
+    data_json: bytes,
+    metadata_json: bytes,
     recorded_at: datetime,
 ) -> bytes:
-    body = canonical_json([
-        str(event_id), stream_id, version, event_type, schema_version, data, metadata,
+    """Hash of one event's content; ``data_json`` and ``metadata_json`` are canonical JSON."""
+    head = canonical_json([
+        str(event_id), stream_id, version, event_type, schema_version,
         recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
     ])
-    return hashlib.sha256(body).digest()
+    digest = hashlib.sha256(head)
+    digest.update(b"\x00")
+    digest.update(data_json)
+    digest.update(b"\x00")
+    digest.update(metadata_json)
+    return digest.digest()
 
 
 def chain_hash(previous: bytes, position: int, content: bytes) -> bytes:

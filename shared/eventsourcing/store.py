@@ -55,6 +55,14 @@ class StoredEvent:
     recorded_at: datetime
     hash: bytes
 
+    def content_hash(self) -> bytes:
+        return content_hash(
+            event_id=self.event_id, stream_id=self.stream_id, version=self.version,
+            event_type=self.event_type, schema_version=self.schema_version,
+            data_json=canonical_json(self.data), metadata_json=canonical_json(self.metadata),
+            recorded_at=self.recorded_at,
+        )
+
     def envelope(self, service: str) -> Envelope:
         actor = self.metadata.get("actor") or {}
         return Envelope(
@@ -115,7 +123,8 @@ class EventStore:
             return []
         if conn is not None:
             return await self._append(conn, stream_id, expected_version, events, metadata)
-        async with self.pool.acquire() as own, own.transaction():
+        # One statement is its own transaction: no BEGIN/COMMIT round trips needed.
+        async with self.pool.acquire() as own:
             return await self._append(own, stream_id, expected_version, events, metadata)
 
     async def _append(
@@ -128,38 +137,35 @@ class EventStore:
     ) -> list[StoredEvent]:
         recorded_at = self.clock()
         meta = metadata.model_dump(mode="json")
-        pending = [
-            dict(
-                event_id=uuid4(),
-                stream_id=stream_id,
-                version=expected_version + offset,
-                event_type=event.ce_type(),
-                schema_version=event.schema_version,
-                data=event.model_dump(mode="json"),
-                metadata=meta,
-                recorded_at=recorded_at,
-            )
-            for offset, event in enumerate(events, start=1)
-        ]
+        meta_json = canonical_json(meta)
+        ids, types, versions, data_texts, hashes = [], [], [], [], []
+        pending = []
+        for offset, event in enumerate(events, start=1):
+            data = event.model_dump(mode="json")
+            data_json = canonical_json(data)
+            fields = dict(event_id=uuid4(), stream_id=stream_id, version=expected_version + offset,
+                          event_type=event.ce_type(), schema_version=event.schema_version,
+                          recorded_at=recorded_at)
+            hashes.append(content_hash(**fields, data_json=data_json, metadata_json=meta_json))
+            ids.append(fields["event_id"])
+            types.append(fields["event_type"])
+            versions.append(fields["schema_version"])
+            data_texts.append(data_json.decode())
+            pending.append((fields, data))
         try:
             rows = await conn.fetch(
                 "SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
                 "$8, $9)",
-                stream_id, expected_version,
-                [p["event_id"] for p in pending],
-                [p["event_type"] for p in pending],
-                [p["schema_version"] for p in pending],
-                [canonical_json(p["data"]).decode() for p in pending],
-                canonical_json(meta).decode(),
-                recorded_at,
-                [content_hash(**p) for p in pending],
+                stream_id, expected_version, ids, types, versions, data_texts,
+                meta_json.decode(), recorded_at, hashes,
             )
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
                 raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
             raise
-        return [StoredEvent(position=row["out_position"], hash=bytes(row["out_hash"]), **p)
-                for row, p in zip(rows, pending, strict=True)]
+        return [StoredEvent(position=row["out_position"], hash=bytes(row["out_hash"]),
+                            data=data, metadata=meta, **fields)
+                for row, (fields, data) in zip(rows, pending, strict=True)]
 
     async def read_stream(self, stream_id: str) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:
@@ -197,10 +203,7 @@ class EventStore:
                 if event.position != expected_position:
                     return Verification(checked, expected_position,
                                         f"position {expected_position} is missing")
-                fields = {k: getattr(event, k) for k in (
-                    "event_id", "stream_id", "version", "event_type",
-                    "schema_version", "data", "metadata", "recorded_at")}
-                if chain_hash(previous, event.position, content_hash(**fields)) != event.hash:
+                if chain_hash(previous, event.position, event.content_hash()) != event.hash:
                     return Verification(checked, event.position,
                                         f"event at position {event.position} does not match "
                                         "its hash")
