@@ -1,0 +1,1 @@
+"""Funding: policy, budget, the ledger derived from the event log, and disbursement."""

@@ -3,7 +3,7 @@
 Importing this package registers every contract, so ``model_for`` knows them all.
 """
 
-from shared.contracts import assessment, enrolment, training  # noqa: F401  (registers them)
+from shared.contracts import assessment, enrolment, funding, training  # noqa: F401  (registers them)
 from shared.contracts.base import Event, UnknownEventType, contract, model_for, registered_events
 from shared.contracts.envelope import Actor, Envelope, InvalidMessage, Metadata
 

@@ -3,7 +3,8 @@
 Every append locks the single ``event_head`` row, so writers are serialised: the position
 counter and the hash chain advance in commit order, and a reader tailing ``position > n``
 can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
-the auditors rely on). The lock is held only for the few inserts of one append.
+the auditors rely on). An append is one call of the ``songji_append`` function (one round trip,
+see sql/0003), so the lock is held only for the inserts of one append.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from shared.contracts import Envelope, Event, Metadata
-from shared.eventsourcing.hashing import event_hash
+from shared.eventsourcing.hashing import canonical_json, chain_hash, content_hash
 
-NOTIFY_CHANNEL = "songji_events"
+NOTIFY_CHANNEL = "songji_events"  # also named in the append function's SQL
+_VERSION_CONFLICT = "SJ409"  # raised by songji_append when the stream moved on
 
 Clock = Callable[[], datetime]
 
@@ -124,23 +126,10 @@ class EventStore:
         events: Sequence[Event],
         metadata: Metadata,
     ) -> list[StoredEvent]:
-        head = await conn.fetchrow(
-            "SELECT last_position, last_hash FROM event_head WHERE id = 1 FOR UPDATE"
-        )
-        actual = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
-        )
-        if actual != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, actual)
-
-        position, previous = head["last_position"], bytes(head["last_hash"])
         recorded_at = self.clock()
         meta = metadata.model_dump(mode="json")
-        stored: list[StoredEvent] = []
-        for offset, event in enumerate(events, start=1):
-            position += 1
-            fields = dict(
-                position=position,
+        pending = [
+            dict(
                 event_id=uuid4(),
                 stream_id=stream_id,
                 version=expected_version + offset,
@@ -150,24 +139,27 @@ class EventStore:
                 metadata=meta,
                 recorded_at=recorded_at,
             )
-            previous = event_hash(previous, **fields)
-            stored.append(StoredEvent(**fields, hash=previous))
-
-        await conn.executemany(
-            f"INSERT INTO events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            [
-                (e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version,
-                 e.data, e.metadata, e.recorded_at, e.hash)
-                for e in stored
-            ],
-        )
-        await conn.execute(
-            "UPDATE event_head SET last_position = $1, last_hash = $2 WHERE id = 1",
-            position, previous,
-        )
-        # Wakes the relay at commit; a lost notification only delays it to its next poll.
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
-        return stored
+            for offset, event in enumerate(events, start=1)
+        ]
+        try:
+            rows = await conn.fetch(
+                "SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9)",
+                stream_id, expected_version,
+                [p["event_id"] for p in pending],
+                [p["event_type"] for p in pending],
+                [p["schema_version"] for p in pending],
+                [canonical_json(p["data"]).decode() for p in pending],
+                canonical_json(meta).decode(),
+                recorded_at,
+                [content_hash(**p) for p in pending],
+            )
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
+                raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
+            raise
+        return [StoredEvent(position=row["out_position"], hash=bytes(row["out_hash"]), **p)
+                for row, p in zip(rows, pending, strict=True)]
 
     async def read_stream(self, stream_id: str) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:
@@ -206,9 +198,9 @@ class EventStore:
                     return Verification(checked, expected_position,
                                         f"position {expected_position} is missing")
                 fields = {k: getattr(event, k) for k in (
-                    "position", "event_id", "stream_id", "version", "event_type",
+                    "event_id", "stream_id", "version", "event_type",
                     "schema_version", "data", "metadata", "recorded_at")}
-                if event_hash(previous, **fields) != event.hash:
+                if chain_hash(previous, event.position, content_hash(**fields)) != event.hash:
                     return Verification(checked, event.position,
                                         f"event at position {event.position} does not match "
                                         "its hash")

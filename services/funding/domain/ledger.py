@@ -1,0 +1,360 @@
+"""THE LEDGER: a pure function from the set of consumed events to ledger lines.
+
+How order independence is achieved
+----------------------------------
+1. ``canonical`` drops duplicate records (same event id) and sorts the rest by the time the
+   *source store* recorded them (then stream, version, id). Arrival order never enters.
+2. The records are folded into a fact set in that order; at every distinct recorded time that
+   can change money (a *change point*) every claim's entitlement is recomputed from the facts.
+3. A claim's lines are the successive changes of its entitlement across change points: the
+   first positive change is the line that fell *due*; a later decrease is a *reversal* linked
+   to the line it corrects; a later increase is an *adjustment*. So every line's amount is
+   "amount due now − amount already booked", and a void or revocation recorded after the line
+   fell due shows up as a reversal rather than silently rewriting history, while one recorded
+   before never creates a line at all.
+4. Statuses (budget, batch, payment) are derived afterwards from funding's own events, with
+   budget given out strictly first come first served in (due time, line id) order.
+
+Because everything is a function of (recorded time, event) pairs, ``build_ledger`` on the
+records recorded up to T is the ledger *as of* T: the auditor's ``--as-of`` is a filter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+
+from services.funding.domain.entitlements import ClaimKey, Entitlement, entitlements
+from services.funding.domain.facts import Consumed, Facts, canonical
+from shared.contracts import Envelope
+from shared.contracts.funding import DisbursementApproved, PublicNoticeStarted
+
+LINE_NAMESPACE = uuid.UUID("6c1f3e0a-8d5b-5b7e-9a40-2f7c1d9e4b11")
+
+# statuses of lines with a positive amount
+AWAITING_BUDGET = "awaiting_budget"
+DUE = "due"
+APPROVED = "approved"
+ON_HOLD = "on_hold"
+WITHHELD = "withheld"
+INSTRUCTED = "instructed"
+PAID = "paid"
+NETTED = "netted"  # nothing left to pay: a later reversal cancelled it before payment
+# statuses of reversal lines
+OFFSET = "offset"  # nets against an unpaid line of the same claim
+RECOVERY_DUE = "recovery_due"  # the money was already paid out and must come back
+RECOVERED = "recovered"
+
+
+def line_id(key: ClaimKey, seq: int) -> str:
+    rule, class_id, worker_id = key
+    return str(uuid.uuid5(LINE_NAMESPACE, f"{rule}|{class_id}|{worker_id}|{seq}"))
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    line_id: str
+    seq: int
+    kind: str  # due | reversal | adjustment
+    rule: str
+    class_id: str
+    worker_id: str
+    payee_kind: str
+    payee_id: str
+    amount_fen: int
+    policy_id: str
+    policy_version: int
+    justified_by: tuple[str, ...]
+    corrects_line_id: str | None
+    due_at: datetime
+    note: str = ""
+    status: str = ""
+    payable_fen: int = 0  # still to pay (> 0) or to recover (< 0)
+    fund: str | None = None
+    batch_id: str | None = None
+
+    @property
+    def key(self) -> ClaimKey:
+        return (self.rule, self.class_id, self.worker_id)
+
+
+@dataclass(frozen=True)
+class FundPosition:
+    fund: str
+    allocated_fen: int = 0
+    committed_fen: int = 0  # reserved for due, approved and instructed lines
+    paid_fen: int = 0
+
+    @property
+    def available_fen(self) -> int:
+        return self.allocated_fen - self.committed_fen - self.paid_fen
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: str
+    approved: DisbursementApproved
+    notice: PublicNoticeStarted | None
+    open_objections: tuple[str, ...]  # line ids held by an unresolved objection
+    withheld: tuple[str, ...]  # line ids an upheld objection took out
+    instruction_ids: tuple[str, ...]
+    objections: tuple[tuple[str, str, str], ...] = ()  # (objection id, line id, state)
+    confirmed_instruction_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ledger:
+    lines: tuple[LedgerLine, ...]
+    funds: tuple[FundPosition, ...]
+    batches: tuple[BatchView, ...] = field(default=())
+
+    def line(self, line_id_: str) -> LedgerLine | None:
+        return next((x for x in self.lines if x.line_id == line_id_), None)
+
+    def by_payee(self, payee_id: str) -> list[LedgerLine]:
+        return [x for x in self.lines if x.payee_id == payee_id]
+
+    def by_class(self, class_id: str) -> list[LedgerLine]:
+        return [x for x in self.lines if x.class_id == class_id]
+
+    def by_worker(self, worker_id: str) -> list[LedgerLine]:
+        return [x for x in self.lines if x.worker_id == worker_id]
+
+    def by_fund(self, fund: str) -> list[LedgerLine]:
+        return [x for x in self.lines if x.fund == fund]
+
+    def batch(self, batch_id: str) -> BatchView | None:
+        return next((b for b in self.batches if b.batch_id == batch_id), None)
+
+    def total_fen(self, **where: str) -> int:
+        return sum(x.amount_fen for x in self.lines
+                   if all(getattr(x, k) == v for k, v in where.items()))
+
+
+def build_ledger(records: Iterable[Consumed | Envelope],
+                 as_of: datetime | None = None) -> Ledger:
+    """The ledger of a set of records (duplicates and arrival order do not matter)."""
+    ordered = canonical(records)
+    if as_of is not None:
+        ordered = [r for r in ordered if r.recorded_at <= as_of]
+    facts, lines = _derive_lines(ordered)
+    return _settle(facts, lines)
+
+
+def _derive_lines(ordered: list[Consumed]) -> tuple[Facts, list[LedgerLine]]:
+    facts = Facts()
+    booked: dict[ClaimKey, int] = {}
+    history: dict[ClaimKey, list[LedgerLine]] = defaultdict(list)
+    i = 0
+    while i < len(ordered):
+        at = ordered[i].recorded_at
+        changed = False
+        while i < len(ordered) and ordered[i].recorded_at == at:
+            changed = facts.add(ordered[i]) or changed
+            i += 1
+        if not changed:
+            continue
+        current = entitlements(facts)
+        for key in sorted(current.keys() | booked.keys()):
+            ent = current.get(key)
+            amount = ent.amount_fen if ent else 0
+            delta = amount - booked.get(key, 0)
+            if delta == 0:
+                continue
+            booked[key] = amount
+            history[key].append(_line(key, ent, delta, at, history[key]))
+    lines = [x for key in sorted(history) for x in history[key]]
+    return facts, lines
+
+
+def _line(key: ClaimKey, ent: Entitlement | None, delta: int, at: datetime,
+          earlier: list[LedgerLine]) -> LedgerLine:
+    seq = len(earlier) + 1
+    if ent is None:  # defensive: a claim cannot disappear, but never lose money if it did
+        last = earlier[-1]
+        ent = Entitlement(last.rule, last.class_id, last.worker_id, last.payee_kind,
+                          last.payee_id, 0, last.policy_id, last.policy_version,
+                          last.justified_by, at.date())
+    positive = [x for x in earlier if x.amount_fen > 0]
+    if delta < 0:
+        kind, corrects = "reversal", positive[-1].line_id
+    else:
+        kind = "due" if not earlier else "adjustment"
+        corrects = earlier[-1].line_id if earlier else None
+    return LedgerLine(
+        line_id=line_id(key, seq), seq=seq, kind=kind, rule=ent.rule, class_id=ent.class_id,
+        worker_id=ent.worker_id, payee_kind=ent.payee_kind, payee_id=ent.payee_id,
+        amount_fen=delta, policy_id=ent.policy_id, policy_version=ent.policy_version,
+        justified_by=ent.evidence, corrects_line_id=corrects, due_at=at, note=ent.note,
+    )
+
+
+# -- statuses and budget ---------------------------------------------------------------------
+
+def _settle(facts: Facts, lines: list[LedgerLine]) -> Ledger:
+    instructed, paid, batch_of, held, withheld, recovered = _disbursement_state(facts)
+    by_key: dict[ClaimKey, list[LedgerLine]] = defaultdict(list)
+    for x in lines:
+        by_key[x.key].append(x)
+
+    settled: dict[str, LedgerLine] = {}
+    for _, claim in sorted(by_key.items()):
+        due_total = sum(x.amount_fen for x in claim)
+        out = sum(instructed.get(x.line_id, 0) for x in claim)
+        left = due_total - out
+        excess = max(out - due_total, 0)
+        for x in claim:
+            if x.amount_fen > 0:
+                if x.line_id in instructed:
+                    status = PAID if x.line_id in paid else INSTRUCTED
+                    settled[x.line_id] = replace(x, status=status, payable_fen=0,
+                                                 batch_id=batch_of.get(x.line_id))
+                    continue
+                payable = min(x.amount_fen, max(left, 0))
+                left -= payable
+                batch = batch_of.get(x.line_id)
+                if payable == 0:
+                    status = NETTED
+                elif batch is not None and x.line_id in withheld:
+                    status, batch = WITHHELD, batch
+                elif batch is not None:
+                    status = ON_HOLD if x.line_id in held else APPROVED
+                else:
+                    status = DUE  # may become AWAITING_BUDGET below
+                settled[x.line_id] = replace(x, status=status, payable_fen=payable,
+                                             batch_id=batch)
+            else:
+                recover = min(-x.amount_fen, excess)
+                excess -= recover
+                if recover == 0:
+                    status = OFFSET
+                elif recovered.get(x.line_id, 0) >= recover:
+                    status = RECOVERED
+                else:
+                    status = RECOVERY_DUE
+                settled[x.line_id] = replace(x, status=status, payable_fen=-recover)
+
+    funded, funds = _allocate_budget(facts, list(settled.values()), paid, instructed)
+    final = []
+    for x in settled.values():
+        if x.line_id in funded:
+            fund = funded[x.line_id]
+            final.append(replace(x, fund=fund,
+                                 status=x.status if fund is not None else AWAITING_BUDGET))
+        else:
+            final.append(x)
+    final.sort(key=lambda x: (x.due_at, x.line_id))
+    return Ledger(lines=tuple(final), funds=funds, batches=_batch_views(facts, held, withheld))
+
+
+def _disbursement_state(facts: Facts):
+    failed: set[str] = set()
+    confirmed: set[str] = set()
+    for instruction_id, (_, confirmation) in facts.confirmations.items():
+        failed |= {f"{instruction_id}|{line}" for line in confirmation.failed_line_ids}
+        confirmed.add(instruction_id)
+    instructed: dict[str, int] = {}
+    paid: set[str] = set()
+    for instruction_id, (_, issued) in sorted(facts.instructions.items()):
+        for item in issued.items:
+            if f"{instruction_id}|{item.line_id}" in failed:
+                continue
+            instructed[item.line_id] = instructed.get(item.line_id, 0) + item.amount_fen
+            if instruction_id in confirmed:
+                paid.add(item.line_id)
+
+    batch_of: dict[str, str] = {}
+    for _, approved in sorted(facts.batches.values(),
+                              key=lambda b: (b[1].approved_on, b[1].batch_id)):
+        for approved_line in approved.lines:
+            batch_of[approved_line.line_id] = approved.batch_id  # the latest batch wins
+    held: set[str] = set()
+    withheld: set[str] = set()
+    for objection_id, (_, raised) in facts.objections.items():
+        if batch_of.get(raised.line_id) != raised.batch_id:
+            continue  # an objection in an earlier batch of a line since re-approved
+        resolution = facts.resolutions.get(objection_id)
+        if resolution is None:
+            held.add(raised.line_id)
+        elif resolution[1].outcome == "upheld":
+            withheld.add(raised.line_id)
+    recovered: dict[str, int] = defaultdict(int)
+    for _, received in facts.recoveries.values():
+        recovered[received.line_id] += received.amount_fen
+    return instructed, paid, batch_of, held, withheld, recovered
+
+
+def _allocate_budget(facts: Facts, lines: list[LedgerLine], paid: set[str],
+                     instructed: dict[str, int]):
+    allocated: dict[str, int] = defaultdict(int)
+    for _, allocation in facts.allocations.values():
+        allocated[allocation.fund] += allocation.amount_fen
+    fund_of_line = {al.line_id: al.fund for _, b in facts.batches.values() for al in b.lines}
+    committed: dict[str, int] = defaultdict(int)
+    paid_out: dict[str, int] = defaultdict(int)
+    funded: dict[str, str | None] = {}
+    for x in lines:  # what funding already decided comes first
+        fund = fund_of_line.get(x.line_id)
+        if fund is None or x.status in (WITHHELD, NETTED):
+            continue
+        if x.line_id in paid:
+            paid_out[fund] += instructed[x.line_id]
+        elif x.line_id in instructed:
+            committed[fund] += instructed[x.line_id]
+        elif x.payable_fen > 0:
+            committed[fund] += x.payable_fen
+        funded[x.line_id] = fund
+    waiting = False
+    for x in sorted(lines, key=lambda x: (x.due_at, x.line_id)):
+        if x.status != DUE:
+            continue
+        fund = None
+        if not waiting:  # strictly first come first served: nobody overtakes a waiting line
+            for name in sorted(allocated):
+                if allocated[name] - committed[name] - paid_out[name] >= x.payable_fen:
+                    fund = name
+                    break
+        if fund is None:
+            waiting = True
+        else:
+            committed[fund] += x.payable_fen
+        funded[x.line_id] = fund
+    names = sorted(set(allocated) | set(committed) | set(paid_out))
+    funds = tuple(FundPosition(n, allocated[n], committed[n], paid_out[n]) for n in names)
+    return funded, funds
+
+
+def _objection_state(facts: Facts, objection_id: str) -> str:
+    resolution = facts.resolutions.get(objection_id)
+    return "open" if resolution is None else resolution[1].outcome
+
+
+def _batch_views(facts: Facts, held: set[str], withheld: set[str]) -> tuple[BatchView, ...]:
+    views = []
+    for batch_id, (_, approved) in sorted(facts.batches.items()):
+        ids = {al.line_id for al in approved.lines}
+        notice = facts.notices.get(batch_id)
+        views.append(BatchView(
+            batch_id=batch_id, approved=approved, notice=notice[1] if notice else None,
+            open_objections=tuple(sorted(ids & held)), withheld=tuple(sorted(ids & withheld)),
+            instruction_ids=tuple(sorted(i for i, (_, ev) in facts.instructions.items()
+                                         if ev.batch_id == batch_id)),
+            confirmed_instruction_ids=tuple(sorted(
+                i for i, (_, ev) in facts.instructions.items()
+                if ev.batch_id == batch_id and i in facts.confirmations)),
+            objections=tuple(sorted(
+                (oid, raised.line_id, _objection_state(facts, oid))
+                for oid, (_, raised) in facts.objections.items() if raised.batch_id == batch_id
+            )),
+        ))
+    return tuple(views)
+
+
+
+def end_of_local_day(d: date, utc_offset_hours: int = 8) -> datetime:
+    """The last instant of a local day (Asia/Shanghai by default), for an ``as_of`` date."""
+    zone = timezone(timedelta(hours=utc_offset_hours))
+    return datetime.combine(d, time(23, 59, 59, 999999), zone)

@@ -1,0 +1,239 @@
+"""Events published by the funding service (topic ``songji.funding.events``).
+
+Money is always integer fen (1 yuan = 100 fen), never a float. Payees are ids only: an
+institution id or a pseudonymous worker id; bank account details never travel on the bus
+(they are joined in only when the bank file is written).
+
+Policy, budget and disbursement events are *inputs* of the ledger (funding decided them);
+``PayoutDue`` and ``PayoutReversed`` are *outputs*: funding publishes each ledger line once,
+so other services can follow payouts, but the ledger never reads them back.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.base import Event, contract
+from shared.contracts.common import OccupationCode, SkillLevel
+
+Fen = int
+PayeeKind = Literal["institution", "worker"]
+LedgerRule = Literal["training_subsidy", "living_subsidy"]
+
+MAX_UPLIFT_PERCENT = 50
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrainingSubsidyRate(_Value):
+    """The catalogue amount for one occupation at one certified skill level."""
+
+    occupation_code: OccupationCode
+    level: SkillLevel
+    amount_fen: Fen = Field(ge=0)
+
+
+class Uplift(_Value):
+    """A raise of the training subsidy for an occupation or for a site (province, city).
+
+    The contract accepts 0..100 so that a policy breaking the 50% ceiling can still be read
+    from history; publishing one is refused by the policy's decide.
+    """
+
+    percent: int = Field(ge=0, le=100)
+    occupation_code: OccupationCode | None = None
+    province: str | None = Field(default=None, max_length=40)
+    city: str | None = Field(default=None, max_length=40,
+                             description="None: the whole province")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> Uplift:
+        by_occupation = self.occupation_code is not None
+        by_site = self.province is not None
+        if by_occupation == by_site:
+            raise ValueError("an uplift is either for an occupation or for a site")
+        if self.city is not None and self.province is None:
+            raise ValueError("a city uplift names its province")
+        return self
+
+
+class LivingSubsidy(_Value):
+    """Paid to the trainee for each day attended (meals and transport)."""
+
+    meals_fen_per_day: Fen = Field(ge=0)
+    transport_fen_per_day: Fen = Field(ge=0)
+
+    @property
+    def per_day_fen(self) -> Fen:
+        return self.meals_fen_per_day + self.transport_fen_per_day
+
+
+class Caps(_Value):
+    one_training_subsidy_per_occupation_level: bool = True
+    max_subsidised_trainings_per_year: int | None = Field(
+        default=None, ge=1, description="Per worker per calendar year; None: no cap")
+
+
+@contract("funding")
+class FundingPolicyPublished(Event):
+    """A version of the funding policy. The version in force on a class's first session applies."""
+
+    policy_id: str
+    version: int = Field(ge=1)
+    effective_from: date
+    training_subsidies: list[TrainingSubsidyRate]
+    uplifts: list[Uplift] = Field(default_factory=list)
+    living_subsidy: LivingSubsidy
+    attendance_threshold_percent: int = Field(ge=0, le=100)
+    caps: Caps = Caps()
+    published_on: date
+
+
+@contract("funding")
+class BudgetAllocated(Event):
+    allocation_id: str
+    fund: str = Field(min_length=1, max_length=80, description="Name of the fund")
+    amount_fen: Fen = Field(gt=0)
+    allocated_on: date
+    reference: str | None = Field(default=None, max_length=200,
+                                  description="The appropriation document")
+
+
+@contract("funding")
+class PayoutDue(Event):
+    """A ledger line with a positive amount: money owed to the payee."""
+
+    line_id: str
+    rule: LedgerRule
+    payee_kind: PayeeKind
+    payee_id: str
+    class_id: str
+    worker_id: str
+    amount_fen: Fen = Field(gt=0)
+    policy_id: str
+    policy_version: int
+    justified_by: list[str]
+    corrects_line_id: str | None = None
+    due_at: AwareDatetime
+
+
+@contract("funding")
+class PayoutReversed(Event):
+    """A ledger line with a negative amount, correcting an earlier line of the same claim."""
+
+    line_id: str
+    rule: LedgerRule
+    payee_kind: PayeeKind
+    payee_id: str
+    class_id: str
+    worker_id: str
+    amount_fen: Fen = Field(lt=0)
+    policy_id: str
+    policy_version: int
+    justified_by: list[str]
+    corrects_line_id: str
+    due_at: AwareDatetime
+
+
+class ApprovedLine(_Value):
+    line_id: str
+    payee_kind: PayeeKind
+    payee_id: str
+    fund: str
+    amount_fen: Fen = Field(gt=0)
+
+
+@contract("funding")
+class DisbursementApproved(Event):
+    """The HR bureau approved a batch of due lines, each charged to a fund."""
+
+    batch_id: str
+    lines: list[ApprovedLine] = Field(min_length=1)
+    approved_on: date
+    approved_by: str = Field(description="User id of the approving officer")
+
+
+@contract("funding")
+class PublicNoticeStarted(Event):
+    """公示: the batch is published; objections are accepted until ``last_day`` inclusive."""
+
+    batch_id: str
+    first_day: date
+    last_day: date
+    working_days: int = Field(gt=0)
+
+
+ObjectionGround = Literal["not_attended", "not_eligible", "duplicate", "wrong_amount", "other"]
+
+
+@contract("funding")
+class ObjectionRaised(Event):
+    """An objection holds its line until resolved. No personal data of the objector."""
+
+    objection_id: str
+    batch_id: str
+    line_id: str
+    ground: ObjectionGround
+    raised_on: date
+
+
+@contract("funding")
+class ObjectionResolved(Event):
+    """``upheld``: the line is withheld from the batch; ``dismissed``: it goes ahead."""
+
+    objection_id: str
+    batch_id: str
+    line_id: str
+    outcome: Literal["upheld", "dismissed"]
+    resolved_on: date
+
+
+class PaymentItem(_Value):
+    line_id: str
+    payee_kind: PayeeKind
+    payee_id: str
+    amount_fen: Fen = Field(gt=0)
+
+
+@contract("funding")
+class PaymentInstructionIssued(Event):
+    """A bank file was issued; its SHA-256 is recorded, the file itself is not on the bus."""
+
+    instruction_id: str
+    batch_id: str
+    items: list[PaymentItem] = Field(min_length=1)
+    total_fen: Fen = Field(gt=0)
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    issued_on: date
+
+    @model_validator(mode="after")
+    def _total_adds_up(self) -> PaymentInstructionIssued:
+        if sum(i.amount_fen for i in self.items) != self.total_fen:
+            raise ValueError("total_fen is not the sum of the items")
+        return self
+
+
+@contract("funding")
+class PaymentConfirmed(Event):
+    """The bank confirmed the instruction; lines it rejected go back to due."""
+
+    instruction_id: str
+    confirmed_on: date
+    bank_reference: str
+    failed_line_ids: list[str] = Field(default_factory=list)
+
+
+@contract("funding")
+class RecoveryReceived(Event):
+    """Money paid on a line later reversed came back from the payee."""
+
+    recovery_id: str
+    line_id: str = Field(description="The reversal line being settled")
+    amount_fen: Fen = Field(gt=0)
+    received_on: date
+

@@ -1,0 +1,88 @@
+"""End to end: the five services as separate processes, the real broker between them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.infra.launcher import Launcher
+from shared.infra.ports import free_port
+from tests.integration.test_skeleton_services import national_id
+from tests.support import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_post_worker_reaches_notifications_through_the_broker(
+    postgres_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    launcher = Launcher(postgres_url=postgres_url, kafka_bootstrap=kafka_bootstrap,
+                        state_dir=tmp_path, topic_prefix=topic_prefix,
+                        database_prefix=topic_prefix)
+    try:
+        services = await launcher.start()
+        assert set(services) == {"enrolment", "training", "assessment", "funding",
+                                 "notifications"}
+        async with httpx.AsyncClient(timeout=5) as client:
+            for svc in services.values():
+                ready = (await client.get(f"{svc.url}/ready")).json()
+                assert ready["checks"] == {"database": True, "migrations": True, "broker": True}
+            enrolment, notifications = services["enrolment"].url, services["notifications"].url
+            started = time.monotonic()
+            response = await client.post(f"{enrolment}/workers", json={
+                "name": "李四", "national_id": national_id(77), "mobile": "13912345678"})
+            assert response.status_code == 201, response.text
+            worker_id = response.json()["worker_id"]
+
+            async def arrived() -> bool:
+                return (await client.get(f"{notifications}/workers/{worker_id}")).status_code == 200
+            await eventually(arrived, seconds=10)
+            assert time.monotonic() - started < 10
+        logs = "".join(p.log_file.read_text() for p in services.values())
+        assert national_id(77) not in logs and "李四" not in logs and "13912345678" not in logs
+    finally:
+        launcher.stop()
+
+
+def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    base_port = free_port()
+    env = {**os.environ, "SONGJI_STATE_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "songji"), "up", "--base-port", str(base_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        text = "".join(output)
+        assert "Press Ctrl-C" in text, text
+        for offset, name in enumerate(["enrolment", "training", "assessment", "funding",
+                                       "notifications"]):
+            assert f"http://127.0.0.1:{base_port + offset}" in text
+            assert name in text
+            health = httpx.get(f"http://127.0.0.1:{base_port + offset}/health", timeout=5)
+            assert health.json() == {"status": "ok", "service": name}
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, rest
+        assert "stopped cleanly" in rest
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{base_port}/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
