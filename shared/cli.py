@@ -40,6 +40,8 @@ def up(
             for svc in processes.values():
                 typer.echo(f"  {svc.name:<14} {svc.url}  (API docs {svc.url}/docs, "
                            f"log {svc.log_file})")
+            if (STATE_DIR / "tokens.env").exists():
+                typer.echo(f"Bearer tokens of the local organisations: {STATE_DIR / 'tokens.env'}")
             typer.echo("Press Ctrl-C to stop.")
             while all(p.process.poll() is None for p in processes.values()):
                 time.sleep(1)
