@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.auth.tokens import ENV_INLINE
 from shared.infra.launcher import Launcher
 from shared.infra.ports import free_port
-from tests.integration.test_skeleton_services import national_id
+from tests.integration.test_skeleton_services import STATION, national_id, registration
+from tests.orgs import organisations_json
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +27,8 @@ async def test_post_worker_reaches_notifications_through_the_broker(
 ) -> None:
     launcher = Launcher(postgres_url=postgres_url, kafka_bootstrap=kafka_bootstrap,
                         state_dir=tmp_path, topic_prefix=topic_prefix,
-                        database_prefix=topic_prefix)
+                        database_prefix=topic_prefix,
+                        extra_env={ENV_INLINE: organisations_json()})
     try:
         services = await launcher.start()
         assert set(services) == {"enrolment", "training", "assessment", "funding",
@@ -36,8 +39,8 @@ async def test_post_worker_reaches_notifications_through_the_broker(
                 assert ready["checks"] == {"database": True, "migrations": True, "broker": True}
             enrolment, notifications = services["enrolment"].url, services["notifications"].url
             started = time.monotonic()
-            response = await client.post(f"{enrolment}/workers", json={
-                "name": "李四", "national_id": national_id(77), "mobile": "13912345678"})
+            worker = {**registration(77), "name": "李四", "mobile": "13912345678"}
+            response = await client.post(f"{enrolment}/workers", json=worker, headers=STATION)
             assert response.status_code == 201, response.text
             worker_id = response.json()["worker_id"]
 
