@@ -18,6 +18,7 @@ _ORGS: dict[str, dict[str, object]] = {
     "org-inst-2": {"role": "training_institution", "institution_id": "inst-2"},
     "org-body-1": {"role": "assessment_body", "body_id": "body-1"},
     "media": {"role": "media"},
+    "auditor": {"role": "auditor"},
 }
 
 

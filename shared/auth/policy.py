@@ -64,6 +64,7 @@ class Action(StrEnum):
     VIEW_ROSTER = "view_roster"  # class roster and attendance sheet
     VIEW_WORKER_RECORD = "view_worker_record"
     VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
+    AUDIT = "audit"  # replay the history, verify the stores' hash chains
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -109,6 +110,8 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.VIEW_ROSTER: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
     Action.VIEW_WORKER_RECORD: _p(("hr_bureau",), "liaison_station", "site"),
     Action.VIEW_STATISTICS: _p(("hr_bureau", "auditor", "media", "union", "womens_federation")),
+    # Auditors check the departments' work, so no department audits itself.
+    Action.AUDIT: _p(("auditor",)),
 }
 
 

@@ -24,6 +24,7 @@ from shared.eventsourcing.topics import SERVICES
 from shared.infra.dev_organisations import organisations_env
 from shared.infra.ports import free_port
 from shared.infra.postgres import create_database
+from shared.infra.stores import write_stores_file
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,7 @@ class Launcher:
             dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
             port = self.base_port + index if self.base_port else free_port()
             self.processes[name] = self._spawn(name, dsn, port, secrets)
+        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()})
         await self.wait_ready(ready_seconds)
         return self.processes
 

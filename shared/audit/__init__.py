@@ -1,0 +1,1 @@
+"""The auditor's tools: verify every store's hash chain, replay the history."""
