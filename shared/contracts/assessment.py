@@ -21,6 +21,17 @@ class AssessmentBodyRegistered(Event):
     affiliations: list[str] = Field(default_factory=list,
                                     description="Institutions and employers it is tied to")
     assessor_ids: list[str] = Field(default_factory=list)
+    code: str | None = Field(None, description="Short code that prefixes its certificate numbers")
+
+
+@contract("assessment")
+class AssessorAdded(Event):
+    """An assessor joined a body; their affiliations decide when they must recuse."""
+
+    body_id: str
+    assessor_id: str
+    affiliations: list[str] = Field(default_factory=list,
+                                    description="Institutions and employers they are tied to")
 
 
 @contract("assessment")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.contracts.base import Event, contract
+from shared.contracts.common import ClassMode, OccupationCode, WorkSite
 
 Gender = Literal["female", "male"]
 
@@ -23,6 +24,22 @@ class WorkerRegistered(Event):
     worker_id: str = Field(description="Pseudonymous id of the worker, stable for life")
     gender: Gender = Field(description="Derived from the national ID number")
     birth_year: int = Field(ge=1900, le=2100, description="Derived from the national ID number")
+    hometown_county: str | None = Field(
+        None, max_length=60, description="County the worker comes from, e.g. 禄劝彝族苗族自治县"
+    )
+    work_site: WorkSite | None = Field(None, description="Where the worker works now")
+
+
+@contract("enrolment")
+class IntakeSurveyRecorded(Event):
+    """A liaison station surveyed what a worker wants to learn and when they can attend."""
+
+    survey_id: str
+    worker_id: str
+    desired_occupations: list[OccupationCode] = Field(min_length=1)
+    availability: list[ClassMode] = Field(min_length=1)
+    earliest_start: date
+    surveyed_on: date
 
 
 @contract("enrolment")

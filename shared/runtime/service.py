@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from shared.eventsourcing.migrations import (
 from shared.eventsourcing.relay import Relay
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
+from shared.runtime import catalogue
 from shared.runtime.errors import install_error_handlers
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import ServiceSettings
@@ -62,6 +63,9 @@ class ServiceSpec:
     migrations: Path | None = None
     subscriptions: Sequence[Subscription] = ()
     settings_class: type[ServiceSettings] = ServiceSettings
+    # Long-running jobs of the service (e.g. a reminder scheduler), started after the broker
+    # and cancelled at shutdown. Each gets the context and must loop until cancelled.
+    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
 
 
 @dataclass
@@ -115,7 +119,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
         await broker.start()
-        relay_task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
+        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
+        tasks += [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
+                  for job in spec.background]
         app.state.ctx = ctx
         app.state.migrations = files
         log.info("service started", topic=own_topic, reads=read_topics)
@@ -123,9 +129,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             yield
         finally:
             await relay.stop()
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()
             await pool.close()
             log.info("service stopped")
@@ -157,6 +163,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         return JSONResponse(status_code=200 if ok else 503,
                             content={"ready": ok, "service": spec.name, "checks": checks})
 
+    app.include_router(catalogue.router)
     for router in spec.routers:
         app.include_router(router)
     return app

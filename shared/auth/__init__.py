@@ -1,0 +1,1 @@
+"""Who may do what: organisations, their roles and scopes, and their bearer tokens."""

@@ -1,0 +1,232 @@
+"""Access control as pure code: may this organisation do this, on this target?
+
+Each department does its own part only (DOMAIN.md). A decision says whether it is allowed and,
+when not, whether the role is wrong (this kind of organisation never does that) or the scope is
+(right kind of organisation, someone else's class, body or site), so a 403 can say which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from shared.contracts.common import WorkSite
+from shared.runtime.errors import DomainError
+
+Role = Literal["hr_bureau", "liaison_station", "training_institution", "assessment_body",
+               "union", "womens_federation", "media", "auditor"]
+ROLES: tuple[Role, ...] = ("hr_bureau", "liaison_station", "training_institution",
+                           "assessment_body", "union", "womens_federation", "media", "auditor")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteScope:
+    """A liaison station's area: a whole city or district, or one named site in it."""
+
+    province: str
+    city: str
+    site_name: str | None = None
+
+    def covers(self, site: WorkSite) -> bool:
+        return (site.province == self.province and site.city == self.city
+                and self.site_name in (None, site.site_name))
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    org_id: str
+    role: Role
+    sites: tuple[SiteScope, ...] = ()  # liaison stations
+    institution_id: str | None = None  # training institutions: their own
+    body_id: str | None = None  # assessment bodies: their own
+
+
+class Action(StrEnum):
+    REGISTER_WORKER = "register_worker"
+    RECORD_INTAKE_SURVEY = "record_intake_survey"
+    ENROL = "enrol"
+    WITHDRAW = "withdraw"
+    ACCREDIT_INSTITUTION = "accredit_institution"
+    SUSPEND_INSTITUTION = "suspend_institution"
+    REINSTATE_INSTITUTION = "reinstate_institution"
+    SCHEDULE_CLASS = "schedule_class"
+    APPROVE_CLASS = "approve_class"
+    RECORD_ATTENDANCE = "record_attendance"
+    VOID_ATTENDANCE = "void_attendance"
+    COMPLETE_CLASS = "complete_class"
+    REGISTER_ASSESSMENT_BODY = "register_assessment_body"
+    ADD_ASSESSOR = "add_assessor"
+    SCHEDULE_ASSESSMENT = "schedule_assessment"
+    RECORD_RESULT = "record_result"
+    VOID_RESULT = "void_result"
+    REVOKE_CERTIFICATE = "revoke_certificate"
+    VIEW_ROSTER = "view_roster"  # class roster and attendance sheet
+    VIEW_WORKER_RECORD = "view_worker_record"
+    VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
+
+
+ScopeKind = Literal["site", "institution", "body"]
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    anywhere: frozenset[Role] = frozenset()  # roles allowed whatever the target
+    scoped: Role | None = None  # a role allowed only on its own target
+    scope: ScopeKind | None = None
+
+
+def _p(anywhere: tuple[Role, ...] = (), scoped: Role | None = None,
+       scope: ScopeKind | None = None) -> Permission:
+    return Permission(frozenset(anywhere), scoped, scope)
+
+
+_STATION = _p(scoped="liaison_station", scope="site")
+_INSTITUTION = _p(scoped="training_institution", scope="institution")
+_BODY = _p(scoped="assessment_body", scope="body")
+_HR = _p(("hr_bureau",))
+
+PERMISSIONS: dict[Action, Permission] = {
+    Action.REGISTER_WORKER: _STATION,
+    Action.RECORD_INTAKE_SURVEY: _STATION,
+    Action.ENROL: _STATION,
+    Action.WITHDRAW: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.ACCREDIT_INSTITUTION: _HR,
+    Action.SUSPEND_INSTITUTION: _HR,
+    Action.REINSTATE_INSTITUTION: _HR,
+    Action.SCHEDULE_CLASS: _INSTITUTION,
+    Action.APPROVE_CLASS: _HR,
+    Action.RECORD_ATTENDANCE: _INSTITUTION,
+    Action.VOID_ATTENDANCE: _INSTITUTION,
+    Action.COMPLETE_CLASS: _INSTITUTION,
+    Action.REGISTER_ASSESSMENT_BODY: _HR,
+    Action.ADD_ASSESSOR: _p(("hr_bureau",), "assessment_body", "body"),
+    Action.SCHEDULE_ASSESSMENT: _BODY,
+    Action.RECORD_RESULT: _BODY,
+    Action.VOID_RESULT: _BODY,
+    # The HR bureau supervises the whole process and can withdraw a certificate found false.
+    Action.REVOKE_CERTIFICATE: _p(("hr_bureau",), "assessment_body", "body"),
+    Action.VIEW_ROSTER: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
+    Action.VIEW_WORKER_RECORD: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.VIEW_STATISTICS: _p(("hr_bureau", "auditor", "media", "union", "womens_federation")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    denied_by: Literal["role", "scope"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the command touches; only the part its scope needs is looked at."""
+
+    site: WorkSite | None = None
+    institution_id: str | None = None
+    body_id: str | None = None
+
+
+def authorise(org: Organisation, action: Action, target: Target = Target()) -> Decision:
+    permission = PERMISSIONS[action]
+    if org.role in permission.anywhere:
+        return Decision(True, f"{org.role} may {action}")
+    if org.role != permission.scoped:
+        allowed = sorted({*permission.anywhere, *([permission.scoped] if permission.scoped
+                                                  else [])})
+        return Decision(False, f"role {org.role} may not {action} (allowed: "
+                               f"{', '.join(allowed)})", "role")
+    if _in_scope(org, permission.scope, target):
+        return Decision(True, f"{org.role} may {action} within its own {permission.scope}")
+    return Decision(False, f"{org.role} {org.org_id} may {action} only for its own "
+                           f"{permission.scope}; this one is outside its scope", "scope")
+
+
+def _in_scope(org: Organisation, scope: ScopeKind | None, target: Target) -> bool:
+    match scope:
+        case "site":
+            return target.site is not None and any(s.covers(target.site) for s in org.sites)
+        case "institution":
+            return org.institution_id is not None and target.institution_id == org.institution_id
+        case "body":
+            return org.body_id is not None and target.body_id == org.body_id
+    return False
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+def require(org: Organisation, action: Action, target: Target = Target()) -> None:
+    """Raise Forbidden (403) naming whether role or scope is wrong; return when allowed."""
+    decision = authorise(org, action, target)
+    if not decision.allowed:
+        code = "wrong_role" if decision.denied_by == "role" else "out_of_scope"
+        raise Forbidden(code, decision.reason, action=str(action), org_id=org.org_id)
+
+
+# One function per command kind, for handlers that read better with a verb.
+
+def can_register_worker(org: Organisation, site: WorkSite) -> Decision:
+    return authorise(org, Action.REGISTER_WORKER, Target(site=site))
+
+
+def can_record_intake_survey(org: Organisation, worker_site: WorkSite) -> Decision:
+    return authorise(org, Action.RECORD_INTAKE_SURVEY, Target(site=worker_site))
+
+
+def can_enrol(org: Organisation, worker_site: WorkSite) -> Decision:
+    return authorise(org, Action.ENROL, Target(site=worker_site))
+
+
+def can_withdraw(org: Organisation, worker_site: WorkSite) -> Decision:
+    return authorise(org, Action.WITHDRAW, Target(site=worker_site))
+
+
+def can_manage_institutions(org: Organisation) -> Decision:
+    return authorise(org, Action.ACCREDIT_INSTITUTION)
+
+
+def can_schedule_class(org: Organisation, institution_id: str) -> Decision:
+    return authorise(org, Action.SCHEDULE_CLASS, Target(institution_id=institution_id))
+
+
+def can_approve_class(org: Organisation) -> Decision:
+    return authorise(org, Action.APPROVE_CLASS)
+
+
+def can_record_attendance(org: Organisation, institution_id: str) -> Decision:
+    return authorise(org, Action.RECORD_ATTENDANCE, Target(institution_id=institution_id))
+
+
+def can_complete_class(org: Organisation, institution_id: str) -> Decision:
+    return authorise(org, Action.COMPLETE_CLASS, Target(institution_id=institution_id))
+
+
+def can_schedule_assessment(org: Organisation, body_id: str) -> Decision:
+    return authorise(org, Action.SCHEDULE_ASSESSMENT, Target(body_id=body_id))
+
+
+def can_record_result(org: Organisation, body_id: str) -> Decision:
+    return authorise(org, Action.RECORD_RESULT, Target(body_id=body_id))
+
+
+def can_revoke_certificate(org: Organisation, body_id: str) -> Decision:
+    return authorise(org, Action.REVOKE_CERTIFICATE, Target(body_id=body_id))
+
+
+def can_view_roster(org: Organisation, institution_id: str) -> Decision:
+    return authorise(org, Action.VIEW_ROSTER, Target(institution_id=institution_id))
+
+
+def can_view_worker_record(org: Organisation, worker_site: WorkSite) -> Decision:
+    return authorise(org, Action.VIEW_WORKER_RECORD, Target(site=worker_site))
+
+
+def can_view_statistics(org: Organisation) -> Decision:
+    return authorise(org, Action.VIEW_STATISTICS)
