@@ -10,14 +10,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.funding import handlers
+from services.funding.access import MANAGE, READ_ALL, ledger_scope, require_role
 from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
+from shared.auth.http import Acting, acting_metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
-from shared.runtime.service import ServiceContext, context, metadata_for
+from shared.runtime.service import ServiceContext, context
 
 router = APIRouter()
 Ctx = Annotated[ServiceContext, Depends(context)]
@@ -63,12 +65,13 @@ class FundOut(BaseModel):
              response_model=FundingPolicyPublished,
              summary="Publish a version of the funding policy (uplift at most 50%)")
 async def post_policy(body: policy.PublishFundingPolicy, request: Request,
-                      ctx: Ctx) -> FundingPolicyPublished:
-    return await handlers.publish_policy(ctx, body, metadata_for(request))
+                      ctx: Ctx, org: Acting) -> FundingPolicyPublished:
+    require_role(org, MANAGE, "publish_funding_policy")
+    return await handlers.publish_policy(ctx, body, acting_metadata(request, org))
 
 
 @router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
-async def get_policies(ctx: Ctx) -> list[FundingPolicyPublished]:
+async def get_policies(ctx: Ctx, _: Acting) -> list[FundingPolicyPublished]:
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
     return [r.policy for r in sorted(refs, key=lambda r: r.sort_key)]
@@ -81,14 +84,17 @@ async def _policies(conn) -> list[policy.PolicyRef]:
 
 @router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],
              summary="Allocate money from a named fund")
-async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Ctx) -> dict:
-    event = await handlers.allocate_budget(ctx, body, metadata_for(request))
+async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Ctx,
+                          org: Acting) -> dict:
+    require_role(org, MANAGE, "allocate_budget")
+    event = await handlers.allocate_budget(ctx, body, acting_metadata(request, org))
     return event.model_dump(mode="json")
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
             summary="Per fund: allocated, committed, paid and available (fen)")
-async def get_budget(ctx: Ctx) -> list[FundOut]:
+async def get_budget(ctx: Ctx, org: Acting) -> list[FundOut]:
+    require_role(org, READ_ALL, "view_budget")
     async with ctx.pool.acquire() as conn:
         ledger = await handlers.current_ledger(conn)
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
@@ -102,7 +108,12 @@ async def get_budget(ctx: Ctx) -> list[FundOut]:
 async def get_ledger(ctx: Ctx, payee_id: str | None = None, class_id: str | None = None,
                      worker_id: str | None = None, fund: str | None = None,
                      line_status: Annotated[str | None, Query(alias="status")] = None,
-                     ) -> list[LineOut]:
+                     *, org: Acting) -> list[LineOut]:
+    only_payee = ledger_scope(org)
+    if only_payee is not None:
+        if payee_id not in (None, only_payee):
+            return []
+        payee_id = only_payee
     async with ctx.pool.acquire() as conn:
         ledger = await handlers.current_ledger(conn)
     wanted = {"payee_id": payee_id, "class_id": class_id, "worker_id": worker_id,
@@ -113,10 +124,11 @@ async def get_ledger(ctx: Ctx, payee_id: str | None = None, class_id: str | None
 
 @router.get("/ledger/{line_id}", tags=["ledger"], response_model=LineOut,
             responses={404: {"description": "No such line"}})
-async def get_line(line_id: str, ctx: Ctx) -> LineOut:
+async def get_line(line_id: str, ctx: Ctx, org: Acting) -> LineOut:
+    only_payee = ledger_scope(org)
     async with ctx.pool.acquire() as conn:
         line = (await handlers.current_ledger(conn)).line(line_id)
-    if line is None:
+    if line is None or only_payee not in (None, line.payee_id):
         raise NotFound("line_not_found", f"no ledger line {line_id!r}")
     return LineOut.of(line)
 
@@ -124,7 +136,8 @@ async def get_line(line_id: str, ctx: Ctx) -> LineOut:
 @router.get("/grants/estimate", tags=["ledger"],
             summary="Grant calculator: the estimate under the policy in force, and, for a "
                     "class, what is due and paid")
-async def get_estimate(ctx: Ctx, occupation: str, level: Annotated[int, Query(ge=1, le=5)],
+async def get_estimate(ctx: Ctx, org: Acting, occupation: str,
+                       level: Annotated[int, Query(ge=1, le=5)],
                        province: str, city: str, first_session: date,
                        days: Annotated[int, Query(ge=0)],
                        trainees: Annotated[int, Query(ge=1)] = 1,
@@ -139,7 +152,7 @@ async def get_estimate(ctx: Ctx, occupation: str, level: Annotated[int, Query(ge
         raise NotFound("no_rate", "no policy in force, or no catalogue rate for that "
                                   "occupation and level")
     out: dict = {"estimate": dataclasses.asdict(estimate)}
-    if ledger is not None and class_id is not None:
+    if ledger is not None and class_id is not None and org.role in READ_ALL:
         comparison = grants.compare(estimate, ledger, class_id=class_id, worker_id=worker_id)
         out |= {"due_fen": comparison.due_fen, "paid_fen": comparison.paid_fen}
     return out
@@ -184,13 +197,15 @@ class Recovery(BaseModel):
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
              summary="Approve a batch of due lines; the public notice starts")
 async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
-                     ctx: Ctx) -> list[dict]:
-    events = await handlers.approve_disbursement(ctx, body, metadata_for(request))
+                     ctx: Ctx, org: Acting) -> list[dict]:
+    require_role(org, MANAGE, "approve_disbursement")
+    events = await handlers.approve_disbursement(ctx, body, acting_metadata(request, org))
     return [e.model_dump(mode="json") for e in events]
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
-async def get_batch(batch_id: str, ctx: Ctx) -> dict:
+async def get_batch(batch_id: str, ctx: Ctx, org: Acting) -> dict:
+    require_role(org, READ_ALL, "view_batch")
     async with ctx.pool.acquire() as conn:
         view = (await handlers.current_ledger(conn)).batch(batch_id)
     if view is None:
@@ -204,19 +219,21 @@ async def get_batch(batch_id: str, ctx: Ctx) -> dict:
 
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
              tags=["disbursement"], summary="Raise an objection during the public notice")
-async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Ctx) -> list:
+async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Ctx,
+                         org: Acting) -> list:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
-    events = await handlers.raise_objection(ctx, cmd, metadata_for(request))
+    events = await handlers.raise_objection(ctx, cmd, acting_metadata(request, org))
     return [e.model_dump(mode="json") for e in events]
 
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
              tags=["disbursement"])
 async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
-                          request: Request, ctx: Ctx) -> list:
+                          request: Request, ctx: Ctx, org: Acting) -> list:
+    require_role(org, MANAGE, "resolve_objection")
     cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
                                         outcome=body.outcome)
-    events = await handlers.resolve_objection(ctx, cmd, metadata_for(request))
+    events = await handlers.resolve_objection(ctx, cmd, acting_metadata(request, org))
     return [e.model_dump(mode="json") for e in events]
 
 
@@ -225,12 +242,13 @@ async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
              responses={200: {"content": {"text/csv": {}},
                               "description": "The bank file; its SHA-256 in X-File-SHA256"}})
 async def post_instruction(batch_id: str, body: InstructionRequest, request: Request,
-                           ctx: Ctx) -> Response:
+                           ctx: Ctx, org: Acting) -> Response:
+    require_role(org, MANAGE, "issue_payment_instruction")
     accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
     cmd = disbursement.IssuePaymentInstruction(instruction_id=body.instruction_id,
                                                batch_id=batch_id)
     events, content = await handlers.issue_instruction(ctx, cmd, accounts,
-                                                       metadata_for(request))
+                                                       acting_metadata(request, org))
     return Response(content, media_type="text/csv",
                     headers={"X-File-SHA256": events[0].file_sha256,
                              "Content-Disposition":
@@ -239,14 +257,16 @@ async def post_instruction(batch_id: str, body: InstructionRequest, request: Req
 
 @router.post("/batches/{batch_id}/confirmations", tags=["disbursement"])
 async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
-                            ctx: Ctx) -> list:
+                            ctx: Ctx, org: Acting) -> list:
+    require_role(org, MANAGE, "confirm_payment")
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
-    events = await handlers.confirm_payment(ctx, cmd, metadata_for(request))
+    events = await handlers.confirm_payment(ctx, cmd, acting_metadata(request, org))
     return [e.model_dump(mode="json") for e in events]
 
 
 @router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"])
-async def post_recovery(body: Recovery, request: Request, ctx: Ctx) -> dict:
+async def post_recovery(body: Recovery, request: Request, ctx: Ctx, org: Acting) -> dict:
+    require_role(org, MANAGE, "record_recovery")
     event = await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
-                                           body.amount_fen, metadata_for(request))
+                                           body.amount_fen, acting_metadata(request, org))
     return event.model_dump(mode="json")

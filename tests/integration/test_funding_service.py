@@ -27,6 +27,7 @@ from shared.contracts.training import (
     TraineeOutcome,
 )
 from shared.eventsourcing.topics import events_topic
+from tests.orgs import auth
 from tests.support import eventually, produce, read_topic, running_service
 
 pytestmark = pytest.mark.integration
@@ -108,6 +109,9 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
     src = Source(kafka_bootstrap, topic_prefix)
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix) as (_, api):
+        api.headers.update(auth("hr"))
+        denied = await api.post("/policies", json=POLICY, headers=auth("org-inst-1"))
+        assert denied.status_code == 403 and denied.json()["code"] == "wrong_role"
         assert (await api.post("/policies", json=POLICY)).status_code == 201
         bad = {**POLICY, "uplifts": [{"percent": 60, "province": "Xinjiang"}]}
         refused = await api.post("/policies", json=bad)
@@ -146,6 +150,9 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
         assert reversal["corrects_line_id"] == due["line_id"]
         assert str(revocation.id) in reversal["justified_by"]
         assert len(await lines()) == 4
+        own = (await api.get("/ledger", headers=auth("org-inst-1"))).json()
+        assert {x["payee_id"] for x in own} == {"inst-1"} and len(own) == 2
+        assert (await api.get("/ledger", headers=auth("media"))).status_code == 403
 
         budget = (await api.get("/budget")).json()
         assert budget == [{"fund": "municipal-special", "allocated_fen": 1_000_000,
