@@ -1,11 +1,23 @@
-"""Funding's composition root."""
+"""Funding's composition root: policy, budget, the ledger derived from the event log,
+disbursement."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from services.funding.api import router
+from services.funding.consumers import INPUTS
+from services.funding.settings import FundingSettings
 from shared.runtime.service import ServiceSpec
 
 SPEC = ServiceSpec(
     name="funding",
     title="Songji funding",
-    description="The funding service.",
+    description="Subsidy payouts derived purely from the event log: the training subsidy to "
+                "the institution, the living subsidy to each trainee, from named funds; "
+                "public notice, objections, bank instruction and payment as events.",
+    routers=[router],
+    migrations=Path(__file__).parent / "migrations",
+    subscriptions=[INPUTS],
+    settings_class=FundingSettings,
 )

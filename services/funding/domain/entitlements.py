@@ -121,8 +121,9 @@ def _certificate(facts: Facts, completion: ClassCompleted, worker_id: str,
     return best, evidence
 
 
-def entitlements(facts: Facts) -> dict[ClaimKey, Entitlement]:
-    """Every claim's entitlement under the facts (amount 0 when a rule or cap denies it)."""
+def entitlements(facts: Facts, worker: str | None = None) -> dict[ClaimKey, Entitlement]:
+    """Every claim's entitlement under the facts (amount 0 when a rule or cap denies it);
+    only one worker's claims when ``worker`` is given."""
     uncapped: list[tuple[Entitlement, Entitlement, int | None, int | None]] = []
     for class_id in sorted(facts.completed):
         completion_event, completion = facts.completed[class_id]
@@ -133,12 +134,13 @@ def entitlements(facts: Facts) -> dict[ClaimKey, Entitlement]:
         scheduled = facts.scheduled.get(class_id)
         base = [completion_event, ref.event_id] + ([scheduled[0]] if scheduled else [])
         for trainee in sorted(completion.trainees, key=lambda t: t.worker_id):
-            worker = trainee.worker_id
-            att = _attendance(facts, class_id, worker)
+            if worker is not None and trainee.worker_id != worker:
+                continue
+            att = _attendance(facts, class_id, trainee.worker_id)
             met = att.minutes * 100 >= policy.attendance_threshold_percent * \
                 trainee.required_minutes
             living = att.days * policy.living_subsidy.per_day_fen
-            cert, cert_evidence = _certificate(facts, completion, worker)
+            cert, cert_evidence = _certificate(facts, completion, trainee.worker_id)
             training, level, note = 0, None, ""
             if not met:
                 note = "below_threshold"
@@ -152,7 +154,8 @@ def entitlements(facts: Facts) -> dict[ClaimKey, Entitlement]:
                     level = cert.level
                     training = uplifted(catalogue, uplift_percent(
                         policy, completion.occupation_code, completion.site))
-            common = dict(class_id=class_id, worker_id=worker, policy_id=policy.policy_id,
+            common = dict(class_id=class_id, worker_id=trainee.worker_id,
+                          policy_id=policy.policy_id,
                           policy_version=policy.version,
                           first_session=completion.first_session_date)
             uncapped.append((
@@ -160,7 +163,7 @@ def entitlements(facts: Facts) -> dict[ClaimKey, Entitlement]:
                             payee_id=completion.institution_id, amount_fen=training,
                             evidence=_ids(base, att.evidence, cert_evidence), note=note,
                             **common),
-                Entitlement(rule=LIVING, payee_kind="worker", payee_id=worker,
+                Entitlement(rule=LIVING, payee_kind="worker", payee_id=trainee.worker_id,
                             amount_fen=living, evidence=_ids(base, att.evidence), **common),
                 level,
                 policy.caps.max_subsidised_trainings_per_year,

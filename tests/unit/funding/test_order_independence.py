@@ -20,7 +20,7 @@ from services.funding.domain.disbursement import (
     decide_confirm_payment,
     decide_issue_instruction,
 )
-from services.funding.domain.ledger import DUE
+from services.funding.domain.ledger import DUE, derive_lines
 from services.funding.domain.notice_calendar import WorkingCalendar
 from shared.contracts.training import AttendanceRecorded
 
@@ -156,6 +156,20 @@ def test_even_a_full_shuffle_gives_the_identical_ledger(s, rnd):
     records = list(w.records) + list(w.records[: len(w.records) // 3])
     rnd.shuffle(records)
     assert build_ledger(records) == build_ledger(w.records)
+
+
+@settings(max_examples=25, deadline=None)
+@given(s=scenario)
+def test_one_workers_slice_gives_exactly_that_workers_lines(s):
+    """What lets the service recompute only the workers an event touches."""
+    w = build_world(s)
+    everyone = derive_lines(w.records)
+    assert sorted(x.line_id for x in everyone) == sorted(
+        x.line_id for x in build_ledger(w.records).lines)
+    for i in range(len(s["trainees"])):
+        worker = f"w-{i}"
+        assert derive_lines(w.records, [worker]) == [x for x in everyone
+                                                     if x.worker_id == worker]
 
 
 def test_the_scenarios_exercise_reversals_and_waiting():

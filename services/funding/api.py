@@ -1,0 +1,272 @@
+"""Funding's HTTP API: policy, budget, disbursement, and the queries (ledger, budget, grants)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from services.funding import handlers
+from services.funding.access import MANAGE, READ_ALL, ledger_scope, require_role
+from services.funding.domain import budget, disbursement, grants, policy
+from services.funding.domain.bank_csv import BankAccount
+from services.funding.domain.ledger import LedgerLine
+from services.funding.records import own_inputs
+from shared.auth.http import Acting, acting_metadata
+from shared.contracts.common import WorkSite
+from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
+from shared.runtime.errors import NotFound
+from shared.runtime.service import ServiceContext, context
+
+router = APIRouter()
+Ctx = Annotated[ServiceContext, Depends(context)]
+
+
+class LineOut(BaseModel):
+    line_id: str
+    seq: int
+    kind: str
+    rule: str
+    class_id: str
+    worker_id: str
+    payee_kind: str
+    payee_id: str
+    amount_fen: int
+    policy_id: str
+    policy_version: int
+    justified_by: list[str]
+    corrects_line_id: str | None
+    due_at: datetime
+    note: str
+    status: str
+    payable_fen: int
+    fund: str | None
+    batch_id: str | None
+
+    @classmethod
+    def of(cls, line: LedgerLine) -> LineOut:
+        return cls(**{**dataclasses.asdict(line), "justified_by": list(line.justified_by)})
+
+
+class FundOut(BaseModel):
+    fund: str
+    allocated_fen: int
+    committed_fen: int
+    paid_fen: int
+    available_fen: int
+
+
+# -- policy and budget -----------------------------------------------------------------------
+
+@router.post("/policies", status_code=status.HTTP_201_CREATED, tags=["policy"],
+             response_model=FundingPolicyPublished,
+             summary="Publish a version of the funding policy (uplift at most 50%)")
+async def post_policy(body: policy.PublishFundingPolicy, request: Request,
+                      ctx: Ctx, org: Acting) -> FundingPolicyPublished:
+    require_role(org, MANAGE, "publish_funding_policy")
+    return await handlers.publish_policy(ctx, body, acting_metadata(request, org))
+
+
+@router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
+async def get_policies(ctx: Ctx, _: Acting) -> list[FundingPolicyPublished]:
+    async with ctx.pool.acquire() as conn:
+        refs = await _policies(conn)
+    return [r.policy for r in sorted(refs, key=lambda r: r.sort_key)]
+
+
+async def _policies(conn) -> list[policy.PolicyRef]:
+    return [policy.PolicyRef(r.event_id, r.event) for r in await own_inputs(conn)
+            if isinstance(r.event, FundingPolicyPublished)]
+
+
+@router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],
+             summary="Allocate money from a named fund")
+async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Ctx,
+                          org: Acting) -> dict:
+    require_role(org, MANAGE, "allocate_budget")
+    event = await handlers.allocate_budget(ctx, body, acting_metadata(request, org))
+    return event.model_dump(mode="json")
+
+
+@router.get("/budget", tags=["budget"], response_model=list[FundOut],
+            summary="Per fund: allocated, committed, paid and available (fen)")
+async def get_budget(ctx: Ctx, org: Acting) -> list[FundOut]:
+    require_role(org, READ_ALL, "view_budget")
+    async with ctx.pool.acquire() as conn:
+        ledger = await handlers.current_ledger(conn)
+    return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
+                    paid_fen=f.paid_fen, available_fen=f.available_fen) for f in ledger.funds]
+
+
+# -- the ledger ------------------------------------------------------------------------------
+
+@router.get("/ledger", tags=["ledger"], response_model=list[LineOut],
+            summary="Ledger lines, filtered by payee, class, worker, fund or status")
+async def get_ledger(ctx: Ctx, payee_id: str | None = None, class_id: str | None = None,
+                     worker_id: str | None = None, fund: str | None = None,
+                     line_status: Annotated[str | None, Query(alias="status")] = None,
+                     *, org: Acting) -> list[LineOut]:
+    only_payee = ledger_scope(org)
+    if only_payee is not None:
+        if payee_id not in (None, only_payee):
+            return []
+        payee_id = only_payee
+    async with ctx.pool.acquire() as conn:
+        ledger = await handlers.current_ledger(conn)
+    wanted = {"payee_id": payee_id, "class_id": class_id, "worker_id": worker_id,
+              "fund": fund, "status": line_status}
+    return [LineOut.of(x) for x in ledger.lines
+            if all(v is None or getattr(x, k) == v for k, v in wanted.items())]
+
+
+@router.get("/ledger/{line_id}", tags=["ledger"], response_model=LineOut,
+            responses={404: {"description": "No such line"}})
+async def get_line(line_id: str, ctx: Ctx, org: Acting) -> LineOut:
+    only_payee = ledger_scope(org)
+    async with ctx.pool.acquire() as conn:
+        line = (await handlers.current_ledger(conn)).line(line_id)
+    if line is None or only_payee not in (None, line.payee_id):
+        raise NotFound("line_not_found", f"no ledger line {line_id!r}")
+    return LineOut.of(line)
+
+
+@router.get("/grants/estimate", tags=["ledger"],
+            summary="Grant calculator: the estimate under the policy in force, and, for a "
+                    "class, what is due and paid")
+async def get_estimate(ctx: Ctx, org: Acting, occupation: str,
+                       level: Annotated[int, Query(ge=1, le=5)],
+                       province: str, city: str, first_session: date,
+                       days: Annotated[int, Query(ge=0)],
+                       trainees: Annotated[int, Query(ge=1)] = 1,
+                       class_id: str | None = None, worker_id: str | None = None) -> dict:
+    site = WorkSite(province=province, city=city, site_name="-")
+    async with ctx.pool.acquire() as conn:
+        refs = await _policies(conn)
+        ledger = await handlers.current_ledger(conn) if class_id else None
+    estimate = grants.estimate_grant(refs, occupation=occupation, level=level, site=site,
+                                     first_session=first_session, days=days, trainees=trainees)
+    if estimate is None:
+        raise NotFound("no_rate", "no policy in force, or no catalogue rate for that "
+                                  "occupation and level")
+    out: dict = {"estimate": dataclasses.asdict(estimate)}
+    if ledger is not None and class_id is not None and org.role in READ_ALL:
+        comparison = grants.compare(estimate, ledger, class_id=class_id, worker_id=worker_id)
+        out |= {"due_fen": comparison.due_fen, "paid_fen": comparison.paid_fen}
+    return out
+
+
+# -- disbursement ----------------------------------------------------------------------------
+
+class Objection(BaseModel):
+    objection_id: str = Field(min_length=1, max_length=80)
+    line_id: str
+    ground: ObjectionGround
+
+
+class Resolution(BaseModel):
+    outcome: Literal["upheld", "dismissed"]
+
+
+class Account(BaseModel):
+    account_name: str = Field(min_length=1, max_length=120)
+    account_number: str = Field(pattern=r"^[0-9]{8,30}$")
+    bank_code: str = Field(min_length=1, max_length=20)
+
+
+class InstructionRequest(BaseModel):
+    instruction_id: str = Field(min_length=1, max_length=80)
+    accounts: dict[str, Account] = Field(
+        description="Bank account per payee id; used to write the file, never stored")
+
+
+class Confirmation(BaseModel):
+    instruction_id: str
+    bank_reference: str = Field(min_length=1, max_length=120)
+    failed_line_ids: list[str] = Field(default_factory=list)
+
+
+class Recovery(BaseModel):
+    recovery_id: str = Field(min_length=1, max_length=80)
+    line_id: str
+    amount_fen: int = Field(gt=0)
+
+
+@router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
+             summary="Approve a batch of due lines; the public notice starts")
+async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
+                     ctx: Ctx, org: Acting) -> list[dict]:
+    require_role(org, MANAGE, "approve_disbursement")
+    events = await handlers.approve_disbursement(ctx, body, acting_metadata(request, org))
+    return [e.model_dump(mode="json") for e in events]
+
+
+@router.get("/batches/{batch_id}", tags=["disbursement"])
+async def get_batch(batch_id: str, ctx: Ctx, org: Acting) -> dict:
+    require_role(org, READ_ALL, "view_batch")
+    async with ctx.pool.acquire() as conn:
+        view = (await handlers.current_ledger(conn)).batch(batch_id)
+    if view is None:
+        raise NotFound("batch_not_found", f"no batch {batch_id!r}")
+    return {"batch_id": batch_id, "approved": view.approved.model_dump(mode="json"),
+            "notice": view.notice.model_dump(mode="json") if view.notice else None,
+            "objections": [{"objection_id": o, "line_id": lid, "state": s}
+                           for o, lid, s in view.objections],
+            "instruction_ids": list(view.instruction_ids)}
+
+
+@router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
+             tags=["disbursement"], summary="Raise an objection during the public notice")
+async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Ctx,
+                         org: Acting) -> list:
+    cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
+    events = await handlers.raise_objection(ctx, cmd, acting_metadata(request, org))
+    return [e.model_dump(mode="json") for e in events]
+
+
+@router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
+             tags=["disbursement"])
+async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
+                          request: Request, ctx: Ctx, org: Acting) -> list:
+    require_role(org, MANAGE, "resolve_objection")
+    cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
+                                        outcome=body.outcome)
+    events = await handlers.resolve_objection(ctx, cmd, acting_metadata(request, org))
+    return [e.model_dump(mode="json") for e in events]
+
+
+@router.post("/batches/{batch_id}/instructions", tags=["disbursement"],
+             response_class=Response,
+             responses={200: {"content": {"text/csv": {}},
+                              "description": "The bank file; its SHA-256 in X-File-SHA256"}})
+async def post_instruction(batch_id: str, body: InstructionRequest, request: Request,
+                           ctx: Ctx, org: Acting) -> Response:
+    require_role(org, MANAGE, "issue_payment_instruction")
+    accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
+    cmd = disbursement.IssuePaymentInstruction(instruction_id=body.instruction_id,
+                                               batch_id=batch_id)
+    events, content = await handlers.issue_instruction(ctx, cmd, accounts,
+                                                       acting_metadata(request, org))
+    return Response(content, media_type="text/csv",
+                    headers={"X-File-SHA256": events[0].file_sha256,
+                             "Content-Disposition":
+                                 f'attachment; filename="{body.instruction_id}.csv"'})
+
+
+@router.post("/batches/{batch_id}/confirmations", tags=["disbursement"])
+async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
+                            ctx: Ctx, org: Acting) -> list:
+    require_role(org, MANAGE, "confirm_payment")
+    cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
+    events = await handlers.confirm_payment(ctx, cmd, acting_metadata(request, org))
+    return [e.model_dump(mode="json") for e in events]
+
+
+@router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"])
+async def post_recovery(body: Recovery, request: Request, ctx: Ctx, org: Acting) -> dict:
+    require_role(org, MANAGE, "record_recovery")
+    event = await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
+                                           body.amount_fen, acting_metadata(request, org))
+    return event.model_dump(mode="json")

@@ -1,0 +1,248 @@
+"""The auditor's tools, for ``songji audit replay`` and ``songji audit verify``.
+
+Replay rebuilds the funding ledger from the history alone -- the source services' stores or
+their topics from the first offset, plus funding's own policy, budget and disbursement events
+-- with the very same pure function the service uses, and compares it line by line with what
+funding recorded: its ``funding_ledger`` table *and* the PayoutDue / PayoutReversed events in
+its hash-chained store. Verify checks every store's hash chain.
+
+The CLI (owned elsewhere) calls ``replay`` / ``verify`` and renders the report; a
+``progress`` callback receives the number of records read so far.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.funding.domain.facts import Consumed, canonical
+from services.funding.domain.ledger import LedgerLine, derive_lines
+from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
+from shared.contracts import Envelope, UnknownEventType, model_for
+from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.store import EventStore, Verification
+
+Progress = Callable[[int], None]
+COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
+            "policy_id", "policy_version", "justified_by", "corrects_line_id", "due_at")
+SOURCE_SERVICES = ("enrolment", "training", "assessment")
+
+
+@dataclass(frozen=True)
+class Difference:
+    line_id: str
+    where: str  # "ledger_table" or "published_events"
+    field: str  # a field name, or "missing" / "unexpected"
+    derived: Any
+    recorded: Any
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    as_of: datetime | None
+    records_read: int
+    derived_lines: int
+    recorded_lines: int
+    published_lines: int
+    differences: tuple[Difference, ...]
+    derived_total_fen: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def summary(self) -> str:
+        verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
+        return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
+                f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
+                f"recorded, {self.published_lines} published -- {verdict}")
+
+
+# -- pure comparison -------------------------------------------------------------------------
+
+def compare_lines(derived: Iterable[LedgerLine], recorded: Iterable[LedgerLine],
+                  where: str) -> list[Difference]:
+    mine = {x.line_id: x for x in derived}
+    theirs = {x.line_id: x for x in recorded}
+    out: list[Difference] = []
+    for line_id in sorted(mine.keys() | theirs.keys()):
+        a, b = mine.get(line_id), theirs.get(line_id)
+        if b is None:
+            out.append(Difference(line_id, where, "missing", _plain(a), None))
+        elif a is None:
+            out.append(Difference(line_id, where, "unexpected", None, _plain(b)))
+        else:
+            for name in COMPARED:
+                va, vb = getattr(a, name), getattr(b, name)
+                if va != vb:
+                    out.append(Difference(line_id, where, name, _value(va), _value(vb)))
+    return out
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _plain(line: LedgerLine | None) -> dict[str, Any] | None:
+    if line is None:
+        return None
+    return {k: _value(v) for k, v in dataclasses.asdict(line).items() if k in COMPARED}
+
+
+def write_differences(differences: Iterable[Difference], path: Path) -> Path:
+    """JSON or CSV by the file's suffix."""
+    rows = [dataclasses.asdict(d) for d in differences]
+    if path.suffix.lower() == ".csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["line_id", "where", "field", "derived",
+                                                 "recorded"], lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v, ensure_ascii=False) if not isinstance(v, str)
+                             else v for k, v in row.items()})
+        path.write_text(out.getvalue(), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+# -- reading the history ---------------------------------------------------------------------
+
+async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
+                              progress: Progress | None = None) -> list[Consumed]:
+    """Every event of the given services' stores (e.g. enrolment, training, assessment)."""
+    records: list[Consumed] = []
+    for service, dsn in sorted(dsns.items()):
+        pool = await create_pool(dsn, max_size=2)
+        try:
+            store, position = EventStore(pool), 0
+            while chunk := await store.read_after(position, limit=batch):
+                for stored in chunk:
+                    record = _to_consumed(stored.envelope(service))
+                    if record is not None:
+                        records.append(record)
+                position = chunk[-1].position
+                if progress:
+                    progress(len(records))
+        finally:
+            await pool.close()
+    return records
+
+
+async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
+                              services: Iterable[str] = SOURCE_SERVICES,
+                              progress: Progress | None = None,
+                              idle_ms: int = 2000) -> list[Consumed]:
+    """Every event on the services' topics from the first offset (no consumer group)."""
+    from aiokafka import AIOKafkaConsumer
+
+    topics = [f"{prefix}.{s}.events" for s in services]
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[Consumed] = []
+    try:
+        # The end offsets the broker reports cannot be trusted (see DESIGN.md), so read
+        # until the topics stay quiet for ``idle_ms``.
+        while batch := await consumer.getmany(timeout_ms=idle_ms):
+            for partition_records in batch.values():
+                for msg in partition_records:
+                    headers = {k: v.decode() for k, v in (msg.headers or ())}
+                    try:
+                        record = _to_consumed(Envelope.from_kafka(headers, msg.value))
+                    except ValueError:
+                        continue  # malformed messages went to the dead-letter topic
+                    if record is not None:
+                        records.append(record)
+            if progress:
+                progress(len(records))
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def records_from_input_log(conn: asyncpg.Connection) -> list[Consumed]:
+    """What funding itself consumed (to check its derivation, not its inputs)."""
+    from services.funding.records import inputs_for
+
+    return [r for r in await inputs_for(conn, None)]
+
+
+def _to_consumed(envelope: Envelope) -> Consumed | None:
+    try:
+        model_for(envelope.type)
+    except UnknownEventType:
+        return None
+    return Consumed.from_envelope(envelope)
+
+
+async def _published_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
+    """The latest PayoutDue / PayoutReversed of every line, from funding's store."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (stream_id) event_type, data FROM events
+           WHERE event_type = any($1) ORDER BY stream_id, version DESC""", list(OUTPUT_TYPES))
+    lines = []
+    for row in rows:
+        ev = model_for(row["event_type"]).model_validate(row["data"])
+        lines.append(LedgerLine(
+            line_id=ev.line_id, seq=0, kind="", rule=ev.rule, class_id=ev.class_id,
+            worker_id=ev.worker_id, payee_kind=ev.payee_kind, payee_id=ev.payee_id,
+            amount_fen=ev.amount_fen, policy_id=ev.policy_id,
+            policy_version=ev.policy_version, justified_by=tuple(ev.justified_by),
+            corrects_line_id=ev.corrects_line_id, due_at=ev.due_at))
+    return lines
+
+
+# -- the two commands ------------------------------------------------------------------------
+
+async def replay(funding_dsn: str, sources: Iterable[Consumed], *,
+                 as_of: datetime | None = None) -> ReplayReport:
+    """Rebuild the ledger from ``sources`` plus funding's own events and compare it with what
+    funding recorded (lines due at or before ``as_of`` when given)."""
+    pool = await create_pool(funding_dsn, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            own = await own_inputs(conn)
+            table = await recorded_lines(conn)
+            published = await _published_lines(conn)
+    finally:
+        await pool.close()
+    history = canonical([*sources, *own])
+    if as_of is not None:
+        history = [r for r in history if r.recorded_at <= as_of]
+        table = [x for x in table if x.due_at <= as_of]
+        published = [x for x in published if x.due_at <= as_of]
+    derived = derive_lines(history)
+    kinds_free = [dataclasses.replace(x, seq=0, kind="") for x in derived]
+    differences = compare_lines(derived, table, "ledger_table") + [
+        d for d in compare_lines(kinds_free, published, "published_events")
+        if d.field not in ("kind",)]
+    return ReplayReport(as_of=as_of, records_read=len(history), derived_lines=len(derived),
+                        recorded_lines=len(table), published_lines=len(published),
+                        differences=tuple(differences),
+                        derived_total_fen=sum(x.amount_fen for x in derived))
+
+
+async def verify(dsns: Mapping[str, str]) -> dict[str, Verification]:
+    """Check each service store's hash chain; a broken one names its first bad position."""
+    results: dict[str, Verification] = {}
+    for service, dsn in sorted(dsns.items()):
+        pool = await create_pool(dsn, max_size=2)
+        try:
+            results[service] = await EventStore(pool).verify()
+        finally:
+            await pool.close()
+    return results

@@ -1,0 +1,139 @@
+"""Funding's command handlers: load, decide, append (and re-derive lines when a policy is
+published). ``today`` is the local (Asia/Shanghai) date, taken once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import asyncpg
+
+from services.funding.domain import budget, disbursement, policy
+from services.funding.domain.bank_csv import BankAccount
+from services.funding.domain.ledger import Ledger, settle
+from services.funding.domain.notice_calendar import WorkingCalendar
+from services.funding.records import own_inputs, recompute, recorded_lines
+from services.funding.settings import FundingSettings
+from shared.contracts import Metadata
+from shared.contracts.funding import BudgetAllocated, FundingPolicyPublished, RecoveryReceived
+from shared.eventsourcing.store import EventStore
+from shared.runtime.errors import DomainError, NotFound
+from shared.runtime.service import ServiceContext
+
+
+def today(ctx: ServiceContext) -> date:
+    offset = getattr(ctx.settings, "local_utc_offset_hours", 8)
+    return datetime.now(UTC).astimezone(timezone(timedelta(hours=offset))).date()
+
+
+def calendar(ctx: ServiceContext) -> WorkingCalendar:
+    settings = ctx.settings
+    if isinstance(settings, FundingSettings):
+        return WorkingCalendar.of(settings.holidays, settings.makeup_working_days)
+    return WorkingCalendar()
+
+
+async def current_ledger(conn: asyncpg.Connection) -> Ledger:
+    """The recorded lines with statuses from funding's own events, as of now."""
+    return settle(await own_inputs(conn), await recorded_lines(conn))
+
+
+async def _policy_state(store: EventStore, policy_id: str) -> tuple[policy.PolicyState, int]:
+    state, version = policy.PolicyState(), 0
+    for stored in await store.read_stream(policy.policy_stream(policy_id)):
+        state = policy.evolve(state, FundingPolicyPublished.model_validate(stored.data))
+        version = stored.version
+    return state, version
+
+
+async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
+                         metadata: Metadata) -> FundingPolicyPublished:
+    state, version = await _policy_state(ctx.store, cmd.policy_id)
+    events = policy.decide_publish(cmd, state, today(ctx))
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await ctx.store.append(policy.policy_stream(cmd.policy_id), version, events, metadata,
+                               conn=conn)
+        await recompute(conn, ctx.store, None, metadata)  # a policy can change every line
+    return events[0]
+
+
+async def allocate_budget(ctx: ServiceContext, cmd: budget.AllocateBudget,
+                          metadata: Metadata) -> BudgetAllocated:
+    state, version = budget.BudgetState(), 0
+    for stored in await ctx.store.read_stream(budget.BUDGET_STREAM):
+        state = budget.evolve(state, BudgetAllocated.model_validate(stored.data))
+        version = stored.version
+    events = budget.decide_allocate(cmd, state, today(ctx))
+    await ctx.store.append(budget.BUDGET_STREAM, version, events, metadata)
+    return events[0]
+
+
+async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata: Metadata):
+    """Decide against the current ledger and append to the batch's stream, under the ledger
+    lock, so two officers cannot approve the same line twice."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x46554E44)
+        ledger = await current_ledger(conn)
+        result = decide(ledger)
+        events = result[0] if isinstance(result, tuple) else result
+        stream = disbursement.batch_stream(batch_id)
+        version = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream)
+        await ctx.store.append(stream, version, events, metadata, conn=conn)
+    return result
+
+
+async def approve_disbursement(ctx: ServiceContext, cmd: disbursement.ApproveDisbursement,
+                               metadata: Metadata):
+    return await _decide_on_batch(
+        ctx, cmd.batch_id,
+        lambda ledger: disbursement.decide_approve(cmd, ledger, today(ctx), calendar(ctx)),
+        metadata)
+
+
+async def raise_objection(ctx: ServiceContext, cmd: disbursement.RaiseObjection,
+                          metadata: Metadata):
+    return await _decide_on_batch(
+        ctx, cmd.batch_id,
+        lambda ledger: disbursement.decide_raise_objection(cmd, ledger, today(ctx)), metadata)
+
+
+async def resolve_objection(ctx: ServiceContext, cmd: disbursement.ResolveObjection,
+                            metadata: Metadata):
+    return await _decide_on_batch(
+        ctx, cmd.batch_id,
+        lambda ledger: disbursement.decide_resolve_objection(cmd, ledger, today(ctx)),
+        metadata)
+
+
+async def issue_instruction(ctx: ServiceContext, cmd: disbursement.IssuePaymentInstruction,
+                            accounts: Mapping[str, BankAccount], metadata: Metadata):
+    """Returns (events, csv). The file goes to the bank; only its SHA-256 is recorded."""
+    return await _decide_on_batch(
+        ctx, cmd.batch_id,
+        lambda ledger: disbursement.decide_issue_instruction(cmd, ledger, today(ctx),
+                                                             accounts), metadata)
+
+
+async def confirm_payment(ctx: ServiceContext, cmd: disbursement.ConfirmPayment,
+                          metadata: Metadata):
+    return await _decide_on_batch(
+        ctx, cmd.batch_id,
+        lambda ledger: disbursement.decide_confirm_payment(cmd, ledger, today(ctx)), metadata)
+
+
+async def record_recovery(ctx: ServiceContext, recovery_id: str, line_id: str, amount_fen: int,
+                          metadata: Metadata) -> RecoveryReceived:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        ledger = await current_ledger(conn)
+        line = ledger.line(line_id)
+        if line is None:
+            raise NotFound("line_not_found", f"no ledger line {line_id!r}")
+        if line.payable_fen >= 0:
+            raise DomainError("nothing_to_recover", "the line has nothing to recover",
+                              status=line.status)
+        event = RecoveryReceived(recovery_id=recovery_id, line_id=line_id,
+                                 amount_fen=amount_fen, received_on=today(ctx))
+        await ctx.store.append(f"funding-recovery-{recovery_id}", 0, [event], metadata,
+                               conn=conn)
+    return event

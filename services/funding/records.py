@@ -1,0 +1,190 @@
+"""Funding's storage around the pure ledger: the input log, funding's own input events, the
+persisted ledger lines, and the publication of each line as PayoutDue / PayoutReversed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+
+from services.funding.domain.facts import Consumed
+from services.funding.domain.ledger import LedgerLine, class_of, derive_lines, worker_of
+from shared.contracts import Envelope, Metadata, model_for
+from shared.contracts.funding import PayoutDue, PayoutReversed
+from shared.contracts.training import ClassCompleted
+from shared.eventsourcing.store import EventStore, StoredEvent
+
+log = structlog.get_logger(__name__)
+
+LEDGER_LOCK = 0x46554E44  # "FUND": one ledger writer at a time
+OUTPUT_TYPES = (PayoutDue.ce_type(), PayoutReversed.ce_type())
+
+
+def payout_stream(line_id: str) -> str:
+    return f"payout-{line_id}"
+
+
+# -- the input log ---------------------------------------------------------------------------
+
+async def log_input(conn: asyncpg.Connection, envelope: Envelope, record: Consumed) -> bool:
+    """Keep a consumed event; False if it was already there."""
+    event = record.event
+    roster = [t.worker_id for t in event.trainees] if isinstance(event, ClassCompleted) else []
+    return bool(await conn.fetchval(
+        """INSERT INTO funding_input_log (event_id, source, event_type, stream_id,
+               stream_version, recorded_at, data, class_id, worker_id, roster)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (event_id) DO NOTHING RETURNING true""",
+        envelope.id, envelope.source, envelope.type, record.stream_id, record.stream_version,
+        record.recorded_at, envelope.data, class_of(event), worker_of(event), roster))
+
+
+def _consumed(row: asyncpg.Record) -> Consumed:
+    return Consumed(event_id=str(row["event_id"]), stream_id=row["stream_id"],
+                    stream_version=row["stream_version"], recorded_at=row["recorded_at"],
+                    event=model_for(row["event_type"]).model_validate(row["data"]))
+
+
+_INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data"
+_SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1",
+                 "songji.assessment.AssessmentScheduled.v1"]
+
+
+async def inputs_for(conn: asyncpg.Connection, workers: Sequence[str] | None) -> list[Consumed]:
+    """The slice of the input log that the given workers' lines depend on (all if None)."""
+    if workers is None:
+        rows = await conn.fetch(f"SELECT {_INPUT_COLUMNS} FROM funding_input_log")
+    else:
+        rows = await conn.fetch(
+            f"""WITH classes AS (
+                    SELECT DISTINCT class_id FROM funding_input_log
+                    WHERE class_id IS NOT NULL AND (worker_id = any($1) OR roster && $1))
+                SELECT {_INPUT_COLUMNS} FROM funding_input_log
+                WHERE worker_id = any($1)
+                   OR (worker_id IS NULL AND class_id IN (SELECT class_id FROM classes))
+                   OR event_type = any($2)""",
+            list(workers), _SHARED_TYPES)
+    return [_consumed(r) for r in rows] + await own_inputs(conn)
+
+
+def stored_to_consumed(stored: StoredEvent) -> Consumed:
+    return Consumed(event_id=str(stored.event_id), stream_id=stored.stream_id,
+                    stream_version=stored.version, recorded_at=stored.recorded_at,
+                    event=model_for(stored.event_type).model_validate(stored.data))
+
+
+async def own_inputs(conn: asyncpg.Connection) -> list[Consumed]:
+    """Funding's own policy, budget and disbursement events (not its published lines)."""
+    rows = await conn.fetch(
+        """SELECT event_id, stream_id, version AS stream_version, recorded_at, event_type, data
+           FROM events WHERE event_type LIKE 'songji.funding.%' AND NOT event_type = any($1)""",
+        list(OUTPUT_TYPES))
+    return [_consumed(r) for r in rows]
+
+
+async def affected_workers(conn: asyncpg.Connection, record: Consumed) -> list[str] | None:
+    """Whose lines an input can change: None means everybody (policies, bodies)."""
+    event = record.event
+    worker = worker_of(event)
+    if worker is not None:
+        return [worker]
+    if isinstance(event, ClassCompleted):
+        return sorted({t.worker_id for t in event.trainees})
+    class_id = class_of(event)
+    if class_id is not None:  # e.g. a class (re)scheduled: its trainees so far
+        rows = await conn.fetch(
+            """SELECT DISTINCT worker_id FROM funding_input_log
+               WHERE class_id = $1 AND worker_id IS NOT NULL
+               UNION SELECT DISTINCT unnest(roster) FROM funding_input_log WHERE class_id = $1""",
+            class_id)
+        return sorted(r[0] for r in rows)
+    if record.event.__class__.__name__ in ("AssessmentBodyRegistered", "AssessmentScheduled",
+                                           "FundingPolicyPublished"):
+        return None
+    return []  # enrolment events and the like: no money
+
+
+# -- the ledger ------------------------------------------------------------------------------
+
+def _row_to_line(row: asyncpg.Record) -> LedgerLine:
+    return LedgerLine(
+        line_id=row["line_id"], seq=row["seq"], kind=row["kind"], rule=row["rule"],
+        class_id=row["class_id"], worker_id=row["worker_id"], payee_kind=row["payee_kind"],
+        payee_id=row["payee_id"], amount_fen=row["amount_fen"], policy_id=row["policy_id"],
+        policy_version=row["policy_version"], justified_by=tuple(row["justified_by"]),
+        corrects_line_id=row["corrects_line_id"], due_at=row["due_at"], note=row["note"])
+
+
+async def recorded_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
+    rows = await conn.fetch("SELECT * FROM funding_ledger ORDER BY due_at, line_id")
+    return [_row_to_line(r) for r in rows]
+
+
+def _payout(line: LedgerLine) -> PayoutDue | PayoutReversed:
+    common = dict(line_id=line.line_id, rule=line.rule, payee_kind=line.payee_kind,
+                  payee_id=line.payee_id, class_id=line.class_id, worker_id=line.worker_id,
+                  amount_fen=line.amount_fen, policy_id=line.policy_id,
+                  policy_version=line.policy_version, justified_by=list(line.justified_by),
+                  due_at=line.due_at)
+    if line.amount_fen < 0:
+        return PayoutReversed(corrects_line_id=line.corrects_line_id, **common)
+    return PayoutDue(corrects_line_id=line.corrects_line_id, **common)
+
+
+def _same(line: LedgerLine, row: asyncpg.Record) -> bool:
+    return _row_to_line(row) == line
+
+
+async def recompute(conn: asyncpg.Connection, store: EventStore,
+                    workers: Sequence[str] | None, metadata: Metadata) -> int:
+    """Re-derive the lines of ``workers`` (all if None) inside the caller's transaction;
+    persist new or changed lines and publish each through funding's store. Returns how many
+    lines were published."""
+    if workers is not None and not workers:
+        return 0
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+    lines = derive_lines(await inputs_for(conn, workers), workers)
+    known = {r["line_id"]: r for r in await conn.fetch(
+        "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}
+    published = 0
+    for line in lines:
+        row = known.get(line.line_id)
+        if row is not None and _same(line, row):
+            continue
+        revision = 1 if row is None else row["revision"] + 1
+        if row is not None:
+            log.warning("ledger line revised by a late event", line_id=line.line_id,
+                        old_amount=row["amount_fen"], new_amount=line.amount_fen)
+        await conn.execute(
+            """INSERT INTO funding_ledger (line_id, seq, kind, rule, class_id, worker_id,
+                   payee_kind, payee_id, amount_fen, policy_id, policy_version, justified_by,
+                   corrects_line_id, due_at, note, revision, updated_at)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now())
+               ON CONFLICT (line_id) DO UPDATE SET seq = $2, kind = $3, rule = $4,
+                   class_id = $5, worker_id = $6, payee_kind = $7, payee_id = $8,
+                   amount_fen = $9, policy_id = $10, policy_version = $11,
+                   justified_by = $12, corrects_line_id = $13, due_at = $14, note = $15,
+                   revision = $16, updated_at = now()""",
+            line.line_id, line.seq, line.kind, line.rule, line.class_id, line.worker_id,
+            line.payee_kind, line.payee_id, line.amount_fen, line.policy_id,
+            line.policy_version, list(line.justified_by), line.corrects_line_id, line.due_at,
+            line.note, revision)
+        await store.append(payout_stream(line.line_id), revision - 1, [_payout(line)],
+                           metadata, conn=conn)
+        published += 1
+    stale = await _stale_lines(conn, workers, {x.line_id for x in lines})
+    for line_id in stale:  # a line the history no longer produces (late event); never silent
+        log.warning("ledger line no longer derived", line_id=line_id)
+    return published
+
+
+async def _stale_lines(conn: asyncpg.Connection, workers: Sequence[str] | None,
+                       derived: set[str]) -> list[str]:
+    if workers is None:
+        rows = await conn.fetch("SELECT line_id FROM funding_ledger")
+    else:
+        rows = await conn.fetch("SELECT line_id FROM funding_ledger WHERE worker_id = any($1)",
+                                list(workers))
+    return sorted(r[0] for r in rows if r[0] not in derived)
+
