@@ -171,7 +171,8 @@ class NotificationSender:
             when = send_time(now, contact.window, urgent=due.urgent)
             if when > now:
                 return _placeholder(due), when
-            address = contact.mobile if channel.address_kind == "mobile" else None
+            # the local channel shows the mobile masked, as a stand-in for the phone
+            address = contact.mobile if channel.address_kind in ("mobile", None) else None
             personal["name"] = contact.name
             locales = locale_chain(contact.preferred_language)
         else:
