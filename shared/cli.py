@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,7 @@ def up(
     from shared.infra.provision import kafka_broker, postgres_server
 
     configure_logging("INFO", "console")
+    _stop_on_signals()
     with postgres_server() as pg_url, kafka_broker() as bootstrap:
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
                             state_dir=STATE_DIR, base_port=base_port)
@@ -40,6 +42,8 @@ def up(
             for svc in processes.values():
                 typer.echo(f"  {svc.name:<14} {svc.url}  (API docs {svc.url}/docs, "
                            f"log {svc.log_file})")
+            if (STATE_DIR / "tokens.env").exists():
+                typer.echo(f"Bearer tokens of the local organisations: {STATE_DIR / 'tokens.env'}")
             typer.echo("Press Ctrl-C to stop.")
             while all(p.process.poll() is None for p in processes.values()):
                 time.sleep(1)
@@ -51,6 +55,17 @@ def up(
         finally:
             launcher.stop()
     typer.echo("stopped cleanly")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop everything cleanly, even when started in the background
+    (where a shell leaves SIGINT ignored)."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @schemas_app.command("write")

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import asyncpg
 import pytest
 
+from shared.auth.tokens import ENV_INLINE
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.store import EventStore
 from shared.infra.postgres import create_database
 from shared.infra.provision import kafka_broker, postgres_server
 from shared.runtime.logging import configure_logging
+from tests.orgs import organisations_json
 
 configure_logging("INFO", "console")
 
@@ -60,6 +62,12 @@ async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture(autouse=True)
+def organisations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service under test (in-process or spawned) knows the test organisations."""
+    monkeypatch.setenv(ENV_INLINE, organisations_json())
 
 
 @pytest.fixture

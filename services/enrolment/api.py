@@ -1,50 +1,103 @@
-"""Enrolment's HTTP API."""
+"""Enrolment's HTTP API. Every command needs an organisation's bearer token."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from services.enrolment.domain.national_id import (
-    InvalidNationalId,
-    NationalId,
-    parse_national_id,
-)
-from services.enrolment.domain.registration import RegisterWorker
-from services.enrolment.handlers import register_worker
-from shared.runtime.service import ServiceContext, context, metadata_for
+from services.enrolment import handlers, projections
+from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker
+from shared.auth.http import Acting, acting_metadata
+from shared.auth.policy import Action, Target, require
+from shared.contracts.common import ClassMode, OccupationCode
+from shared.runtime.service import ServiceContext, context
 
-router = APIRouter(tags=["workers"])
+router = APIRouter()
+Context = Annotated[ServiceContext, Depends(context)]
 
-
-def _national_id(value: str) -> NationalId:
-    try:
-        return parse_national_id(value)
-    except InvalidNationalId as exc:
-        raise ValueError(str(exc)) from None
-
-
-class WorkerRegistration(BaseModel):
-    name: str = Field(min_length=1, max_length=60, description="Real name")
-    national_id: Annotated[str, AfterValidator(lambda v: _national_id(v).number)] = Field(
-        description="18-digit resident identity number (GB 11643 check digit)")
-    mobile: str = Field(pattern=r"^1[3-9]\d{9}$", description="Mainland mobile number")
+RULE_BROKEN: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown bearer token"},
+    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
+    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
+}
 
 
 class WorkerRegisteredResponse(BaseModel):
     worker_id: str
 
 
-@router.post("/workers", status_code=status.HTTP_201_CREATED,
+class IntakeSurvey(BaseModel):
+    desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
+    availability: list[ClassMode] = Field(min_length=1)
+    earliest_start: date
+
+
+class SurveyRecorded(BaseModel):
+    survey_id: str
+
+
+class EnrolmentCreated(BaseModel):
+    enrolment_id: str
+
+
+class Withdrawal(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/workers", status_code=status.HTTP_201_CREATED, tags=["workers"],
              response_model=WorkerRegisteredResponse,
-             summary="Register a worker under their real name",
-             responses={409: {"description": "Already registered; the body names the worker_id"}})
-async def post_worker(body: WorkerRegistration, request: Request,
-                      ctx: Annotated[ServiceContext, Depends(context)]
-                      ) -> WorkerRegisteredResponse:
-    command = RegisterWorker(name=body.name, national_id=parse_national_id(body.national_id),
-                             mobile=body.mobile)
-    worker_id = await register_worker(ctx, command, metadata_for(request))
+             summary="Register a worker under their real name (liaison station, own sites)",
+             responses={**RULE_BROKEN,
+                        409: {"description": "Already registered; the body names the worker_id"}})
+async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
+                      org: Acting) -> WorkerRegisteredResponse:
+    worker_id = await handlers.register_worker(ctx, body, org, acting_metadata(request, org))
     return WorkerRegisteredResponse(worker_id=worker_id)
+
+
+@router.post("/workers/{worker_id}/intake-surveys", status_code=status.HTTP_201_CREATED,
+             tags=["workers"], response_model=SurveyRecorded, responses=RULE_BROKEN,
+             summary="Record what a worker wants to learn and when they can attend")
+async def post_survey(worker_id: str, body: IntakeSurvey, request: Request, ctx: Context,
+                      org: Acting) -> SurveyRecorded:
+    command = RecordIntakeSurvey(worker_id=worker_id, **body.model_dump())
+    survey_id = await handlers.record_intake_survey(ctx, command, org,
+                                                    acting_metadata(request, org))
+    return SurveyRecorded(survey_id=survey_id)
+
+
+@router.post("/enrolments", status_code=status.HTTP_201_CREATED, tags=["enrolments"],
+             response_model=EnrolmentCreated, responses=RULE_BROKEN,
+             summary="Enrol a worker in an approved, open class with places left")
+async def post_enrolment(body: Enrol, request: Request, ctx: Context,
+                         org: Acting) -> EnrolmentCreated:
+    enrolment_id = await handlers.enrol(ctx, body, org, acting_metadata(request, org))
+    return EnrolmentCreated(enrolment_id=enrolment_id)
+
+
+@router.post("/enrolments/{enrolment_id}/withdrawal", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["enrolments"], responses=RULE_BROKEN,
+             summary="Withdraw an enrolment, with a reason")
+async def post_withdrawal(enrolment_id: str, body: Withdrawal, request: Request, ctx: Context,
+                          org: Acting) -> None:
+    await handlers.withdraw(ctx, enrolment_id, body.reason, org, acting_metadata(request, org))
+
+
+@router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=RULE_BROKEN,
+            summary="A worker's surveys, enrolments and certificates (their station, HR)")
+async def get_training_record(worker_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
+    async with ctx.pool.acquire() as conn:
+        site = await handlers.worker_site(conn, worker_id)
+        require(org, Action.VIEW_WORKER_RECORD, Target(site=site))
+        return {"worker_id": worker_id, **await projections.training_record(conn, worker_id)}
+
+
+@router.get("/statistics/enrolments", tags=["queries"], responses=RULE_BROKEN,
+            summary="Live enrolments counted by site, occupation, gender and level")
+async def get_enrolment_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_STATISTICS)
+    async with ctx.pool.acquire() as conn:
+        return await projections.enrolment_counts(conn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.enrolment.api import router
+from services.enrolment.consumers import CLASSES_AND_CERTIFICATES
 from services.enrolment.settings import EnrolmentSettings
 from shared.runtime.service import ServiceSpec
 
@@ -15,5 +16,6 @@ SPEC = ServiceSpec(
                 "bus), record intake surveys and enrol workers in classes.",
     routers=[router],
     migrations=Path(__file__).parent / "migrations",
+    subscriptions=[CLASSES_AND_CERTIFICATES],
     settings_class=EnrolmentSettings,
 )

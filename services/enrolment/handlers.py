@@ -1,61 +1,147 @@
-"""Enrolment's command handlers: load, decide, append (with the sealed identity, atomically)."""
+"""Enrolment's command handlers: authorise, load, decide, append and project, in one transaction.
+
+A rule broken anywhere raises before the append, so nothing is stored and nothing published.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from services.enrolment.domain.registration import (
-    RegisterWorker,
-    decide_registration,
-    worker_stream,
-)
+from services.enrolment import projections
+from services.enrolment.domain import worker
+from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
+from services.enrolment.domain.worker import Worker, worker_stream
+from services.enrolment.settings import EnrolmentSettings
 from services.enrolment.vault import PersonalDataVault
+from services.training.domain.catalogue import catalogue_by_code
+from shared.aggregate import load
+from shared.auth.policy import Action, Organisation, Target, require
+from shared.calendar import programme_today
 from shared.contracts import Metadata
-from shared.runtime.errors import DomainError
+from shared.contracts.common import WorkSite
+from shared.runtime.errors import NotFound
 from shared.runtime.service import ServiceContext
+
+# The occupation catalogue is reference data published with the code (see training).
+KNOWN_OCCUPATIONS = frozenset(catalogue_by_code())
+
+
+def _settings(ctx: ServiceContext) -> EnrolmentSettings:
+    assert isinstance(ctx.settings, EnrolmentSettings)
+    return ctx.settings
 
 
 def vault_for(ctx: ServiceContext) -> PersonalDataVault:
-    settings = ctx.settings
-    return PersonalDataVault(settings.personal_data_key.get_secret_value(),  # type: ignore[attr-defined]
-                             settings.lookup_key.get_secret_value())  # type: ignore[attr-defined]
+    settings = _settings(ctx)
+    return PersonalDataVault(settings.personal_data_key.get_secret_value(),
+                             settings.lookup_key.get_secret_value())
 
 
-async def register_worker(ctx: ServiceContext, command: RegisterWorker,
+async def register_worker(ctx: ServiceContext, command: RegisterWorker, org: Organisation,
                           metadata: Metadata) -> str:
+    require(org, Action.REGISTER_WORKER, Target(site=command.work_site))
     vault = vault_for(ctx)
-    index = vault.lookup_index(command.national_id.number)
+    index = vault.lookup_index(command.national_id)
     worker_id = uuid.uuid4().hex
-    events = decide_registration(command, worker_id=worker_id)
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
             existing = await conn.fetchval(
                 "SELECT worker_id FROM worker_identities WHERE national_id_index = $1", index)
-            if existing:
-                raise _already_registered(existing)
+            events = worker.register(command, Worker(), worker_id=worker_id,
+                                     existing_worker_id=existing)
             await conn.execute(
                 """INSERT INTO worker_identities
                    (worker_id, national_id_index, sealed, registered_at)
                    VALUES ($1, $2, $3, $4)""",
-                worker_id, index,
-                vault.seal({"name": command.name, "national_id": command.national_id.number,
-                            "mobile": command.mobile}),
-                datetime.now(UTC),
-            )
+                worker_id, index, vault.seal(_personal_record(command)), datetime.now(UTC))
             await ctx.store.append(worker_stream(worker_id), 0, events, metadata, conn=conn)
+            await projections.project(conn, events)
     except asyncpg.UniqueViolationError:
         # A concurrent registration of the same number won the race.
         async with ctx.pool.acquire() as conn:
             existing = await conn.fetchval(
                 "SELECT worker_id FROM worker_identities WHERE national_id_index = $1", index)
-        raise _already_registered(existing) from None
+        worker.refuse_duplicate(existing)
+        raise
     return worker_id
 
 
-def _already_registered(worker_id: str) -> DomainError:
-    return DomainError("worker_already_registered",
-                       "A worker with this national ID number is already registered.",
+def _personal_record(command: RegisterWorker) -> dict[str, Any]:
+    """Everything said at registration, sealed; only the event's pseudonymous facts go out."""
+    return {"name": command.name, "national_id": command.national_id, "mobile": command.mobile,
+            "hometown_county": command.hometown_county,
+            "hometown_township": command.hometown_township,
+            "household_county": command.household_county,
+            "work_site": command.work_site.model_dump(), "employer": command.employer}
+
+
+async def record_intake_survey(ctx: ServiceContext, command: RecordIntakeSurvey,
+                               org: Organisation, metadata: Metadata) -> str:
+    survey_id = uuid.uuid4().hex
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await _require_for_worker(conn, org, Action.RECORD_INTAKE_SURVEY, command.worker_id)
+        state, version = await load(ctx.store, worker_stream(command.worker_id), worker.evolve,
+                                    Worker())
+        events = worker.record_survey(command, state, survey_id=survey_id,
+                                      known_occupations=KNOWN_OCCUPATIONS, today=programme_today())
+        await _append(ctx, conn, command.worker_id, version, events, metadata)
+    return survey_id
+
+
+async def enrol(ctx: ServiceContext, command: Enrol, org: Organisation,
+                metadata: Metadata) -> str:
+    enrolment_id = uuid.uuid4().hex
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await _require_for_worker(conn, org, Action.ENROL, command.worker_id)
+        # Locking the class row serialises enrolments into one class, so two workers can
+        # never both take its last place.
+        view = await projections.class_view(conn, command.class_id, lock=True)
+        certificates = await projections.live_certificates(conn, command.worker_id)
+        state, version = await load(ctx.store, worker_stream(command.worker_id), worker.evolve,
+                                    Worker())
+        events = worker.enrol(command, state, class_view=view, certificates=certificates,
+                              enrolment_id=enrolment_id, today=programme_today(),
+                              subsidised_per_year=_settings(ctx).subsidised_trainings_per_year)
+        await _append(ctx, conn, command.worker_id, version, events, metadata)
+    return enrolment_id
+
+
+async def withdraw(ctx: ServiceContext, enrolment_id: str, reason: str, org: Organisation,
+                   metadata: Metadata) -> None:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        worker_id = await projections.worker_of_enrolment(conn, enrolment_id)
+        if worker_id is None:
+            raise NotFound("enrolment_unknown", "No enrolment has this id.",
+                           enrolment_id=enrolment_id)
+        await _require_for_worker(conn, org, Action.WITHDRAW, worker_id)
+        command = Withdraw(worker_id=worker_id, enrolment_id=enrolment_id, reason=reason)
+        state, version = await load(ctx.store, worker_stream(worker_id), worker.evolve, Worker())
+        record = state.enrolments.get(enrolment_id)
+        view = await projections.class_view(conn, record.class_id) if record else None
+        events = worker.withdraw(command, state, class_view=view, today=programme_today())
+        await _append(ctx, conn, worker_id, version, events, metadata)
+
+
+async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite:
+    profile = await projections.profile(conn, worker_id)
+    if profile is None:
+        raise NotFound("worker_unknown", "No worker is registered with this id.",
                        worker_id=worker_id)
+    return WorkSite(province=profile["province"], city=profile["city"],
+                    site_name=profile["site_name"])
+
+
+async def _require_for_worker(conn: asyncpg.Connection, org: Organisation, action: Action,
+                              worker_id: str) -> None:
+    """A liaison station acts only for workers at its own sites."""
+    require(org, action, Target(site=await worker_site(conn, worker_id)))
+
+
+async def _append(ctx: ServiceContext, conn: asyncpg.Connection, worker_id: str, version: int,
+                  events: list[Any], metadata: Metadata) -> None:
+    await ctx.store.append(worker_stream(worker_id), version, events, metadata, conn=conn)
+    await projections.project(conn, events)

@@ -11,3 +11,5 @@ class EnrolmentSettings(ServiceSettings):
                     "(SONGJI_PERSONAL_DATA_KEY)")
     lookup_key: SecretStr = Field(
         description="HMAC key of the national-ID lookup index (SONGJI_LOOKUP_KEY)")
+    subsidised_trainings_per_year: int = Field(
+        1, ge=1, description="Subsidised trainings a worker may take per calendar year")

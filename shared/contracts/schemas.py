@@ -30,8 +30,15 @@ def _dump(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+ASYNCAPI_FILE = "asyncapi.json"
+
+
 def write_schemas(folder: Path) -> list[Path]:
+    """One schema file per event type, plus the AsyncAPI document that lists them all."""
+    from shared.contracts.asyncapi import write_asyncapi
+
     folder.mkdir(parents=True, exist_ok=True)
+    write_asyncapi(folder / ASYNCAPI_FILE)
     written = []
     for ce_type, schema in current_schemas().items():
         path = folder / f"{ce_type}.json"
@@ -80,7 +87,12 @@ def check_schemas(folder: Path) -> list[str]:
     """Every problem between the committed schemas and the contracts in the code."""
     current = current_schemas()
     problems: list[str] = []
-    committed = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    from shared.contracts.asyncapi import asyncapi_document, render
+
+    asyncapi = folder / ASYNCAPI_FILE
+    if not asyncapi.exists() or asyncapi.read_text() != render(asyncapi_document()):
+        problems.append(f"{ASYNCAPI_FILE} is not up to date (run `make schemas`)")
+    committed = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("songji.*.json"))}
     for ce_type, old in committed.items():
         new = current.get(ce_type)
         if new is None:

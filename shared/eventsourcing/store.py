@@ -3,7 +3,8 @@
 Every append locks the single ``event_head`` row, so writers are serialised: the position
 counter and the hash chain advance in commit order, and a reader tailing ``position > n``
 can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
-the auditors rely on). The lock is held only for the few inserts of one append.
+the auditors rely on). An append is one call of the ``songji_append`` function (one round trip,
+see sql/0003), so the lock is held only for the inserts of one append.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from shared.contracts import Envelope, Event, Metadata
-from shared.eventsourcing.hashing import event_hash
+from shared.eventsourcing.hashing import canonical_json, chain_hash, content_hash
 
-NOTIFY_CHANNEL = "songji_events"
+NOTIFY_CHANNEL = "songji_events"  # also named in the append function's SQL
+_VERSION_CONFLICT = "SJ409"  # raised by songji_append when the stream moved on
 
 Clock = Callable[[], datetime]
 
@@ -52,6 +54,14 @@ class StoredEvent:
     metadata: dict[str, Any]
     recorded_at: datetime
     hash: bytes
+
+    def content_hash(self) -> bytes:
+        return content_hash(
+            event_id=self.event_id, stream_id=self.stream_id, version=self.version,
+            event_type=self.event_type, schema_version=self.schema_version,
+            data_json=canonical_json(self.data), metadata_json=canonical_json(self.metadata),
+            recorded_at=self.recorded_at,
+        )
 
     def envelope(self, service: str) -> Envelope:
         actor = self.metadata.get("actor") or {}
@@ -113,7 +123,8 @@ class EventStore:
             return []
         if conn is not None:
             return await self._append(conn, stream_id, expected_version, events, metadata)
-        async with self.pool.acquire() as own, own.transaction():
+        # One statement is its own transaction: no BEGIN/COMMIT round trips needed.
+        async with self.pool.acquire() as own:
             return await self._append(own, stream_id, expected_version, events, metadata)
 
     async def _append(
@@ -124,50 +135,37 @@ class EventStore:
         events: Sequence[Event],
         metadata: Metadata,
     ) -> list[StoredEvent]:
-        head = await conn.fetchrow(
-            "SELECT last_position, last_hash FROM event_head WHERE id = 1 FOR UPDATE"
-        )
-        actual = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
-        )
-        if actual != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, actual)
-
-        position, previous = head["last_position"], bytes(head["last_hash"])
         recorded_at = self.clock()
         meta = metadata.model_dump(mode="json")
-        stored: list[StoredEvent] = []
+        meta_json = canonical_json(meta)
+        ids, types, versions, data_texts, hashes = [], [], [], [], []
+        pending = []
         for offset, event in enumerate(events, start=1):
-            position += 1
-            fields = dict(
-                position=position,
-                event_id=uuid4(),
-                stream_id=stream_id,
-                version=expected_version + offset,
-                event_type=event.ce_type(),
-                schema_version=event.schema_version,
-                data=event.model_dump(mode="json"),
-                metadata=meta,
-                recorded_at=recorded_at,
+            data = event.model_dump(mode="json")
+            data_json = canonical_json(data)
+            fields = dict(event_id=uuid4(), stream_id=stream_id, version=expected_version + offset,
+                          event_type=event.ce_type(), schema_version=event.schema_version,
+                          recorded_at=recorded_at)
+            hashes.append(content_hash(**fields, data_json=data_json, metadata_json=meta_json))
+            ids.append(fields["event_id"])
+            types.append(fields["event_type"])
+            versions.append(fields["schema_version"])
+            data_texts.append(data_json.decode())
+            pending.append((fields, data))
+        try:
+            rows = await conn.fetch(
+                "SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9)",
+                stream_id, expected_version, ids, types, versions, data_texts,
+                meta_json.decode(), recorded_at, hashes,
             )
-            previous = event_hash(previous, **fields)
-            stored.append(StoredEvent(**fields, hash=previous))
-
-        await conn.executemany(
-            f"INSERT INTO events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            [
-                (e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version,
-                 e.data, e.metadata, e.recorded_at, e.hash)
-                for e in stored
-            ],
-        )
-        await conn.execute(
-            "UPDATE event_head SET last_position = $1, last_hash = $2 WHERE id = 1",
-            position, previous,
-        )
-        # Wakes the relay at commit; a lost notification only delays it to its next poll.
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
-        return stored
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
+                raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
+            raise
+        return [StoredEvent(position=row["out_position"], hash=bytes(row["out_hash"]),
+                            data=data, metadata=meta, **fields)
+                for row, (fields, data) in zip(rows, pending, strict=True)]
 
     async def read_stream(self, stream_id: str) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:
@@ -205,10 +203,7 @@ class EventStore:
                 if event.position != expected_position:
                     return Verification(checked, expected_position,
                                         f"position {expected_position} is missing")
-                fields = {k: getattr(event, k) for k in (
-                    "position", "event_id", "stream_id", "version", "event_type",
-                    "schema_version", "data", "metadata", "recorded_at")}
-                if event_hash(previous, **fields) != event.hash:
+                if chain_hash(previous, event.position, event.content_hash()) != event.hash:
                     return Verification(checked, event.position,
                                         f"event at position {event.position} does not match "
                                         "its hash")

@@ -21,6 +21,7 @@ import structlog
 
 from services.enrolment.vault import new_key
 from shared.eventsourcing.topics import SERVICES
+from shared.infra.dev_organisations import organisations_env
 from shared.infra.ports import free_port
 from shared.infra.postgres import create_database
 
@@ -70,7 +71,7 @@ class Launcher:
 
     async def start(self, services: Iterable[str] = SERVICES, *,
                     ready_seconds: float = 90.0) -> dict[str, ServiceProcess]:
-        secrets = secrets_env(self.state_dir)
+        secrets = {**secrets_env(self.state_dir), **organisations_env(self.state_dir)}
         for index, name in enumerate(services):
             dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
             port = self.base_port + index if self.base_port else free_port()
@@ -82,7 +83,8 @@ class Launcher:
         """Start a stopped (or killed) service again, on the same port and database."""
         old = self.processes[name]
         self.stop([name])
-        self.processes[name] = self._spawn(name, old.dsn, old.port, secrets_env(self.state_dir))
+        secrets = {**secrets_env(self.state_dir), **organisations_env(self.state_dir)}
+        self.processes[name] = self._spawn(name, old.dsn, old.port, secrets)
         return self.processes[name]
 
     def _spawn(self, name: str, dsn: str, port: int, secrets: Mapping[str, str]

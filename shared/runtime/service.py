@@ -34,6 +34,7 @@ from shared.eventsourcing.migrations import (
 from shared.eventsourcing.relay import Relay
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
+from shared.runtime import catalogue
 from shared.runtime.errors import install_error_handlers
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import ServiceSettings
@@ -162,6 +163,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         return JSONResponse(status_code=200 if ok else 503,
                             content={"ready": ok, "service": spec.name, "checks": checks})
 
+    app.include_router(catalogue.router)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -12,9 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.auth.tokens import ENV_INLINE
+from shared.infra.dev_organisations import dev_tokens
 from shared.infra.launcher import Launcher
 from shared.infra.ports import free_port
-from tests.integration.test_skeleton_services import national_id
+from tests.integration.test_skeleton_services import national_id, registration
+from tests.orgs import auth
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -36,8 +39,9 @@ async def test_post_worker_reaches_notifications_through_the_broker(
                 assert ready["checks"] == {"database": True, "migrations": True, "broker": True}
             enrolment, notifications = services["enrolment"].url, services["notifications"].url
             started = time.monotonic()
-            response = await client.post(f"{enrolment}/workers", json={
-                "name": "李四", "national_id": national_id(77), "mobile": "13912345678"})
+            body = {**registration(77), "name": "李四", "mobile": "13912345678"}
+            response = await client.post(f"{enrolment}/workers", json=body,
+                                         headers=auth("station-fukang"))
             assert response.status_code == 201, response.text
             worker_id = response.json()["worker_id"]
 
@@ -53,7 +57,9 @@ async def test_post_worker_reaches_notifications_through_the_broker(
 
 def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     base_port = free_port()
-    env = {**os.environ, "SONGJI_STATE_DIR": str(tmp_path)}
+    # no organisations configured: `songji up` makes local ones and writes their tokens
+    env = {k: v for k, v in os.environ.items() if k != ENV_INLINE}
+    env["SONGJI_STATE_DIR"] = str(tmp_path)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "songji"), "up", "--base-port", str(base_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
@@ -77,6 +83,16 @@ def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
             assert name in text
             health = httpx.get(f"http://127.0.0.1:{base_port + offset}/health", timeout=5)
             assert health.json() == {"status": "ok", "service": name}
+        tokens = dev_tokens(tmp_path)
+        assert set(tokens) >= {"hr-bureau", "station-fukang", "auditor"}
+        assert tokens["station-fukang"] not in (tmp_path / "organisations.json").read_text()
+        registered = httpx.post(f"http://127.0.0.1:{base_port}/workers", json=registration(78),
+                                headers={"Authorization": f"Bearer {tokens['station-fukang']}"},
+                                timeout=10)
+        assert registered.status_code == 201, registered.text
+        refused = httpx.post(f"http://127.0.0.1:{base_port}/workers", json=registration(79),
+                             headers={"Authorization": f"Bearer {tokens['media']}"}, timeout=10)
+        assert refused.status_code == 403
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
         assert process.returncode == 0, rest

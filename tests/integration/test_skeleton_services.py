@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import httpx
 import pytest
 
 from services.enrolment.app import SPEC as ENROLMENT
@@ -14,9 +15,12 @@ from services.enrolment.domain.national_id import check_digit
 from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.eventsourcing.topics import dead_letter_topic, events_topic
 from shared.infra.kafka import EmbeddedKafka
+from tests.orgs import FUKANG, auth
 from tests.support import eventually, header, produce, read_topic, running_service
 
 pytestmark = pytest.mark.integration
+
+STATION = auth("station-fukang")
 
 
 def national_id(serial: int) -> str:
@@ -24,9 +28,17 @@ def national_id(serial: int) -> str:
     return first17 + check_digit(first17)
 
 
-def registration(serial: int) -> dict[str, str]:
+def registration(serial: int) -> dict[str, object]:
     return {"name": f"工人{serial}", "national_id": national_id(serial),
-            "mobile": f"139{serial:08d}"}
+            "mobile": f"139{serial:08d}", "hometown_county": "禄劝彝族苗族自治县",
+            "hometown_township": "翠华镇", "household_county": "禄劝彝族苗族自治县",
+            "work_site": FUKANG, "employer": "阜康某农业公司"}
+
+
+async def register(client: httpx.AsyncClient, serial: int) -> str:
+    response = await client.post("/workers", json=registration(serial), headers=STATION)
+    assert response.status_code == 201, response.text
+    return response.json()["worker_id"]
 
 
 async def count(dsn: str, sql: str, *args: object) -> int:
@@ -45,7 +57,8 @@ async def test_register_publish_consume_and_redelivery_has_one_effect(
     async with (running_service(ENROLMENT, database_url=enrol_db, **common) as (_, enrol),
                 running_service(NOTIFICATIONS, database_url=notify_db, **common) as (_, notes)):
         response = await enrol.post("/workers", json=registration(1),
-                                    headers={"X-Correlation-ID": "journey-1"})
+                                    headers={"X-Correlation-ID": "journey-1",
+                                             **auth("station-fukang")})
         assert response.status_code == 201, response.text
         worker_id = response.json()["worker_id"]
 
@@ -57,13 +70,14 @@ async def test_register_publish_consume_and_redelivery_has_one_effect(
         [record] = await read_topic(kafka_bootstrap, topic, at_least=1)
         assert header(record, "ce_correlationid") == "journey-1"
         payload = json.loads(record.value)
-        assert payload == {"worker_id": worker_id, "gender": "male", "birth_year": 1990}
+        assert payload == {"worker_id": worker_id, "gender": "male", "birth_year": 1990,
+                           "hometown_county": "禄劝彝族苗族自治县", "work_site": FUKANG}
         assert "工人1" not in record.value.decode() and national_id(1) not in str(record.headers)
 
         # The very same record delivered again: the inbox skips it.
         await produce(kafka_bootstrap, topic, record.value, key=record.key,
                       headers=list(record.headers))
-        second = (await enrol.post("/workers", json=registration(2))).json()["worker_id"]
+        second = await register(enrol, 2)
 
         async def second_known() -> bool:
             return (await notes.get(f"/workers/{second}")).status_code == 200
@@ -87,7 +101,7 @@ async def test_malformed_message_goes_to_dead_letter_and_the_next_is_processed(
             ("ce_source", b"/songji/enrolment"),
             ("ce_type", b"songji.enrolment.WorkerRegistered.v1"),
             ("ce_subject", b"worker-y"), ("ce_time", b"2025-07-24T08:00:00+08:00")])
-        worker_id = (await enrol.post("/workers", json=registration(3))).json()["worker_id"]
+        worker_id = await register(enrol, 3)
 
         async def known() -> bool:
             return (await notes.get(f"/workers/{worker_id}")).status_code == 200
@@ -112,7 +126,7 @@ async def test_wrong_check_digit_is_422_naming_the_field_and_nothing_is_stored(
         body = registration(4)
         body["national_id"] = body["national_id"][:17] + (
             "0" if body["national_id"][17] != "0" else "1")
-        response = await enrol.post("/workers", json=body)
+        response = await enrol.post("/workers", json=body, headers=STATION)
         assert response.status_code == 422
         [error] = response.json()["detail"]
         assert error["loc"] == ["body", "national_id"]
@@ -130,8 +144,8 @@ async def test_second_registration_of_an_id_is_409_with_the_existing_worker(
 ) -> None:
     async with running_service(ENROLMENT, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix) as (_, enrol):
-        first = (await enrol.post("/workers", json=registration(5))).json()["worker_id"]
-        again = await enrol.post("/workers", json=registration(5))
+        first = await register(enrol, 5)
+        again = await enrol.post("/workers", json=registration(5), headers=STATION)
         assert again.status_code == 409
         assert again.json() == {"code": "worker_already_registered", "worker_id": first,
                                 "message": again.json()["message"]}
@@ -150,7 +164,7 @@ async def test_broker_restarted_empty_each_worker_recorded_exactly_once(
         common = dict(bootstrap=broker.bootstrap_servers, topic_prefix=topic_prefix)
         async with (running_service(ENROLMENT, database_url=enrol_db, **common) as (_, enrol),
                     running_service(NOTIFICATIONS, database_url=notify_db, **common) as (_, notes)):
-            ids = [(await enrol.post("/workers", json=registration(10 + i))).json()["worker_id"]
+            ids = [await register(enrol, 10 + i)
                    for i in range(5)]
 
             async def all_known() -> bool:
@@ -158,7 +172,7 @@ async def test_broker_restarted_empty_each_worker_recorded_exactly_once(
             await eventually(all_known)
 
             broker.restart_empty()
-            ids += [(await enrol.post("/workers", json=registration(20 + i))).json()["worker_id"]
+            ids += [await register(enrol, 20 + i)
                     for i in range(3)]
 
             async def eight_known() -> bool:

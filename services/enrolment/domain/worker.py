@@ -186,3 +186,7 @@ def _require_registered(state: Worker, worker_id: str) -> None:
     if not state.registered:
         raise DomainError("worker_unknown", "No worker is registered with this id.",
                           worker_id=worker_id)
+
+
+def worker_stream(worker_id: str) -> str:
+    return f"worker-{worker_id}"

@@ -1,0 +1,97 @@
+"""Event-store appends per second, against the eventsourcing library's PostgreSQL recorder
+and against raw asyncpg inserts into a plain table (the ceiling)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from urllib.parse import urlsplit
+
+import asyncpg
+from eventsourcing.persistence import StoredEvent as EsStoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from bench.timing import Rate, measure_rate
+from shared.contracts import Metadata
+from shared.contracts.enrolment import WorkerRegistered
+from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
+from shared.eventsourcing.store import EventStore
+from shared.infra.postgres import create_database
+
+META = Metadata(correlation_id="bench")
+EVENT = WorkerRegistered(worker_id="0" * 32, gender="female", birth_year=1990)
+PAYLOAD = EVENT.model_dump_json().encode()
+
+
+async def _songji(dsn: str, commits: int, batch: int) -> Rate:
+    pool = await create_pool(dsn, max_size=2)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, migration_files(KIT_MIGRATIONS))
+    store = EventStore(pool)
+    events = [EVENT] * batch
+
+    async def run() -> int:
+        for _ in range(commits):
+            await store.append(uuid.uuid4().hex, 0, events, META)
+        return commits * batch
+
+    try:
+        return await measure_rate("songji event store", run)
+    finally:
+        await pool.close()
+
+
+async def _raw(dsn: str, commits: int, batch: int) -> Rate:
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE TABLE IF NOT EXISTS raw_events (id bigserial PRIMARY KEY, "
+                       "stream_id text NOT NULL, data jsonb NOT NULL)")
+    rows = [(uuid.uuid4().hex, PAYLOAD.decode())] * batch
+
+    async def run() -> int:
+        for _ in range(commits):
+            if batch == 1:
+                await conn.execute("INSERT INTO raw_events (stream_id, data) VALUES ($1, $2)",
+                                   *rows[0])
+            else:
+                await conn.executemany(
+                    "INSERT INTO raw_events (stream_id, data) VALUES ($1, $2)", rows)
+        return commits * batch
+
+    try:
+        return await measure_rate("raw asyncpg insert", run)
+    finally:
+        await conn.close()
+
+
+def _eventsourcing(dsn: str, commits: int, batch: int) -> Rate:
+    url = urlsplit(dsn)
+    datastore = PostgresDatastore(dbname=url.path.lstrip("/"), host=url.hostname or "",
+                                  port=url.port or 5432, user=url.username or "",
+                                  password=url.password or "")
+    recorder = PostgresApplicationRecorder(datastore, events_table_name="es_events")
+    recorder.create_table()
+
+    async def run() -> int:
+        for _ in range(commits):
+            originator = uuid.uuid4()
+            recorder.insert_events([
+                EsStoredEvent(originator_id=originator, originator_version=v + 1,
+                              topic="bench:WorkerRegistered", state=PAYLOAD)
+                for v in range(batch)])
+        return commits * batch
+
+    try:
+        return asyncio.run(measure_rate("eventsourcing recorder", run))
+    finally:
+        datastore.close()
+
+
+async def bench_appends(server_url: str, *, batch: int, commits: int) -> dict[str, Rate]:
+    prefix = f"bench_{os.getpid()}_{batch}"
+    songji = await _songji(await create_database(server_url, f"{prefix}_s"), commits, batch)
+    raw = await _raw(await create_database(server_url, f"{prefix}_r"), commits, batch)
+    es_dsn = await create_database(server_url, f"{prefix}_e")
+    eventsourcing = await asyncio.to_thread(_eventsourcing, es_dsn, commits, batch)
+    return {"songji": songji, "raw": raw, "eventsourcing": eventsourcing}

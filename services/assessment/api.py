@@ -1,0 +1,113 @@
+"""Assessment's HTTP API. Every command needs an organisation's bearer token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel, Field
+
+from services.assessment import handlers, projections
+from services.assessment.domain.assessment import ScheduleAssessment
+from services.assessment.domain.body import AddAssessor, RegisterAssessmentBody
+from services.assessment.domain.results import RecordResult, VoidResult
+from shared.auth.http import Acting, acting_metadata
+from shared.auth.policy import Action, Target, require
+from shared.runtime.service import ServiceContext, context
+
+router = APIRouter()
+Context = Annotated[ServiceContext, Depends(context)]
+
+RULES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown bearer token"},
+    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
+    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
+}
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Assessor(BaseModel):
+    assessor_id: str = Field(min_length=1, max_length=64)
+    affiliations: list[str] = Field(default_factory=list)
+
+
+class Scores(BaseModel):
+    worker_id: str
+    theory_score: int = Field(ge=0, le=100)
+    practical_score: int = Field(ge=0, le=100)
+
+
+class ResultRecorded(BaseModel):
+    result_id: str
+    certificate_number: str | None = Field(None, description="Issued when the result is a pass")
+
+
+@router.post("/bodies", status_code=status.HTTP_204_NO_CONTENT, tags=["bodies"],
+             responses=RULES, summary="Register an assessment body (HR bureau)")
+async def post_body(body: RegisterAssessmentBody, request: Request, ctx: Context,
+                    org: Acting) -> None:
+    await handlers.register_body(ctx, body, org, acting_metadata(request, org))
+
+
+@router.post("/bodies/{body_id}/assessors", status_code=204, tags=["bodies"], responses=RULES,
+             summary="Add an assessor with their affiliations (the body, or HR)")
+async def post_assessor(body_id: str, body: Assessor, request: Request, ctx: Context,
+                        org: Acting) -> None:
+    cmd = AddAssessor(body_id=body_id, **body.model_dump())
+    await handlers.add_assessor(ctx, cmd, org, acting_metadata(request, org))
+
+
+@router.post("/assessments", status_code=204, tags=["assessments"], responses=RULES,
+             summary="Schedule an assessment of a completed class's eligible trainees")
+async def post_assessment(body: ScheduleAssessment, request: Request, ctx: Context,
+                          org: Acting) -> None:
+    await handlers.schedule(ctx, body, org, acting_metadata(request, org))
+
+
+@router.post("/assessments/{assessment_id}/results", status_code=201, tags=["assessments"],
+             response_model=ResultRecorded, responses=RULES,
+             summary="Record a candidate's scores; a pass certifies the skill level")
+async def post_result(assessment_id: str, body: Scores, request: Request, ctx: Context,
+                      org: Acting) -> ResultRecorded:
+    cmd = RecordResult(assessment_id=assessment_id, **body.model_dump())
+    result_id, number = await handlers.record_result(ctx, cmd, org,
+                                                     acting_metadata(request, org))
+    return ResultRecorded(result_id=result_id, certificate_number=number)
+
+
+@router.post("/assessments/{assessment_id}/results/{result_id}/void", status_code=204,
+             tags=["assessments"], responses=RULES,
+             summary="Void a result (a pass's certificate is revoked with it)")
+async def post_void(assessment_id: str, result_id: str, body: Reason, request: Request,
+                    ctx: Context, org: Acting) -> None:
+    cmd = VoidResult(assessment_id=assessment_id, result_id=result_id, reason=body.reason)
+    await handlers.void_result(ctx, cmd, org, acting_metadata(request, org))
+
+
+@router.post("/certificates/{certificate_id}/revocation", status_code=204,
+             tags=["certificates"], responses=RULES,
+             summary="Revoke a certificate with a reason (its body, or HR)")
+async def post_revocation(certificate_id: str, body: Reason, request: Request, ctx: Context,
+                          org: Acting) -> None:
+    await handlers.revoke_certificate(ctx, certificate_id, body.reason, org,
+                                      acting_metadata(request, org))
+
+
+@router.get("/assessments/{assessment_id}/results", tags=["queries"], responses=RULES,
+            summary="An assessment's results and certificates (its body, HR)")
+async def get_results(assessment_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
+    await handlers.owned_assessment(ctx, assessment_id, org, Action.RECORD_RESULT)
+    async with ctx.pool.acquire() as conn:
+        return {"assessment_id": assessment_id,
+                **await projections.results_of(conn, assessment_id)}
+
+
+@router.get("/statistics/certificates", tags=["queries"], responses=RULES,
+            summary="Live certificates counted by occupation and level")
+async def get_certificate_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_STATISTICS, Target())
+    async with ctx.pool.acquire() as conn:
+        return await projections.certificate_counts(conn)

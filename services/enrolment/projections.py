@@ -1,0 +1,149 @@
+"""Enrolment's read models: its own events (in the appending transaction) and its views of
+training's and assessment's events (in the inbox transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from services.enrolment.domain.views import Certificate, ClassView
+from shared.contracts import Envelope, Event
+from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
+from shared.contracts.enrolment import (
+    EnrolmentWithdrawn,
+    IntakeSurveyRecorded,
+    WorkerEnrolled,
+    WorkerRegistered,
+)
+from shared.contracts.training import ClassApproved, ClassCompleted, ClassScheduled
+
+# -- own events -----------------------------------------------------------------------------
+
+
+async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    for event in events:
+        match event:
+            case WorkerRegistered():
+                site = event.work_site
+                await conn.execute(
+                    """INSERT INTO worker_profiles (worker_id, gender, birth_year,
+                           hometown_county, province, city, site_name)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                    event.worker_id, event.gender, event.birth_year, event.hometown_county,
+                    site and site.province, site and site.city, site and site.site_name)
+            case IntakeSurveyRecorded():
+                await conn.execute(
+                    """INSERT INTO intake_surveys VALUES ($1, $2, $3, $4, $5, $6)""",
+                    event.survey_id, event.worker_id, list(event.desired_occupations),
+                    list(event.availability), event.earliest_start, event.surveyed_on)
+            case WorkerEnrolled():
+                await conn.execute(
+                    """INSERT INTO enrolments (enrolment_id, worker_id, class_id, occupation_code,
+                           target_level, enrolled_on) VALUES ($1, $2, $3, $4, $5, $6)""",
+                    event.enrolment_id, event.worker_id, event.class_id, event.occupation_code,
+                    event.target_level, event.enrolled_on)
+            case EnrolmentWithdrawn():
+                await conn.execute(
+                    """UPDATE enrolments SET withdrawn_on = $2, withdrawal_reason = $3
+                       WHERE enrolment_id = $1""",
+                    event.enrolment_id, event.withdrawn_on, event.reason)
+
+
+# -- training's and assessment's events, through the inbox ---------------------------------
+
+async def class_scheduled(conn: asyncpg.Connection, _: Envelope, event: ClassScheduled) -> None:
+    await conn.execute(
+        """INSERT INTO class_views (class_id, institution_id, occupation_code, target_level,
+               capacity, first_session_date) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (class_id) DO NOTHING""",
+        event.class_id, event.institution_id, event.occupation_code, event.target_level,
+        event.capacity, min(s.date for s in event.sessions))
+
+
+async def class_approved(conn: asyncpg.Connection, _: Envelope, event: ClassApproved) -> None:
+    await conn.execute("UPDATE class_views SET approved = true WHERE class_id = $1",
+                       event.class_id)
+
+
+async def class_completed(conn: asyncpg.Connection, _: Envelope, event: ClassCompleted) -> None:
+    await conn.execute("UPDATE class_views SET completed = true WHERE class_id = $1",
+                       event.class_id)
+
+
+async def skill_certified(conn: asyncpg.Connection, _: Envelope,
+                          event: SkillLevelCertified) -> None:
+    await conn.execute(
+        """INSERT INTO worker_certificates (certificate_id, certificate_number, worker_id,
+               occupation_code, level, certified_on) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (certificate_id) DO NOTHING""",
+        event.certificate_id, event.certificate_number, event.worker_id,
+        event.occupation_code, event.level, event.certified_on)
+
+
+async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
+                                event: CertificationRevoked) -> None:
+    await conn.execute("UPDATE worker_certificates SET revoked_on = $2 WHERE certificate_id = $1",
+                       event.certificate_id, event.revoked_on)
+
+
+# -- reads for handlers and queries ---------------------------------------------------------
+
+async def class_view(conn: asyncpg.Connection, class_id: str, *,
+                     lock: bool = False) -> ClassView | None:
+    """The class as enrolment sees it; ``lock`` serialises enrolments into the same class."""
+    row = await conn.fetchrow(
+        "SELECT class_id, institution_id, occupation_code, target_level, capacity, "
+        "first_session_date, approved, completed FROM class_views WHERE class_id = $1"
+        + (" FOR UPDATE" if lock else ""), class_id)
+    if row is None:
+        return None
+    enrolled = await conn.fetchval(
+        "SELECT count(*) FROM enrolments WHERE class_id = $1 AND withdrawn_on IS NULL", class_id)
+    return ClassView(**dict(row), enrolled_count=enrolled)
+
+
+async def live_certificates(conn: asyncpg.Connection, worker_id: str) -> list[Certificate]:
+    rows = await conn.fetch(
+        "SELECT occupation_code, level FROM worker_certificates "
+        "WHERE worker_id = $1 AND revoked_on IS NULL", worker_id)
+    return [Certificate(r["occupation_code"], r["level"]) for r in rows]
+
+
+async def profile(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM worker_profiles WHERE worker_id = $1", worker_id)
+    return dict(row) if row else None
+
+
+async def worker_of_enrolment(conn: asyncpg.Connection, enrolment_id: str) -> str | None:
+    return await conn.fetchval("SELECT worker_id FROM enrolments WHERE enrolment_id = $1",
+                               enrolment_id)
+
+
+async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any]:
+    surveys = await conn.fetch(
+        "SELECT survey_id, desired_occupations, availability, earliest_start, surveyed_on "
+        "FROM intake_surveys WHERE worker_id = $1 ORDER BY surveyed_on, survey_id", worker_id)
+    enrolments = await conn.fetch(
+        "SELECT enrolment_id, class_id, occupation_code, target_level, enrolled_on, "
+        "withdrawn_on, withdrawal_reason FROM enrolments WHERE worker_id = $1 "
+        "ORDER BY enrolled_on, enrolment_id", worker_id)
+    certificates = await conn.fetch(
+        "SELECT certificate_id, certificate_number, occupation_code, level, certified_on, "
+        "revoked_on FROM worker_certificates WHERE worker_id = $1 ORDER BY certified_on",
+        worker_id)
+    return {"surveys": [dict(r) for r in surveys], "enrolments": [dict(r) for r in enrolments],
+            "certificates": [dict(r) for r in certificates]}
+
+
+async def enrolment_counts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Live enrolments counted by site, occupation, gender and level: no one is identifiable
+    from a count, and no worker id leaves this query."""
+    rows = await conn.fetch(
+        """SELECT p.province, p.city, p.site_name, e.occupation_code, p.gender,
+                  e.target_level AS level, count(*) AS workers
+           FROM enrolments e JOIN worker_profiles p USING (worker_id)
+           WHERE e.withdrawn_on IS NULL
+           GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6""")
+    return [dict(r) for r in rows]

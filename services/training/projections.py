@@ -1,0 +1,91 @@
+"""Training's read models: its own events (appending transaction) and the roster (inbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from shared.contracts import Envelope, Event
+from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerEnrolled
+from shared.contracts.training import (
+    AttendanceRecorded,
+    AttendanceVoided,
+    ClassApproved,
+    ClassCompleted,
+    ClassScheduled,
+    InstitutionAccredited,
+    InstitutionReinstated,
+    InstitutionSuspended,
+)
+
+
+async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    for event in events:
+        match event:
+            case InstitutionAccredited():
+                await conn.execute(
+                    "INSERT INTO institutions (institution_id, name, occupations, accredited_on) "
+                    "VALUES ($1, $2, $3, $4)",
+                    event.institution_id, event.name, list(event.occupations),
+                    event.accredited_on)
+            case InstitutionSuspended() | InstitutionReinstated():
+                await conn.execute(
+                    "UPDATE institutions SET suspended = $2 WHERE institution_id = $1",
+                    event.institution_id, isinstance(event, InstitutionSuspended))
+            case ClassScheduled():
+                await conn.execute(
+                    """INSERT INTO class_runs (class_id, institution_id, occupation_code,
+                           target_level, province, city, site_name, mode, capacity,
+                           required_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                    event.class_id, event.institution_id, event.occupation_code,
+                    event.target_level, event.site.province, event.site.city,
+                    event.site.site_name, event.mode, event.capacity, event.required_minutes)
+            case ClassApproved():
+                await conn.execute("UPDATE class_runs SET approved_on = $2 WHERE class_id = $1",
+                                   event.class_id, event.approved_on)
+            case ClassCompleted():
+                await conn.execute("UPDATE class_runs SET completed_on = $2 WHERE class_id = $1",
+                                   event.class_id, event.completed_on)
+            case AttendanceRecorded():
+                await conn.execute(
+                    """INSERT INTO attendance_sheet (attendance_id, class_id, session_id,
+                           session_date, worker_id, minutes, method)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                    event.attendance_id, event.class_id, event.session_id, event.session_date,
+                    event.worker_id, event.minutes, event.method)
+            case AttendanceVoided():
+                await conn.execute(
+                    "UPDATE attendance_sheet SET voided_reason = $2 WHERE attendance_id = $1",
+                    event.attendance_id, event.reason)
+
+
+async def worker_enrolled(conn: asyncpg.Connection, _: Envelope, event: WorkerEnrolled) -> None:
+    await conn.execute(
+        "INSERT INTO roster (enrolment_id, class_id, worker_id) VALUES ($1, $2, $3) "
+        "ON CONFLICT (enrolment_id) DO NOTHING",
+        event.enrolment_id, event.class_id, event.worker_id)
+
+
+async def enrolment_withdrawn(conn: asyncpg.Connection, _: Envelope,
+                              event: EnrolmentWithdrawn) -> None:
+    await conn.execute("DELETE FROM roster WHERE enrolment_id = $1", event.enrolment_id)
+
+
+async def roster(conn: asyncpg.Connection, class_id: str) -> frozenset[str]:
+    rows = await conn.fetch("SELECT worker_id FROM roster WHERE class_id = $1", class_id)
+    return frozenset(r["worker_id"] for r in rows)
+
+
+async def class_sheet(conn: asyncpg.Connection, class_id: str) -> dict[str, Any]:
+    """The roster and the attendance sheet, voided records included and marked."""
+    trainees = await conn.fetch(
+        "SELECT enrolment_id, worker_id FROM roster WHERE class_id = $1 ORDER BY worker_id",
+        class_id)
+    attendance = await conn.fetch(
+        "SELECT attendance_id, session_id, session_date, worker_id, minutes, method, "
+        "voided_reason FROM attendance_sheet WHERE class_id = $1 "
+        "ORDER BY session_date, session_id, worker_id, attendance_id", class_id)
+    return {"trainees": [dict(r) for r in trainees],
+            "attendance": [dict(r) for r in attendance]}

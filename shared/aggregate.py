@@ -1,0 +1,24 @@
+"""Load an aggregate's state by folding its stream through ``evolve``.
+
+Handlers load, decide, append: this is the load, shared so no service re-implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shared.contracts import model_for
+from shared.eventsourcing.store import EventStore
+
+S = TypeVar("S")
+
+
+async def load(store: EventStore, stream_id: str, evolve: Callable[[S, Any], S],
+               initial: S) -> tuple[S, int]:
+    """The state after every event of the stream, and the version to append after."""
+    stored = await store.read_stream(stream_id)
+    state = initial
+    for event in stored:
+        state = evolve(state, model_for(event.event_type).model_validate(event.data))
+    return state, (stored[-1].version if stored else 0)

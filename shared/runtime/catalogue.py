@@ -1,0 +1,37 @@
+"""Every service serves the event catalogue: the AsyncAPI document and each JSON Schema."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fastapi import APIRouter
+
+from shared.contracts.asyncapi import asyncapi_document
+from shared.contracts.schemas import current_schemas
+from shared.runtime.errors import NotFound
+
+router = APIRouter(prefix="/events", tags=["event catalogue"])
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    return current_schemas()
+
+
+@router.get("/asyncapi.json", summary="AsyncAPI 3.0 document of every public event")
+async def asyncapi() -> dict[str, Any]:
+    return asyncapi_document()
+
+
+@router.get("/schemas", summary="The CloudEvents types of every public event")
+async def schema_index() -> list[str]:
+    return list(_schemas())
+
+
+@router.get("/schemas/{ce_type}", summary="The JSON Schema of one event type's data")
+async def schema(ce_type: str) -> dict[str, Any]:
+    found = _schemas().get(ce_type)
+    if found is None:
+        raise NotFound("unknown_event_type", f"No event type {ce_type!r}.")
+    return found

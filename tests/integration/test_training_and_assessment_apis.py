@@ -1,0 +1,82 @@
+"""Training's and assessment's APIs on the real database: refusals store nothing."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from services.assessment.app import SPEC as ASSESSMENT
+from services.training.app import SPEC as TRAINING
+from tests.orgs import FUKANG, auth
+from tests.support import running_service
+
+pytestmark = pytest.mark.integration
+
+HR, INSTITUTION = auth("hr"), auth("org-inst-1")
+ACCREDIT = {"institution_id": "inst-1", "name": "某培训学校", "occupations": ["electrician"],
+            "sites": [FUKANG]}
+CLASS = {"class_id": "class-1", "institution_id": "inst-1", "occupation_code": "electrician",
+         "target_level": 5, "site": FUKANG, "mode": "weekend", "capacity": 30,
+         "sessions": [{"date": "2025-07-26", "start_local": "09:00", "end_local": "12:00",
+                       "kind": "practical_on_the_job"}], "required_minutes": 180}
+
+
+async def events_in(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM events")
+    finally:
+        await conn.close()
+
+
+async def test_training_refusals_name_the_field_or_the_rule_and_store_nothing(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with running_service(TRAINING, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, training):
+        assert (await training.post("/institutions", json=ACCREDIT)).status_code == 401
+        wrong = await training.post("/institutions", json=ACCREDIT, headers=INSTITUTION)
+        assert (wrong.status_code, wrong.json()["code"]) == (403, "wrong_role")
+        assert (await training.post("/institutions", json=ACCREDIT, headers=HR)).status_code \
+            == 204
+        stored = await events_in(database)
+
+        malformed = await training.post("/classes", json={**CLASS, "capacity": 0},
+                                        headers=INSTITUTION)
+        assert malformed.status_code == 422
+        assert [e["loc"] for e in malformed.json()["detail"]] == [["body", "capacity"]]
+
+        suspended = await training.post("/institutions/inst-1/suspension", headers=HR,
+                                        json={"reason": "监督检查"})
+        assert suspended.status_code == 204
+        stored += 1
+        refused = await training.post("/classes", json=CLASS, headers=INSTITUTION)
+        assert (refused.status_code, refused.json()["code"]) == (409, "institution_suspended")
+        unknown = await training.post("/classes/nope/attendance/x/void", headers=INSTITUTION,
+                                      json={"reason": "x"})
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "class_unknown")
+        assert await events_in(database) == stored
+
+        occupations = (await training.get("/occupations", headers=auth("media"))).json()
+        assert {"electrician", "maternity_nurse"} <= {o["code"] for o in occupations}
+
+
+async def test_assessment_refuses_an_unknown_class_and_foreign_bodies(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with running_service(ASSESSMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, assessment):
+        body = {"body_id": "body-1", "name": "鉴定中心", "code": "YNSK"}
+        assert (await assessment.post("/bodies", json=body, headers=HR)).status_code == 204
+        bad_code = await assessment.post("/bodies", headers=HR,
+                                         json={**body, "body_id": "b2", "code": "lower"})
+        assert (bad_code.status_code, bad_code.json()["detail"][0]["loc"]) == \
+            (422, ["body", "code"])
+        plan = {"assessment_id": "as-1", "body_id": "body-1", "class_id": "class-9",
+                "assessor_ids": ["a-1"], "scheduled_on": "2025-08-10"}
+        other_body = await assessment.post("/assessments", json={**plan, "body_id": "body-2"},
+                                           headers=auth("org-body-1"))
+        assert (other_body.status_code, other_body.json()["code"]) == (403, "out_of_scope")
+        refused = await assessment.post("/assessments", json=plan, headers=auth("org-body-1"))
+        assert (refused.status_code, refused.json()["code"]) == (409, "class_not_completed")
+        assert await events_in(database) == 1
