@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from services.notifications import projections, webhooks
+from shared.auth.http import Acting
 from shared.auth.policy import Forbidden, Organisation
-from shared.auth.tokens import ENV_FILE, ENV_INLINE, OrganisationRegistry, load_registry
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.service import ServiceContext, context
@@ -118,15 +116,8 @@ async def attempts(notification_id: UUID, ctx: Ctx) -> list[AttemptView]:
 
 # -- integrators' webhooks (managed by the HR bureau) ----------------------------------------
 
-@functools.cache
-def _registry(inline: str | None, file: str | None) -> OrganisationRegistry:
-    return load_registry({k: v for k, v in ((ENV_INLINE, inline), (ENV_FILE, file)) if v})
-
-
-def hr_bureau(authorization: Annotated[str | None, Header()] = None) -> Organisation:
+def hr_bureau(org: Acting) -> Organisation:
     """The HR bureau decides which integrators receive what (it supervises the programme)."""
-    org = _registry(os.environ.get(ENV_INLINE), os.environ.get(ENV_FILE)).authenticate(
-        authorization)
     if org.role != "hr_bureau":
         raise Forbidden("wrong_role", f"role {org.role} may not manage webhooks (allowed: "
                                       "hr_bureau)", org_id=org.org_id)
