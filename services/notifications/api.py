@@ -1,18 +1,26 @@
-"""Notifications' HTTP API."""
+"""Notifications' HTTP API: the workers it knows, its delivery log, integrators' webhooks."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AnyHttpUrl, BaseModel, Field
 
-from services.notifications import projections
-from shared.runtime.errors import NotFound
+from services.notifications import projections, webhooks
+from shared.auth.http import Acting
+from shared.auth.policy import Forbidden, Organisation
+from shared.contracts import registered_events
+from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.service import ServiceContext, context
 
 router = APIRouter(tags=["workers"])
+delivery_router = APIRouter(tags=["delivery log"])
+webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"])
+
+Ctx = Annotated[ServiceContext, Depends(context)]
 
 
 class KnownWorker(BaseModel):
@@ -24,17 +32,184 @@ class KnownWorker(BaseModel):
 
 @router.get("/workers", response_model=list[KnownWorker],
             summary="Workers notifications has learnt of from the bus")
-async def list_workers(ctx: Annotated[ServiceContext, Depends(context)]) -> list[KnownWorker]:
+async def list_workers(ctx: Ctx) -> list[KnownWorker]:
     async with ctx.pool.acquire() as conn:
         return [KnownWorker(**row) for row in await projections.known_workers(conn)]
 
 
 @router.get("/workers/{worker_id}", response_model=KnownWorker,
             responses={404: {"description": "Not (yet) known"}})
-async def get_worker(worker_id: str,
-                     ctx: Annotated[ServiceContext, Depends(context)]) -> KnownWorker:
+async def get_worker(worker_id: str, ctx: Ctx) -> KnownWorker:
     async with ctx.pool.acquire() as conn:
         row = await projections.known_worker(conn, worker_id)
     if row is None:
         raise NotFound("unknown_worker", f"No worker {worker_id} has been seen yet.")
     return KnownWorker(**row)
+
+
+# -- the delivery log (ids, kinds, channels, outcomes; never addresses or texts) -------------
+
+class NotificationView(BaseModel):
+    notification_id: UUID
+    kind: str
+    recipient_kind: str
+    recipient_id: str
+    state: str
+    attempts: int
+    channel: str | None
+    outcome: str | None
+    source_event_id: UUID
+    source_event_type: str
+    not_before: datetime
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class AttemptView(BaseModel):
+    attempt: int
+    channel: str | None
+    outcome: str
+    error_code: str | None
+    started_at: datetime
+    finished_at: datetime
+
+
+class KindSummary(BaseModel):
+    kind: str
+    state: str
+    count: int
+
+
+@delivery_router.get("/notifications", response_model=list[NotificationView],
+                     summary="Notices and where each stands")
+async def list_notifications(
+    ctx: Ctx, kind: str | None = None, state: str | None = None,
+    recipient_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[NotificationView]:
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM notifications WHERE ($1::text IS NULL OR kind = $1) "
+            "AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR recipient_id = $3) "
+            "ORDER BY created_at, notification_id LIMIT $4", kind, state, recipient_id, limit)
+    return [NotificationView(**dict(r)) for r in rows]
+
+
+@delivery_router.get("/notifications/summary", response_model=list[KindSummary],
+                     summary="How many notices of each kind are in each state")
+async def summary(ctx: Ctx) -> list[KindSummary]:
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT kind, state, count(*) AS count FROM notifications "
+                                "GROUP BY kind, state ORDER BY kind, state")
+    return [KindSummary(**dict(r)) for r in rows]
+
+
+@delivery_router.get("/notifications/{notification_id}/attempts",
+                     response_model=list[AttemptView], summary="Every attempt and its outcome")
+async def attempts(notification_id: UUID, ctx: Ctx) -> list[AttemptView]:
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT attempt, channel, outcome, error_code, started_at, finished_at "
+            "FROM delivery_attempts WHERE notification_id = $1 ORDER BY attempt_id",
+            notification_id)
+    return [AttemptView(**dict(r)) for r in rows]
+
+
+# -- integrators' webhooks (managed by the HR bureau) ----------------------------------------
+
+def hr_bureau(org: Acting) -> Organisation:
+    """The HR bureau decides which integrators receive what (it supervises the programme)."""
+    if org.role != "hr_bureau":
+        raise Forbidden("wrong_role", f"role {org.role} may not manage webhooks (allowed: "
+                                      "hr_bureau)", org_id=org.org_id)
+    return org
+
+
+HrBureau = Annotated[Organisation, Depends(hr_bureau)]
+
+
+class InvalidWebhook(DomainError):
+    status_code = 422
+
+
+class WebhookKeyNotConfigured(DomainError):
+    status_code = 503
+
+
+class WebhookRequest(BaseModel):
+    url: AnyHttpUrl = Field(description="Where to POST the events (https in production)")
+    event_types: list[str] = Field(min_length=1, description="CloudEvents types, e.g. "
+                                   "songji.assessment.SkillLevelCertified.v1")
+    description: str | None = Field(None, max_length=200)
+
+
+class Webhook(BaseModel):
+    webhook_id: UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    registered_by: str | None
+    created_at: datetime
+
+
+class RegisteredWebhook(Webhook):
+    secret: str = Field(description="Shown once: the key of X-Songji-Signature")
+
+
+class DeliveryView(BaseModel):
+    delivery_id: UUID
+    event_id: UUID
+    event_type: str
+    state: str
+    attempts: int
+    last_status: int | None
+    created_at: datetime
+    finished_at: datetime | None
+    attempt_log: list[dict[str, Any]]
+
+
+@webhook_router.post("", status_code=201, response_model=RegisteredWebhook,
+                     summary="Register a webhook; the secret is in this answer only")
+async def register_webhook(body: WebhookRequest, ctx: Ctx, org: HrBureau,
+                           request: Request) -> RegisteredWebhook:
+    known = registered_events()
+    unknown = sorted(set(body.event_types) - set(known))
+    if unknown:
+        raise InvalidWebhook("unknown_event_types", "No such event types.", unknown=unknown)
+    try:
+        box = webhooks.SecretBox.from_settings(ctx.settings)  # type: ignore[arg-type]
+    except webhooks.WebhookKeyMissing:
+        raise WebhookKeyNotConfigured(
+            "webhook_key_missing", "SONGJI_WEBHOOK_SECRET_KEY is not configured.") from None
+    row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),
+                                          event_types=body.event_types,
+                                          description=body.description,
+                                          registered_by=org.org_id)
+    return RegisteredWebhook(**row, secret=secret)
+
+
+@webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks")
+async def list_webhooks(ctx: Ctx, _: HrBureau) -> list[Webhook]:
+    return [Webhook(**row) for row in await webhooks.list_webhooks(ctx.pool)]
+
+
+@webhook_router.get("/{webhook_id}", response_model=Webhook)
+async def get_webhook(webhook_id: UUID, ctx: Ctx, _: HrBureau) -> Webhook:
+    row = await webhooks.get_webhook(ctx.pool, webhook_id)
+    if row is None:
+        raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
+    return Webhook(**row)
+
+
+@webhook_router.delete("/{webhook_id}", status_code=204,
+                       summary="Stop delivering; undelivered events are cancelled")
+async def delete_webhook(webhook_id: UUID, ctx: Ctx, _: HrBureau) -> None:
+    if not await webhooks.delete_webhook(ctx.pool, webhook_id):
+        raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
+
+
+@webhook_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryView],
+                    summary="The delivery log of a webhook: every event and every attempt")
+async def webhook_deliveries(webhook_id: UUID, ctx: Ctx, _: HrBureau,
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                             ) -> list[DeliveryView]:
+    return [DeliveryView(**row) for row in await webhooks.deliveries(ctx.pool, webhook_id, limit)]

@@ -3,7 +3,13 @@
 Importing this package registers every contract, so ``model_for`` knows them all.
 """
 
-from shared.contracts import assessment, enrolment, funding, training  # noqa: F401  (registers them)
+from shared.contracts import (  # noqa: F401  (registers them)
+    assessment,
+    enrolment,
+    funding,
+    notifications,
+    training,
+)
 from shared.contracts.base import Event, UnknownEventType, contract, model_for, registered_events
 from shared.contracts.envelope import Actor, Envelope, InvalidMessage, Metadata
 

@@ -1,0 +1,23 @@
+"""How a delivery attempt can fail: worth retrying, or not."""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """``code`` is short and safe to store: never an address, a name or the message text."""
+
+    retry = False
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code[:200]
+
+
+class TransientDeliveryError(DeliveryError):
+    """The gateway, the mail server or enrolment is down or busy: try again later."""
+
+    retry = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help: no address, an unknown worker, a refused message."""

@@ -1,0 +1,48 @@
+"""Events published by the notifications service (topic ``songji.notifications.events``).
+
+They are the public delivery log: one stream per notification, ending in exactly one of
+``NotificationDelivered`` or ``NotificationFailed``. Recipients are ids only (a pseudonymous
+worker id, or a department key such as ``hr_bureau`` or ``liaison_station:新疆/阜康市``);
+the address and the text sent never leave the sender's memory.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.base import Event, contract
+
+RecipientKind = Literal["worker", "department"]
+ChannelName = Literal["local", "sms", "email"]
+
+
+@contract("notifications")
+class NotificationDelivered(Event):
+    notification_id: UUID
+    kind: str = Field(description="What the notification says, e.g. certificate_issued")
+    recipient_kind: RecipientKind
+    recipient_id: str = Field(description="Pseudonymous worker id or department key")
+    channel: ChannelName
+    attempts: int = Field(ge=1, description="Attempts it took, this one included")
+    source_event_id: UUID = Field(description="The consumed event that called for it")
+    source_event_type: str
+    delivered_at: AwareDatetime
+
+
+@contract("notifications")
+class NotificationFailed(Event):
+    notification_id: UUID
+    kind: str
+    recipient_kind: RecipientKind
+    recipient_id: str
+    channel: ChannelName | None = Field(
+        None, description="None when it failed before a channel was chosen")
+    attempts: int = Field(ge=0)
+    reason: str = Field(max_length=200, description="A code such as gateway_rejected or "
+                                                    "expired; never the address or the text")
+    source_event_id: UUID
+    source_event_type: str
+    failed_at: AwareDatetime

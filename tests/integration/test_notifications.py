@@ -1,0 +1,274 @@
+"""Notifications on the real PostgreSQL and broker, against local SMS, SMTP and enrolment
+stand-ins: retries and the delivery log, exactly one notice per event and recipient under
+redelivery, contact windows, and notices that wait for facts from another topic."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.notifications.app import SPEC as NOTIFICATIONS
+from services.notifications.domain.contact_window import ContactWindow, send_time
+from services.notifications.domain.model import SHANGHAI
+from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerRegistered
+from shared.contracts.funding import PaymentInstructionIssued
+from shared.eventsourcing.topics import events_topic
+from tests.integration.notify_fakes import (
+    ENROLMENT_TOKEN,
+    Fakes,
+    FakeSmtp,
+    publish,
+    serve_fakes,
+)
+from tests.support import eventually, produce, read_topic, running_service
+from tests.unit.notifications import events as ev
+
+pytestmark = pytest.mark.integration
+
+NAME, MOBILE = "张秀英", "13988887777"
+
+
+async def rows(dsn: str, sql: str, *args: object) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                              schema="pg_catalog")
+    try:
+        return [dict(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+def settings(base: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {"enrolment_url": base, "enrolment_token": ENROLMENT_TOKEN,
+            "local_channel_path": tmp_path / "messages.jsonl", "delivery_backoff_seconds": 0.01,
+            "delivery_backoff_max_seconds": 0.05, "sender_poll_seconds": 0.1, **extra}
+
+
+def registered(worker_id: str, gender: str) -> WorkerRegistered:
+    return WorkerRegistered(worker_id=worker_id, gender=gender, birth_year=1990)  # type: ignore[arg-type]
+
+
+def local_messages(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "messages.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+async def test_sms_retries_log_every_attempt_and_redelivery_sends_once(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    fakes = Fakes(contacts={"w-1": {"name": NAME, "mobile": MOBILE}}, sms_failures=2)
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        **settings(base, tmp_path, worker_channel="sms", sms_gateway_url=f"{base}/sms"),
+    ):
+        await publish(kafka_bootstrap, topic_prefix, registered("w-1", "female"), "w-1")
+        cert = await publish(kafka_bootstrap, topic_prefix, ev.certified("w-1"), "cert-w-1")
+        # the very same record again: the broker redelivers
+        [record] = [r for r in await read_topic(
+            kafka_bootstrap, events_topic("assessment", topic_prefix), at_least=1)]
+        await produce(kafka_bootstrap, record.topic, record.value, key=record.key,
+                      headers=list(record.headers))
+
+        async def all_finished() -> list[dict[str, Any]]:
+            found = await rows(database, "SELECT * FROM notifications ORDER BY kind")
+            done = len(found) == 3 and all(r["state"] == "sent" for r in found)
+            return found if done else []
+        notices = await all_finished() or await eventually(all_finished)
+
+        assert [(n["kind"], n["recipient_id"]) for n in notices] == [
+            ("certificate_issued", "w-1"), ("union_newly_certified", "trade_union"),
+            ("womens_followup_certified", "womens_federation")]
+        assert {n["source_event_id"] for n in notices} == {cert.id}
+
+        # one SMS, after two refusals; its text has the name fetched at send time
+        [sms] = fakes.sms
+        worker_notice = notices[0]
+        assert sms["to"] == MOBILE and NAME in sms["text"] and "YN-2025-000123" in sms["text"]
+        assert sms["reference"] == str(worker_notice["notification_id"])
+        log = await rows(database, "SELECT attempt, channel, outcome, error_code "
+                                   "FROM delivery_attempts WHERE notification_id = $1 "
+                                   "ORDER BY attempt_id", worker_notice["notification_id"])
+        assert log == [
+            {"attempt": 1, "channel": "sms", "outcome": "transient_error",
+             "error_code": "gateway_status:503"},
+            {"attempt": 2, "channel": "sms", "outcome": "transient_error",
+             "error_code": "gateway_status:503"},
+            {"attempt": 3, "channel": "sms", "outcome": "delivered", "error_code": None}]
+        # the departments' notices went to the local channel, once each
+        local = local_messages(tmp_path)
+        assert sorted(m["to"] for m in local) == ["trade_union", "womens_federation"]
+
+        # the public delivery log: one NotificationDelivered per notice, caused by the event
+        events = await rows(database, "SELECT event_type, data, metadata FROM events "
+                                      "ORDER BY position")
+        assert [e["event_type"] for e in events] == [
+            "songji.notifications.NotificationDelivered.v1"] * 3
+        delivered = {e["data"]["kind"]: e for e in events}
+        assert delivered["certificate_issued"]["data"]["attempts"] == 3
+        assert delivered["certificate_issued"]["data"]["channel"] == "sms"
+        assert delivered["certificate_issued"]["metadata"]["causation_id"] == str(cert.id)
+        assert delivered["certificate_issued"]["metadata"]["correlation_id"] == "corr-cert-w-1"
+        published = await read_topic(kafka_bootstrap, events_topic("notifications",
+                                                                   topic_prefix), at_least=3)
+        assert len(published) == 3
+
+        # no personal data anywhere in notifications' own database
+        dump = json.dumps(await rows(database, "SELECT * FROM notifications"), default=str)
+        dump += json.dumps(await rows(database, "SELECT * FROM delivery_attempts"), default=str)
+        dump += json.dumps(events, default=str)
+        assert NAME not in dump and MOBILE not in dump
+
+
+async def test_email_retries_a_4xx_and_fails_a_refused_mailbox_once(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    fakes = Fakes(contacts={"w-2": {"name": "马建国", "mobile": "13700001111"}})
+    async with FakeSmtp(fail_data=1, refuse=frozenset({"union@closed.example"})) as smtp, \
+            serve_fakes(fakes) as base, running_service(
+                NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                **settings(base, tmp_path, department_channel="email",
+                           smtp_port=smtp.port, smtp_sender="songji@luquan.example",
+                           departments={"hr_bureau": {"email": "hr@luquan.example"},
+                                        "trade_union": {"email": "union@closed.example"}})):
+        objection = await publish(kafka_bootstrap, topic_prefix, ev.objection(), "b-1")
+        await publish(kafka_bootstrap, topic_prefix, registered("w-2", "male"), "w-2")
+        await publish(kafka_bootstrap, topic_prefix, ev.certified("w-2"), "cert-w-2")
+
+        async def settled() -> list[dict[str, Any]]:
+            found = await rows(database, "SELECT * FROM notifications ORDER BY kind")
+            return found if len(found) == 3 and all(
+                r["state"] in ("sent", "failed") for r in found) else []
+        notices = await eventually(settled)
+        states = {n["kind"]: n["state"] for n in notices}
+        assert states == {"certificate_issued": "sent", "hr_objection_raised": "sent",
+                          "union_newly_certified": "failed"}  # a man: no women's notice
+
+        [mail] = smtp.messages
+        assert mail["To"] == "hr@luquan.example"
+        assert mail["Subject"] == "公示期收到异议（紧急）"
+        assert "未参加培训" in mail.get_content() and "b-1" in mail.get_content()
+        hr = next(n for n in notices if n["kind"] == "hr_objection_raised")
+        assert mail["Message-ID"] == f"<{hr['notification_id']}@songji>"
+        assert hr["urgent"] and hr["source_event_id"] == objection.id
+        hr_log = await rows(database, "SELECT outcome, error_code FROM delivery_attempts "
+                                      "WHERE notification_id = $1 ORDER BY attempt_id",
+                            hr["notification_id"])
+        assert hr_log == [{"outcome": "transient_error", "error_code": "smtp_status:451"},
+                          {"outcome": "delivered", "error_code": None}]
+
+        union = next(n for n in notices if n["kind"] == "union_newly_certified")
+        union_log = await rows(database, "SELECT outcome, error_code FROM delivery_attempts "
+                                         "WHERE notification_id = $1", union["notification_id"])
+        assert union_log == [{"outcome": "permanent_error",
+                              "error_code": "smtp_recipient_refused:550"}]  # not retried
+        [failed] = await rows(database, "SELECT data FROM events WHERE event_type = $1",
+                              "songji.notifications.NotificationFailed.v1")
+        assert failed["data"]["reason"] == "smtp_recipient_refused:550"
+        assert failed["data"]["attempts"] == 1 and failed["data"]["channel"] == "email"
+
+
+async def test_a_night_shift_workers_window_defers_a_non_urgent_message(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    local_now = datetime.now(SHANGHAI)
+    opens = (local_now + timedelta(hours=3)).strftime("%H:%M")
+    closes = (local_now + timedelta(hours=6)).strftime("%H:%M")
+    fakes = Fakes(contacts={"w-3": {"name": "阿依古丽", "mobile": "13600002222",
+                                    "contact_window": f"{opens}-{closes}"}})
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, **settings(base, tmp_path),
+    ):
+        await publish(kafka_bootstrap, topic_prefix, ev.certified("w-3"), "cert-w-3")
+
+        async def deferred() -> list[dict[str, Any]]:
+            return await rows(database, "SELECT n.not_before, n.state, n.attempts, a.outcome "
+                                        "FROM notifications n JOIN delivery_attempts a "
+                                        "USING (notification_id) WHERE n.recipient_id = 'w-3'")
+        [row] = await eventually(deferred)
+        expected = send_time(datetime.now(UTC), ContactWindow.parse(f"{opens}-{closes}"),
+                             urgent=False)
+        assert row["state"] == "pending" and row["outcome"] == "deferred"
+        assert row["attempts"] == 0  # waiting for the window is not a failed attempt
+        assert row["not_before"] == expected
+        assert not [m for m in local_messages(tmp_path) if m["to"] == "w-3"]
+
+
+async def test_notices_wait_for_facts_from_other_topics_and_withdrawal_cancels(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    fakes = Fakes(contacts={w: {"name": f"工人{w}", "mobile": "13500003333"}
+                            for w in ("w-1", "w-4", "w-5")})
+    soon = datetime.now(SHANGHAI).date() + timedelta(days=10)
+    night = ev.scheduled("night", [ev.session(1, soon), ev.session(2, soon + timedelta(1))])
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, **settings(base, tmp_path),
+    ):
+        # enrolments arrive before the registrations and before the class's schedule
+        await publish(kafka_bootstrap, topic_prefix, ev.enrolled("w-4"), "e-w-4")
+        await publish(kafka_bootstrap, topic_prefix, ev.enrolled("w-5"), "e-w-5")
+
+        async def awaiting() -> bool:
+            return len(await rows(database, "SELECT 1 FROM notifications "
+                                            "WHERE state = 'awaiting_gender'")) == 2
+        await eventually(awaiting)
+
+        await publish(kafka_bootstrap, topic_prefix, night, "c-elec")
+        await publish(kafka_bootstrap, topic_prefix, registered("w-4", "female"), "w-4")
+        await publish(kafka_bootstrap, topic_prefix, registered("w-5", "male"), "w-5")
+
+        async def schedules_sent() -> bool:
+            return len(await rows(database, "SELECT 1 FROM notifications WHERE "
+                                            "kind = 'class_schedule' AND state = 'sent'")) == 2
+        await eventually(schedules_sent)
+        await publish(kafka_bootstrap, topic_prefix, EnrolmentWithdrawn(
+            enrolment_id="e-w-5", worker_id="w-5", class_id="c-elec", reason="回乡",
+            withdrawn_on=soon - timedelta(days=5)), "e-w-5")
+        # the bank's confirmation overtakes its instruction (they come on different streams)
+        await publish(kafka_bootstrap, topic_prefix, ev.confirmed(failed=["l3"]), "pi-1")
+        await publish(kafka_bootstrap, topic_prefix, PaymentInstructionIssued(
+            instruction_id="pi-1", batch_id="b-1", items=ev.items(), total_fen=338050,
+            file_sha256="0" * 64, issued_on=soon), "pi-1")
+
+        async def settled() -> dict[tuple[str, str], str]:
+            found = await rows(database, "SELECT recipient_id, kind, ref, state "
+                                         "FROM notifications")
+            states = {(r["recipient_id"], r["kind"] + (":" + r["ref"] if r["ref"] else "")):
+                      r["state"] for r in found}
+            busy = any(s in ("awaiting_gender", "claimed") or (
+                s == "pending" and "session_reminder" not in kind)
+                for (_, kind), s in states.items())
+            cancelled = sum(s == "cancelled" for s in states.values())
+            return states if len(states) == 11 and cancelled == 2 and not busy else {}
+        states = await eventually(settled)
+        assert states == {
+            ("w-4", "enrolment_confirmed"): "sent",
+            ("w-5", "enrolment_confirmed"): "sent",
+            ("womens_federation", "womens_followup_enrolled:w-4"): "sent",
+            ("womens_federation", "womens_followup_enrolled:w-5"): "dropped",
+            ("w-4", "class_schedule:c-elec"): "sent",
+            ("w-5", "class_schedule:c-elec"): "sent",
+            # reminders wait for noon the day before; a withdrawal cancels them
+            ("w-4", "session_reminder:c-elec/s1"): "pending",
+            ("w-4", "session_reminder:c-elec/s2"): "pending",
+            ("w-5", "session_reminder:c-elec/s1"): "cancelled",
+            ("w-5", "session_reminder:c-elec/s2"): "cancelled",
+            ("w-1", "subsidy_paid"): "sent",  # w-2's only line was rejected by the bank
+        }
+        [reminder] = await rows(database, "SELECT not_before, expires_at FROM notifications "
+                                          "WHERE recipient_id = 'w-4' AND ref = 'c-elec/s1'")
+        assert reminder["not_before"] == datetime.combine(
+            soon - timedelta(days=1), datetime.min.time().replace(hour=12), SHANGHAI)
+        paid = [m for m in local_messages(tmp_path) if m["to"] == "w-1"]
+        assert len(paid) == 1 and "1,000.50" in paid[0]["body"] and "工人w-1" in paid[0]["body"]
+        assert paid[0]["address"] == "135****3333"
