@@ -95,6 +95,21 @@ async def get_training_record(worker_id: str, ctx: Context, org: Acting) -> dict
         return {"worker_id": worker_id, **await projections.training_record(conn, worker_id)}
 
 
+class WorkerContact(BaseModel):
+    worker_id: str
+    name: str
+    mobile: str
+    preferred_language: str
+    contact_window: str | None
+
+
+@router.get("/workers/{worker_id}/contact", tags=["workers"], response_model=WorkerContact,
+            responses=RULE_BROKEN,
+            summary="How to reach a worker (the notifications service only, at send time)")
+async def get_contact(worker_id: str, ctx: Context, org: Acting) -> WorkerContact:
+    return WorkerContact(**await handlers.worker_contact(ctx, worker_id, org))
+
+
 @router.get("/statistics/enrolments", tags=["queries"], responses=RULE_BROKEN,
             summary="Live enrolments counted by site, occupation, gender and level")
 async def get_enrolment_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:

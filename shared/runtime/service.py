@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                             [own_topic, dead_letter_topic(prefix), *read_topics],
                             settings.topic_partitions)
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
-                             logger=structlog.get_logger("faststream"),
+                             logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
         relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
                       topic=own_topic, partitions=settings.topic_partitions,
@@ -128,7 +129,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         try:
             yield
         finally:
-            await relay.stop()
+            relay.stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
