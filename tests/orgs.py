@@ -19,6 +19,7 @@ _ORGS: dict[str, dict[str, object]] = {
     "org-body-1": {"role": "assessment_body", "body_id": "body-1"},
     "media": {"role": "media"},
     "auditor": {"role": "auditor"},
+    "notifications-service": {"role": "notifications_service"},
 }
 
 

@@ -76,7 +76,24 @@ def _personal_record(command: RegisterWorker) -> dict[str, Any]:
             "hometown_county": command.hometown_county,
             "hometown_township": command.hometown_township,
             "household_county": command.household_county,
-            "work_site": command.work_site.model_dump(), "employer": command.employer}
+            "work_site": command.work_site.model_dump(), "employer": command.employer,
+            "preferred_language": command.preferred_language,
+            "contact_window": command.contact_window}
+
+
+async def worker_contact(ctx: ServiceContext, worker_id: str, org: Organisation
+                         ) -> dict[str, Any]:
+    """Name, phone and preferences, for the notifications service at send time only."""
+    require(org, Action.VIEW_CONTACT)
+    async with ctx.pool.acquire() as conn:
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM worker_identities WHERE worker_id = $1", worker_id)
+    if sealed is None:
+        raise NotFound("unknown_worker", f"No worker {worker_id}.")
+    record = vault_for(ctx).open(sealed)
+    return {"worker_id": worker_id, "name": record["name"], "mobile": record["mobile"],
+            "preferred_language": record.get("preferred_language", "zh-CN"),
+            "contact_window": record.get("contact_window")}
 
 
 async def record_intake_survey(ctx: ServiceContext, command: RecordIntakeSurvey,

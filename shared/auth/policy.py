@@ -14,10 +14,13 @@ from typing import Literal
 from shared.contracts.common import WorkSite
 from shared.runtime.errors import DomainError
 
+# ``notifications_service`` is not a department: it is the notifications service itself,
+# which may read a worker's contact details at send time and nothing else.
 Role = Literal["hr_bureau", "liaison_station", "training_institution", "assessment_body",
-               "union", "womens_federation", "media", "auditor"]
+               "union", "womens_federation", "media", "auditor", "notifications_service"]
 ROLES: tuple[Role, ...] = ("hr_bureau", "liaison_station", "training_institution",
-                           "assessment_body", "union", "womens_federation", "media", "auditor")
+                           "assessment_body", "union", "womens_federation", "media", "auditor",
+                           "notifications_service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class Action(StrEnum):
     VIEW_WORKER_RECORD = "view_worker_record"
     VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
     AUDIT = "audit"  # replay the history, verify the stores' hash chains
+    VIEW_CONTACT = "view_contact"  # a worker's name and phone, to send them a message
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -112,6 +116,7 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.VIEW_STATISTICS: _p(("hr_bureau", "auditor", "media", "union", "womens_federation")),
     # Auditors check the departments' work, so no department audits itself.
     Action.AUDIT: _p(("auditor",)),
+    Action.VIEW_CONTACT: _p(("notifications_service",)),
 }
 
 

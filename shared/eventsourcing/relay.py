@@ -70,22 +70,30 @@ class Relay:
     async def run(self) -> None:
         """Publish until stopped; broker or database outages are retried, never fatal."""
         next_probe = 0.0
-        while not self._stopping.is_set():
-            try:
-                await self._connect()
-                if time.monotonic() >= next_probe:
-                    await self.check_broker()
-                    next_probe = time.monotonic() + self.probe_interval
-                if await self.publish_pending() == 0:
-                    await self._idle()
-            except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("relay cycle failed, retrying", topic=self.topic, error=repr(exc))
-                await self._disconnect_producer()
-                await self._idle(self.poll_interval)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._connect()
+                    if time.monotonic() >= next_probe:
+                        await self.check_broker()
+                        next_probe = time.monotonic() + self.probe_interval
+                    if await self.publish_pending() == 0:
+                        await self._idle()
+                except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError) as exc:
+                    log.warning("relay cycle failed, retrying", topic=self.topic, error=repr(exc))
+                    await self._disconnect_producer()
+                    await self._idle(self.poll_interval)
+        finally:
+            # Only the loop closes its own connections, so a stop can never pull the producer
+            # from under a publish in flight.
+            await self.close()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Ask the loop to finish its current cycle and return."""
         self._stopping.set()
         self._wake.set()
+
+    async def close(self) -> None:
         await self._disconnect_producer()
         if self._listener is not None:
             with contextlib.suppress(Exception):

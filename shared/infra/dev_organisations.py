@@ -28,6 +28,7 @@ DEV_ORGANISATIONS: dict[str, dict[str, object]] = {
     "womens-federation": {"role": "womens_federation"},
     "media": {"role": "media"},
     "auditor": {"role": "auditor"},
+    "notifications-service": {"role": "notifications_service"},
 }
 
 

@@ -21,7 +21,7 @@ import structlog
 
 from services.enrolment.vault import new_key
 from shared.eventsourcing.topics import SERVICES
-from shared.infra.dev_organisations import organisations_env
+from shared.infra.dev_organisations import dev_tokens, organisations_env
 from shared.infra.ports import free_port
 from shared.infra.postgres import create_database
 from shared.infra.stores import write_stores_file
@@ -43,17 +43,22 @@ class ServiceProcess:
 
 
 def secrets_env(folder: Path) -> dict[str, str]:
-    """Enrolment's keys: from the environment, else generated once and kept in ``folder``."""
-    wanted = ("SONGJI_PERSONAL_DATA_KEY", "SONGJI_LOOKUP_KEY")
+    """The services' keys (enrolment's personal data and lookup keys, notifications' webhook
+    secret key): from the environment, else generated once and kept in ``folder``."""
+    wanted = ("SONGJI_PERSONAL_DATA_KEY", "SONGJI_LOOKUP_KEY", "SONGJI_WEBHOOK_SECRET_KEY")
     if all(os.environ.get(k) for k in wanted):
         return {k: os.environ[k] for k in wanted}
     file = folder / "secrets.env"
-    if not file.exists():
+    saved: dict[str, str] = {}
+    if file.exists():
+        pairs = (line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
+        saved = {k: v for k, v in pairs}
+    if any(k not in saved for k in wanted):  # first run, or a key added since
+        saved = {k: saved.get(k) or new_key() for k in wanted}
         folder.mkdir(parents=True, exist_ok=True)
-        file.write_text("".join(f"{k}={new_key()}\n" for k in wanted))
+        file.write_text("".join(f"{k}={v}\n" for k, v in saved.items()))
         file.chmod(0o600)
-    pairs = (line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    return saved
 
 
 class Launcher:
@@ -72,12 +77,12 @@ class Launcher:
 
     async def start(self, services: Iterable[str] = SERVICES, *,
                     ready_seconds: float = 90.0) -> dict[str, ServiceProcess]:
-        secrets = {**secrets_env(self.state_dir), **organisations_env(self.state_dir)}
         for index, name in enumerate(services):
             dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
             port = self.base_port + index if self.base_port else free_port()
-            self.processes[name] = self._spawn(name, dsn, port, secrets)
-        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()})
+            self.processes[name] = self._spawn(name, dsn, port)
+        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
+                          bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
         await self.wait_ready(ready_seconds)
         return self.processes
 
@@ -85,17 +90,30 @@ class Launcher:
         """Start a stopped (or killed) service again, on the same port and database."""
         old = self.processes[name]
         self.stop([name])
-        secrets = {**secrets_env(self.state_dir), **organisations_env(self.state_dir)}
-        self.processes[name] = self._spawn(name, old.dsn, old.port, secrets)
+        self.processes[name] = self._spawn(name, old.dsn, old.port)
         return self.processes[name]
 
-    def _spawn(self, name: str, dsn: str, port: int, secrets: Mapping[str, str]
-               ) -> ServiceProcess:
+    def _service_env(self, name: str) -> dict[str, str]:
+        """What one service needs to know of the others."""
+        if name != "notifications":
+            return {}
+        env = {"SONGJI_LOCAL_CHANNEL_PATH": str(self.state_dir / "messages.jsonl")}
+        if "enrolment" in self.processes:
+            env["SONGJI_ENROLMENT_URL"] = self.processes["enrolment"].url
+        if (self.state_dir / "tokens.env").exists() and "SONGJI_ENROLMENT_TOKEN" not in os.environ:
+            tokens = dev_tokens(self.state_dir)
+            if "notifications-service" in tokens:
+                env["SONGJI_ENROLMENT_TOKEN"] = tokens["notifications-service"]
+        return env
+
+    def _spawn(self, name: str, dsn: str, port: int) -> ServiceProcess:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
-            **secrets,
+            **secrets_env(self.state_dir),
+            **organisations_env(self.state_dir),
+            **self._service_env(name),
             **self.extra_env,
             "SONGJI_DATABASE_URL": dsn,
             "SONGJI_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,

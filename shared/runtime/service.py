@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -86,6 +87,9 @@ def context(request: Request) -> ServiceContext:
     return request.app.state.ctx
 
 
+Context = Annotated[ServiceContext, Depends(context)]
+
+
 def metadata_for(request: Request, actor: Actor | None = None) -> Metadata:
     return Metadata(correlation_id=request.state.correlation_id, actor=actor or Actor())
 
@@ -109,7 +113,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                             [own_topic, dead_letter_topic(prefix), *read_topics],
                             settings.topic_partitions)
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
-                             logger=structlog.get_logger("faststream"),
+                             logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
         relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
                       topic=own_topic, partitions=settings.topic_partitions,
@@ -128,7 +132,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         try:
             yield
         finally:
-            await relay.stop()
+            relay.stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

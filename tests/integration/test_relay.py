@@ -63,14 +63,14 @@ async def test_relay_resumes_after_a_crash_without_losing_anything(
     await crashing._connect()
     with pytest.raises(SystemExit):
         await crashing.publish_pending()
-    await crashing.stop()
+    await crashing.close()
     assert (await crashing.load_checkpoint()).position == 0  # nothing checkpointed
 
     relay = Relay(store, **options)
     await relay._connect()
     while await relay.publish_pending():
         pass
-    await relay.stop()
+    await relay.close()
     assert (await relay.load_checkpoint()).position == streams * per_stream
 
     records = await read_topic(kafka_bootstrap, topic, at_least=streams * per_stream + 17)
@@ -108,5 +108,5 @@ async def test_relay_republishes_when_the_broker_comes_back_empty(
             for versions in first_seen_versions(again).values():
                 assert versions == [1, 2, 3, 4]
         finally:
-            await relay.stop()
-            task.cancel()
+            relay.stop()
+            await asyncio.wait_for(task, timeout=30)

@@ -186,3 +186,29 @@ async def test_broker_restarted_empty_each_worker_recorded_exactly_once(
             workers = (await notes.get("/workers")).json()
             assert sorted(w["worker_id"] for w in workers) == sorted(ids)
             assert await count(notify_db, "SELECT count(*) FROM inbox") == 8
+
+
+async def test_contact_details_only_for_the_notifications_service(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with running_service(ENROLMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, enrol):
+        body = {**registration(30), "contact_window": "09:00-18:00", "preferred_language": "en"}
+        created = await enrol.post("/workers", json=body, headers=STATION)
+        worker_id = created.json()["worker_id"]
+        contact = await enrol.get(f"/workers/{worker_id}/contact",
+                                  headers=auth("notifications-service"))
+        assert contact.status_code == 200, contact.text
+        assert contact.json() == {"worker_id": worker_id, "name": "工人30",
+                                  "mobile": body["mobile"], "preferred_language": "en",
+                                  "contact_window": "09:00-18:00"}
+        for org in ("hr", "station-fukang", "auditor"):
+            refused = await enrol.get(f"/workers/{worker_id}/contact", headers=auth(org))
+            assert refused.status_code == 403, org
+        unknown = await enrol.get("/workers/nobody/contact", headers=auth("notifications-service"))
+        assert unknown.status_code == 404
+        bad_window = await enrol.post("/workers", json={**registration(31),
+                                                        "contact_window": "9-18"},
+                                      headers=STATION)
+        assert bad_window.status_code == 422
+        assert bad_window.json()["detail"][0]["loc"] == ["body", "contact_window"]

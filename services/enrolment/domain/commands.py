@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,6 +37,12 @@ class RegisterWorker(_Command):
                                   description="County of the household registration (户籍)")
     work_site: WorkSite
     employer: str = Field(min_length=1, max_length=200)
+    preferred_language: Literal["zh-CN", "en"] = Field(
+        "zh-CN", description="Language of the messages the worker receives")
+    contact_window: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="When non-urgent messages may reach the worker, Asia/Shanghai time, "
+                    "e.g. 09:00-18:00 for a night-shift worker")
 
     @field_validator("national_id")
     @classmethod
