@@ -198,9 +198,9 @@ def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
 
     A worker's lines depend only on the records of the classes they were in, their own
     attendance and certificates (and those classes' assessments), and the global records
-    (policies, assessment bodies); so each worker is derived from that slice alone -- the same lines as from
-    the whole history, at a fraction of the cost, and what lets the service recompute just
-    the workers an event affects.
+    (policies, assessment bodies); so each worker is derived from that slice alone -- the
+    same lines as from the whole history, at a fraction of the cost, and what lets the
+    service recompute just the workers an event affects.
     """
     ordered = canonical(ordered)
     wanted = workers_in(ordered) if workers is None else set(workers)
