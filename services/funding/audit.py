@@ -26,7 +26,7 @@ import asyncpg
 
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import Ledger, LedgerLine, settle
-from services.funding.history import History
+from services.funding.history import History, fewer_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from shared.contracts import model_for
 from shared.eventsourcing.db import create_pool
@@ -160,12 +160,13 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         # until the topics stay quiet for ``idle_ms``. Malformed messages are skipped: they
         # went to the dead-letter topic.
         add = history.add_message
-        while batch := await consumer.getmany(timeout_ms=idle_ms):
-            for partition_records in batch.values():
-                for msg in partition_records:
-                    add(msg.headers, msg.value)
-            if progress:
-                progress(len(history))
+        with fewer_collections():
+            while batch := await consumer.getmany(timeout_ms=idle_ms):
+                for partition_records in batch.values():
+                    for msg in partition_records:
+                        add(msg.headers, msg.value)
+                if progress:
+                    progress(len(history))
     finally:
         await consumer.stop()
     return history
