@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit install clean schemas
+.PHONY: run up test lint unit install clean schemas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Fukang class end to end on embedded servers: prints the totals, stops, exits 0.
 run: $(STAMP)
+	$(BIN)/songji run
+
+# A system that stays up for exploration (OpenAPI pages at /docs) until Ctrl-C.
+up: $(STAMP)
 	$(BIN)/songji up
 
 test: $(STAMP)
