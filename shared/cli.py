@@ -11,17 +11,14 @@ from typing import Annotated
 
 import typer
 
+from shared.audit import cli as audit_cli
 from shared.runtime.logging import configure_logging
 
 app = typer.Typer(help="Songji (送技): vocational training for migrant workers where they work.",
                   no_args_is_help=True)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
-audit_app = typer.Typer(help="The auditor's tools (auditor role only).", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-TokenOption = Annotated[str | None, typer.Option(
-    envvar="SONGJI_TOKEN", help="The auditor organisation's bearer token", show_default=False)]
+app.add_typer(audit_cli.app, name="audit")
 
 STATE_DIR = Path(os.environ.get("SONGJI_STATE_DIR", ".songji"))
 
@@ -175,46 +172,6 @@ def schemas_check(
     if problems:
         raise typer.Exit(1)
     typer.echo("all contracts compatible with the committed schemas")
-
-
-def _authorise(token: str | None) -> str:
-    from shared.audit.access import authorise_auditor
-    from shared.infra.dev_organisations import organisations_env
-    from shared.runtime.errors import DomainError
-
-    os.environ.update(organisations_env(STATE_DIR))
-    try:
-        return authorise_auditor(token).org_id
-    except DomainError as exc:
-        typer.echo(f"refused: {exc.message}", err=True)
-        raise typer.Exit(3) from None
-
-
-@audit_app.command("verify")
-def audit_verify(
-    token: TokenOption = None,
-    service: Annotated[list[str] | None, typer.Option(
-        help="Only this service's store (repeatable)")] = None,
-) -> None:
-    """Check every store's hash chain; name the first broken position. Exit 1 if any is."""
-    from shared.audit.verify import verify_stores
-    from shared.eventsourcing.topics import SERVICES
-    from shared.infra.stores import store_dsns
-
-    auditor = _authorise(token)
-    try:
-        dsns = store_dsns(service or SERVICES, STATE_DIR)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    verdicts = asyncio.run(verify_stores(dsns))
-    typer.echo(f"hash-chain verification by {auditor}")
-    for verdict in verdicts:
-        v = verdict.verification
-        status = "ok" if v.ok else f"BROKEN at position {v.first_bad_position}: {v.reason}"
-        typer.echo(f"  {verdict.service:<14} {v.checked:>9} events  {status}")
-    if not all(v.verification.ok for v in verdicts):
-        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -86,3 +89,12 @@ async def running_service(spec: ServiceSpec, *, database_url: str, bootstrap: st
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
+
+
+async def songji(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run the ``songji`` command as an operator would; its exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "songji"), *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()

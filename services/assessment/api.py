@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from services.assessment import handlers, projections
 from services.assessment.domain.assessment import ScheduleAssessment
 from services.assessment.domain.body import AddAssessor, RegisterAssessmentBody
 from services.assessment.domain.results import RecordResult, VoidResult
-from shared.auth.http import Acting, acting_metadata
+from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context
 
 router = APIRouter()
-Context = Annotated[ServiceContext, Depends(context)]
 
-RULES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or unknown bearer token"},
-    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
-    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
-}
 
 
 class Reason(BaseModel):
@@ -46,13 +40,13 @@ class ResultRecorded(BaseModel):
 
 
 @router.post("/bodies", status_code=status.HTTP_204_NO_CONTENT, tags=["bodies"],
-             responses=RULES, summary="Register an assessment body (HR bureau)")
+             responses=REFUSALS, summary="Register an assessment body (HR bureau)")
 async def post_body(body: RegisterAssessmentBody, request: Request, ctx: Context,
                     org: Acting) -> None:
     await handlers.register_body(ctx, body, org, acting_metadata(request, org))
 
 
-@router.post("/bodies/{body_id}/assessors", status_code=204, tags=["bodies"], responses=RULES,
+@router.post("/bodies/{body_id}/assessors", status_code=204, tags=["bodies"], responses=REFUSALS,
              summary="Add an assessor with their affiliations (the body, or HR)")
 async def post_assessor(body_id: str, body: Assessor, request: Request, ctx: Context,
                         org: Acting) -> None:
@@ -60,7 +54,7 @@ async def post_assessor(body_id: str, body: Assessor, request: Request, ctx: Con
     await handlers.add_assessor(ctx, cmd, org, acting_metadata(request, org))
 
 
-@router.post("/assessments", status_code=204, tags=["assessments"], responses=RULES,
+@router.post("/assessments", status_code=204, tags=["assessments"], responses=REFUSALS,
              summary="Schedule an assessment of a completed class's eligible trainees")
 async def post_assessment(body: ScheduleAssessment, request: Request, ctx: Context,
                           org: Acting) -> None:
@@ -68,7 +62,7 @@ async def post_assessment(body: ScheduleAssessment, request: Request, ctx: Conte
 
 
 @router.post("/assessments/{assessment_id}/results", status_code=201, tags=["assessments"],
-             response_model=ResultRecorded, responses=RULES,
+             response_model=ResultRecorded, responses=REFUSALS,
              summary="Record a candidate's scores; a pass certifies the skill level")
 async def post_result(assessment_id: str, body: Scores, request: Request, ctx: Context,
                       org: Acting) -> ResultRecorded:
@@ -79,7 +73,7 @@ async def post_result(assessment_id: str, body: Scores, request: Request, ctx: C
 
 
 @router.post("/assessments/{assessment_id}/results/{result_id}/void", status_code=204,
-             tags=["assessments"], responses=RULES,
+             tags=["assessments"], responses=REFUSALS,
              summary="Void a result (a pass's certificate is revoked with it)")
 async def post_void(assessment_id: str, result_id: str, body: Reason, request: Request,
                     ctx: Context, org: Acting) -> None:
@@ -88,7 +82,7 @@ async def post_void(assessment_id: str, result_id: str, body: Reason, request: R
 
 
 @router.post("/certificates/{certificate_id}/revocation", status_code=204,
-             tags=["certificates"], responses=RULES,
+             tags=["certificates"], responses=REFUSALS,
              summary="Revoke a certificate with a reason (its body, or HR)")
 async def post_revocation(certificate_id: str, body: Reason, request: Request, ctx: Context,
                           org: Acting) -> None:
@@ -96,7 +90,7 @@ async def post_revocation(certificate_id: str, body: Reason, request: Request, c
                                       acting_metadata(request, org))
 
 
-@router.get("/assessments/{assessment_id}/results", tags=["queries"], responses=RULES,
+@router.get("/assessments/{assessment_id}/results", tags=["queries"], responses=REFUSALS,
             summary="An assessment's results and certificates (its body, HR)")
 async def get_results(assessment_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
     await handlers.owned_assessment(ctx, assessment_id, org, Action.RECORD_RESULT)
@@ -105,7 +99,7 @@ async def get_results(assessment_id: str, ctx: Context, org: Acting) -> dict[str
                 **await projections.results_of(conn, assessment_id)}
 
 
-@router.get("/statistics/certificates", tags=["queries"], responses=RULES,
+@router.get("/statistics/certificates", tags=["queries"], responses=REFUSALS,
             summary="Live certificates counted by occupation and level")
 async def get_certificate_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS, Target())

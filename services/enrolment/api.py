@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from services.enrolment import handlers, projections
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker
-from shared.auth.http import Acting, acting_metadata
+from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
 from shared.contracts.common import ClassMode, OccupationCode
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context
 
 router = APIRouter()
-Context = Annotated[ServiceContext, Depends(context)]
 
-RULE_BROKEN: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or unknown bearer token"},
-    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
-    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
-}
 
 
 class WorkerRegisteredResponse(BaseModel):
@@ -50,7 +44,7 @@ class Withdrawal(BaseModel):
 @router.post("/workers", status_code=status.HTTP_201_CREATED, tags=["workers"],
              response_model=WorkerRegisteredResponse,
              summary="Register a worker under their real name (liaison station, own sites)",
-             responses={**RULE_BROKEN,
+             responses={**REFUSALS,
                         409: {"description": "Already registered; the body names the worker_id"}})
 async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
                       org: Acting) -> WorkerRegisteredResponse:
@@ -59,7 +53,7 @@ async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
 
 
 @router.post("/workers/{worker_id}/intake-surveys", status_code=status.HTTP_201_CREATED,
-             tags=["workers"], response_model=SurveyRecorded, responses=RULE_BROKEN,
+             tags=["workers"], response_model=SurveyRecorded, responses=REFUSALS,
              summary="Record what a worker wants to learn and when they can attend")
 async def post_survey(worker_id: str, body: IntakeSurvey, request: Request, ctx: Context,
                       org: Acting) -> SurveyRecorded:
@@ -70,7 +64,7 @@ async def post_survey(worker_id: str, body: IntakeSurvey, request: Request, ctx:
 
 
 @router.post("/enrolments", status_code=status.HTTP_201_CREATED, tags=["enrolments"],
-             response_model=EnrolmentCreated, responses=RULE_BROKEN,
+             response_model=EnrolmentCreated, responses=REFUSALS,
              summary="Enrol a worker in an approved, open class with places left")
 async def post_enrolment(body: Enrol, request: Request, ctx: Context,
                          org: Acting) -> EnrolmentCreated:
@@ -79,14 +73,14 @@ async def post_enrolment(body: Enrol, request: Request, ctx: Context,
 
 
 @router.post("/enrolments/{enrolment_id}/withdrawal", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["enrolments"], responses=RULE_BROKEN,
+             tags=["enrolments"], responses=REFUSALS,
              summary="Withdraw an enrolment, with a reason")
 async def post_withdrawal(enrolment_id: str, body: Withdrawal, request: Request, ctx: Context,
                           org: Acting) -> None:
     await handlers.withdraw(ctx, enrolment_id, body.reason, org, acting_metadata(request, org))
 
 
-@router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=RULE_BROKEN,
+@router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=REFUSALS,
             summary="A worker's surveys, enrolments and certificates (their station, HR)")
 async def get_training_record(worker_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
     async with ctx.pool.acquire() as conn:
@@ -104,13 +98,13 @@ class WorkerContact(BaseModel):
 
 
 @router.get("/workers/{worker_id}/contact", tags=["workers"], response_model=WorkerContact,
-            responses=RULE_BROKEN,
+            responses=REFUSALS,
             summary="How to reach a worker (the notifications service only, at send time)")
 async def get_contact(worker_id: str, ctx: Context, org: Acting) -> WorkerContact:
     return WorkerContact(**await handlers.worker_contact(ctx, worker_id, org))
 
 
-@router.get("/statistics/enrolments", tags=["queries"], responses=RULE_BROKEN,
+@router.get("/statistics/enrolments", tags=["queries"], responses=REFUSALS,
             summary="Live enrolments counted by site, occupation, gender and level")
 async def get_enrolment_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS)

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.funding import handlers
@@ -19,10 +19,9 @@ from shared.auth.http import Acting, acting_metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context
 
 router = APIRouter()
-Ctx = Annotated[ServiceContext, Depends(context)]
 
 
 class LineOut(BaseModel):
@@ -65,13 +64,13 @@ class FundOut(BaseModel):
              response_model=FundingPolicyPublished,
              summary="Publish a version of the funding policy (uplift at most 50%)")
 async def post_policy(body: policy.PublishFundingPolicy, request: Request,
-                      ctx: Ctx, org: Acting) -> FundingPolicyPublished:
+                      ctx: Context, org: Acting) -> FundingPolicyPublished:
     require_role(org, MANAGE, "publish_funding_policy")
     return await handlers.publish_policy(ctx, body, acting_metadata(request, org))
 
 
 @router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
-async def get_policies(ctx: Ctx, _: Acting) -> list[FundingPolicyPublished]:
+async def get_policies(ctx: Context, _: Acting) -> list[FundingPolicyPublished]:
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
     return [r.policy for r in sorted(refs, key=lambda r: r.sort_key)]
@@ -84,7 +83,7 @@ async def _policies(conn) -> list[policy.PolicyRef]:
 
 @router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],
              summary="Allocate money from a named fund")
-async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Ctx,
+async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Context,
                           org: Acting) -> dict:
     require_role(org, MANAGE, "allocate_budget")
     event = await handlers.allocate_budget(ctx, body, acting_metadata(request, org))
@@ -93,7 +92,7 @@ async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Ct
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
             summary="Per fund: allocated, committed, paid and available (fen)")
-async def get_budget(ctx: Ctx, org: Acting) -> list[FundOut]:
+async def get_budget(ctx: Context, org: Acting) -> list[FundOut]:
     require_role(org, READ_ALL, "view_budget")
     async with ctx.pool.acquire() as conn:
         ledger = await handlers.current_ledger(conn)
@@ -105,7 +104,7 @@ async def get_budget(ctx: Ctx, org: Acting) -> list[FundOut]:
 
 @router.get("/ledger", tags=["ledger"], response_model=list[LineOut],
             summary="Ledger lines, filtered by payee, class, worker, fund or status")
-async def get_ledger(ctx: Ctx, payee_id: str | None = None, class_id: str | None = None,
+async def get_ledger(ctx: Context, payee_id: str | None = None, class_id: str | None = None,
                      worker_id: str | None = None, fund: str | None = None,
                      line_status: Annotated[str | None, Query(alias="status")] = None,
                      *, org: Acting) -> list[LineOut]:
@@ -124,7 +123,7 @@ async def get_ledger(ctx: Ctx, payee_id: str | None = None, class_id: str | None
 
 @router.get("/ledger/{line_id}", tags=["ledger"], response_model=LineOut,
             responses={404: {"description": "No such line"}})
-async def get_line(line_id: str, ctx: Ctx, org: Acting) -> LineOut:
+async def get_line(line_id: str, ctx: Context, org: Acting) -> LineOut:
     only_payee = ledger_scope(org)
     async with ctx.pool.acquire() as conn:
         line = (await handlers.current_ledger(conn)).line(line_id)
@@ -136,7 +135,7 @@ async def get_line(line_id: str, ctx: Ctx, org: Acting) -> LineOut:
 @router.get("/grants/estimate", tags=["ledger"],
             summary="Grant calculator: the estimate under the policy in force, and, for a "
                     "class, what is due and paid")
-async def get_estimate(ctx: Ctx, org: Acting, occupation: str,
+async def get_estimate(ctx: Context, org: Acting, occupation: str,
                        level: Annotated[int, Query(ge=1, le=5)],
                        province: str, city: str, first_session: date,
                        days: Annotated[int, Query(ge=0)],
@@ -197,14 +196,14 @@ class Recovery(BaseModel):
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
              summary="Approve a batch of due lines; the public notice starts")
 async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
-                     ctx: Ctx, org: Acting) -> list[dict]:
+                     ctx: Context, org: Acting) -> list[dict]:
     require_role(org, MANAGE, "approve_disbursement")
     events = await handlers.approve_disbursement(ctx, body, acting_metadata(request, org))
     return [e.model_dump(mode="json") for e in events]
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
-async def get_batch(batch_id: str, ctx: Ctx, org: Acting) -> dict:
+async def get_batch(batch_id: str, ctx: Context, org: Acting) -> dict:
     require_role(org, READ_ALL, "view_batch")
     async with ctx.pool.acquire() as conn:
         view = (await handlers.current_ledger(conn)).batch(batch_id)
@@ -219,7 +218,7 @@ async def get_batch(batch_id: str, ctx: Ctx, org: Acting) -> dict:
 
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
              tags=["disbursement"], summary="Raise an objection during the public notice")
-async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Ctx,
+async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Context,
                          org: Acting) -> list:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
     events = await handlers.raise_objection(ctx, cmd, acting_metadata(request, org))
@@ -229,7 +228,7 @@ async def post_objection(batch_id: str, body: Objection, request: Request, ctx: 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
              tags=["disbursement"])
 async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
-                          request: Request, ctx: Ctx, org: Acting) -> list:
+                          request: Request, ctx: Context, org: Acting) -> list:
     require_role(org, MANAGE, "resolve_objection")
     cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
                                         outcome=body.outcome)
@@ -242,7 +241,7 @@ async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
              responses={200: {"content": {"text/csv": {}},
                               "description": "The bank file; its SHA-256 in X-File-SHA256"}})
 async def post_instruction(batch_id: str, body: InstructionRequest, request: Request,
-                           ctx: Ctx, org: Acting) -> Response:
+                           ctx: Context, org: Acting) -> Response:
     require_role(org, MANAGE, "issue_payment_instruction")
     accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
     cmd = disbursement.IssuePaymentInstruction(instruction_id=body.instruction_id,
@@ -257,7 +256,7 @@ async def post_instruction(batch_id: str, body: InstructionRequest, request: Req
 
 @router.post("/batches/{batch_id}/confirmations", tags=["disbursement"])
 async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
-                            ctx: Ctx, org: Acting) -> list:
+                            ctx: Context, org: Acting) -> list:
     require_role(org, MANAGE, "confirm_payment")
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
     events = await handlers.confirm_payment(ctx, cmd, acting_metadata(request, org))
@@ -265,7 +264,7 @@ async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
 
 
 @router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"])
-async def post_recovery(body: Recovery, request: Request, ctx: Ctx, org: Acting) -> dict:
+async def post_recovery(body: Recovery, request: Request, ctx: Context, org: Acting) -> dict:
     require_role(org, MANAGE, "record_recovery")
     event = await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
                                            body.amount_fen, acting_metadata(request, org))

@@ -1,13 +1,13 @@
-"""The auditor's tools, for ``songji audit replay`` and ``songji audit verify``.
+"""The auditor's replay of the funding ledger, for ``songji audit replay``.
 
 Replay rebuilds the funding ledger from the history alone -- the source services' stores or
 their topics from the first offset, plus funding's own policy, budget and disbursement events
 -- with the very same pure function the service uses, and compares it line by line with what
 funding recorded: its ``funding_ledger`` table *and* the PayoutDue / PayoutReversed events in
-its hash-chained store. Verify checks every store's hash chain.
+its hash-chained store. (Every store's hash chain is checked by ``shared.audit.verify``.)
 
-The CLI (owned elsewhere) calls ``replay`` / ``verify`` and renders the report; a
-``progress`` callback receives the number of records read so far.
+The CLI calls ``replay`` and renders the report; a ``progress`` callback receives the number
+of records read so far.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from services.funding.domain.ledger import LedgerLine, derive_lines
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from shared.contracts import Envelope, UnknownEventType, model_for
 from shared.eventsourcing.db import create_pool
-from shared.eventsourcing.store import EventStore, Verification
+from shared.eventsourcing.store import EventStore
 
 Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
@@ -234,15 +234,3 @@ async def replay(funding_dsn: str, sources: Iterable[Consumed], *,
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
                         derived_total_fen=sum(x.amount_fen for x in derived))
-
-
-async def verify(dsns: Mapping[str, str]) -> dict[str, Verification]:
-    """Check each service store's hash chain; a broken one names its first bad position."""
-    results: dict[str, Verification] = {}
-    for service, dsn in sorted(dsns.items()):
-        pool = await create_pool(dsn, max_size=2)
-        try:
-            results[service] = await EventStore(pool).verify()
-        finally:
-            await pool.close()
-    return results

@@ -14,13 +14,12 @@ from shared.auth.http import Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context
 
 router = APIRouter(tags=["workers"])
 delivery_router = APIRouter(tags=["delivery log"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"])
 
-Ctx = Annotated[ServiceContext, Depends(context)]
 
 
 class KnownWorker(BaseModel):
@@ -32,14 +31,14 @@ class KnownWorker(BaseModel):
 
 @router.get("/workers", response_model=list[KnownWorker],
             summary="Workers notifications has learnt of from the bus")
-async def list_workers(ctx: Ctx) -> list[KnownWorker]:
+async def list_workers(ctx: Context) -> list[KnownWorker]:
     async with ctx.pool.acquire() as conn:
         return [KnownWorker(**row) for row in await projections.known_workers(conn)]
 
 
 @router.get("/workers/{worker_id}", response_model=KnownWorker,
             responses={404: {"description": "Not (yet) known"}})
-async def get_worker(worker_id: str, ctx: Ctx) -> KnownWorker:
+async def get_worker(worker_id: str, ctx: Context) -> KnownWorker:
     async with ctx.pool.acquire() as conn:
         row = await projections.known_worker(conn, worker_id)
     if row is None:
@@ -83,7 +82,7 @@ class KindSummary(BaseModel):
 @delivery_router.get("/notifications", response_model=list[NotificationView],
                      summary="Notices and where each stands")
 async def list_notifications(
-    ctx: Ctx, kind: str | None = None, state: str | None = None,
+    ctx: Context, kind: str | None = None, state: str | None = None,
     recipient_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[NotificationView]:
     async with ctx.pool.acquire() as conn:
@@ -96,7 +95,7 @@ async def list_notifications(
 
 @delivery_router.get("/notifications/summary", response_model=list[KindSummary],
                      summary="How many notices of each kind are in each state")
-async def summary(ctx: Ctx) -> list[KindSummary]:
+async def summary(ctx: Context) -> list[KindSummary]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch("SELECT kind, state, count(*) AS count FROM notifications "
                                 "GROUP BY kind, state ORDER BY kind, state")
@@ -105,7 +104,7 @@ async def summary(ctx: Ctx) -> list[KindSummary]:
 
 @delivery_router.get("/notifications/{notification_id}/attempts",
                      response_model=list[AttemptView], summary="Every attempt and its outcome")
-async def attempts(notification_id: UUID, ctx: Ctx) -> list[AttemptView]:
+async def attempts(notification_id: UUID, ctx: Context) -> list[AttemptView]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT attempt, channel, outcome, error_code, started_at, finished_at "
@@ -169,7 +168,7 @@ class DeliveryView(BaseModel):
 
 @webhook_router.post("", status_code=201, response_model=RegisteredWebhook,
                      summary="Register a webhook; the secret is in this answer only")
-async def register_webhook(body: WebhookRequest, ctx: Ctx, org: HrBureau,
+async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
                            request: Request) -> RegisteredWebhook:
     known = registered_events()
     unknown = sorted(set(body.event_types) - set(known))
@@ -188,12 +187,12 @@ async def register_webhook(body: WebhookRequest, ctx: Ctx, org: HrBureau,
 
 
 @webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks")
-async def list_webhooks(ctx: Ctx, _: HrBureau) -> list[Webhook]:
+async def list_webhooks(ctx: Context, _: HrBureau) -> list[Webhook]:
     return [Webhook(**row) for row in await webhooks.list_webhooks(ctx.pool)]
 
 
 @webhook_router.get("/{webhook_id}", response_model=Webhook)
-async def get_webhook(webhook_id: UUID, ctx: Ctx, _: HrBureau) -> Webhook:
+async def get_webhook(webhook_id: UUID, ctx: Context, _: HrBureau) -> Webhook:
     row = await webhooks.get_webhook(ctx.pool, webhook_id)
     if row is None:
         raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
@@ -202,14 +201,14 @@ async def get_webhook(webhook_id: UUID, ctx: Ctx, _: HrBureau) -> Webhook:
 
 @webhook_router.delete("/{webhook_id}", status_code=204,
                        summary="Stop delivering; undelivered events are cancelled")
-async def delete_webhook(webhook_id: UUID, ctx: Ctx, _: HrBureau) -> None:
+async def delete_webhook(webhook_id: UUID, ctx: Context, _: HrBureau) -> None:
     if not await webhooks.delete_webhook(ctx.pool, webhook_id):
         raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
 
 
 @webhook_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryView],
                     summary="The delivery log of a webhook: every event and every attempt")
-async def webhook_deliveries(webhook_id: UUID, ctx: Ctx, _: HrBureau,
+async def webhook_deliveries(webhook_id: UUID, ctx: Context, _: HrBureau,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 100
                              ) -> list[DeliveryView]:
     return [DeliveryView(**row) for row in await webhooks.deliveries(ctx.pool, webhook_id, limit)]

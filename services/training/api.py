@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from services.training import handlers, projections
@@ -16,21 +16,15 @@ from services.training.domain.institution import (
     ReinstateInstitution,
     SuspendInstitution,
 )
-from shared.auth.http import Acting, acting_metadata
+from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
 from shared.contracts.common import CheckInMethod
 from shared.contracts.training import ClassCompleted
 from shared.runtime.errors import NotFound
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context
 
 router = APIRouter()
-Context = Annotated[ServiceContext, Depends(context)]
 
-RULES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or unknown bearer token"},
-    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
-    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
-}
 
 
 class Reason(BaseModel):
@@ -62,14 +56,14 @@ async def get_destinations(_: Acting) -> list[dict[str, Any]]:
 
 
 @router.post("/institutions", status_code=status.HTTP_204_NO_CONTENT, tags=["institutions"],
-             responses=RULES, summary="Accredit an institution (HR bureau)")
+             responses=REFUSALS, summary="Accredit an institution (HR bureau)")
 async def post_institution(body: AccreditInstitution, request: Request, ctx: Context,
                            org: Acting) -> None:
     await handlers.accredit(ctx, body, org, acting_metadata(request, org))
 
 
 @router.post("/institutions/{institution_id}/suspension", status_code=204,
-             tags=["institutions"], responses=RULES, summary="Suspend an institution (HR)")
+             tags=["institutions"], responses=REFUSALS, summary="Suspend an institution (HR)")
 async def post_suspension(institution_id: str, body: Reason, request: Request, ctx: Context,
                           org: Acting) -> None:
     cmd = SuspendInstitution(institution_id=institution_id, reason=body.reason)
@@ -77,7 +71,7 @@ async def post_suspension(institution_id: str, body: Reason, request: Request, c
 
 
 @router.post("/institutions/{institution_id}/reinstatement", status_code=204,
-             tags=["institutions"], responses=RULES, summary="Reinstate an institution (HR)")
+             tags=["institutions"], responses=REFUSALS, summary="Reinstate an institution (HR)")
 async def post_reinstatement(institution_id: str, request: Request, ctx: Context,
                              org: Acting) -> None:
     cmd = ReinstateInstitution(institution_id=institution_id)
@@ -85,20 +79,20 @@ async def post_reinstatement(institution_id: str, request: Request, ctx: Context
 
 
 @router.post("/classes", status_code=status.HTTP_204_NO_CONTENT, tags=["classes"],
-             responses=RULES, summary="Schedule a class run (its institution)")
+             responses=REFUSALS, summary="Schedule a class run (its institution)")
 async def post_class(body: ScheduleClass, request: Request, ctx: Context, org: Acting) -> None:
     await handlers.schedule(ctx, body, org, acting_metadata(request, org))
 
 
 @router.post("/classes/{class_id}/approval", status_code=204, tags=["classes"],
-             responses=RULES, summary="Approve a class, opening enrolment (HR bureau)")
+             responses=REFUSALS, summary="Approve a class, opening enrolment (HR bureau)")
 async def post_approval(class_id: str, request: Request, ctx: Context, org: Acting) -> None:
     await handlers.approve(ctx, ApproveClass(class_id=class_id), org,
                            acting_metadata(request, org))
 
 
 @router.post("/classes/{class_id}/attendance", status_code=201, tags=["attendance"],
-             response_model=AttendanceCreated, responses=RULES,
+             response_model=AttendanceCreated, responses=REFUSALS,
              summary="Record a trainee's attendance at a session (its institution)")
 async def post_attendance(class_id: str, body: Attendance, request: Request, ctx: Context,
                           org: Acting) -> AttendanceCreated:
@@ -109,7 +103,7 @@ async def post_attendance(class_id: str, body: Attendance, request: Request, ctx
 
 
 @router.post("/classes/{class_id}/attendance/{attendance_id}/void", status_code=204,
-             tags=["attendance"], responses=RULES,
+             tags=["attendance"], responses=REFUSALS,
              summary="Void an attendance record (a correction; nothing is deleted)")
 async def post_void(class_id: str, attendance_id: str, body: Reason, request: Request,
                     ctx: Context, org: Acting) -> None:
@@ -118,14 +112,14 @@ async def post_void(class_id: str, attendance_id: str, body: Reason, request: Re
 
 
 @router.post("/classes/{class_id}/completion", tags=["classes"], response_model=ClassCompleted,
-             responses=RULES, summary="Complete a class: every trainee's attendance outcome")
+             responses=REFUSALS, summary="Complete a class: every trainee's attendance outcome")
 async def post_completion(class_id: str, request: Request, ctx: Context,
                           org: Acting) -> ClassCompleted:
     return await handlers.complete(ctx, CompleteClass(class_id=class_id), org,
                                    acting_metadata(request, org))
 
 
-@router.get("/classes/{class_id}/sheet", tags=["queries"], responses=RULES,
+@router.get("/classes/{class_id}/sheet", tags=["queries"], responses=REFUSALS,
             summary="Class roster and attendance sheet (its institution, HR, auditors)")
 async def get_sheet(class_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
     async with ctx.pool.acquire() as conn:

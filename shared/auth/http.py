@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +19,13 @@ from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
 USER_HEADER = "X-Acting-User"
+
+# OpenAPI documentation of the answers every guarded command can give besides success.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown bearer token"},
+    403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
+    409: {"description": "A business rule is broken: machine-readable code and a sentence"},
+}
 
 _bearer = HTTPBearer(auto_error=False, description="The organisation's bearer token")
 

@@ -81,7 +81,8 @@ class Launcher:
             dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
             port = self.base_port + index if self.base_port else free_port()
             self.processes[name] = self._spawn(name, dsn, port)
-        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()})
+        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
+                          bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
         await self.wait_ready(ready_seconds)
         return self.processes
 

@@ -14,11 +14,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -85,6 +85,9 @@ class ServiceContext:
 def context(request: Request) -> ServiceContext:
     """FastAPI dependency: the running service's context."""
     return request.app.state.ctx
+
+
+Context = Annotated[ServiceContext, Depends(context)]
 
 
 def metadata_for(request: Request, actor: Actor | None = None) -> Metadata:

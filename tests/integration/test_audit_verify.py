@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,11 +14,9 @@ from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.store import EventStore
 from tests.orgs import token
+from tests.support import songji
 
 pytestmark = pytest.mark.integration
-
-SONGJI = str(Path(sys.executable).parent / "songji")
-
 
 async def store_with_events(dsn: str, count: int) -> None:
     pool = await create_pool(dsn, max_size=1)
@@ -34,14 +29,6 @@ async def store_with_events(dsn: str, count: int) -> None:
                 worker_id=f"w{i}", gender="male", birth_year=1988)], Metadata(correlation_id="a"))
     finally:
         await pool.close()
-
-
-async def songji(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        SONGJI, *args, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
 
 
 async def test_verify_checks_every_store_and_names_the_edited_position(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from services.funding.app import SPEC as FUNDING
-from services.funding.audit import records_from_topics, replay, verify
+from services.funding.audit import records_from_topics, replay
+from shared.audit.verify import verify_stores
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import (
     AssessmentBodyRegistered,
@@ -27,8 +29,8 @@ from shared.contracts.training import (
     TraineeOutcome,
 )
 from shared.eventsourcing.topics import events_topic
-from tests.orgs import auth
-from tests.support import eventually, produce, read_topic, running_service
+from tests.orgs import auth, token
+from tests.support import eventually, produce, read_topic, running_service, songji
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +106,7 @@ def certificate(worker: str) -> SkillLevelCertified:
 
 
 async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
-    database: str, kafka_bootstrap: str, topic_prefix: str
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     src = Source(kafka_bootstrap, topic_prefix)
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
@@ -178,7 +180,21 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
     as_of = await replay(database, history, as_of=revocation.time - timedelta(microseconds=1))
     assert as_of.ok and as_of.derived_lines == 3
 
-    assert (await verify({"funding": database}))["funding"].ok
+    # the same through the auditor's command, as an auditor runs it
+    env = {"SONGJI_FUNDING_DATABASE_URL": database, "SONGJI_TOPIC_PREFIX": topic_prefix,
+           "SONGJI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SONGJI_TOKEN": token("auditor"),
+           "SONGJI_STATE_DIR": str(tmp_path)}
+    differences = tmp_path / "diff.csv"
+    replay_cmd = ["audit", "replay", "--differences", str(differences)]
+    code, out = await songji(*replay_cmd, env=env)
+    assert code == 0, out
+    assert "4 lines derived" in out and "MATCHES" in out
+    code, out = await songji(*replay_cmd, env={**env, "SONGJI_TOKEN": token("hr")})
+    assert code == 3 and "refused" in out
+    code, out = await songji(*replay_cmd, "--as-of", "2025-08-01", env=env)
+    assert code == 2 and "offset" in out
+
+    assert (await verify_stores({"funding": database}))["funding"].ok
     conn = await asyncpg.connect(database)
     try:
         await conn.execute(
@@ -189,8 +205,12 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
                                      "WHERE event_type = 'songji.funding.PayoutDue.v1'")
     finally:
         await conn.close()
-    result = (await verify({"funding": database}))["funding"]
+    result = (await verify_stores({"funding": database}))["funding"]
     assert not result.ok and result.first_bad_position == edited
     tampered = await replay(database, history)
     assert not tampered.ok
     assert {d.where for d in tampered.differences} == {"published_events"}
+    code, out = await songji(*replay_cmd, env=env)
+    assert code == 1, out
+    assert "DIFFERENCES" in out
+    assert "999999" in differences.read_text()  # the tampered amount, named in the file
