@@ -9,9 +9,8 @@ does not depend on it, since it is derived from the recorded events alone.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from services.funding import handlers
@@ -19,10 +18,9 @@ from services.funding.access import MANAGE, require_role
 from services.funding.settings import FundingSettings
 from shared.auth.http import Acting
 from shared.runtime.errors import NotFound
-from shared.runtime.service import ServiceContext, context
+from shared.runtime.service import Context, ServiceContext
 
 router = APIRouter(prefix="/test-clock", tags=["test clock"])
-Ctx = Annotated[ServiceContext, Depends(context)]
 
 
 class Advance(BaseModel):
@@ -42,14 +40,14 @@ def _clock(ctx: ServiceContext) -> ClockOut:
 
 
 @router.get("", response_model=ClockOut, summary="Funding's 'today' and whether it may move")
-async def get_clock(ctx: Ctx, _: Acting) -> ClockOut:
+async def get_clock(ctx: Context, _: Acting) -> ClockOut:
     return _clock(ctx)
 
 
 @router.post("", response_model=ClockOut,
              responses={404: {"description": "The test clock is not enabled"}},
              summary="Move funding's 'today' forward (HR bureau; rehearsals only)")
-async def advance(body: Advance, ctx: Ctx, org: Acting) -> ClockOut:
+async def advance(body: Advance, ctx: Context, org: Acting) -> ClockOut:
     require_role(org, MANAGE, "move_the_test_clock")
     settings = ctx.settings
     if not (isinstance(settings, FundingSettings) and settings.test_clock):

@@ -31,11 +31,10 @@ async def audit(dsns: Mapping[str, str] | None) -> Audit:
     report = await replay(dsns["funding"], await records_from_stores(sources))
     result.replay, result.replay_ok = report.summary(), report.ok
     verdicts = await verify_stores(dsns)
-    result.chains = [(v.service, v.verification.checked,
-                      "ok" if v.verification.ok else
-                      f"BROKEN at position {v.verification.first_bad_position}: "
-                      f"{v.verification.reason}") for v in verdicts]
-    result.chains_ok = all(v.verification.ok for v in verdicts)
+    result.chains = [(service, v.checked, "ok" if v.ok else
+                      f"BROKEN at position {v.first_bad_position}: {v.reason}")
+                     for service, v in verdicts.items()]
+    result.chains_ok = all(v.ok for v in verdicts.values())
     return result
 
 
