@@ -88,14 +88,24 @@ async def set_up_programme(api: Departments, run: Run, progress: Progress) -> No
                        accept_codes={"assessor_already_added"}, what="add an assessor")
     published = await api.call(HR, "POST", "funding", "/policies", json=policy_body(),
                                what="publish the funding policy")
-    allocation = sum(sc.TRAINING_SUBSIDY_FEN.values()) * len(run.scenario.workers)
+    # The budget is sized with the grant calculator: every trainee attending every day and
+    # certified at the class's level, the most the classes can cost under the policy.
+    allocation = 0
+    for key, plan in run.scenario.classes.items():
+        estimate = await api.get(HR, "funding", "/grants/estimate", params={
+            "occupation": plan.occupation_code, "level": plan.level,
+            "province": sc.PROVINCE, "city": sc.CITY,
+            "first_session": plan.sessions[0].day.isoformat(),
+            "days": len({s.day for s in plan.sessions}),
+            "trainees": len(run.scenario.in_class(key))})
+        allocation += estimate["estimate"]["total_fen"]
     await api.call(HR, "POST", "funding", "/budget/allocations", json={
         "allocation_id": f"alloc-{run.scenario.seed}-{len(run.scenario.workers)}",
-        "fund": FUND, "amount_fen": allocation, "reference": "昆明市专项资金 2025"},
+        "fund": FUND, "amount_fen": allocation, "reference": "市级专项资金 2025"},
         accept_codes={"allocation_exists"}, what="allocate the budget")
     progress.done(f"policy luquan-2025 v{published.json()['version']}, "
                   f"+{sc.UPLIFT_PERCENT}% uplift in {sc.PROVINCE}; "
-                  f"budget {allocation / 100:.2f} yuan")
+                  f"budget {allocation // 100}.{allocation % 100:02d} yuan (grant calculator)")
 
 
 # -- 2. the liaison station registers and surveys -------------------------------------------

@@ -68,6 +68,12 @@ def expected() -> dict:
                     for i, m in enumerate(w.minutes) if m > 0})
         if days:
             attended_workers.append(days * LIVING_FEN_PER_DAY)
+    # the HR bureau sizes the budget with the grant calculator: everyone attends every day
+    # (11 evenings; 4 weekend days) and is certified
+    electricians = out["classes"]["electrician"]["trainees"]
+    allocated = (electricians * (ELECTRICIAN_L4_UPLIFTED_FEN + 11 * LIVING_FEN_PER_DAY)
+                 + (WORKERS - electricians) * (CROP_L5_UPLIFTED_FEN + 4 * LIVING_FEN_PER_DAY))
+    out.update(allocated=allocated, failed_fen=attended_workers[1])
     out.update(training_due=training_due, training_lines=passed_total,
                living_due=living_due, living_lines=living_lines,
                living_paid=living_due - attended_workers[0] - attended_workers[1],
@@ -110,6 +116,11 @@ def test_make_run_shortened(tmp_path: Path) -> None:
     assert workers, output
     assert workers.groups() == (str(want["living_lines"]), str(want["living_lines"]),
                                 yuan(want["living_due"]), yuan(want["living_paid"]))
+    # the withheld line goes back to the fund; the one the bank rejected stays committed
+    paid = want["training_due"] + want["living_paid"]
+    assert (f"allocated {yuan(want['allocated'])}, committed {yuan(want['failed_fen'])}, "
+            f"paid {yuan(paid)}, available "
+            f"{yuan(want['allocated'] - paid - want['failed_fen'])}") in output
     assert "withheld: objection upheld in the public notice" in output
     assert "not paid: the bank rejected the transfer" in output
     # no ID numbers, names or phones are printed
