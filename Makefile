@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run up test lint unit install clean schemas
+.PHONY: run up test lint unit install clean schemas bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)
 
@@ -21,15 +26,20 @@ run: $(STAMP)
 up: $(STAMP)
 	$(BIN)/songji up
 
-test: $(STAMP)
-	$(BIN)/ruff check shared services tests
+test: $(BENCH_STAMP)
+	$(BIN)/ruff check shared services tests bench
 	$(BIN)/pytest -ra
 
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services tests bench
+
+# Not part of `make test`: minutes of load on embedded servers. `make bench ARGS=--quick` for
+# a smoke run; see docs/benchmarks.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/songji schemas write
