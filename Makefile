@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit install clean schemas
+.PHONY: run test lint unit install clean schemas fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit
+
+# The long API fuzzing run; `make test` runs a few examples per operation.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	SONGJI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -ra -s -p no:logging --timeout 0 \
+		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests
