@@ -7,6 +7,9 @@ because handlers raise before they append.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +31,46 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     status_code = 404
+
+
+NUL = "\x00"
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """App-wide dependency: text with U+0000 in it is malformed input (422, naming where).
+
+    PostgreSQL's text and jsonb cannot hold that character, so it would otherwise fail the
+    append (or the query) with a 500. Raw NUL bytes are invalid JSON already; this catches
+    the ``\\u0000`` escape in JSON bodies, and NUL in the path, the query and the headers.
+    """
+    where: list[tuple[Any, ...]] = [("path", name) for name, value in request.path_params.items()
+                                    if NUL in str(value)]
+    where += [("query", name) for name, value in request.query_params.multi_items()
+              if NUL in name or NUL in value]
+    where += [("header", name) for name, value in request.headers.items() if NUL in value]
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\\u0000" in body:
+            try:
+                where += [("body", *loc) for loc in _nul_locations(json.loads(body))]
+            except ValueError:
+                pass  # not JSON: the route's own validation says so
+    if where:
+        raise RequestValidationError([{"loc": loc, "type": "nul_character",
+                                       "msg": "Text must not contain the NUL character"}
+                                      for loc in where])
+
+
+def _nul_locations(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, str):
+        return [loc] if NUL in value else []
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in ([(*loc, key)] if NUL in key else []) + _nul_locations(
+                    item, (*loc, key))]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _nul_locations(item, (*loc, i))]
+    return []
 
 
 def install_error_handlers(app: FastAPI) -> None:

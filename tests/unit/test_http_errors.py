@@ -1,12 +1,14 @@
-"""How every service's API answers input it cannot read: 422, like any other malformed input."""
+"""How every service's API answers input it cannot read or store: 422, like any malformed input."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
-from shared.runtime.errors import install_error_handlers
+from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 
 
 class Body(BaseModel):
@@ -43,3 +45,22 @@ async def test_other_http_errors_keep_their_status() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.get("/nowhere")).status_code == 404
         assert (await client.get("/things")).status_code == 405
+
+
+async def test_a_nul_character_anywhere_is_malformed_input_named_where() -> None:
+    app = FastAPI(dependencies=[Depends(refuse_nul_characters)])
+    install_error_handlers(app)
+
+    @app.post("/things/{thing_id}")
+    async def post_thing(thing_id: str, body: dict[str, Any]) -> dict[str, str]:
+        return {"thing_id": thing_id}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post("/things/a%00b?note=x%00", json={
+            "names": ["ok", "n\u0000"], "k\u0000": 1, "escaped": "\\u0000 is fine"})
+        assert answer.status_code == 422
+        assert [e["loc"] for e in answer.json()["detail"]] == [
+            ["path", "thing_id"], ["query", "note"], ["body", "names", 1], ["body", "k\u0000"]]
+        fine = await client.post("/things/a", json={"escaped": "\\u0000 is fine"})
+        assert fine.status_code == 200
