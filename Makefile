@@ -3,21 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint unit install clean schemas fuzz
+.PHONY: run up test lint unit install clean schemas bench fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 install: $(STAMP)
 
+# The Fukang class end to end on embedded servers: prints the totals, stops, exits 0.
 run: $(STAMP)
+	$(BIN)/songji run
+
+# A system that stays up for exploration (OpenAPI pages at /docs) until Ctrl-C.
+up: $(STAMP)
 	$(BIN)/songji up
 
-test: $(STAMP)
-	$(BIN)/ruff check shared services tests
+test: $(BENCH_STAMP)
+	$(BIN)/ruff check shared services tests bench
 	$(BIN)/pytest -ra
 
 unit: $(STAMP)
@@ -26,11 +36,16 @@ unit: $(STAMP)
 # The long API fuzzing run; `make test` runs a few examples per operation.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)
-	SONGJI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -ra -s -p no:logging --timeout 0 \
+	SONGJI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -ra -s -p no:logging \
 		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services tests bench
+
+# Not part of `make test`: minutes of load on embedded servers. `make bench ARGS=--quick` for
+# a smoke run; see docs/benchmarks.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/songji schemas write

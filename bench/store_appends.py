@@ -25,7 +25,7 @@ EVENT = WorkerRegistered(worker_id="0" * 32, gender="female", birth_year=1990)
 PAYLOAD = EVENT.model_dump_json().encode()
 
 
-async def _songji(dsn: str, commits: int, batch: int) -> Rate:
+async def _songji(dsn: str, commits: int, batch: int, repeats: int) -> Rate:
     pool = await create_pool(dsn, max_size=2)
     async with pool.acquire() as conn:
         await apply_migrations(conn, migration_files(KIT_MIGRATIONS))
@@ -38,12 +38,12 @@ async def _songji(dsn: str, commits: int, batch: int) -> Rate:
         return commits * batch
 
     try:
-        return await measure_rate("songji event store", run)
+        return await measure_rate("songji event store", run, repeats=repeats)
     finally:
         await pool.close()
 
 
-async def _raw(dsn: str, commits: int, batch: int) -> Rate:
+async def _raw(dsn: str, commits: int, batch: int, repeats: int) -> Rate:
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE IF NOT EXISTS raw_events (id bigserial PRIMARY KEY, "
                        "stream_id text NOT NULL, data jsonb NOT NULL)")
@@ -60,12 +60,12 @@ async def _raw(dsn: str, commits: int, batch: int) -> Rate:
         return commits * batch
 
     try:
-        return await measure_rate("raw asyncpg insert", run)
+        return await measure_rate("raw asyncpg insert", run, repeats=repeats)
     finally:
         await conn.close()
 
 
-def _eventsourcing(dsn: str, commits: int, batch: int) -> Rate:
+def _eventsourcing(dsn: str, commits: int, batch: int, repeats: int) -> Rate:
     url = urlsplit(dsn)
     datastore = PostgresDatastore(dbname=url.path.lstrip("/"), host=url.hostname or "",
                                   port=url.port or 5432, user=url.username or "",
@@ -83,15 +83,17 @@ def _eventsourcing(dsn: str, commits: int, batch: int) -> Rate:
         return commits * batch
 
     try:
-        return asyncio.run(measure_rate("eventsourcing recorder", run))
+        return asyncio.run(measure_rate("eventsourcing recorder", run, repeats=repeats))
     finally:
         datastore.close()
 
 
-async def bench_appends(server_url: str, *, batch: int, commits: int) -> dict[str, Rate]:
+async def bench_appends(server_url: str, *, batch: int, commits: int, repeats: int = 3
+                        ) -> dict[str, Rate]:
     prefix = f"bench_{os.getpid()}_{batch}"
-    songji = await _songji(await create_database(server_url, f"{prefix}_s"), commits, batch)
-    raw = await _raw(await create_database(server_url, f"{prefix}_r"), commits, batch)
+    songji = await _songji(await create_database(server_url, f"{prefix}_s"), commits, batch,
+                           repeats)
+    raw = await _raw(await create_database(server_url, f"{prefix}_r"), commits, batch, repeats)
     es_dsn = await create_database(server_url, f"{prefix}_e")
-    eventsourcing = await asyncio.to_thread(_eventsourcing, es_dsn, commits, batch)
+    eventsourcing = await asyncio.to_thread(_eventsourcing, es_dsn, commits, batch, repeats)
     return {"songji": songji, "raw": raw, "eventsourcing": eventsourcing}

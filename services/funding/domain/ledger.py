@@ -197,10 +197,10 @@ def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
     """The ledger lines (without statuses) of every worker, or of the ``workers`` given.
 
     A worker's lines depend only on the records of the classes they were in, their own
-    attendance and certificates, and the global records (policies, assessment bodies and
-    assessments); so each worker is derived from that slice alone -- the same lines as from
-    the whole history, at a fraction of the cost, and what lets the service recompute just
-    the workers an event affects.
+    attendance and certificates (and those classes' assessments), and the global records
+    (policies, assessment bodies); so each worker is derived from that slice alone -- the
+    same lines as from the whole history, at a fraction of the cost, and what lets the
+    service recompute just the workers an event affects.
     """
     ordered = canonical(ordered)
     wanted = workers_in(ordered) if workers is None else set(workers)
@@ -214,14 +214,23 @@ def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
                 own[worker].append(r)
         elif class_id is not None:
             by_class[class_id].append(r)
+        elif isinstance(r.event, AssessmentScheduled):
+            # Only the certificates of that class refer to it; as a shared record it made
+            # every worker re-evaluate at every class's assessment (workers x classes).
+            by_class[r.event.class_id].append(r)
         elif isinstance(r.event, _SHARED):
             shared.append(r)
+    # Each worker's completed classes, indexed once: looking them up per worker would cost
+    # workers x classes, which made a replay of a long history quadratic.
+    completed_in: dict[str, set[str]] = defaultdict(set)
+    for c, rs in by_class.items():
+        for r in rs:
+            if isinstance(r.event, ClassCompleted):
+                for t in r.event.trainees:
+                    completed_in[t.worker_id].add(c)
     lines: list[LedgerLine] = []
     for worker in sorted(wanted):
-        classes = {class_of(r.event) for r in own[worker]} | {
-            c for c, rs in by_class.items() for r in rs
-            if isinstance(r.event, ClassCompleted)
-            and any(t.worker_id == worker for t in r.event.trainees)}
+        classes = {class_of(r.event) for r in own[worker]} | completed_in.get(worker, set())
         slice_ = shared + own[worker] + [r for c in sorted(c for c in classes if c)
                                          for r in by_class.get(c, ())]
         lines.extend(_lines_of(sorted(slice_, key=lambda r: r.order_key), worker))

@@ -1,0 +1,222 @@
+"""``python -m bench [--quick]``: the four benchmarks on servers of their own.
+
+Starts an embedded PostgreSQL and an embedded broker (or uses ``POSTGRES_URL`` /
+``KAFKA_BOOTSTRAP_SERVERS``), runs each benchmark, prints each figure next to its baseline from
+the same run with the ratio, the target and PASS/MISS, and writes ``bench/results/latest.json``,
+``latest.md`` and ``latency.png``. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.report import Figure, console_line, plot_latency, ratio_figure, write_results
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    single_commits: int
+    batch_commits: int
+    relay_events: int
+    replay_small: int
+    replay_large: int
+    certifications: int
+    cert_rate: float
+    background_rate: float
+    repeats: int
+
+
+FULL = Sizes(single_commits=2000, batch_commits=300, relay_events=50_000,
+             replay_small=250_000, replay_large=1_000_000, certifications=1020,
+             cert_rate=20, background_rate=100, repeats=3)
+QUICK = Sizes(single_commits=200, batch_commits=20, relay_events=3000, replay_small=5000,
+              replay_large=20_000, certifications=30, cert_rate=20, background_rate=50,
+              repeats=1)
+BENCHMARKS = ("appends", "relay", "replay", "latency")
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def run_appends(pg: str, sizes: Sizes, figures: list[Figure], details: dict) -> None:
+    from bench.store_appends import bench_appends
+
+    for label, batch, commits in (("single-event commits", 1, sizes.single_commits),
+                                  ("100-event batches", 100, sizes.batch_commits)):
+        say(f"[1] store appends, {label}: {commits} commits x {batch} event(s), "
+            f"median of {sizes.repeats}")
+        rates = await bench_appends(pg, batch=batch, commits=commits, repeats=sizes.repeats)
+        details[f"appends_batch_{batch}"] = {k: asdict(v) for k, v in rates.items()}
+        key = "single" if batch == 1 else "batch100"
+        for f in (
+            ratio_figure(f"appends_{key}_vs_eventsourcing", "1 store appends",
+                         f"{label} vs eventsourcing recorder", rates["songji"].per_second,
+                         "events/s", "eventsourcing", rates["eventsourcing"].per_second, 1.5),
+            ratio_figure(f"appends_{key}_vs_raw", "1 store appends",
+                         f"{label} vs raw inserts", rates["songji"].per_second, "events/s",
+                         "raw asyncpg", rates["raw"].per_second, 0.7),
+        ):
+            figures.append(f)
+            say(console_line(f))
+
+
+async def run_relay(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
+                    details: dict) -> None:
+    from bench.relay_publish import bench_relay
+
+    say(f"[2] relay publish: {sizes.relay_events} events, median of {sizes.repeats}")
+    rates = await bench_relay(pg, kafka, events=sizes.relay_events, repeats=sizes.repeats)
+    details["relay"] = {k: asdict(v) for k, v in rates.items()}
+    f = ratio_figure("relay_vs_raw_producer", "2 relay", "relay publish rate vs raw producer",
+                     rates["relay"].per_second, "events/s", "raw aiokafka",
+                     rates["raw"].per_second, 0.5)
+    figures.append(f)
+    say(console_line(f))
+    for name, rate in rates.items():
+        if name not in ("relay", "raw"):
+            say(f"  (for comparison) {rate.name}: {rate.per_second:,.0f} events/s")
+
+
+async def run_replay(kafka: str, sizes: Sizes, figures: list[Figure], details: dict) -> None:
+    from bench.history import write_history
+    from bench.replay import measure
+
+    runs = {}
+    for size in (sizes.replay_small, sizes.replay_large):
+        prefix = f"benchreplay{uuid.uuid4().hex[:6]}"
+        say(f"[3] replay: writing a history of {size:,} events to {prefix}.*")
+        started = time.perf_counter()
+        written = await write_history(kafka, prefix, size, progress=lambda n: None)
+        say(f"  written {written:,} events in {time.perf_counter() - started:.1f}s")
+        for mode in ("raw", "ledger"):
+            run = await asyncio.to_thread(measure, mode, kafka, prefix)
+            runs[(size, mode)] = run
+            say(f"  {mode}: {run.events:,} events in {run.seconds:.1f}s "
+                f"({run.per_second:,.0f}/s), peak RSS {run.peak_rss_mb:,.0f} MB"
+                + (f", {run.lines:,} lines (read {run.read_seconds:.1f}s, build "
+                   f"{run.build_seconds:.1f}s, ledger ~{run.ledger_mb:,.0f} MB)"
+                   if mode == "ledger" else ""))
+    details["replay"] = {f"{size}_{mode}": asdict(run) for (size, mode), run in runs.items()}
+    small, large = sizes.replay_small, sizes.replay_large
+    raw, ledger = runs[(large, "raw")], runs[(large, "ledger")]
+    limit = 20.0 * large / 1_000_000
+    beyond_small = runs[(small, "ledger")].peak_rss_mb - runs[(small, "ledger")].ledger_mb
+    beyond_large = ledger.peak_rss_mb - ledger.ledger_mb
+    growth = beyond_large / beyond_small if beyond_small else 0.0
+    for f in (
+        ratio_figure("replay_vs_raw_consumer", "3 replay",
+                     f"ledger rebuilt from {large:,} events vs raw consumer",
+                     ledger.per_second, "events/s", "raw consumer", raw.per_second, 0.5),
+        Figure("replay_seconds", "3 replay", f"time to rebuild from {large:,} events",
+               ledger.seconds, "s", "raw consumer", raw.seconds, None,
+               f"< {limit:g} s", ledger.seconds < limit),
+        Figure("replay_memory_growth", "3 replay",
+               f"peak RSS beyond the ledger at {large:,} events (vs at {small:,})",
+               beyond_large, "MB", f"at {small:,}", beyond_small, growth,
+               "≤ 1.25× (flat)", growth <= 1.25),
+    ):
+        figures.append(f)
+        say(console_line(f))
+
+
+async def run_latency(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
+                      details: dict, out: Path) -> None:
+    from bench.latency import bench_latency
+
+    say(f"[4] latency, SkillLevelCertified appended -> payout line in funding's ledger: "
+        f"{sizes.certifications} certifications")
+    result = await bench_latency(pg, kafka, certifications=sizes.certifications,
+                                 rate_per_second=sizes.cert_rate,
+                                 background_per_second=sizes.background_rate,
+                                 progress=say)
+    p50, p95, p99 = (result.quantile(q) for q in (50, 95, 99))
+    details["latency"] = {"certifications": result.certifications, "observed": result.observed,
+                          "background_events": result.background_events,
+                          "cert_rate_per_s": sizes.cert_rate,
+                          "background_rate_per_s": sizes.background_rate,
+                          "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+                          "max_ms": max(result.latencies_ms, default=float("nan")),
+                          "latencies_ms": [round(x, 2) for x in result.latencies_ms]}
+    complete = result.observed == result.certifications
+    for f in (
+        Figure("latency_p50_ms", "4 latency", "p50 certified -> ledger line", p50, "ms", "",
+               None, None, "(reported)", complete),
+        Figure("latency_p95_ms", "4 latency", "p95 certified -> ledger line", p95, "ms", "",
+               None, None, "(reported)", complete),
+        Figure("latency_p99_ms", "4 latency", "p99 certified -> ledger line", p99, "ms", "",
+               None, None, "< 250 ms", complete and p99 < 250),
+        Figure("latency_lines_seen", "4 latency", "certifications whose line appeared",
+               result.observed, "", "appended", result.certifications,
+               result.observed / max(result.certifications, 1), "all", complete),
+    ):
+        figures.append(f)
+        say(console_line(f))
+    plot_latency(result.latencies_ms, out / "latency.png",
+                 title=f"SkillLevelCertified -> funding ledger line, {result.observed} "
+                       f"certifications, background {sizes.background_rate:g} events/s "
+                       f"(p50 {p50:.0f} ms, p99 {p99:.0f} ms)")
+
+
+async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figure]:
+    sizes = QUICK if args.quick else FULL
+    if args.replay_events:
+        sizes = Sizes(**{**asdict(sizes), "replay_large": args.replay_events,
+                         "replay_small": args.replay_events // 4})
+    if args.certifications:
+        sizes = Sizes(**{**asdict(sizes), "certifications": args.certifications})
+    chosen = args.only.split(",") if args.only else list(BENCHMARKS)
+    figures: list[Figure] = []
+    details: dict = {"sizes": asdict(sizes)}
+    out = Path(args.out)
+    if "appends" in chosen:
+        await run_appends(pg, sizes, figures, details)
+    if "relay" in chosen:
+        await run_relay(pg, kafka, sizes, figures, details)
+    if "replay" in chosen:
+        await run_replay(kafka, sizes, figures, details)
+    if "latency" in chosen:
+        out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any timing)
+        await run_latency(pg, kafka, sizes, figures, details, out)
+    write_results(out, figures, details, mode="quick" if args.quick else "full")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        default=os.environ.get("SONGJI_BENCH_QUICK") == "1",
+                        help="small sizes: a smoke run in under a minute")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--replay-events", type=int,
+                        help="history length of the replay (the small run is a quarter)")
+    parser.add_argument("--certifications", type=int, help="certifications to time")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for the result files")
+    args = parser.parse_args()
+
+    from shared.auth.tokens import ENV_FILE, ENV_INLINE
+    from shared.infra.provision import kafka_broker, postgres_server
+    from shared.runtime.logging import configure_logging
+
+    configure_logging("WARNING", "console")
+    # The latency benchmark starts funding with organisations of its own making.
+    for name in (ENV_INLINE, ENV_FILE):
+        os.environ.pop(name, None)
+    started = time.perf_counter()
+    with postgres_server() as pg, kafka_broker() as kafka:
+        figures = asyncio.run(main_async(args, pg, kafka))
+    missed = [f for f in figures if not f.passed]
+    say(f"done in {time.perf_counter() - started:.0f}s: {len(figures) - len(missed)} PASS, "
+        f"{len(missed)} MISS; results in {args.out}/latest.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Auditor replay: rebuild the funding ledger from the topics, against a raw consumer.
+
+Each measurement runs in a fresh subprocess (``python -m bench.replay MODE ...``), so its peak
+resident memory (``ru_maxrss``) is its own:
+
+- ``raw``: an aiokafka consumer reads every record of the same topics and does nothing with it
+  (the ceiling);
+- ``ledger``: the auditor's own path, ``records_from_topics`` then ``build_ledger``, exactly
+  what ``songji audit replay`` runs before it compares.
+
+Both stop the same way, when the topics stay quiet for ``idle_ms`` (the broker's end offsets
+cannot be trusted); that final quiet wait is subtracted from both times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from shared.eventsourcing.topics import events_topic
+
+IDLE_MS = 1000
+SOURCES = ("training", "assessment")
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    mode: str
+    events: int
+    seconds: float
+    per_second: float
+    peak_rss_mb: float
+    lines: int = 0
+    ledger_mb: float = 0.0
+    read_seconds: float = 0.0
+    build_seconds: float = 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+async def _raw(bootstrap: str, prefix: str) -> dict:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(*(events_topic(s, prefix) for s in SOURCES),
+                                bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    count = 0
+    started = time.perf_counter()
+    try:
+        while batch := await consumer.getmany(timeout_ms=IDLE_MS):
+            for records in batch.values():
+                count += len(records)
+    finally:
+        seconds = time.perf_counter() - started - IDLE_MS / 1000
+        await consumer.stop()
+    return {"events": count, "seconds": seconds}
+
+
+async def _ledger(bootstrap: str, prefix: str) -> dict:
+    from bench.history import policy_record
+    from services.funding.audit import records_from_topics
+    from services.funding.domain import build_ledger
+
+    started = time.perf_counter()
+    records = await records_from_topics(bootstrap, prefix, services=SOURCES, idle_ms=IDLE_MS)
+    read = time.perf_counter() - started - IDLE_MS / 1000
+    built = time.perf_counter()
+    ledger = build_ledger([*records, policy_record()])
+    build = time.perf_counter() - built
+    return {"events": len(records), "seconds": read + build, "read_seconds": read,
+            "build_seconds": build, "lines": len(ledger.lines),
+            "ledger_mb": deep_size(ledger.lines) / 2**20}
+
+
+def deep_size(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes held by ``obj`` and everything it references (each object counted once)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple | set | frozenset):
+        size += sum(deep_size(x, seen) for x in obj)
+    elif hasattr(obj, "__dict__"):
+        size += deep_size(vars(obj), seen)
+    return size
+
+
+def measure(mode: str, bootstrap: str, prefix: str) -> ReplayRun:
+    """Run one mode in a fresh interpreter and return what it measured."""
+    out = subprocess.run([sys.executable, "-m", "bench.replay", mode, bootstrap, prefix],
+                         check=True, capture_output=True, text=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return ReplayRun(mode=mode, per_second=data["events"] / max(data["seconds"], 1e-9), **data)
+
+
+def main() -> None:
+    mode, bootstrap, prefix = sys.argv[1:4]
+    run = _raw if mode == "raw" else _ledger
+    result = asyncio.run(run(bootstrap, prefix))
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""``python -m bench --quick`` runs end to end and reports every figure (not how fast: CI
+machines are too noisy for timings to mean anything here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.auth.tokens import ENV_FILE, ENV_INLINE
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("eventsourcing", reason="needs the bench extra: pip install -e '.[bench]'")
+pytest.importorskip("matplotlib", reason="needs the bench extra: pip install -e '.[bench]'")
+
+FIGURES = {
+    "appends_single_vs_eventsourcing", "appends_single_vs_raw",
+    "appends_batch100_vs_eventsourcing", "appends_batch100_vs_raw",
+    "relay_vs_raw_producer",
+    "replay_vs_raw_consumer", "replay_seconds", "replay_memory_growth",
+    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_lines_seen",
+}
+
+
+@pytest.mark.timeout(240)
+def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: str,
+                                          tmp_path: Path) -> None:
+    # The generated history is what funding's contracts accept (attendance is built as JSON).
+    from bench.history import Shape, history
+    for _, envelope in history(200, Shape(trainees=3, sessions=2)):
+        envelope.event()
+
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_INLINE, ENV_FILE)}
+    env |= {"POSTGRES_URL": postgres_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+                         env=env, capture_output=True, text=True, timeout=220, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "done in" in run.stdout
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    figures = {f["key"]: f for f in results["figures"]}
+    assert set(figures) == FIGURES
+    for f in figures.values():
+        assert f["result"] in ("PASS", "MISS") and f["value"] is not None and f["target"]
+    assert figures["latency_lines_seen"]["value"] == results["details"]["latency"][
+        "certifications"] > 0
+    table = (tmp_path / "latest.md").read_text()
+    assert table.count("| 1 store appends |") == 4 and "| 4 latency |" in table
+    assert (tmp_path / "latency.png").stat().st_size > 1000
