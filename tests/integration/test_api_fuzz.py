@@ -167,6 +167,8 @@ ACTING: list[str | None] = [*ORG_IDS, None]
 
 
 @pytest.mark.timeout(300 + 20 * EXAMPLES)
+# Schemathesis's own strategies draw from `random` (its business, not a flaw of ours)
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @pytest.mark.parametrize("spec", [ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS],
                          ids=lambda spec: spec.name)
 def test_no_server_error_and_no_trace_of_a_refused_request(
