@@ -21,6 +21,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_cli.app, name="audit")
 
 STATE_DIR = Path(os.environ.get("SONGJI_STATE_DIR", ".songji"))
+README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README
 
 
 @app.command()
@@ -59,6 +60,84 @@ def up(
     typer.echo("stopped cleanly")
 
 
+WorkersOption = Annotated[int, typer.Option(min=2, max=2000,
+                                             help="How many workers the station registers")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the synthetic workers, attendance "
+                                              "and scores")]
+
+
+@app.command()
+def demo(
+    workers: WorkersOption = 149,
+    seed: SeedOption = 2025,
+    base_port: Annotated[int, typer.Option(help="Port of the first service, as `songji up` "
+                                                "was given")] = 8001,
+) -> None:
+    """Play the Fukang class of 2025 through the public APIs of running services (start them
+    with `songji up`), then print the totals and the auditor's verdict. Funding's test clock
+    must be on (SONGJI_TEST_CLOCK=true) for the public notice to pass."""
+    from shared.demo.runner import run_demo
+    from shared.eventsourcing.topics import SERVICES
+    from shared.infra.dev_organisations import dev_tokens
+    from shared.infra.stores import store_dsns
+
+    urls = {name: os.environ.get(f"SONGJI_{name.upper()}_URL",
+                                 f"http://127.0.0.1:{base_port + i}")
+            for i, name in enumerate(SERVICES)}
+    try:
+        tokens = dev_tokens(STATE_DIR)
+    except FileNotFoundError:
+        typer.echo(f"no {STATE_DIR / 'tokens.env'}: start the services with `songji up`",
+                   err=True)
+        raise typer.Exit(2) from None
+    try:
+        dsns: dict[str, str] | None = store_dsns(SERVICES, STATE_DIR)
+    except LookupError:
+        dsns = None
+    raise typer.Exit(asyncio.run(run_demo(urls, tokens, workers=workers, seed=seed,
+                                          dsns=dsns)))
+
+
+@app.command()
+def run(
+    workers: WorkersOption = 149,
+    seed: SeedOption = 2025,
+) -> None:
+    """What `make run` does: start the embedded PostgreSQL and broker and the five services,
+    play the Fukang class end to end, print the totals and the auditor's verdict, stop
+    everything. Exit 0 on success. (`songji up` keeps a system running for exploration.)"""
+    from shared.demo.runner import run_demo
+    from shared.infra.dev_organisations import dev_tokens
+    from shared.infra.launcher import Launcher
+    from shared.infra.provision import kafka_broker, postgres_server
+
+    configure_logging("WARNING", "console")
+    _stop_on_signals()
+    state_dir = STATE_DIR / "run"
+    started = time.monotonic()
+    code = 1
+    typer.echo("Starting PostgreSQL, the Kafka-protocol broker and the five services...")
+    with postgres_server() as pg_url, kafka_broker() as bootstrap:
+        launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
+                            state_dir=state_dir, database_prefix=f"songji_run{os.getpid()}",
+                            topic_prefix=f"songji-run{os.getpid()}",
+                            extra_env={"SONGJI_TEST_CLOCK": "true"})
+        try:
+            processes = asyncio.run(launcher.start())
+            typer.echo(f"Songji is up ({time.monotonic() - started:.1f}s); service logs in "
+                       f"{state_dir / 'logs'}\n")
+            code = asyncio.run(run_demo(
+                {n: p.url for n, p in processes.items()}, dev_tokens(state_dir),
+                workers=workers, seed=seed, dsns={n: p.dsn for n, p in processes.items()}))
+        except KeyboardInterrupt:
+            typer.echo("\ninterrupted")
+        finally:
+            launcher.stop()
+    typer.echo(f"Stopped. {time.monotonic() - started:.1f}s in all. "
+               "`songji up` starts a system to explore (OpenAPI pages at /docs).")
+    raise typer.Exit(code)
+
+
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop everything cleanly, even when started in the background
     (where a shell leaves SIGINT ignored)."""
@@ -75,10 +154,12 @@ def schemas_write(
     folder: Annotated[Path, typer.Option(help="Where the schema files go")] = Path("schemas"),
 ) -> None:
     """(Re)generate one JSON Schema file per event type."""
+    from shared.contracts.catalogue_md import write_catalogue
     from shared.contracts.schemas import write_schemas
 
     written = write_schemas(folder)
-    typer.echo(f"wrote {len(written)} schemas to {folder}/")
+    write_catalogue(README)
+    typer.echo(f"wrote {len(written)} schemas to {folder}/ and the event catalogue to {README}")
 
 
 @schemas_app.command("check")
@@ -86,9 +167,12 @@ def schemas_check(
     folder: Annotated[Path, typer.Option(help="The committed schema folder")] = Path("schemas"),
 ) -> None:
     """Fail when a contract changed incompatibly with its committed schema."""
+    from shared.contracts.catalogue_md import catalogue_is_current
     from shared.contracts.schemas import check_schemas
 
     problems = check_schemas(folder)
+    if not catalogue_is_current(README):
+        problems.append(f"the event catalogue in {README} is out of date (run `make schemas`)")
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:

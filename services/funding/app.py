@@ -8,6 +8,7 @@ from pathlib import Path
 from services.funding.api import router
 from services.funding.consumers import INPUTS
 from services.funding.settings import FundingSettings
+from services.funding.test_clock import router as test_clock_router
 from shared.runtime.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -16,7 +17,7 @@ SPEC = ServiceSpec(
     description="Subsidy payouts derived purely from the event log: the training subsidy to "
                 "the institution, the living subsidy to each trainee, from named funds; "
                 "public notice, objections, bank instruction and payment as events.",
-    routers=[router],
+    routers=[router, test_clock_router],
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[INPUTS],
     settings_class=FundingSettings,

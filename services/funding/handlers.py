@@ -23,7 +23,16 @@ from shared.runtime.service import ServiceContext
 
 def today(ctx: ServiceContext) -> date:
     offset = getattr(ctx.settings, "local_utc_offset_hours", 8)
-    return datetime.now(UTC).astimezone(timezone(timedelta(hours=offset))).date()
+    real = datetime.now(UTC).astimezone(timezone(timedelta(hours=offset))).date()
+    return real + timedelta(days=days_ahead(ctx))
+
+
+def days_ahead(ctx: ServiceContext) -> int:
+    """Days the test clock moved 'today' ahead; always 0 unless the test clock is enabled."""
+    settings = ctx.settings
+    if isinstance(settings, FundingSettings) and settings.test_clock:
+        return settings.days_ahead
+    return 0
 
 
 def calendar(ctx: ServiceContext) -> WorkingCalendar:

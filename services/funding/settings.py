@@ -16,3 +16,11 @@ class FundingSettings(ServiceSettings):
         default_factory=list,
         description="Weekend days worked instead (调休) (SONGJI_MAKEUP_WORKING_DAYS)")
     local_utc_offset_hours: int = Field(8, description="Local time for 'today' (Asia/Shanghai)")
+    test_clock: bool = Field(
+        False, description="Rehearsals and demonstrations only (SONGJI_TEST_CLOCK): the HR "
+                           "bureau may move funding's 'today' forward with POST /test-clock, so "
+                           "a public notice can run its five working days in minutes. Never "
+                           "enable it where real money moves.")
+    days_ahead: int = Field(
+        0, ge=0, description="How far funding's 'today' is ahead of the real date; only "
+                             "with the test clock (SONGJI_DAYS_AHEAD, or POST /test-clock)")

@@ -15,7 +15,7 @@ import pytest
 from shared.auth.tokens import ENV_INLINE
 from shared.infra.dev_organisations import dev_tokens
 from shared.infra.launcher import Launcher
-from shared.infra.ports import free_port
+from shared.infra.ports import free_port_block
 from tests.integration.test_skeleton_services import national_id, registration
 from tests.orgs import auth
 from tests.support import eventually
@@ -56,7 +56,7 @@ async def test_post_worker_reaches_notifications_through_the_broker(
 
 
 def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    base_port = free_port()
+    base_port = free_port_block(5)
     # no organisations configured: `songji up` makes local ones and writes their tokens
     env = {k: v for k, v in os.environ.items() if k != ENV_INLINE}
     env["SONGJI_STATE_DIR"] = str(tmp_path)

@@ -1,0 +1,102 @@
+"""The departments' HTTP client: each call names the organisation acting, and commands that
+depend on what another service has yet to learn from the bus are retried until it has.
+
+Error bodies are shown, never request bodies: a registration carries personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import httpx
+
+# Transient refusals: another writer got there first, or this service has not yet consumed
+# the event that makes the command valid (eventual consistency between services).
+ALWAYS_RETRIED = frozenset({"concurrent_update"})
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which call and what the service said."""
+
+
+class Departments:
+    def __init__(self, urls: Mapping[str, str], tokens: Mapping[str, str], *,
+                 wait_seconds: float = 120.0) -> None:
+        self.urls = dict(urls)
+        self.tokens = dict(tokens)
+        self.wait_seconds = wait_seconds
+        self._client = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=32))
+        self.calls = 0
+
+    async def __aenter__(self) -> Departments:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._client.aclose()
+
+    def url(self, service: str, path: str) -> str:
+        return self.urls[service].rstrip("/") + path
+
+    async def call(self, org: str, method: str, service: str, path: str, *,
+                   json: Any = None, params: Mapping[str, Any] | None = None,
+                   expect: Collection[int] = (200, 201, 204),
+                   wait_for: Collection[str] = (), accept_codes: Collection[str] = (),
+                   what: str = "") -> httpx.Response:
+        """Send until the answer is expected. A 404/409 whose ``code`` is in ``wait_for``
+        (or a concurrent update) is retried with backoff until ``wait_seconds``; one whose
+        code is in ``accept_codes`` is returned as it is. Connection errors and 5xx are
+        retried a few times."""
+        headers = {"Authorization": f"Bearer {self.tokens[org]}"}
+        deadline = time.monotonic() + self.wait_seconds
+        delay, failures = 0.05, 0
+        while True:
+            self.calls += 1
+            try:
+                response = await self._client.request(method, self.url(service, path),
+                                                      json=json, params=params,
+                                                      headers=headers)
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures > 5:
+                    raise DemoError(f"{what or path}: {service} unreachable: {exc!r}") from None
+                await asyncio.sleep(0.5 * failures)
+                continue
+            if response.status_code in expect:
+                return response
+            code = _code(response)
+            if code in accept_codes:
+                return response
+            retry = (code in wait_for or code in ALWAYS_RETRIED or response.status_code >= 500)
+            if response.status_code >= 500:
+                failures += 1
+                retry = failures <= 5
+            if not retry or time.monotonic() > deadline:
+                raise DemoError(f"{what or path}: {org} -> {method} {service}{path} answered "
+                                f"{response.status_code} {response.text[:500]}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.6, 1.0)
+
+    async def get(self, org: str, service: str, path: str, **kw: Any) -> Any:
+        return (await self.call(org, "GET", service, path, expect=(200,), **kw)).json()
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+async def bounded(limit: int, jobs: list) -> list:
+    """Run coroutines at most ``limit`` at a time, results in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job):
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs))

@@ -1,0 +1,404 @@
+"""The programme, step by step, through the public APIs, each step by the department whose
+job it is (DOMAIN.md): the HR bureau, the Fukang liaison station, the institution, the
+independent assessment body, the trade union. What each step learns goes into ``Run``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from shared.calendar import programme_today
+from shared.demo import scenario as sc
+from shared.demo.client import DemoError, Departments, bounded
+from shared.demo.progress import Progress
+
+HR, STATION, INSTITUTION, BODY, UNION = ("hr-bureau", "station-fukang", "institution-1",
+                                         "body-1", "union")
+INSTITUTION_ID, BODY_ID = "inst-1", "body-1"
+FUND = "municipal-special-2025"
+STEPS = 10
+
+
+@dataclass
+class Run:
+    scenario: sc.Scenario
+    worker_ids: dict[int, str] = field(default_factory=dict)  # scenario index -> worker id
+    completions: dict[str, dict[str, Any]] = field(default_factory=dict)  # class key -> body
+    assessments: dict[str, str] = field(default_factory=dict)  # class key -> assessment id
+    recusal: str = ""
+    batch_id: str = ""
+    notice: dict[str, Any] = field(default_factory=dict)
+    withheld_line: str = ""
+    failed_line: str = ""
+    instruction_sha256: str = ""
+
+    def index_of(self, worker_id: str) -> int:
+        return next(i for i, w in self.worker_ids.items() if w == worker_id)
+
+
+async def play(api: Departments, scenario: sc.Scenario, progress: Progress) -> Run:
+    run = Run(scenario)
+    await set_up_programme(api, run, progress)
+    await register_and_survey(api, run, progress)
+    await schedule_and_approve(api, run, progress)
+    await enrol(api, run, progress)
+    await record_attendance(api, run, progress)
+    await complete_classes(api, run, progress)
+    await assess(api, run, progress)
+    await wait_for_ledger(api, run, progress)
+    await disburse(api, run, progress)
+    await wait_for_notifications(api, run, progress)
+    return run
+
+
+# -- 1. the HR bureau sets up the programme ------------------------------------------------
+
+def policy_body() -> dict[str, Any]:
+    return {
+        "policy_id": "luquan-2025", "effective_from": "2025-01-01",
+        "training_subsidies": [{"occupation_code": o, "level": lvl, "amount_fen": fen}
+                               for (o, lvl), fen in sc.TRAINING_SUBSIDY_FEN.items()],
+        "uplifts": [{"percent": sc.UPLIFT_PERCENT, "province": sc.PROVINCE}],
+        "living_subsidy": {"meals_fen_per_day": sc.MEALS_FEN_PER_DAY,
+                           "transport_fen_per_day": sc.TRANSPORT_FEN_PER_DAY},
+        "attendance_threshold_percent": sc.THRESHOLD_PERCENT,
+    }
+
+
+async def set_up_programme(api: Departments, run: Run, progress: Progress) -> None:
+    progress.step("HR bureau: accredits the institution, registers the assessment body, "
+                  "publishes the policy, allocates the budget")
+    classes = run.scenario.classes.values()
+    await api.call(HR, "POST", "training", "/institutions", json={
+        "institution_id": INSTITUTION_ID, "name": "云南某职业技能培训学校",
+        "occupations": sorted({c.occupation_code for c in classes}),
+        "sites": [c.site for c in classes],
+        "partners": ["阜康某电力安装公司", "阜康某农业合作社"]},
+        accept_codes={"institution_already_accredited"}, what="accredit the institution")
+    await api.call(HR, "POST", "assessment", "/bodies", json={
+        "body_id": BODY_ID, "name": "云南省职业技能鉴定中心", "code": "YNSK"},
+        accept_codes={"body_already_registered"}, what="register the assessment body")
+    assessors = {"assessor-xj-1": [], "assessor-xj-2": [], "assessor-xj-3": [INSTITUTION_ID]}
+    for assessor_id, affiliations in assessors.items():
+        await api.call(BODY, "POST", "assessment", f"/bodies/{BODY_ID}/assessors",
+                       json={"assessor_id": assessor_id, "affiliations": affiliations},
+                       accept_codes={"assessor_already_added"}, what="add an assessor")
+    published = await api.call(HR, "POST", "funding", "/policies", json=policy_body(),
+                               what="publish the funding policy")
+    # The budget is sized with the grant calculator: every trainee attending every day and
+    # certified at the class's level, the most the classes can cost under the policy.
+    allocation = 0
+    for key, plan in run.scenario.classes.items():
+        estimate = await api.get(HR, "funding", "/grants/estimate", params={
+            "occupation": plan.occupation_code, "level": plan.level,
+            "province": sc.PROVINCE, "city": sc.CITY,
+            "first_session": plan.sessions[0].day.isoformat(),
+            "days": len({s.day for s in plan.sessions}),
+            "trainees": len(run.scenario.in_class(key))})
+        allocation += estimate["estimate"]["total_fen"]
+    await api.call(HR, "POST", "funding", "/budget/allocations", json={
+        "allocation_id": f"alloc-{run.scenario.seed}-{len(run.scenario.workers)}",
+        "fund": FUND, "amount_fen": allocation, "reference": "市级专项资金 2025"},
+        accept_codes={"allocation_exists"}, what="allocate the budget")
+    progress.done(f"policy luquan-2025 v{published.json()['version']}, "
+                  f"+{sc.UPLIFT_PERCENT}% uplift in {sc.PROVINCE}; "
+                  f"budget {allocation // 100}.{allocation % 100:02d} yuan (grant calculator)")
+
+
+# -- 2. the liaison station registers and surveys -------------------------------------------
+
+def registration(worker: sc.Worker) -> dict[str, Any]:
+    return {"name": worker.name, "national_id": worker.national_id, "mobile": worker.mobile,
+            "hometown_county": sc.LUQUAN, "hometown_township": worker.township,
+            "household_county": sc.LUQUAN, "employer": worker.employer,
+            "work_site": {"province": sc.PROVINCE, "city": sc.CITY,
+                          "site_name": worker.employer}}
+
+
+async def register_and_survey(api: Departments, run: Run, progress: Progress) -> None:
+    workers = run.scenario.workers
+    progress.step("Fukang liaison station: registers (real-name check) and surveys workers",
+                  len(workers))
+
+    async def one(worker: sc.Worker) -> None:
+        response = await api.call(STATION, "POST", "enrolment", "/workers",
+                                  json=registration(worker), expect=(201,),
+                                  accept_codes=(), what=f"register worker #{worker.index}")
+        worker_id = response.json()["worker_id"]
+        run.worker_ids[worker.index] = worker_id
+        plan = run.scenario.classes[worker.class_key]
+        await api.call(STATION, "POST", "enrolment", f"/workers/{worker_id}/intake-surveys",
+                       json={"desired_occupations": [plan.occupation_code],
+                             "availability": [plan.mode], "earliest_start": "2025-07-20"},
+                       what=f"survey worker #{worker.index}")
+        progress.advance()
+
+    await bounded(8, [one(w) for w in workers])
+    women = sum(1 for w in workers if w.gender == "female")
+    progress.done(f"{len(workers)} workers from {sc.LUQUAN}, {women} women")
+
+
+# -- 3. the institution schedules, the HR bureau approves -----------------------------------
+
+async def schedule_and_approve(api: Departments, run: Run, progress: Progress) -> None:
+    progress.step("Institution schedules the classes; HR bureau approves them")
+    for key, plan in run.scenario.classes.items():
+        size = len(run.scenario.in_class(key))
+        await api.call(INSTITUTION, "POST", "training", "/classes", json={
+            "class_id": plan.class_id, "institution_id": INSTITUTION_ID,
+            "occupation_code": plan.occupation_code, "target_level": plan.level,
+            "site": plan.site, "mode": plan.mode, "capacity": -(-size // 10) * 10,
+            "sessions": [{"date": s.day.isoformat(), "start_local": s.start.strftime("%H:%M"),
+                          "end_local": s.end.strftime("%H:%M"), "kind": s.kind}
+                         for s in plan.sessions],
+            "required_minutes": plan.required_minutes, "trainer_ids": list(plan.trainer_ids)},
+            what=f"schedule {plan.class_id}")
+        await api.call(HR, "POST", "training", f"/classes/{plan.class_id}/approval",
+                       what=f"approve {plan.class_id}")
+    progress.done(", ".join(f"{p.class_id} ({p.mode}, {len(p.sessions)} sessions)"
+                            for p in run.scenario.classes.values()))
+
+
+# -- 4. enrolment ----------------------------------------------------------------------------
+
+async def enrol(api: Departments, run: Run, progress: Progress) -> None:
+    workers = run.scenario.workers
+    progress.step("Liaison station enrols each worker in the class they chose", len(workers))
+
+    async def one(worker: sc.Worker) -> None:
+        await api.call(STATION, "POST", "enrolment", "/enrolments", json={
+            "worker_id": run.worker_ids[worker.index],
+            "class_id": run.scenario.classes[worker.class_key].class_id},
+            expect=(201,), wait_for={"class_unknown", "class_not_approved"},
+            what=f"enrol worker #{worker.index}")
+        progress.advance()
+
+    await bounded(8, [one(w) for w in workers])
+    progress.done()
+
+
+# -- 5. attendance ---------------------------------------------------------------------------
+
+async def record_attendance(api: Departments, run: Run, progress: Progress) -> None:
+    records = sum(1 for w in run.scenario.workers for m in w.minutes if m > 0)
+    progress.step("Institution records attendance, session by session (face check, "
+                  "platform log, on-the-job sign-off)", records)
+
+    async def attend(plan: sc.ClassPlan, worker: sc.Worker, i: int, minutes: int) -> str:
+        session = plan.sessions[i]
+        response = await api.call(
+            INSTITUTION, "POST", "training", f"/classes/{plan.class_id}/attendance",
+            json={"session_id": f"s{i + 1:03d}", "worker_id": run.worker_ids[worker.index],
+                  "minutes": minutes, "method": session.check_in},
+            expect=(201,), wait_for={"worker_not_enrolled"},
+            what=f"attendance of worker #{worker.index} at {plan.class_id} s{i + 1:03d}")
+        return response.json()["attendance_id"]
+
+    async def one_class(key: str) -> None:
+        plan = run.scenario.classes[key]
+        trainees = run.scenario.in_class(key)
+        for i in range(len(plan.sessions)):
+            present = [w for w in trainees if w.minutes[i] > 0]
+            await bounded(4, [attend(plan, w, i, w.minutes[i]) for w in present])
+            progress.advance(len(present))
+        # A correction, as the institution would make it: a face check matched the wrong
+        # trainee, so that record is voided (never deleted) and the history shows both.
+        absent = [(w, i) for w in trainees for i, m in enumerate(w.minutes) if m == 0]
+        if absent:
+            worker, i = absent[0]
+            wrong = await attend(plan, worker, i, plan.sessions[i].minutes)
+            await api.call(INSTITUTION, "POST", "training",
+                           f"/classes/{plan.class_id}/attendance/{wrong}/void",
+                           json={"reason": "face check matched the wrong trainee"},
+                           what="void an attendance record")
+
+    await asyncio.gather(*(one_class(k) for k in run.scenario.classes))
+    progress.done(f"{records} records, one wrong record voided per class")
+
+
+# -- 6. completion ---------------------------------------------------------------------------
+
+async def complete_classes(api: Departments, run: Run, progress: Progress) -> None:
+    progress.step("Institution completes the classes (attendance outcome per trainee)")
+    for key, plan in run.scenario.classes.items():
+        response = await api.call(INSTITUTION, "POST", "training",
+                                  f"/classes/{plan.class_id}/completion", expect=(200,),
+                                  what=f"complete {plan.class_id}")
+        run.completions[key] = response.json()
+    progress.done(", ".join(
+        f"{run.scenario.classes[k].class_id}: "
+        f"{sum(t['met_threshold'] for t in c['trainees'])}/{len(c['trainees'])} met "
+        f"{c['threshold_percent']}%" for k, c in run.completions.items()))
+
+
+# -- 7. assessment by an independent body ----------------------------------------------------
+
+async def assess(api: Departments, run: Run, progress: Progress) -> None:
+    eligible = {k: [t["worker_id"] for t in c["trainees"] if t["met_threshold"]]
+                for k, c in run.completions.items()}
+    progress.step("Independent assessment body assesses eligible trainees; passes are "
+                  "certified", sum(len(v) for v in eligible.values()))
+    today = programme_today()
+    for key, plan in run.scenario.classes.items():
+        if not eligible[key]:
+            continue
+        assessment_id = f"as-{plan.class_id}"
+        body = {"assessment_id": assessment_id, "body_id": BODY_ID, "class_id": plan.class_id,
+                "assessor_ids": ["assessor-xj-1", "assessor-xj-3"],
+                "scheduled_on": today.isoformat()}
+        # 考培分离: an assessor tied to the institution must recuse, and the body replaces them.
+        refused = await api.call(BODY, "POST", "assessment", "/assessments", json=body,
+                                 expect=(), wait_for={"class_not_completed", "class_unknown"},
+                                 accept_codes={"assessor_must_recuse"},
+                                 what=f"schedule {assessment_id}")
+        run.recusal = refused.json().get("reason", "")
+        body["assessor_ids"] = ["assessor-xj-1", "assessor-xj-2"]
+        await api.call(BODY, "POST", "assessment", "/assessments", json=body,
+                       what=f"schedule {assessment_id}")
+        run.assessments[key] = assessment_id
+        scores = {run.worker_ids[w.index]: w for w in run.scenario.in_class(key)}
+
+        async def one(worker_id: str, assessment_id: str = assessment_id,
+                      scores: dict[str, sc.Worker] = scores) -> None:
+            worker = scores[worker_id]
+            await api.call(BODY, "POST", "assessment", f"/assessments/{assessment_id}/results",
+                           json={"worker_id": worker_id, "theory_score": worker.theory_score,
+                                 "practical_score": worker.practical_score},
+                           expect=(201,), what=f"result of worker #{worker.index}")
+            progress.advance()
+
+        await bounded(4, [one(w) for w in eligible[key]])
+    progress.done(f"assessor tied to the institution recused ({run.recusal})")
+
+
+# -- 8. funding derives the ledger from the events -------------------------------------------
+
+async def class_lines(api: Departments, run: Run) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for plan in run.scenario.classes.values():
+        lines += await api.get(HR, "funding", "/ledger", params={"class_id": plan.class_id})
+    return lines
+
+
+async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> None:
+    """Funding consumes the events on its own; it is done when every trainee who attended
+    has a living-subsidy line and every certificate a training-subsidy line."""
+    certified = 0
+    for assessment_id in run.assessments.values():
+        results = await api.get(BODY, "assessment", f"/assessments/{assessment_id}/results")
+        certified += sum(1 for c in results.get("certificates", []) if not c["revoked_on"])
+    attended = sum(1 for c in run.completions.values() for t in c["trainees"]
+                   if t["attended_minutes"] > 0)
+    progress.step("Funding derives subsidy lines from the event log", attended + certified)
+    deadline = time.monotonic() + api.wait_seconds
+    while True:
+        lines = await class_lines(api, run)
+        living = sum(1 for x in lines if x["rule"] == "living_subsidy")
+        training = sum(1 for x in lines if x["rule"] == "training_subsidy")
+        progress.count = living + training
+        progress.advance(0)
+        if living >= attended and training >= certified:
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(f"funding derived {living}/{attended} living and "
+                            f"{training}/{certified} training subsidy lines")
+        await asyncio.sleep(0.5)
+    progress.done(f"{training} training subsidy lines to {INSTITUTION_ID}, "
+                  f"{living} living subsidy lines to trainees")
+
+
+# -- 9. approval, public notice, payment -----------------------------------------------------
+
+def bank_accounts(run: Run, payees: set[str]) -> dict[str, dict[str, str]]:
+    """Bank details go to funding only to write the bank's file; it never stores them."""
+    by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
+    accounts = {}
+    for payee in sorted(payees):
+        worker = by_id.get(payee)
+        if worker is None:
+            accounts[payee] = {"account_name": "云南某职业技能培训学校",
+                               "account_number": "6222020200011112222", "bank_code": "ICBC"}
+        else:
+            accounts[payee] = {"account_name": worker.name,
+                               "account_number": f"62170000{worker.index:011d}",
+                               "bank_code": "RCCYN"}
+    return accounts
+
+
+async def disburse(api: Departments, run: Run, progress: Progress) -> None:
+    progress.step("HR bureau approves the batch; public notice (5 working days) with an "
+                  "objection; payment instruction and confirmation")
+    lines = [x for x in await class_lines(api, run) if x["status"] == "due"]
+    run.batch_id = f"fk2025-batch-{run.scenario.seed}"
+    approved = await api.call(HR, "POST", "funding", "/batches", json={
+        "batch_id": run.batch_id, "line_ids": [x["line_id"] for x in lines],
+        "approved_by": "hr-officer-2"}, expect=(201,), what="approve the batch")
+    run.notice = next(e for e in approved.json() if "last_day" in e)
+
+    def living_line(worker: sc.Worker) -> str:
+        worker_id = run.worker_ids[worker.index]
+        return next(x["line_id"] for x in lines
+                    if x["worker_id"] == worker_id and x["rule"] == "living_subsidy")
+
+    # The trade union questions one trainee's living subsidy; the HR bureau upholds it, so
+    # that line is withheld from this batch.
+    run.withheld_line = living_line(run.scenario.objection_worker)
+    await api.call(UNION, "POST", "funding", f"/batches/{run.batch_id}/objections", json={
+        "objection_id": f"obj-{run.scenario.seed}-1", "line_id": run.withheld_line,
+        "ground": "not_attended"}, expect=(201,), what="raise an objection")
+    await api.call(HR, "POST", "funding",
+                   f"/batches/{run.batch_id}/objections/obj-{run.scenario.seed}-1/resolution",
+                   json={"outcome": "upheld"}, what="resolve the objection")
+
+    # Five working days pass (on the test clock).
+    clock = await api.get(HR, "funding", "/test-clock")
+    wait = (date.fromisoformat(run.notice["last_day"])
+            - date.fromisoformat(clock["today"])).days + 1
+    if wait > 0:
+        await api.call(HR, "POST", "funding", "/test-clock", json={"days": wait},
+                       what="let the public notice run (test clock)")
+
+    instruction_id = f"fk2025-pay-{run.scenario.seed}"
+    payees = {x["payee_id"] for x in lines if x["line_id"] != run.withheld_line}
+    issued = await api.call(HR, "POST", "funding", f"/batches/{run.batch_id}/instructions",
+                            json={"instruction_id": instruction_id,
+                                  "accounts": bank_accounts(run, payees)},
+                            expect=(200,), what="issue the payment instruction")
+    run.instruction_sha256 = issued.headers.get("X-File-SHA256", "")
+    # The bank rejects one transfer (a closed account); that line goes back to due.
+    run.failed_line = living_line(run.scenario.failed_payment_worker)
+    await api.call(HR, "POST", "funding", f"/batches/{run.batch_id}/confirmations", json={
+        "instruction_id": instruction_id, "bank_reference": f"RCC-{run.scenario.seed}-0001",
+        "failed_line_ids": [run.failed_line]}, what="confirm the payment")
+    progress.done(f"notice {run.notice['first_day']}..{run.notice['last_day']}; "
+                  f"1 objection upheld, 1 transfer failed at the bank")
+
+
+# -- 10. notifications -----------------------------------------------------------------------
+
+UNSETTLED = {"pending", "claimed", "awaiting_gender"}
+
+
+async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
+    """Notifications is done when nothing is waiting to go and every trainee paid has been
+    told (the payment is the last event of the programme)."""
+    lines = await class_lines(api, run)
+    paid_workers = len({x["payee_id"] for x in lines
+                        if x["payee_kind"] == "worker" and x["status"] == "paid"})
+    progress.step("Notifications tells workers and departments", paid_workers)
+    deadline = time.monotonic() + api.wait_seconds
+    while True:
+        summary = await api.get(HR, "notifications", "/notifications/summary")
+        told = sum(r["count"] for r in summary
+                   if r["kind"] == "subsidy_paid" and r["state"] not in UNSETTLED)
+        progress.count = told
+        progress.advance(0)
+        if told >= paid_workers and not any(r["state"] in UNSETTLED for r in summary):
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(f"notifications still has {summary} after {api.wait_seconds}s")
+        await asyncio.sleep(0.5)
+    progress.done(f"{sum(r['count'] for r in summary if r['state'] == 'sent')} sent")
