@@ -264,8 +264,7 @@ async def bench_latency(server_url: str, bootstrap: str, *, certifications: int,
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for relay in relays:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(relay.stop(), 10)
+            relay.stop()
         if watcher_conn is not None:
             await watcher_conn.close()
         launcher.stop()
