@@ -25,6 +25,7 @@ from services.notifications.channels import Channel, LocalChannel, Message, SmsG
 from services.notifications.contacts import EnrolmentContacts
 from services.notifications.delivery_errors import (
     DeliveryError,
+    DependencyUnavailable,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -127,6 +128,14 @@ class NotificationSender:
             async for attempt in retrying:
                 with attempt:
                     result = await self._attempt(due, channel)
+        except DependencyUnavailable as exc:
+            # Enrolment is down (restarting, say): not the channel's fault nor the notice's;
+            # it waits rather than failing for good once the retries run out.
+            until = self.clock() + timedelta(seconds=self.settings.dependency_retry_seconds)
+            await outbox.defer(self.pool, due, until)
+            log.info("notification waits for enrolment", notification_id=str(due.notification_id),
+                     error=exc.code, until=until.isoformat())
+            return
         except DeliveryError as exc:
             attempts = await self._attempts(due)
             await self._fail(due, channel.name, exc.code, attempts)
@@ -153,7 +162,8 @@ class NotificationSender:
             outcome = "transient_error" if exc.retry else "permanent_error"
             await outbox.record_attempt(self.pool, due.notification_id, channel=channel.name,
                                         outcome=outcome, error_code=exc.code,
-                                        started_at=started, finished_at=self.clock())
+                                        started_at=started, finished_at=self.clock(),
+                                        counts=not isinstance(exc, DependencyUnavailable))
             log.info("notification attempt failed", notification_id=str(due.notification_id),
                      kind=due.kind, channel=channel.name, error=exc.code)
             raise
