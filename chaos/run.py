@@ -71,7 +71,9 @@ async def clean_run(options: Options, scenario: sc.Scenario, pg_url: str,
     try:
         async with ChaosDepartments(system.urls, system.tokens) as api:
             run = await driver.play(api, scenario)
-        return await settle(system, run.worker_ids, options.settle_seconds)
+        snap = await settle(system, run.worker_ids, options.settle_seconds)
+        snapshot.dump(snap, root / "clean.json")
+        return snap
     finally:
         system.launcher.stop()
 
@@ -101,6 +103,7 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
         if task is not None and not task.done():
             await task
         snap = await settle(system, run.worker_ids, options.settle_seconds)
+        snapshot.dump(snap, root / "chaos.json")
         dead = await dead_letters(system, broker, injector.malformed, 60)
     finally:
         if task is not None and not task.done():
