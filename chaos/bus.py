@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -33,7 +34,10 @@ class Record:
 
 
 async def read_all(bootstrap: str, topics: list[str], *, quiet_ms: int = 1500) -> list[Record]:
-    """Every record on ``topics`` from offset 0, in each partition's order."""
+    """Every record on ``topics`` from offset 0, in each partition's order, up to now: a
+    partition is read until a record produced after the call, or until all are quiet (under
+    load the topics are never quiet, and the end offsets can't be trusted)."""
+    now_ms = int(time.time() * 1000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 group_id=None)
     await consumer.start()
@@ -46,13 +50,20 @@ async def read_all(bootstrap: str, topics: list[str], *, quiet_ms: int = 1500) -
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[Record] = []
-        while True:
+        done: set[TopicPartition] = set()
+        while len(done) < len(partitions):
             batch = await consumer.getmany(timeout_ms=quiet_ms, max_records=5000)
             if not batch:
-                return records
-            for part_records in batch.values():
-                records += [Record(r.topic, r.partition, r.offset, r.key, r.value,
-                                   tuple(r.headers)) for r in part_records]
+                break
+            for tp, part_records in batch.items():
+                for r in part_records:
+                    if r.timestamp > now_ms:
+                        done.add(tp)
+                        consumer.pause(tp)
+                        break
+                    records.append(Record(r.topic, r.partition, r.offset, r.key, r.value,
+                                          tuple(r.headers)))
+        return records
     finally:
         await consumer.stop()
 
