@@ -4,8 +4,9 @@ Per notice: claim it; skip it if expired; fetch the worker's contact from enrolm
 stored); wait for the worker's contact window unless urgent; render; send through the
 configured channel with retries and backoff. Every attempt is logged in ``delivery_attempts``;
 the end is recorded with ``NotificationDelivered`` or ``NotificationFailed`` in the event
-store, in the transaction that closes the claim. A crash between sending and closing leaves
-the claim to time out, and that one notice is sent again: at least once, never lost.
+store, in the transaction that closes the claim. A crash between sending and recording the
+attempt leaves the claim to time out, and that one notice is sent again: at least once, never
+lost. A crash after the attempt is recorded only closes the claim when it is taken over.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ class NotificationSender:
     async def deliver(self, due: Due) -> None:
         channel = self.worker_channel if due.recipient_kind == "worker" \
             else self.department_channel
+        # A sender killed after the channel took the message and the log recorded it, but
+        # before the claim was closed: the notice went out; close it, don't send it again.
+        done = await outbox.delivered_attempt(self.pool, due.notification_id)
+        if done is not None:
+            await self._delivered(due, channel.name, done)
+            return
         if due.expires_at is not None and self.clock() >= due.expires_at:
             await self._fail(due, None, "expired", due.attempts, state="expired")
             return
