@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run up test lint unit install clean schemas bench chaos
+.PHONY: run up test lint unit install clean schemas bench fuzz chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(BENCH_STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit
+
+# The long API fuzzing run; `make test` runs a few examples per operation.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	SONGJI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -ra -s -p no:logging \
+		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench chaos

@@ -5,8 +5,10 @@ resident memory (``ru_maxrss``) is its own:
 
 - ``raw``: an aiokafka consumer reads every record of the same topics and does nothing with it
   (the ceiling);
-- ``ledger``: the auditor's own path, ``records_from_topics`` then ``build_ledger``, exactly
-  what ``songji audit replay`` runs before it compares.
+- ``ledger``: the auditor's own path, ``records_from_topics`` (which spills the history to
+  disk by worker as it reads) then ``rebuild_ledger`` (the lines a slice at a time, as
+  ``songji audit replay`` derives them before it compares, plus the statuses, as
+  ``build_ledger`` gives them).
 
 Both stop the same way, when the topics stay quiet for ``idle_ms`` (the broker's end offsets
 cannot be trusted); that final quiet wait is subtracted from both times.
@@ -66,15 +68,15 @@ async def _raw(bootstrap: str, prefix: str) -> dict:
 
 async def _ledger(bootstrap: str, prefix: str) -> dict:
     from bench.history import policy_record
-    from services.funding.audit import records_from_topics
-    from services.funding.domain import build_ledger
+    from services.funding.audit import rebuild_ledger, records_from_topics
 
     started = time.perf_counter()
     records = await records_from_topics(bootstrap, prefix, services=SOURCES, idle_ms=IDLE_MS)
     read = time.perf_counter() - started - IDLE_MS / 1000
     built = time.perf_counter()
-    ledger = build_ledger([*records, policy_record()])
+    ledger = rebuild_ledger(records, [policy_record()])
     build = time.perf_counter() - built
+    records.close()
     return {"events": len(records), "seconds": read + build, "read_seconds": read,
             "build_seconds": build, "lines": len(ledger.lines),
             "ledger_mb": deep_size(ledger.lines) / 2**20}

@@ -21,6 +21,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_cli.app, name="audit")
 
 STATE_DIR = Path(os.environ.get("SONGJI_STATE_DIR", ".songji"))
+README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README
 
 
 @app.command()
@@ -153,10 +154,12 @@ def schemas_write(
     folder: Annotated[Path, typer.Option(help="Where the schema files go")] = Path("schemas"),
 ) -> None:
     """(Re)generate one JSON Schema file per event type."""
+    from shared.contracts.catalogue_md import write_catalogue
     from shared.contracts.schemas import write_schemas
 
     written = write_schemas(folder)
-    typer.echo(f"wrote {len(written)} schemas to {folder}/")
+    write_catalogue(README)
+    typer.echo(f"wrote {len(written)} schemas to {folder}/ and the event catalogue to {README}")
 
 
 @schemas_app.command("check")
@@ -164,9 +167,12 @@ def schemas_check(
     folder: Annotated[Path, typer.Option(help="The committed schema folder")] = Path("schemas"),
 ) -> None:
     """Fail when a contract changed incompatibly with its committed schema."""
+    from shared.contracts.catalogue_md import catalogue_is_current
     from shared.contracts.schemas import check_schemas
 
     problems = check_schemas(folder)
+    if not catalogue_is_current(README):
+        problems.append(f"the event catalogue in {README} is out of date (run `make schemas`)")
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:

@@ -23,6 +23,9 @@ _ORGS: dict[str, dict[str, object]] = {
 }
 
 
+ORG_IDS = tuple(_ORGS)
+
+
 def token(org_id: str) -> str:
     return f"test-token-of-{org_id}"
 

@@ -74,17 +74,24 @@ async def eventually(check: Callable[[], Awaitable[T]], *, seconds: float = 20.0
         await asyncio.sleep(interval)
 
 
-@contextlib.asynccontextmanager
-async def running_service(spec: ServiceSpec, *, database_url: str, bootstrap: str,
-                          topic_prefix: str, **settings: Any
-                          ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The service's real app (its whole lifespan) in this process, with an HTTP client."""
+def service_app(spec: ServiceSpec, *, database_url: str, bootstrap: str, topic_prefix: str,
+                **settings: Any) -> FastAPI:
+    """The service's real app with test settings; its lifespan not started yet."""
     extra = TEST_SECRETS if spec.name == "enrolment" else {}
     config = spec.settings_class(database_url=database_url, kafka_bootstrap_servers=bootstrap,
                                  topic_prefix=topic_prefix, relay_poll_interval=0.2,
                                  relay_probe_interval=0.5, consumer_backoff_seconds=0.01,
                                  **extra, **settings)
-    app = create_app(spec, config)
+    return create_app(spec, config)
+
+
+@contextlib.asynccontextmanager
+async def running_service(spec: ServiceSpec, *, database_url: str, bootstrap: str,
+                          topic_prefix: str, **settings: Any
+                          ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The service's real app (its whole lifespan) in this process, with an HTTP client."""
+    app = service_app(spec, database_url=database_url, bootstrap=bootstrap,
+                      topic_prefix=topic_prefix, **settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -15,13 +15,13 @@ from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
-from shared.auth.http import Acting, acting_metadata
+from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
 from shared.runtime.service import Context
 
-router = APIRouter()
+router = APIRouter(responses=REFUSALS)
 
 
 class LineOut(BaseModel):
@@ -137,7 +137,10 @@ async def get_line(line_id: str, ctx: Context, org: Acting) -> LineOut:
                     "class, what is due and paid")
 async def get_estimate(ctx: Context, org: Acting, occupation: str,
                        level: Annotated[int, Query(ge=1, le=5)],
-                       province: str, city: str, first_session: date,
+                       # a work site's limits, so a bad one is a 422, not a failed WorkSite
+                       province: Annotated[str, Query(min_length=1, max_length=40)],
+                       city: Annotated[str, Query(min_length=1, max_length=40)],
+                       first_session: date,
                        days: Annotated[int, Query(ge=0)],
                        trainees: Annotated[int, Query(ge=1)] = 1,
                        class_id: str | None = None, worker_id: str | None = None) -> dict:

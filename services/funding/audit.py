@@ -24,10 +24,11 @@ from typing import Any
 
 import asyncpg
 
-from services.funding.domain.facts import Consumed, canonical
-from services.funding.domain.ledger import LedgerLine, derive_lines
+from services.funding.domain.facts import Consumed
+from services.funding.domain.ledger import Ledger, LedgerLine, settle
+from services.funding.history import History, fewer_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
-from shared.contracts import Envelope, UnknownEventType, model_for
+from shared.contracts import model_for
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.store import EventStore
 
@@ -122,56 +123,53 @@ def write_differences(differences: Iterable[Difference], path: Path) -> Path:
 # -- reading the history ---------------------------------------------------------------------
 
 async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
-                              progress: Progress | None = None) -> list[Consumed]:
+                              progress: Progress | None = None) -> History:
     """Every event of the given services' stores (e.g. enrolment, training, assessment)."""
-    records: list[Consumed] = []
-    for service, dsn in sorted(dsns.items()):
+    history = History()
+    for _, dsn in sorted(dsns.items()):
         pool = await create_pool(dsn, max_size=2)
         try:
             store, position = EventStore(pool), 0
             while chunk := await store.read_after(position, limit=batch):
                 for stored in chunk:
-                    record = _to_consumed(stored.envelope(service))
-                    if record is not None:
-                        records.append(record)
+                    history.add_stored(str(stored.event_id), stored.stream_id, stored.version,
+                                       stored.recorded_at, stored.event_type, stored.data)
                 position = chunk[-1].position
                 if progress:
-                    progress(len(records))
+                    progress(len(history))
         finally:
             await pool.close()
-    return records
+    return history
 
 
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
-                              idle_ms: int = 2000) -> list[Consumed]:
-    """Every event on the services' topics from the first offset (no consumer group)."""
+                              idle_ms: int = 2000) -> History:
+    """Every event on the services' topics from the first offset (no consumer group), spilled
+    to disk by worker as it is read (see ``services.funding.history``)."""
     from aiokafka import AIOKafkaConsumer
 
     topics = [f"{prefix}.{s}.events" for s in services]
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
-    records: list[Consumed] = []
+    history = History()
     try:
         # The end offsets the broker reports cannot be trusted (see DESIGN.md), so read
-        # until the topics stay quiet for ``idle_ms``.
-        while batch := await consumer.getmany(timeout_ms=idle_ms):
-            for partition_records in batch.values():
-                for msg in partition_records:
-                    headers = {k: v.decode() for k, v in (msg.headers or ())}
-                    try:
-                        record = _to_consumed(Envelope.from_kafka(headers, msg.value))
-                    except ValueError:
-                        continue  # malformed messages went to the dead-letter topic
-                    if record is not None:
-                        records.append(record)
-            if progress:
-                progress(len(records))
+        # until the topics stay quiet for ``idle_ms``. Malformed messages are skipped: they
+        # went to the dead-letter topic.
+        add = history.add_message
+        with fewer_collections():
+            while batch := await consumer.getmany(timeout_ms=idle_ms):
+                for partition_records in batch.values():
+                    for msg in partition_records:
+                        add(msg.headers, msg.value)
+                if progress:
+                    progress(len(history))
     finally:
         await consumer.stop()
-    return records
+    return history
 
 
 async def records_from_input_log(conn: asyncpg.Connection) -> list[Consumed]:
@@ -179,14 +177,6 @@ async def records_from_input_log(conn: asyncpg.Connection) -> list[Consumed]:
     from services.funding.records import inputs_for
 
     return [r for r in await inputs_for(conn, None)]
-
-
-def _to_consumed(envelope: Envelope) -> Consumed | None:
-    try:
-        model_for(envelope.type)
-    except UnknownEventType:
-        return None
-    return Consumed.from_envelope(envelope)
 
 
 async def _published_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
@@ -208,7 +198,7 @@ async def _published_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
 
 # -- the two commands ------------------------------------------------------------------------
 
-async def replay(funding_dsn: str, sources: Iterable[Consumed], *,
+async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
                  as_of: datetime | None = None) -> ReplayReport:
     """Rebuild the ledger from ``sources`` plus funding's own events and compare it with what
     funding recorded (lines due at or before ``as_of`` when given)."""
@@ -220,17 +210,28 @@ async def replay(funding_dsn: str, sources: Iterable[Consumed], *,
             published = await _published_lines(conn)
     finally:
         await pool.close()
-    history = canonical([*sources, *own])
+    history = sources if isinstance(sources, History) else History.of(sources)
+    derived, records_read = history.derive(own, as_of=as_of)
     if as_of is not None:
-        history = [r for r in history if r.recorded_at <= as_of]
         table = [x for x in table if x.due_at <= as_of]
         published = [x for x in published if x.due_at <= as_of]
-    derived = derive_lines(history)
     kinds_free = [dataclasses.replace(x, seq=0, kind="") for x in derived]
     differences = compare_lines(derived, table, "ledger_table") + [
         d for d in compare_lines(kinds_free, published, "published_events")
         if d.field not in ("kind",)]
-    return ReplayReport(as_of=as_of, records_read=len(history), derived_lines=len(derived),
+    return ReplayReport(as_of=as_of, records_read=records_read, derived_lines=len(derived),
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
                         derived_total_fen=sum(x.amount_fen for x in derived))
+
+
+def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed] = (), *,
+                   as_of: datetime | None = None) -> Ledger:
+    """The whole ledger, statuses included, of a history plus funding's own records: what
+    ``build_ledger`` gives, derived a slice at a time."""
+    own = list(own)
+    history = history if isinstance(history, History) else History.of(history)
+    lines, _ = history.derive(own, as_of=as_of)
+    if as_of is not None:
+        own = [r for r in own if r.recorded_at <= as_of]
+    return settle(own, lines)

@@ -9,9 +9,15 @@ import asyncpg
 import structlog
 
 from services.funding.domain.facts import Consumed
-from services.funding.domain.ledger import LedgerLine, class_of, derive_lines, worker_of
+from services.funding.domain.ledger import (
+    LedgerLine,
+    class_of,
+    counts_only_once_completed,
+    derive_lines,
+    worker_of,
+)
 from shared.contracts import Envelope, Metadata, model_for
-from shared.contracts.funding import PayoutDue, PayoutReversed
+from shared.contracts.funding import FundingPolicyPublished, PayoutDue, PayoutReversed
 from shared.contracts.training import ClassCompleted
 from shared.eventsourcing.store import EventStore, StoredEvent
 
@@ -47,25 +53,31 @@ def _consumed(row: asyncpg.Record) -> Consumed:
 
 
 _INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data"
-_SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1",
-                 "songji.assessment.AssessmentScheduled.v1"]
+_SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1"]
+_COMPLETED = ClassCompleted.ce_type()
+_POLICY = FundingPolicyPublished.ce_type()
 
 
 async def inputs_for(conn: asyncpg.Connection, workers: Sequence[str] | None) -> list[Consumed]:
-    """The slice of the input log that the given workers' lines depend on (all if None)."""
+    """The slice of the input log that the given workers' lines depend on (all if None):
+    their own records, their classes' records (assessments included) and the shared ones,
+    plus funding's policies (all of funding's own inputs if None)."""
     if workers is None:
         rows = await conn.fetch(f"SELECT {_INPUT_COLUMNS} FROM funding_input_log")
-    else:
-        rows = await conn.fetch(
-            f"""WITH classes AS (
-                    SELECT DISTINCT class_id FROM funding_input_log
-                    WHERE class_id IS NOT NULL AND (worker_id = any($1) OR roster && $1))
-                SELECT {_INPUT_COLUMNS} FROM funding_input_log
-                WHERE worker_id = any($1)
-                   OR (worker_id IS NULL AND class_id IN (SELECT class_id FROM classes))
-                   OR event_type = any($2)""",
-            list(workers), _SHARED_TYPES)
-    return [_consumed(r) for r in rows] + await own_inputs(conn)
+        return [_consumed(r) for r in rows] + await own_inputs(conn)
+    rows = await conn.fetch(
+        f"""WITH classes AS (
+                SELECT DISTINCT class_id FROM funding_input_log
+                WHERE class_id IS NOT NULL AND (worker_id = any($1) OR roster && $1))
+            SELECT {_INPUT_COLUMNS} FROM funding_input_log
+            WHERE worker_id = any($1)
+               OR (worker_id IS NULL AND class_id IN (SELECT class_id FROM classes))
+               OR event_type = any($2)""",
+        list(workers), _SHARED_TYPES)
+    policies = await conn.fetch(
+        """SELECT event_id, stream_id, version AS stream_version, recorded_at, event_type, data
+           FROM events WHERE event_type = $1""", _POLICY)
+    return [_consumed(r) for r in rows] + [_consumed(r) for r in policies]
 
 
 def stored_to_consumed(stored: StoredEvent) -> Consumed:
@@ -84,22 +96,30 @@ async def own_inputs(conn: asyncpg.Connection) -> list[Consumed]:
 
 
 async def affected_workers(conn: asyncpg.Connection, record: Consumed) -> list[str] | None:
-    """Whose lines an input can change: None means everybody (policies, bodies)."""
+    """Whose lines an input can change: None means everybody (policies, bodies), [] nobody."""
     event = record.event
+    if counts_only_once_completed(event):
+        # Under the ledger lock, so a completion consumed concurrently either is seen here
+        # or re-derives after this record has committed (its recompute takes the lock).
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+    if counts_only_once_completed(event) and not await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM funding_input_log WHERE class_id = $1 "
+            "AND event_type = $2)", class_of(event), _COMPLETED):
+        return []  # logged; the class's completion will re-derive its trainees
     worker = worker_of(event)
     if worker is not None:
         return [worker]
     if isinstance(event, ClassCompleted):
         return sorted({t.worker_id for t in event.trainees})
     class_id = class_of(event)
-    if class_id is not None:  # e.g. a class (re)scheduled: its trainees so far
+    if class_id is not None:  # a class (re)scheduled, an assessment: its trainees so far
         rows = await conn.fetch(
             """SELECT DISTINCT worker_id FROM funding_input_log
                WHERE class_id = $1 AND worker_id IS NOT NULL
                UNION SELECT DISTINCT unnest(roster) FROM funding_input_log WHERE class_id = $1""",
             class_id)
         return sorted(r[0] for r in rows)
-    if record.event.__class__.__name__ in ("AssessmentBodyRegistered", "AssessmentScheduled",
+    if record.event.__class__.__name__ in ("AssessmentBodyRegistered",
                                            "FundingPolicyPublished"):
         return None
     return []  # enrolment events and the like: no money

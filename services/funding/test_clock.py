@@ -16,11 +16,11 @@ from pydantic import BaseModel, Field
 from services.funding import handlers
 from services.funding.access import MANAGE, require_role
 from services.funding.settings import FundingSettings
-from shared.auth.http import Acting
+from shared.auth.http import REFUSALS, Acting
 from shared.runtime.errors import NotFound
 from shared.runtime.service import Context, ServiceContext
 
-router = APIRouter(prefix="/test-clock", tags=["test clock"])
+router = APIRouter(prefix="/test-clock", tags=["test clock"], responses=REFUSALS)
 
 
 class Advance(BaseModel):

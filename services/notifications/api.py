@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from services.notifications import projections, webhooks
-from shared.auth.http import Acting
+from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
@@ -18,7 +18,7 @@ from shared.runtime.service import Context
 
 router = APIRouter(tags=["workers"])
 delivery_router = APIRouter(tags=["delivery log"])
-webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"])
+webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"], responses=REFUSALS)
 
 
 

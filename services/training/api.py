@@ -42,13 +42,14 @@ class AttendanceCreated(BaseModel):
     attendance_id: str
 
 
-@router.get("/occupations", tags=["catalogue"], summary="The occupation catalogue")
+@router.get("/occupations", tags=["catalogue"], summary="The occupation catalogue",
+            responses={401: REFUSALS[401]})
 async def get_occupations(_: Acting) -> list[dict[str, Any]]:
     return [{"code": o.code, "name_zh": o.name_zh, "name_en": o.name_en,
              "levels": sorted(o.levels)} for o in SEED_OCCUPATIONS]
 
 
-@router.get("/destinations", tags=["catalogue"],
+@router.get("/destinations", tags=["catalogue"], responses={401: REFUSALS[401]},
             summary="Destination demand: each region's shortage occupations")
 async def get_destinations(_: Acting) -> list[dict[str, Any]]:
     return [{"province": d.province, "city": d.city, "shortage_occupations": sorted(codes)}

@@ -24,6 +24,7 @@ USER_HEADER = "X-Acting-User"
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or unknown bearer token"},
     403: {"description": "Wrong role, or outside the organisation's scope (the body says which)"},
+    404: {"description": "Something the request names (in its path or body) does not exist"},
     409: {"description": "A business rule is broken: machine-readable code and a sentence"},
 }
 

@@ -16,6 +16,8 @@ from shared.contracts.common import OccupationCode, SkillLevel
 
 @contract("assessment")
 class AssessmentBodyRegistered(Event):
+    """The HR bureau registered an independent assessment body and its affiliations."""
+
     body_id: str
     name: str
     affiliations: list[str] = Field(default_factory=list,
@@ -36,6 +38,8 @@ class AssessorAdded(Event):
 
 @contract("assessment")
 class AssessmentScheduled(Event):
+    """An independent body will assess the eligible trainees of a completed class."""
+
     assessment_id: str
     body_id: str
     class_id: str
@@ -48,6 +52,8 @@ class AssessmentScheduled(Event):
 
 @contract("assessment")
 class AssessmentResultRecorded(Event):
+    """A candidate's theory and practical scores, and whether they passed."""
+
     result_id: str
     assessment_id: str
     worker_id: str
@@ -58,6 +64,8 @@ class AssessmentResultRecorded(Event):
 
 @contract("assessment")
 class AssessmentResultVoided(Event):
+    """A result no longer counts (a correction); its certificate, if any, is revoked."""
+
     result_id: str
     assessment_id: str
     worker_id: str
@@ -66,6 +74,8 @@ class AssessmentResultVoided(Event):
 
 @contract("assessment")
 class SkillLevelCertified(Event):
+    """An independent body certified a worker's skill level in an occupation."""
+
     certificate_id: str
     certificate_number: str
     worker_id: str
@@ -79,6 +89,8 @@ class SkillLevelCertified(Event):
 
 @contract("assessment")
 class CertificationRevoked(Event):
+    """A certificate was withdrawn, with the reason; subsidies paid on it are reversed."""
+
     certificate_id: str
     certificate_number: str
     worker_id: str

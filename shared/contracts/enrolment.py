@@ -44,6 +44,8 @@ class IntakeSurveyRecorded(Event):
 
 @contract("enrolment")
 class WorkerEnrolled(Event):
+    """A liaison station enrolled a worker in an approved, open class."""
+
     enrolment_id: str
     worker_id: str
     class_id: str
@@ -54,6 +56,8 @@ class WorkerEnrolled(Event):
 
 @contract("enrolment")
 class EnrolmentWithdrawn(Event):
+    """A worker left a class, with the reason."""
+
     enrolment_id: str
     worker_id: str
     class_id: str

@@ -96,6 +96,8 @@ class FundingPolicyPublished(Event):
 
 @contract("funding")
 class BudgetAllocated(Event):
+    """Money from a named municipal fund was allocated to the programme."""
+
     allocation_id: str
     fund: str = Field(min_length=1, max_length=80, description="Name of the fund")
     amount_fen: Fen = Field(gt=0)

@@ -21,6 +21,8 @@ ChannelName = Literal["local", "sms", "email"]
 
 @contract("notifications")
 class NotificationDelivered(Event):
+    """A notification reached its recipient through a channel."""
+
     notification_id: UUID
     kind: str = Field(description="What the notification says, e.g. certificate_issued")
     recipient_kind: RecipientKind
@@ -34,6 +36,8 @@ class NotificationDelivered(Event):
 
 @contract("notifications")
 class NotificationFailed(Event):
+    """A notification could not be delivered, with the reason."""
+
     notification_id: UUID
     kind: str
     recipient_kind: RecipientKind

@@ -33,6 +33,8 @@ class SessionPlan(BaseModel):
 
 @contract("training")
 class InstitutionAccredited(Event):
+    """The HR bureau accredited a training institution (government purchase of service)."""
+
     institution_id: str
     name: str = Field(description="The institution's registered name (not personal data)")
     occupations: list[OccupationCode]
@@ -44,6 +46,8 @@ class InstitutionAccredited(Event):
 
 @contract("training")
 class InstitutionSuspended(Event):
+    """An institution may not open classes until reinstated, with the reason."""
+
     institution_id: str
     reason: str
     suspended_on: date
@@ -51,12 +55,16 @@ class InstitutionSuspended(Event):
 
 @contract("training")
 class InstitutionReinstated(Event):
+    """A suspended institution may open classes again."""
+
     institution_id: str
     reinstated_on: date
 
 
 @contract("training")
 class ClassScheduled(Event):
+    """An institution scheduled a class run: occupation, level, site, mode, sessions."""
+
     class_id: str
     institution_id: str
     occupation_code: OccupationCode
@@ -80,6 +88,8 @@ class ClassApproved(Event):
 
 @contract("training")
 class AttendanceRecorded(Event):
+    """A trainee's attended minutes at one session, and how they checked in."""
+
     attendance_id: str
     class_id: str
     session_id: str
@@ -114,6 +124,8 @@ class TraineeOutcome(BaseModel):
 
 @contract("training")
 class ClassCompleted(Event):
+    """A class ended: every enrolled trainee's hours and whether they met the threshold."""
+
     class_id: str
     institution_id: str
     occupation_code: OccupationCode

@@ -29,7 +29,8 @@ async def schema_index() -> list[str]:
     return list(_schemas())
 
 
-@router.get("/schemas/{ce_type}", summary="The JSON Schema of one event type's data")
+@router.get("/schemas/{ce_type}", summary="The JSON Schema of one event type's data",
+            responses={404: {"description": "No such event type"}})
 async def schema(ce_type: str) -> dict[str, Any]:
     found = _schemas().get(ce_type)
     if found is None:

@@ -7,9 +7,14 @@ because handlers raise before they append.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from shared.eventsourcing.store import ConcurrencyError
 
@@ -28,6 +33,46 @@ class NotFound(DomainError):
     status_code = 404
 
 
+NUL = "\x00"
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """App-wide dependency: text with U+0000 in it is malformed input (422, naming where).
+
+    PostgreSQL's text and jsonb cannot hold that character, so it would otherwise fail the
+    append (or the query) with a 500. Raw NUL bytes are invalid JSON already; this catches
+    the ``\\u0000`` escape in JSON bodies, and NUL in the path, the query and the headers.
+    """
+    where: list[tuple[Any, ...]] = [("path", name) for name, value in request.path_params.items()
+                                    if NUL in str(value)]
+    where += [("query", name) for name, value in request.query_params.multi_items()
+              if NUL in name or NUL in value]
+    where += [("header", name) for name, value in request.headers.items() if NUL in value]
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\\u0000" in body:
+            try:
+                where += [("body", *loc) for loc in _nul_locations(json.loads(body))]
+            except ValueError:
+                pass  # not JSON: the route's own validation says so
+    if where:
+        raise RequestValidationError([{"loc": loc, "type": "nul_character",
+                                       "msg": "Text must not contain the NUL character"}
+                                      for loc in where])
+
+
+def _nul_locations(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, str):
+        return [loc] if NUL in value else []
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in ([(*loc, key)] if NUL in key else []) + _nul_locations(
+                    item, (*loc, key))]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _nul_locations(item, (*loc, i))]
+    return []
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -36,6 +81,15 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                   for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a body it cannot even decode (not UTF-8) with a bare 400, where
+        # undecodable JSON gets 422; both are malformed input, so both get the 422 convention.
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            return JSONResponse(status_code=422, content={"detail": [
+                {"loc": ["body"], "msg": "The body is not UTF-8 text", "type": "body_not_utf8"}]})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

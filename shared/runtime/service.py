@@ -36,7 +36,7 @@ from shared.eventsourcing.relay import Relay
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
 from shared.runtime import catalogue
-from shared.runtime.errors import install_error_handlers
+from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import ServiceSettings
 
@@ -142,7 +142,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await pool.close()
             log.info("service stopped")
 
-    app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan)
+    app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan,
+                  dependencies=[Depends(refuse_nul_characters)])
     install_error_handlers(app)
 
     @app.middleware("http")

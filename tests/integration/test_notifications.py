@@ -261,9 +261,11 @@ async def test_a_night_shift_workers_window_defers_a_non_urgent_message(
         await publish(kafka_bootstrap, topic_prefix, ev.certified("w-3"), "cert-w-3")
 
         async def deferred() -> list[dict[str, Any]]:
+            # the sender logs the deferred attempt, then hands the claim back: wait for both
             return await rows(database, "SELECT n.not_before, n.state, n.attempts, a.outcome "
                                         "FROM notifications n JOIN delivery_attempts a "
-                                        "USING (notification_id) WHERE n.recipient_id = 'w-3'")
+                                        "USING (notification_id) WHERE n.recipient_id = 'w-3' "
+                                        "AND n.claim_token IS NULL")
         [row] = await eventually(deferred)
         expected = send_time(datetime.now(UTC), ContactWindow.parse(f"{opens}-{closes}"),
                              urgent=False)

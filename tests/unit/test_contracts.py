@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import Envelope, InvalidMessage, model_for
+from shared.contracts import Envelope, InvalidMessage, model_for, registered_events
 from shared.contracts.enrolment import WorkerRegistered
 from shared.contracts.schemas import check_schemas, compatibility_problems, current_schemas
 
@@ -124,3 +124,13 @@ def test_check_fails_on_a_committed_schema_changed_incompatibly(tmp_path: Path) 
     target.write_text(text)
     problems = check_schemas(tmp_path)
     assert any("field 'year_of_birth' was removed" in p for p in problems)
+
+
+def test_readme_event_catalogue_is_generated_from_the_contracts() -> None:
+    from shared.contracts.catalogue_md import catalogue_is_current, catalogue_table
+
+    readme = Path(__file__).parents[2] / "README.md"
+    assert catalogue_is_current(readme), "run `make schemas`"
+    for ce_type, model in registered_events().items():
+        assert f"`{model.__name__}`" in catalogue_table(), ce_type
+        assert model.__doc__, f"{ce_type} has no docstring to describe it in the catalogue"

@@ -58,7 +58,7 @@ _FUNDING_DISBURSEMENT = (BudgetAllocated, DisbursementApproved, PublicNoticeStar
                          ObjectionRaised, ObjectionResolved, PaymentInstructionIssued,
                          PaymentConfirmed, RecoveryReceived)
 
-_SHARED = (FundingPolicyPublished, AssessmentBodyRegistered, AssessmentScheduled)
+_SHARED = (FundingPolicyPublished, AssessmentBodyRegistered)
 
 LINE_NAMESPACE = uuid.UUID("6c1f3e0a-8d5b-5b7e-9a40-2f7c1d9e4b11")
 
@@ -171,25 +171,75 @@ def build_ledger(records: Iterable[Consumed | Envelope],
     return settle(ordered, derive_lines(ordered))
 
 
+# What each record is about: a worker's own records, a class's records (its assessment too:
+# only that class's certificates refer to it) and the few shared ones.
+WORKER_RECORDS = (AttendanceRecorded, AttendanceVoided, SkillLevelCertified, CertificationRevoked)
+CLASS_RECORDS = (ClassScheduled, ClassCompleted, AssessmentScheduled)
+SHARED_RECORDS = _SHARED
+_WORKER_OR_CLASS = WORKER_RECORDS + CLASS_RECORDS
+
+
 def worker_of(event: object) -> str | None:
     """The worker a record is about, or None for class-level and global records."""
-    if isinstance(event, AttendanceRecorded | AttendanceVoided | SkillLevelCertified
-                  | CertificationRevoked):
+    if isinstance(event, WORKER_RECORDS):
         return event.worker_id
     return None
 
 
 def class_of(event: object) -> str | None:
-    if isinstance(event, ClassScheduled | ClassCompleted | AttendanceRecorded
-                  | AttendanceVoided | SkillLevelCertified | CertificationRevoked):
+    """The class a record belongs to (an assessment's too)."""
+    if isinstance(event, _WORKER_OR_CLASS):
         return event.class_id
     return None
+
+
+def counts_only_once_completed(event: object) -> bool:
+    """Attendance and its voids cannot change any line while their class has no completion
+    in the set of records: claims exist only for completed classes (see ``entitlements``) and
+    such a record is no change point (``Facts.add``). So the lines of a set of records are
+    the same with or without them, and the service need not re-derive for them."""
+    return isinstance(event, AttendanceRecorded | AttendanceVoided)
 
 
 def workers_in(records: Iterable[Consumed]) -> set[str]:
     """Every worker a ledger line could be about (the trainees of completed classes)."""
     return {t.worker_id for r in records if isinstance(r.event, ClassCompleted)
             for t in r.event.trainees}
+
+
+class ClassRecords:
+    """The class-level and shared records of a history (no duplicates), indexed once: what
+    every worker's slice draws from besides the worker's own records."""
+
+    def __init__(self, records: Iterable[Consumed]) -> None:
+        self.shared: list[Consumed] = []
+        self.by_class: dict[str, list[Consumed]] = defaultdict(list)
+        for r in records:
+            class_id = class_of(r.event)
+            if class_id is not None:
+                self.by_class[class_id].append(r)
+            elif isinstance(r.event, _SHARED):
+                self.shared.append(r)
+        # Each worker's completed classes, indexed once: looking them up per worker would
+        # cost workers x classes, which made a replay of a long history quadratic.
+        self.completed_in: dict[str, set[str]] = defaultdict(set)
+        for c, rs in self.by_class.items():
+            for r in rs:
+                if isinstance(r.event, ClassCompleted):
+                    for t in r.event.trainees:
+                        self.completed_in[t.worker_id].add(c)
+
+    def workers(self) -> set[str]:
+        """The trainees of completed classes: every worker a line could be about."""
+        return set(self.completed_in)
+
+    def lines_of(self, worker: str, own: Iterable[Consumed]) -> list[LedgerLine]:
+        """One worker's lines from their own records (no duplicates) and this index."""
+        own = list(own)
+        classes = {class_of(r.event) for r in own} | self.completed_in.get(worker, set())
+        slice_ = self.shared + own + [r for c in sorted(c for c in classes if c)
+                                      for r in self.by_class.get(c, ())]
+        return _lines_of(sorted(slice_, key=lambda r: r.order_key), worker)
 
 
 def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
@@ -200,41 +250,18 @@ def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
     attendance and certificates (and those classes' assessments), and the global records
     (policies, assessment bodies); so each worker is derived from that slice alone -- the
     same lines as from the whole history, at a fraction of the cost, and what lets the
-    service recompute just the workers an event affects.
+    service recompute just the workers an event affects (and the auditor derive a history
+    one group of workers at a time, see ``services.funding.history``).
     """
     ordered = canonical(ordered)
-    wanted = workers_in(ordered) if workers is None else set(workers)
+    index = ClassRecords(r for r in ordered if worker_of(r.event) is None)
+    wanted = index.workers() if workers is None else set(workers)
     own: dict[str, list[Consumed]] = defaultdict(list)
-    by_class: dict[str, list[Consumed]] = defaultdict(list)
-    shared: list[Consumed] = []
     for r in ordered:
-        worker, class_id = worker_of(r.event), class_of(r.event)
-        if worker is not None:
-            if worker in wanted:
-                own[worker].append(r)
-        elif class_id is not None:
-            by_class[class_id].append(r)
-        elif isinstance(r.event, AssessmentScheduled):
-            # Only the certificates of that class refer to it; as a shared record it made
-            # every worker re-evaluate at every class's assessment (workers x classes).
-            by_class[r.event.class_id].append(r)
-        elif isinstance(r.event, _SHARED):
-            shared.append(r)
-    # Each worker's completed classes, indexed once: looking them up per worker would cost
-    # workers x classes, which made a replay of a long history quadratic.
-    completed_in: dict[str, set[str]] = defaultdict(set)
-    for c, rs in by_class.items():
-        for r in rs:
-            if isinstance(r.event, ClassCompleted):
-                for t in r.event.trainees:
-                    completed_in[t.worker_id].add(c)
-    lines: list[LedgerLine] = []
-    for worker in sorted(wanted):
-        classes = {class_of(r.event) for r in own[worker]} | completed_in.get(worker, set())
-        slice_ = shared + own[worker] + [r for c in sorted(c for c in classes if c)
-                                         for r in by_class.get(c, ())]
-        lines.extend(_lines_of(sorted(slice_, key=lambda r: r.order_key), worker))
-    return lines
+        worker = worker_of(r.event)
+        if worker is not None and worker in wanted:
+            own[worker].append(r)
+    return [x for worker in sorted(wanted) for x in index.lines_of(worker, own[worker])]
 
 
 def _lines_of(ordered: list[Consumed], worker: str) -> list[LedgerLine]:
@@ -248,8 +275,8 @@ def _lines_of(ordered: list[Consumed], worker: str) -> list[LedgerLine]:
         while i < len(ordered) and ordered[i].recorded_at == at:
             changed = facts.add(ordered[i]) or changed
             i += 1
-        if not changed:
-            continue
+        if not changed or not (facts.completed or booked):
+            continue  # no claim exists before a class completes: nothing can be due
         current = entitlements(facts, worker)
         for key in sorted(current.keys() | booked.keys()):
             ent = current.get(key)
