@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from services.notifications.delivery_errors import (
+    DependencyUnavailable,
     PermanentDeliveryError,
-    TransientDeliveryError,
 )
 from services.notifications.domain.contact_window import ContactWindow
 
@@ -40,13 +40,13 @@ class EnrolmentContacts:
         try:
             response = await self._client.get(f"/workers/{worker_id}/contact")
         except httpx.TransportError as exc:
-            raise TransientDeliveryError(f"enrolment_unreachable:{type(exc).__name__}") from None
+            raise DependencyUnavailable(f"enrolment_unreachable:{type(exc).__name__}") from None
         if response.status_code == 404:
             raise PermanentDeliveryError("contact_unknown")
         if response.status_code in (401, 403):
             raise PermanentDeliveryError(f"enrolment_refused:{response.status_code}")
         if response.status_code >= 500 or response.status_code == 429:
-            raise TransientDeliveryError(f"enrolment_status:{response.status_code}")
+            raise DependencyUnavailable(f"enrolment_status:{response.status_code}")
         if response.status_code != 200:
             raise PermanentDeliveryError(f"enrolment_status:{response.status_code}")
         try:

@@ -21,3 +21,9 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: no address, an unknown worker, a refused message."""
+
+
+class DependencyUnavailable(TransientDeliveryError):
+    """Songji's own enrolment service (the contact lookup) is down or busy, e.g. restarting.
+    The notice waits and is tried again; this does not use up its delivery attempts, so an
+    outage of enrolment longer than the retries cannot fail notices for good."""

@@ -119,6 +119,14 @@ async def record_attempt(pool: asyncpg.Pool, notification_id: uuid.UUID, *, chan
         return attempt
 
 
+async def delivered_attempt(pool: asyncpg.Pool, notification_id: uuid.UUID) -> int | None:
+    """The attempt that already delivered this notice, if the log has one."""
+    async with pool.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT attempt FROM delivery_attempts WHERE notification_id = $1 "
+            "AND outcome = 'delivered' ORDER BY attempt_id LIMIT 1", notification_id)
+
+
 async def defer(pool: asyncpg.Pool, due: Due, until: datetime) -> None:
     async with pool.acquire() as conn:
         await conn.execute(

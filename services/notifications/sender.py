@@ -4,8 +4,9 @@ Per notice: claim it; skip it if expired; fetch the worker's contact from enrolm
 stored); wait for the worker's contact window unless urgent; render; send through the
 configured channel with retries and backoff. Every attempt is logged in ``delivery_attempts``;
 the end is recorded with ``NotificationDelivered`` or ``NotificationFailed`` in the event
-store, in the transaction that closes the claim. A crash between sending and closing leaves
-the claim to time out, and that one notice is sent again: at least once, never lost.
+store, in the transaction that closes the claim. A crash between sending and recording the
+attempt leaves the claim to time out, and that one notice is sent again: at least once, never
+lost. A crash after the attempt is recorded only closes the claim when it is taken over.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.notifications.channels import Channel, LocalChannel, Message, SmsG
 from services.notifications.contacts import EnrolmentContacts
 from services.notifications.delivery_errors import (
     DeliveryError,
+    DependencyUnavailable,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -114,6 +116,12 @@ class NotificationSender:
     async def deliver(self, due: Due) -> None:
         channel = self.worker_channel if due.recipient_kind == "worker" \
             else self.department_channel
+        # A sender killed after the channel took the message and the log recorded it, but
+        # before the claim was closed: the notice went out; close it, don't send it again.
+        done = await outbox.delivered_attempt(self.pool, due.notification_id)
+        if done is not None:
+            await self._delivered(due, channel.name, done)
+            return
         if due.expires_at is not None and self.clock() >= due.expires_at:
             await self._fail(due, None, "expired", due.attempts, state="expired")
             return
@@ -127,6 +135,14 @@ class NotificationSender:
             async for attempt in retrying:
                 with attempt:
                     result = await self._attempt(due, channel)
+        except DependencyUnavailable as exc:
+            # Enrolment is down (restarting, say): not the channel's fault nor the notice's;
+            # it waits rather than failing for good once the retries run out.
+            until = self.clock() + timedelta(seconds=self.settings.dependency_retry_seconds)
+            await outbox.defer(self.pool, due, until)
+            log.info("notification waits for enrolment", notification_id=str(due.notification_id),
+                     error=exc.code, until=until.isoformat())
+            return
         except DeliveryError as exc:
             attempts = await self._attempts(due)
             await self._fail(due, channel.name, exc.code, attempts)
@@ -153,7 +169,8 @@ class NotificationSender:
             outcome = "transient_error" if exc.retry else "permanent_error"
             await outbox.record_attempt(self.pool, due.notification_id, channel=channel.name,
                                         outcome=outcome, error_code=exc.code,
-                                        started_at=started, finished_at=self.clock())
+                                        started_at=started, finished_at=self.clock(),
+                                        counts=not isinstance(exc, DependencyUnavailable))
             log.info("notification attempt failed", notification_id=str(due.notification_id),
                      kind=due.kind, channel=channel.name, error=exc.code)
             raise

@@ -56,6 +56,9 @@ class NotificationSettings(ServiceSettings):
     delivery_backoff_seconds: float = Field(1.0, ge=0, description="First retry wait; doubles")
     delivery_backoff_max_seconds: float = Field(60.0, ge=0)
     sender_poll_seconds: float = Field(1.0, gt=0)
+    dependency_retry_seconds: float = Field(
+        10.0, gt=0, description="How long a notice waits when enrolment (the contact lookup) "
+                                "is unreachable; such waits do not use up delivery attempts")
     sender_batch: int = Field(50, ge=1)
     sender_concurrency: int = Field(8, ge=1)
     claim_timeout_seconds: float = Field(

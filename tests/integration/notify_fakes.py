@@ -36,6 +36,7 @@ class Fakes:
     hook_failures: int = 0
     hook_status: int = 500
     contact_lookups: int = 0
+    contact_failures: int = 0  # enrolment answers 503 to this many lookups first
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -45,6 +46,9 @@ class Fakes:
             if request.headers.get("authorization") != f"Bearer {ENROLMENT_TOKEN}":
                 return Response(status_code=401)
             self.contact_lookups += 1
+            if self.contact_failures > 0:
+                self.contact_failures -= 1
+                return Response(status_code=503)
             found = self.contacts.get(worker_id)
             if found is None:
                 return Response(status_code=404)

@@ -178,6 +178,74 @@ async def test_email_retries_a_4xx_and_fails_a_refused_mailbox_once(
         assert failed["data"]["attempts"] == 1 and failed["data"]["channel"] == "email"
 
 
+async def test_a_notice_waits_out_an_enrolment_outage_longer_than_its_retries(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """Enrolment restarting (the contact lookup fails) is not the notice's failure: with two
+    delivery attempts allowed and six failed lookups, the notice is still sent, once."""
+    fakes = Fakes(contacts={"w-8": {"name": NAME, "mobile": MOBILE}}, contact_failures=6)
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, **settings(base, tmp_path, delivery_attempts=2,
+                                              dependency_retry_seconds=0.1),
+    ):
+        await publish(kafka_bootstrap, topic_prefix, ev.certified("w-8"), "cert-w-8")
+
+        async def sent() -> list[dict[str, Any]]:
+            return await rows(database, "SELECT state, attempts FROM notifications "
+                                        "WHERE recipient_id = 'w-8' "
+                                        "AND state IN ('sent', 'failed')")
+        [row] = await eventually(sent)
+        assert row == {"state": "sent", "attempts": 1}
+        assert fakes.contact_lookups == 7
+        assert [m["to"] for m in local_messages(tmp_path) if m["to"] == "w-8"] == ["w-8"]
+        outcomes = await rows(database, "SELECT a.outcome, a.error_code FROM delivery_attempts a "
+                                        "JOIN notifications n USING (notification_id) "
+                                        "WHERE n.recipient_id = 'w-8' ORDER BY a.attempt_id")
+        assert [o["outcome"] for o in outcomes] == ["transient_error"] * 6 + ["delivered"]
+        assert {o["error_code"] for o in outcomes[:6]} == {"enrolment_status:503"}
+
+
+async def test_a_notice_whose_sender_died_after_recording_the_delivery_is_not_sent_again(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """The sender was killed after the channel took the message and the log recorded it, but
+    before it closed the claim: whoever takes the claim over closes it, without resending."""
+    fakes = Fakes(contacts={"w-6": {"name": NAME, "mobile": MOBILE}})
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, **settings(base, tmp_path, claim_timeout_seconds=0.2),
+    ):
+        conn = await asyncpg.connect(database)
+        try:
+            notification_id = await conn.fetchval(
+                "INSERT INTO notifications (notification_id, source_event_id, "
+                "source_event_type, correlation_id, recipient_kind, recipient_id, kind, params, "
+                "not_before, state, claim_token, claimed_at, attempts) VALUES "
+                "(gen_random_uuid(), gen_random_uuid(), 'songji.assessment.SkillLevelCertified.v1',"
+                " 'c-6', 'worker', 'w-6', 'certificate_issued', '{}', now(), 'claimed', "
+                "gen_random_uuid(), now() - interval '1 minute', 1) RETURNING notification_id")
+            await conn.execute(
+                "INSERT INTO delivery_attempts (notification_id, attempt, channel, outcome, "
+                "started_at, finished_at) VALUES ($1, 1, 'local', 'delivered', now(), now())",
+                notification_id)
+        finally:
+            await conn.close()
+
+        async def closed() -> list[dict[str, Any]]:
+            return await rows(database, "SELECT state FROM notifications WHERE "
+                                        "recipient_id = 'w-6' AND state = 'sent'")
+        await eventually(closed)
+        attempts = await rows(database, "SELECT outcome FROM delivery_attempts "
+                                        "WHERE notification_id = $1", notification_id)
+        assert attempts == [{"outcome": "delivered"}]
+        assert not [m for m in local_messages(tmp_path) if m["to"] == "w-6"]
+        assert fakes.contact_lookups == 0
+        delivered = await rows(database, "SELECT data FROM events WHERE event_type = "
+                                         "'songji.notifications.NotificationDelivered.v1'")
+        assert [d["data"]["attempts"] for d in delivered] == [1]
+
+
 async def test_a_night_shift_workers_window_defers_a_non_urgent_message(
     database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,133 @@
+"""The fault injector: a seeded plan of faults, carried out while the load runs.
+
+The plan, in a seeded order with seeded pauses: kill -9 each service once (a random moment,
+a random time down, then a restart on the same port and database, not waiting for it to be
+ready before the next fault), restart the broker empty
+once, and re-produce what is on the topics twice: once while consumers are busy (every event
+a second time, the streams mixed in a random cross-stream order) and once into the empty
+broker right after its restart, before the relays republish (so consumers, whose committed
+offsets went with the broker, read the shuffled copies first and the relays' copies after).
+Malformed messages go on every topic after the broker's restart (the embedded broker keeps
+the dead-letter topic in memory too; letters written before its restart would go with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import structlog
+
+from chaos import bus, malformed
+from chaos.system import RunSystem
+from shared.eventsourcing.topics import SERVICES, all_topics, ensure_topics, events_topic
+from shared.infra.kafka import EmbeddedKafka
+
+log = structlog.get_logger(__name__)
+
+KILL, BROKER, REPLAY, MALFORMED = ("kill -9 and restart a service", "restart the broker empty",
+                                   "deliver every event again, cross-stream shuffled",
+                                   "malformed message")
+
+
+@dataclass
+class Plan:
+    steps: list[tuple[str, str]]  # (fault, target)
+    pauses: list[float]
+
+
+def plan(rng: random.Random, *, pause: tuple[float, float]) -> Plan:
+    kills = [(KILL, s) for s in rng.sample(SERVICES, len(SERVICES))]
+    # The broker restarts somewhere among the kills; one replay before it, malformed after.
+    at = rng.randrange(1, len(kills))
+    steps = [*kills[:at], (BROKER, "broker"), *kills[at:]]
+    steps.insert(rng.randrange(0, at + 1), (REPLAY, "topics"))
+    steps.append((MALFORMED, "every topic"))
+    return Plan(steps, [rng.uniform(*pause) for _ in steps])
+
+
+@dataclass
+class Injector:
+    system: RunSystem
+    broker: EmbeddedKafka
+    rng: random.Random
+    plan: Plan
+    down: tuple[float, float] = (0.3, 2.5)
+    counts: Counter = field(default_factory=Counter)
+    malformed: list[malformed.Malformed] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, text: str) -> None:
+        line = f"  +{time.monotonic() - self.started:6.1f}s  {text}"
+        self.log_lines.append(line)
+        print(line, flush=True)
+
+    async def run(self) -> None:
+        self.started = time.monotonic()
+        for (fault, target), pause in zip(self.plan.steps, self.plan.pauses, strict=True):
+            await asyncio.sleep(pause)
+            if fault == KILL:
+                await self.kill(target)
+            elif fault == BROKER:
+                await self.restart_broker()
+            elif fault == REPLAY:
+                await self.replay()
+            else:
+                await self.inject_malformed()
+
+    async def kill(self, name: str) -> None:
+        launcher = self.system.launcher
+        process = launcher.processes[name].process
+        process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(process.wait)
+        self.counts[KILL] += 1
+        downtime = self.rng.uniform(*self.down)
+        self.note(f"kill -9 {name} (pid {process.pid}); restart in {downtime:.1f}s")
+        await asyncio.sleep(downtime)
+        # Restarted without waiting for it to be ready: a consumer rejoining its group waits
+        # out the dead member's session, and the next fault may well come meanwhile.
+        launcher.restart(name)
+        self.note(f"{name} restarted")
+
+    async def restart_broker(self) -> None:
+        prefix = self.system.topic_prefix
+        captured = [r for r in await bus.read_all(self.broker.bootstrap_servers,
+                                                  self._event_topics())
+                    if not bus.is_injected(r)]
+        await asyncio.to_thread(self.broker.restart_empty)
+        self.counts[BROKER] += 1
+        self.note(f"broker restarted empty ({len(captured)} records were on the topics)")
+        # Into the empty broker, before the relays notice: the same records, streams mixed.
+        await ensure_topics(self.broker.bootstrap_servers, all_topics(prefix))
+        shuffled = bus.cross_stream_shuffle(bus.distinct(captured), self.rng)
+        await bus.produce(self.broker.bootstrap_servers, shuffled)
+        self.counts[REPLAY] += 1
+        self.counts["records re-produced"] += len(shuffled)
+        self.note(f"{len(shuffled)} records re-produced into the new broker, cross-stream "
+                  "shuffled; the relays republish after them")
+
+    async def replay(self) -> None:
+        records = [r for r in await bus.read_all(self.broker.bootstrap_servers,
+                                                 self._event_topics())
+                   if not bus.is_injected(r)]
+        shuffled = bus.cross_stream_shuffle(records, self.rng)
+        await bus.produce(self.broker.bootstrap_servers, shuffled)
+        self.counts[REPLAY] += 1
+        self.counts["records re-produced"] += len(shuffled)
+        self.note(f"{len(shuffled)} records delivered a second time, cross-stream shuffled")
+
+    async def inject_malformed(self) -> None:
+        batch = malformed.messages(self.system.topic_prefix, round_=self.counts[MALFORMED])
+        await bus.produce(self.broker.bootstrap_servers, [m.record for m in batch])
+        self.malformed += batch
+        self.counts[MALFORMED] += len(batch)
+        self.note(f"{len(batch)} malformed messages, {len(malformed.KINDS)} kinds on each of "
+                  f"{len(SERVICES)} topics")
+
+    def _event_topics(self) -> list[str]:
+        return [events_topic(s, self.system.topic_prefix) for s in SERVICES]

@@ -1,0 +1,59 @@
+"""The table printed at the end of a chaos run, and the same as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from chaos.faults import BROKER, KILL, MALFORMED, REPLAY
+from chaos.malformed import DeadLetterCheck
+from chaos.snapshot import Snapshot
+from chaos.verdict import Verdict
+
+
+def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCheck,
+          lost_answers: int, taken_as_done: dict[str, int]) -> str:
+    rows: list[tuple[str, str]] = [
+        ("faults injected", ""),
+        (f"  {KILL}", str(counts[KILL])),
+        (f"  {BROKER}", str(counts[BROKER])),
+        (f"  {REPLAY}", f"{counts[REPLAY]} rounds, {counts['records re-produced']} records"),
+        (f"  {MALFORMED}s", str(counts[MALFORMED])),
+        ("  requests whose answer was lost", f"{lost_answers} (conflicts taken as done: "
+                                             f"{sum(taken_as_done.values())})"),
+        ("events", f"{chaos.events_total} in the stores "
+                   + ", ".join(f"{s} {n}" for s, n in chaos.events_by_service.items())),
+        ("ledger", f"{verdict.ledger_lines} lines, "
+                   + ("equal line for line to the clean run" if verdict.ledger_equal
+                      else "DIFFERS from the clean run")),
+        ("dead letters", f"{dead.found}/{dead.expected} (message, consumer) pairs, "
+                         "each with its reason"),
+        ("lost", str(sum(verdict.lost.values()))),
+        *((f"  {k}", str(n)) for k, n in sorted(verdict.lost.items())),
+        ("duplicated effects", str(sum(verdict.duplicated.values()))),
+        *((f"  {k}", str(n)) for k, n in sorted(verdict.duplicated.items())),
+    ]
+    width = max(len(k) for k, _ in rows) + 2
+    lines = [f"{k:<{width}}{v}" for k, v in rows]
+    if dead.reasons:
+        lines.append("dead-letter reasons seen, by kind of malformed message:")
+        lines += [f"  {kind:<24}{reason}" for kind, reason in sorted(dead.reasons.items())]
+    lines += [f"note: {n}" for n in verdict.notes]
+    if verdict.examples:
+        lines.append("differences (first few):")
+        lines += [f"  {e}" for e in verdict.examples]
+    return "\n".join(lines)
+
+
+def as_json(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCheck,
+            seconds: float, workers: int, seed: int) -> dict[str, Any]:
+    return {"workers": workers, "seed": seed, "seconds": round(seconds, 1),
+            "faults": dict(counts), "events": chaos.events_total,
+            "events_by_service": chaos.events_by_service, "ledger_lines": verdict.ledger_lines,
+            "ledger_equal": verdict.ledger_equal,
+            "dead_letters": {"expected": dead.expected, "found": dead.found,
+                             "reasons": dead.reasons},
+            "lost": sum(verdict.lost.values()), "lost_by_kind": dict(verdict.lost),
+            "duplicated": sum(verdict.duplicated.values()),
+            "duplicated_by_kind": dict(verdict.duplicated), "notes": verdict.notes,
+            "examples": verdict.examples}

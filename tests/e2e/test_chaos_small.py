@@ -1,0 +1,46 @@
+"""`make chaos` in a small form, as part of `make test`: 12 workers played on a clean system
+and again while every service is killed once, the broker restarts empty, every event is
+delivered twice in a shuffled cross-stream order and malformed messages land on every topic.
+Nothing may be lost or duplicated, and every malformed message must be dead-lettered, with
+its reason, by every consumer that reads its topic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaos.malformed import KINDS
+from shared.auth.tokens import ENV_INLINE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+
+
+def test_small_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != ENV_INLINE}
+    results = tmp_path / "chaos.json"
+    done = subprocess.run([sys.executable, "-m", "chaos", "--quick", "--json", str(results)],
+                          capture_output=True, text=True, env=env, timeout=380)
+    output = done.stdout + done.stderr
+    assert results.exists(), output[-4000:]
+    got = json.loads(results.read_text())
+    assert got["lost"] == 0, output[-4000:]
+    assert got["duplicated"] == 0, output[-4000:]
+    assert done.returncode == 0, output[-4000:]
+    assert got["ledger_equal"] and got["ledger_lines"] > 0
+    faults = got["faults"]
+    assert faults["kill -9 and restart a service"] == 5
+    assert faults["restart the broker empty"] == 1
+    assert faults["records re-produced"] > 0
+    assert faults["malformed message"] == 5 * len(KINDS)
+    dead = got["dead_letters"]
+    assert dead["found"] == dead["expected"] > faults["malformed message"]
+    assert set(dead["reasons"]) == set(KINDS)
+    assert "not a CloudEvents 1.0 message" in dead["reasons"]["no_cloudevents_headers"]
+    assert "unknown event type" in dead["reasons"]["unknown_event_type"]
+    assert "breaks its contract" in dead["reasons"]["data_breaks_contract"]
+    assert "Nothing lost, nothing duplicated." in output
