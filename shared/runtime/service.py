@@ -206,6 +206,7 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         *topics,
         group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
         auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         ack_policy=AckPolicy.ACK,
         title=f"{ctx.name}.{sub.name}",
         description=sub.description,
