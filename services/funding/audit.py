@@ -172,13 +172,6 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
     return history
 
 
-async def records_from_input_log(conn: asyncpg.Connection) -> list[Consumed]:
-    """What funding itself consumed (to check its derivation, not its inputs)."""
-    from services.funding.records import inputs_for
-
-    return [r for r in await inputs_for(conn, None)]
-
-
 async def _published_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
     """The latest PayoutDue / PayoutReversed of every line, from funding's store."""
     rows = await conn.fetch(
