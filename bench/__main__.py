@@ -59,10 +59,12 @@ async def run_appends(pg: str, sizes: Sizes, figures: list[Figure], details: dic
         key = "single" if batch == 1 else "batch100"
         for f in (
             ratio_figure(f"appends_{key}_vs_eventsourcing", "1 store appends",
-                         f"{label} vs eventsourcing recorder", rates["songji"].per_second,
-                         "events/s", "eventsourcing", rates["eventsourcing"].per_second, 1.5),
+                         f"{label}, pooled, vs eventsourcing recorder",
+                         rates["songji"].per_second, "events/s", "eventsourcing",
+                         rates["eventsourcing"].per_second, 1.5),
             ratio_figure(f"appends_{key}_vs_raw", "1 store appends",
-                         f"{label} vs raw inserts", rates["songji"].per_second, "events/s",
+                         f"{label}, one connection, vs raw inserts",
+                         rates["songji_one_connection"].per_second, "events/s",
                          "raw asyncpg", rates["raw"].per_second, 0.7),
         ):
             figures.append(f)

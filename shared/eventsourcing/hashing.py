@@ -18,9 +18,21 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+# One encoder for every call: ``json.dumps`` with non-default options builds a new encoder
+# each time, which was a fifth of an append's Python time. Same class, same bytes.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_escape = json.encoder.encode_basestring  # the escaping _CANONICAL applies to a str
+
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()
+
+
+def canonical_time(moment: datetime) -> str:
+    """The text of ``recorded_at`` inside the content hash."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def content_hash(
@@ -35,10 +47,31 @@ def content_hash(
     recorded_at: datetime,
 ) -> bytes:
     """Hash of one event's content; ``data_json`` and ``metadata_json`` are canonical JSON."""
-    head = canonical_json([
-        str(event_id), stream_id, version, event_type, schema_version,
-        recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
-    ])
+    return content_hash_at(event_id=event_id, stream_id=stream_id, version=version,
+                           event_type=event_type, schema_version=schema_version,
+                           data_json=data_json, metadata_json=metadata_json,
+                           recorded_at=canonical_time(recorded_at))
+
+
+def content_hash_at(
+    *,
+    event_id: UUID,
+    stream_id: str,
+    version: int,
+    event_type: str,
+    schema_version: int,
+    data_json: bytes,
+    metadata_json: bytes,
+    recorded_at: str,
+) -> bytes:
+    """``content_hash`` with ``recorded_at`` already as ``canonical_time`` text: the events of
+    one append share it, so the writer formats it once."""
+    # The canonical JSON of [id, stream, version, type, schema version, time], written out
+    # because this runs for every event appended: the same bytes as ``canonical_json`` of the
+    # list (a uuid, ints and an ISO time need no escaping; the strings go through the
+    # encoder's own escaping), about three times faster.
+    head = (f'["{event_id}",{_escape(stream_id)},{version:d},{_escape(event_type)},'
+            f'{schema_version:d},"{recorded_at}"]').encode()
     digest = hashlib.sha256(head)
     digest.update(b"\x00")
     digest.update(data_json)

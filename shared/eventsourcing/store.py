@@ -18,7 +18,13 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from shared.contracts import Envelope, Event, Metadata
-from shared.eventsourcing.hashing import canonical_json, chain_hash, content_hash
+from shared.eventsourcing.hashing import (
+    canonical_json,
+    canonical_time,
+    chain_hash,
+    content_hash,
+    content_hash_at,
+)
 
 NOTIFY_CHANNEL = "songji_events"  # also named in the append function's SQL
 _VERSION_CONFLICT = "SJ409"  # raised by songji_append when the stream moved on
@@ -136,22 +142,23 @@ class EventStore:
         metadata: Metadata,
     ) -> list[StoredEvent]:
         recorded_at = self.clock()
+        recorded_text = canonical_time(recorded_at)
         meta = metadata.model_dump(mode="json")
         meta_json = canonical_json(meta)
-        ids, types, versions, data_texts, hashes = [], [], [], [], []
-        pending = []
+        ids, types, versions, datas, data_texts, hashes = [], [], [], [], [], []
         for offset, event in enumerate(events, start=1):
             data = event.model_dump(mode="json")
             data_json = canonical_json(data)
-            fields = dict(event_id=uuid4(), stream_id=stream_id, version=expected_version + offset,
-                          event_type=event.ce_type(), schema_version=event.schema_version,
-                          recorded_at=recorded_at)
-            hashes.append(content_hash(**fields, data_json=data_json, metadata_json=meta_json))
-            ids.append(fields["event_id"])
-            types.append(fields["event_type"])
-            versions.append(fields["schema_version"])
+            event_id, event_type = uuid4(), event.ce_type()
+            hashes.append(content_hash_at(
+                event_id=event_id, stream_id=stream_id, version=expected_version + offset,
+                event_type=event_type, schema_version=event.schema_version,
+                data_json=data_json, metadata_json=meta_json, recorded_at=recorded_text))
+            ids.append(event_id)
+            types.append(event_type)
+            versions.append(event.schema_version)
+            datas.append(data)
             data_texts.append(data_json.decode())
-            pending.append((fields, data))
         try:
             rows = await conn.fetch(
                 "SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
@@ -163,9 +170,12 @@ class EventStore:
             if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
                 raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
             raise
-        return [StoredEvent(position=row["out_position"], hash=bytes(row["out_hash"]),
-                            data=data, metadata=meta, **fields)
-                for row, (fields, data) in zip(rows, pending, strict=True)]
+        return [StoredEvent(position=row["out_position"], event_id=event_id, stream_id=stream_id,
+                            version=expected_version + offset, event_type=event_type,
+                            schema_version=schema_version, data=data, metadata=meta,
+                            recorded_at=recorded_at, hash=bytes(row["out_hash"]))
+                for offset, (row, event_id, event_type, schema_version, data)
+                in enumerate(zip(rows, ids, types, versions, datas, strict=True), start=1)]
 
     async def read_stream(self, stream_id: str) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:
