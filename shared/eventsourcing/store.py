@@ -3,8 +3,10 @@
 Every append locks the single ``event_head`` row, so writers are serialised: the position
 counter and the hash chain advance in commit order, and a reader tailing ``position > n``
 can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
-the auditors rely on). An append is one call of the ``songji_append`` function (one round trip,
-see sql/0003), so the lock is held only for the inserts of one append.
+the auditors rely on). An append is one statement (one round trip), so the lock is held only
+for the inserts of one append: a single event (most commands) by ``_APPEND_ONE`` below, several
+by the ``songji_append`` function (sql/0003), which loops for the hash chain. Both hand out
+positions and chain hashes from the same head row, so they interleave freely.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ def utc_now() -> datetime:
 
 
 class ConcurrencyError(Exception):
-    """The stream moved on since the caller read it: reload, decide again, retry."""
+    """The stream moved on since the caller read it: reload, decide again, retry.
 
-    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"stream {stream_id!r} is at version {actual}, the append expected {expected}"
-        )
+    ``actual`` is None when it could not be read: inside the caller's transaction, which the
+    conflict has aborted."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None) -> None:
+        at = f"version {actual}" if actual is not None else "a later version"
+        super().__init__(f"stream {stream_id!r} is at {at}, the append expected {expected}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
@@ -99,8 +103,43 @@ class Verification:
         return self.first_bad_position is None
 
 
+# One event, one plain statement: without the function call and its loop it costs about three
+# quarters of the function's time on the server (docs/benchmarks.md). The UPDATE takes the head
+# row's lock (held to commit: positions are handed out in commit order) and chains the hash from
+# the latest head even when it waited for another writer (READ COMMITTED re-reads the row it
+# locks). The stream's version is checked by the unique index on (stream, version): a writer
+# that lost the race fails on it; the EXISTS refuses an expected version the stream never had.
+# The JSON goes as text (``::text::jsonb``), the canonical text that was hashed, not through the
+# pool's jsonb codec.
+_APPEND_ONE = """
+WITH head AS (
+    UPDATE event_head
+       SET last_position = last_position + 1,
+           last_hash = sha256(last_hash || int8send(last_position + 1) || $9)
+     WHERE id = 1
+       AND ($2 = 0 OR EXISTS (SELECT FROM events WHERE stream_id = $1 AND version = $2))
+ RETURNING last_position, last_hash, pg_notify('songji_events', last_position::text)
+)
+INSERT INTO events (position, event_id, stream_id, version, event_type, schema_version,
+                    data, metadata, recorded_at, hash)
+SELECT last_position, $3, $1, $2 + 1, $4, $5, $6::text::jsonb, $7::text::jsonb, $8, last_hash
+  FROM head
+RETURNING position AS out_position, hash AS out_hash
+"""
+_APPEND_MANY = ("SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9)")
+_STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
+_STREAM_VERSION_KEY = "events_stream_id_version_key"  # UNIQUE (stream_id, version), sql/0001
+
 _COLUMNS = ("position, event_id, stream_id, version, event_type, schema_version, data, "
             "metadata, recorded_at, hash")
+
+
+async def _version_if_readable(conn: asyncpg.Connection, stream_id: str) -> int | None:
+    """The stream's version for the conflict's message; None inside an aborted transaction."""
+    if conn.is_in_transaction():
+        return None
+    return await conn.fetchval(_STREAM_VERSION, stream_id)
 
 
 def _row_to_event(row: asyncpg.Record) -> StoredEvent:
@@ -160,16 +199,26 @@ class EventStore:
             datas.append(data)
             data_texts.append(data_json.decode())
         try:
-            rows = await conn.fetch(
-                "SELECT out_position, out_hash FROM songji_append($1, $2, $3, $4, $5, $6, $7, "
-                "$8, $9)",
-                stream_id, expected_version, ids, types, versions, data_texts,
-                meta_json.decode(), recorded_at, hashes,
-            )
+            if len(events) == 1:
+                rows = await conn.fetch(_APPEND_ONE, stream_id, expected_version, ids[0],
+                                        types[0], versions[0], data_texts[0],
+                                        meta_json.decode(), recorded_at, hashes[0])
+            else:
+                rows = await conn.fetch(_APPEND_MANY, stream_id, expected_version, ids, types,
+                                        versions, data_texts, meta_json.decode(), recorded_at,
+                                        hashes)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _STREAM_VERSION_KEY:
+                raise
+            raise ConcurrencyError(stream_id, expected_version,
+                                   await _version_if_readable(conn, stream_id)) from None
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
                 raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
             raise
+        if not rows:  # the stream is not at the expected version yet: nothing was written
+            raise ConcurrencyError(stream_id, expected_version,
+                                   await _version_if_readable(conn, stream_id))
         return [StoredEvent(position=row["out_position"], event_id=event_id, stream_id=stream_id,
                             version=expected_version + offset, event_type=event_type,
                             schema_version=schema_version, data=data, metadata=meta,
@@ -186,9 +235,7 @@ class EventStore:
 
     async def stream_version(self, stream_id: str) -> int:
         async with self.pool.acquire() as conn:
-            return await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
-            )
+            return await conn.fetchval(_STREAM_VERSION, stream_id)
 
     async def read_after(self, position: int, limit: int = 1000) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:
