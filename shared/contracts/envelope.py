@@ -24,6 +24,9 @@ from shared.contracts.base import Event, model_for
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+# Built once: ``json.dumps`` with options builds an encoder per call, and the relay encodes
+# every event it publishes.
+_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class InvalidMessage(ValueError):
@@ -96,7 +99,7 @@ class Envelope(BaseModel):
         return [(k, v.encode()) for k, v in attributes.items() if v is not None]
 
     def kafka_value(self) -> bytes:
-        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+        return _BODY.encode(self.data).encode()
 
     @classmethod
     def from_kafka(cls, headers: dict[str, str], value: bytes | None) -> Envelope:

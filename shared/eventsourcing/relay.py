@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -23,11 +24,27 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def stream_partitioner(key: bytes | None, all_partitions: list[int],
+                       available: list[int]) -> int:
+    """The client's default partitioner (Java-compatible murmur2 of the key), remembering each
+    stream's hash: aiokafka computes it in pure Python, a tenth of the relay's time per event,
+    and a stream's events come in runs."""
+    if key is None:
+        return DefaultPartitioner()(key, all_partitions, available)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 @dataclass
@@ -112,6 +129,7 @@ class Relay:
                 acks="all",
                 enable_idempotence=False,  # not needed: the inboxes deduplicate
                 linger_ms=2,
+                partitioner=stream_partitioner,
             )
             await producer.start()
             self._producer = producer
