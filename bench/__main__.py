@@ -16,7 +16,15 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.report import Figure, console_line, plot_latency, ratio_figure, write_results
+from bench.report import (
+    REPORTED,
+    Figure,
+    console_line,
+    plot_latency,
+    ratio_figure,
+    reported_ratio,
+    write_results,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -66,6 +74,11 @@ async def run_appends(pg: str, sizes: Sizes, figures: list[Figure], details: dic
                          f"{label}, one connection, vs raw inserts",
                          rates["songji_one_connection"].per_second, "events/s",
                          "raw asyncpg", rates["raw"].per_second, 0.7),
+            reported_ratio(f"appends_{key}_row_alone_vs_raw", "1 store appends",
+                           f"{label}: the store's row alone (plain INSERT: no head lock, "
+                           "hash chain or version check) vs raw inserts",
+                           rates["row_alone"].per_second, "events/s", "raw asyncpg",
+                           rates["raw"].per_second),
         ):
             figures.append(f)
             say(console_line(f))
@@ -151,9 +164,9 @@ async def run_latency(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
     complete = result.observed == result.certifications
     for f in (
         Figure("latency_p50_ms", "4 latency", "p50 certified -> ledger line", p50, "ms", "",
-               None, None, "(reported)", complete),
+               None, None, REPORTED, complete),
         Figure("latency_p95_ms", "4 latency", "p95 certified -> ledger line", p95, "ms", "",
-               None, None, "(reported)", complete),
+               None, None, REPORTED, complete),
         Figure("latency_p99_ms", "4 latency", "p99 certified -> ledger line", p99, "ms", "",
                None, None, "< 250 ms", complete and p99 < 250),
         Figure("latency_lines_seen", "4 latency", "certifications whose line appeared",
@@ -215,8 +228,9 @@ def main() -> None:
     started = time.perf_counter()
     with postgres_server() as pg, kafka_broker() as kafka:
         figures = asyncio.run(main_async(args, pg, kafka))
-    missed = [f for f in figures if not f.passed]
-    say(f"done in {time.perf_counter() - started:.0f}s: {len(figures) - len(missed)} PASS, "
+    checked = [f for f in figures if not f.informational]
+    missed = [f for f in checked if not f.passed]
+    say(f"done in {time.perf_counter() - started:.0f}s: {len(checked) - len(missed)} PASS, "
         f"{len(missed)} MISS; results in {args.out}/latest.md")
 
 

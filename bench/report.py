@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+REPORTED = "(reported)"
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -23,7 +25,14 @@ class Figure:
     passed: bool
 
     @property
+    def informational(self) -> bool:
+        """Shown to explain other figures; it has no target of its own."""
+        return self.target == REPORTED
+
+    @property
     def verdict(self) -> str:
+        if self.informational:
+            return "—"
         return "PASS" if self.passed else "MISS"
 
 
@@ -33,6 +42,13 @@ def ratio_figure(key: str, benchmark: str, what: str, value: float, unit: str,
     target = f"≥ {at_least:g}×" if at_least >= 1 else f"≥ {at_least:.0%}"
     return Figure(key, benchmark, what, value, unit, baseline_name, baseline, ratio, target,
                   ratio >= at_least)
+
+
+def reported_ratio(key: str, benchmark: str, what: str, value: float, unit: str,
+                   baseline_name: str, baseline: float) -> Figure:
+    """A ratio shown for what it explains, with no target."""
+    return Figure(key, benchmark, what, value, unit, baseline_name, baseline,
+                  value / baseline if baseline else 0.0, REPORTED, True)
 
 
 def _number(x: float | None, unit: str = "") -> str:
@@ -45,7 +61,7 @@ def _number(x: float | None, unit: str = "") -> str:
 def _ratio(f: Figure) -> str:
     if f.ratio is None:
         return "—"
-    return f"{f.ratio:.0%}" if "%" in f.target else f"{f.ratio:.2f}×"
+    return f"{f.ratio:.0%}" if "%" in f.target or f.informational else f"{f.ratio:.2f}×"
 
 
 def table(figures: list[Figure]) -> str:

@@ -9,8 +9,10 @@ as the raw inserts run on one connection). Each append is its own transaction ei
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -56,6 +58,43 @@ async def _songji(dsn: str, commits: int, batch: int, repeats: int) -> dict[str,
         return rates
     finally:
         await pool.close()
+
+
+async def _row_alone(dsn: str, commits: int, batch: int, repeats: int) -> Rate:
+    """The store's own row (its table's columns, indexes and JSON) written by plain INSERTs
+    as the raw baseline writes its rows: no head lock, hash chain or version check. What is
+    left between this and the store is the price of those guarantees."""
+    conn = await asyncpg.connect(dsn)
+    await apply_migrations(conn, migration_files(KIT_MIGRATIONS))
+    meta = META.model_dump_json()
+    now = datetime.now(UTC)
+    positions = itertools.count(1)
+    columns = ("INSERT INTO events (position, event_id, stream_id, version, event_type, "
+               "schema_version, data, metadata, recorded_at, hash) ")
+    one = columns + "VALUES ($1, $2, $3, 1, $4, 1, $5::text::jsonb, $6::text::jsonb, $7, $8)"
+    # Many rows as the store writes them: one statement over arrays, the cheapest way here.
+    many = columns + ("SELECT p, id, $3, v, $4, 1, d::jsonb, $6::text::jsonb, $7, $8 "
+                      "FROM unnest($1::bigint[], $2::uuid[], $9::int[], $5::text[]) "
+                      "AS r(p, id, v, d)")
+    event_type, payload = EVENT.ce_type(), PAYLOAD.decode()
+
+    async def run() -> int:
+        for _ in range(commits):
+            stream = uuid.uuid4().hex
+            if batch == 1:
+                await conn.execute(one, next(positions), uuid.uuid4(), stream, event_type,
+                                   payload, meta, now, b"h" * 32)
+            else:
+                await conn.execute(many, [next(positions) for _ in range(batch)],
+                                   [uuid.uuid4() for _ in range(batch)], stream, event_type,
+                                   [payload] * batch, meta, now, b"h" * 32,
+                                   list(range(1, batch + 1)))
+        return commits * batch
+
+    try:
+        return await measure_rate("the store's row alone", run, repeats=repeats)
+    finally:
+        await conn.close()
 
 
 async def _raw(dsn: str, commits: int, batch: int, repeats: int) -> Rate:
@@ -109,6 +148,8 @@ async def bench_appends(server_url: str, *, batch: int, commits: int, repeats: i
     songji = await _songji(await create_database(server_url, f"{prefix}_s"), commits, batch,
                            repeats)
     raw = await _raw(await create_database(server_url, f"{prefix}_r"), commits, batch, repeats)
+    row_alone = await _row_alone(await create_database(server_url, f"{prefix}_o"), commits,
+                                 batch, repeats)
     es_dsn = await create_database(server_url, f"{prefix}_e")
     eventsourcing = await asyncio.to_thread(_eventsourcing, es_dsn, commits, batch, repeats)
-    return {**songji, "raw": raw, "eventsourcing": eventsourcing}
+    return {**songji, "raw": raw, "row_alone": row_alone, "eventsourcing": eventsourcing}
