@@ -11,11 +11,12 @@ positions and chain hashes from the same head row, so they interleave freely.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID, uuid4
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 
@@ -52,8 +53,11 @@ class ConcurrencyError(Exception):
         self.actual = actual
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
+    """One stored event. A named tuple rather than a frozen dataclass: the store builds one for
+    every event it appends or reads (the relay, the auditors' replay), and this is about three
+    times cheaper to build; fields are in the order of ``_COLUMNS``."""
+
     position: int
     event_id: UUID
     stream_id: str
@@ -145,7 +149,7 @@ async def _version_if_readable(conn: asyncpg.Connection, stream_id: str) -> int 
 
 
 def _row_to_event(row: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(**dict(row))
+    return StoredEvent._make(row)  # the row's columns are _COLUMNS, the tuple's order
 
 
 class EventStore:
@@ -187,10 +191,12 @@ class EventStore:
         meta = metadata.model_dump(mode="json")
         meta_json = canonical_json(meta)
         ids, types, versions, datas, data_texts, hashes = [], [], [], [], [], []
+        random = os.urandom(16 * len(events))  # version 4 ids, one system call per append
         for offset, event in enumerate(events, start=1):
             data = event.model_dump(mode="json")
             data_json = canonical_json(data)
-            event_id, event_type = uuid4(), event.ce_type()
+            event_id = UUID(bytes=random[16 * offset - 16:16 * offset], version=4)
+            event_type = event.ce_type()
             hashes.append(content_hash_at(
                 event_id=event_id, stream_id=stream_id, version=expected_version + offset,
                 event_type=event_type, schema_version=event.schema_version,

@@ -38,3 +38,9 @@ def test_a_stored_events_cloudevent_is_what_validation_would_give() -> None:
     assert built.kafka_headers() == validated.kafka_headers()
     assert built.kafka_value() == b'{"class_id":"c-7","minutes":240}'
     assert dict(built.kafka_headers())["ce_actororg"] == b"inst-1"
+
+
+def test_a_stored_event_reads_a_row_in_column_order() -> None:
+    from shared.eventsourcing.store import _COLUMNS
+
+    assert StoredEvent._fields == tuple(c.strip() for c in _COLUMNS.split(","))
