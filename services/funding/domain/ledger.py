@@ -366,8 +366,12 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
                 settled[x.line_id] = _Settled(x, status, -recover, x.batch_id)
 
     funded, funds = _allocate_budget(facts, list(settled.values()), paid, instructed)
+    # Let each line go as its settled copy is made, so that the lines are not held twice
+    # (when the caller holds on to none: ``rebuild_ledger``); the order is restored below.
+    del lines, by_key
     final = []
-    for s in settled.values():
+    while settled:
+        _, s = settled.popitem()
         x, status, fund = s.line, s.status, s.line.fund
         if x.line_id in funded:
             fund = funded[x.line_id]
