@@ -117,7 +117,8 @@ async def run_replay(kafka: str, sizes: Sizes, figures: list[Figure], details: d
             runs[(size, mode)] = run
             say(f"  {mode}: {run.events:,} events in {run.seconds:.1f}s "
                 f"({run.per_second:,.0f}/s), peak RSS {run.peak_rss_mb:,.0f} MB"
-                + (f", {run.lines:,} lines (read {run.read_seconds:.1f}s, build "
+                + (f" (own {run.own_peak_rss_mb:,.0f} + child {run.children_peak_rss_mb:,.0f}),"
+                   f" {run.lines:,} lines (read {run.read_seconds:.1f}s, build "
                    f"{run.build_seconds:.1f}s, ledger ~{run.ledger_mb:,.0f} MB)"
                    if mode == "ledger" else ""))
     details["replay"] = {f"{size}_{mode}": asdict(run) for (size, mode), run in runs.items()}

@@ -12,6 +12,7 @@ of records read so far.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
@@ -36,6 +37,7 @@ Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
             "policy_id", "policy_version", "justified_by", "corrects_line_id", "due_at")
 SOURCE_SERVICES = ("enrolment", "training", "assessment")
+_LET_FETCH = 3  # loop turns: the routine wakes, builds the requests, its tasks send them
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,11 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         add = history.add_message
         with fewer_collections():
             while batch := await consumer.getmany(timeout_ms=idle_ms):
+                # Let the consumer's fetch routine send the next fetch requests before this
+                # batch is worked through (it runs only when the loop does), so the broker
+                # prepares them meanwhile instead of after.
+                for _ in range(_LET_FETCH):
+                    await asyncio.sleep(0)
                 for partition_records in batch.values():
                     for msg in partition_records:
                         add(msg.headers, msg.value)
@@ -224,7 +231,6 @@ def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed
     ``build_ledger`` gives, derived a slice at a time."""
     own = list(own)
     history = history if isinstance(history, History) else History.of(history)
-    lines, _ = history.derive(own, as_of=as_of)
-    if as_of is not None:
-        own = [r for r in own if r.recorded_at <= as_of]
-    return settle(own, lines)
+    own_then = own if as_of is None else [r for r in own if r.recorded_at <= as_of]
+    # The lines are passed on, not held here: ``settle`` lets each go as it copies it.
+    return settle(own_then, history.derive(own, as_of=as_of)[0])

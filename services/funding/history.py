@@ -1,22 +1,33 @@
 """The auditor's history: every record to rebuild the ledger from, kept so that the ledger is
-derived one slice at a time, in memory that does not grow with the length of the history.
+derived one slice at a time, in memory that does not grow with the length of the history,
+and on as many CPUs as there are.
 
 A worker's lines depend only on their own records (attendance, voids, certificates,
 revocations), the records of their classes and a few shared ones (see ``derive_lines``). So:
 
-- class-level and shared records (a few per class) are parsed once and kept in memory;
+- shared records (policies, assessment bodies: a handful) are parsed once and kept;
+- class-level records (schedule, completion, assessment: three per class) are kept as the
+  JSON they arrived in, grouped by class, and parsed only while a bucket that needs them is
+  derived (parsed, a class with its roster and sessions is ~60 KB; as JSON ~8 KB);
 - worker-level records, nearly all of a history, are written as the JSON they arrived in to
-  one of ``buckets`` spill files chosen by a hash of the worker (records of other types, which
-  bear on no money, by a hash of their id: they are only counted);
-- ``derive`` reads one spill file at a time, validates each record once against its contract,
-  and derives the lines of that file's workers with ``ClassRecords.lines_of``.
+  one of ``buckets`` spill files. The bucket is that of the worker's *home class* (the class
+  named by the first record read about the worker), and a class's records belong to the
+  bucket of the class: so the trainees of a class and the class itself nearly always share a
+  bucket and a class is parsed once, not once per bucket that one of its trainees hashed to.
+  Records of other types, which bear on no money, go by a hash of their id (only counted);
+- ``derive`` reads one spill file at a time, validates each record once against its
+  contract, parses the classes that file's workers were in (those of the bucket, those named
+  by their records and those whose completion lists them) and derives the lines of the
+  file's workers with ``ClassRecords.lines_of``. The buckets are shared between forked
+  processes, each deriving every n-th bucket.
 
-Peak memory is one bucket, the class-level records and the lines. The lines are the same as
-``derive_lines`` over the whole history: the same function on the same slices. A message is
-accepted exactly when the services' inbox would accept it (``Envelope.from_kafka`` and the
-contract), and duplicates collapse by event id as in ``canonical``; two records with one id
-but different contents are reported (``ConflictingDuplicate``) when they land in one bucket,
-i.e. unless the contents differ in the worker they are about.
+Peak memory per process is one bucket, its classes, the class JSON, the worker -> home class
+map and the lines. The lines are the same as ``derive_lines`` over the whole history: the same
+function on the same slices. A message is accepted exactly when the services' inbox would
+accept it (``Envelope.from_kafka`` and the contract), and duplicates collapse by event id as
+in ``canonical``; two records with one id but different contents are reported
+(``ConflictingDuplicate``) when they land in one bucket or class, i.e. unless the contents
+differ in the worker or class they are about.
 """
 
 from __future__ import annotations
@@ -24,12 +35,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import pickle
 import re
 import tempfile
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,20 +56,30 @@ from services.funding.domain.ledger import (
     WORKER_RECORDS,
     ClassRecords,
     LedgerLine,
+    class_of,
     worker_of,
 )
 from shared.contracts import Envelope, Event, UnknownEventType, model_for
+from shared.contracts.training import ClassCompleted
 
-BUCKETS = 128
+BUCKETS = 256
 _FLUSH_AT = 50_000  # buffered records, all buckets together
+# Below this many records one process derives everything: forking costs more than it saves.
+PARALLEL_FROM = 50_000
 _WORKER_TYPES = frozenset(m.ce_type() for m in WORKER_RECORDS)
-_KEPT_TYPES = frozenset(m.ce_type() for m in (*CLASS_RECORDS, *SHARED_RECORDS))
+_CLASS_TYPES = frozenset(m.ce_type() for m in CLASS_RECORDS)
+_SHARED_TYPES = frozenset(m.ce_type() for m in SHARED_RECORDS)
+_COMPLETED = ClassCompleted.ce_type()
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WORKER_KEY = b'"worker_id"'
+_CLASS_KEY = b'"class_id"'
 
-# A record as spilled: (event id, stream id, stream version, recorded at, CloudEvents type,
-# data). From Kafka: the id and time as their header text, the data as the body's JSON bytes
-# (checked and parsed once, in ``_parse``); from a store or given: checked values and a dict.
-Entry = tuple[str, str, int, "datetime | str", str, Any]
+# A record as kept or spilled: (event id, stream id, stream version, recorded at, CloudEvents
+# type, data). From Kafka: the id, subject and time as their header bytes, the data as the
+# body's JSON bytes (decoded, checked and parsed once, in ``_parse``); from a store: checked
+# values and a dict; given: the parsed record itself.
+Entry = tuple["str | bytes", "str | bytes", int, "datetime | str | bytes", str, Any]
+Kept = Entry | Consumed
 
 
 def bucket_of(key: str, buckets: int = BUCKETS) -> int:
@@ -68,6 +90,13 @@ def _event_id(text: str) -> str:
     return text if _CANONICAL_UUID.fullmatch(text) else str(UUID(text))
 
 
+def default_processes() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class History:
     """Records read from the topics or the stores (or given), partitioned for ``derive``.
 
@@ -75,18 +104,21 @@ class History:
 
     def __init__(self, *, buckets: int = BUCKETS, spill: bool = True) -> None:
         self.buckets = buckets
-        self.kept: dict[str, Consumed] = {}
+        self.kept: dict[str, Consumed] = {}  # shared records, parsed
+        self.classes: dict[str, list[Kept]] = defaultdict(list)  # class id -> its records
+        self.homes: dict[str, int] = {}  # worker -> hash of their home class
         self.added = 0
         self.skipped = 0  # malformed or of no known type (they went to the dead-letter topic)
-        self._buffers: list[list[Entry]] = [[] for _ in range(buckets)]
+        self._buffers: list[list[Kept]] = [[] for _ in range(buckets)]
         self._buffered = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = (
             tempfile.TemporaryDirectory(prefix="songji-audit-") if spill else None)
         self._spilled = [False] * buckets
 
     @classmethod
-    def of(cls, records: Iterable[Consumed | Envelope], *, spill: bool = False) -> History:
-        history = cls(spill=spill)
+    def of(cls, records: Iterable[Consumed | Envelope], *, spill: bool = False,
+           buckets: int = BUCKETS) -> History:
+        history = cls(spill=spill, buckets=buckets)
         for record in records:
             history.add(record)
         return history
@@ -111,29 +143,42 @@ class History:
         """A binary-mode CloudEvent from Kafka; False if the services' inbox would refuse it
         for its headers (``Envelope.from_kafka``'s checks; the id, the time and the data are
         checked when the record is parsed, see ``_parse``)."""
+        # The inbox decodes every header as UTF-8. Nearly always they are all ASCII, and then
+        # their concatenation is too (one C call instead of a decode per header) and the
+        # bytes compare and convert as the text would; otherwise decode them one by one.
+        headers = headers or ()
+        h: dict[str, Any] = dict(headers)
         try:
-            h = {k: v.decode() for k, v in headers or ()}
-            if h.get("ce_specversion") != "1.0" or not (
-                    h.get("ce_id") and h.get("ce_source") and h.get("ce_type")
-                    and h.get("ce_subject") and h.get("ce_time")):
+            if len(h) != len(headers) or not b"".join(h.values()).isascii():
+                h = {k: v.decode() for k, v in headers}  # UnicodeDecodeError: refused
+                one, empty = "1.0", ""
+            else:
+                one, empty = b"1.0", b""
+            if h.get("ce_specversion") != one or not (
+                    h.get("ce_id", empty) and h.get("ce_source", empty)
+                    and h.get("ce_type", empty) and h.get("ce_subject", empty)
+                    and h.get("ce_time", empty)):
                 raise ValueError("not a Songji CloudEvent")
             int(h.get("ce_schemaversion", "1"))
             version = h.get("ce_streamversion")
             stream_version = 0 if version is None else int(version)
             if h.get("ce_position") is not None:
                 int(h["ce_position"])
+            event_type = h["ce_type"]
+            if isinstance(event_type, bytes):
+                event_type = event_type.decode()
         except ValueError:  # UnicodeDecodeError included
             self.skipped += 1
             return False
-        event_type = h["ce_type"]
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
                  value or b"")
         if event_type in _WORKER_TYPES:
-            worker = _worker_in(entry[5])
-            if worker is None:
+            data = entry[5]
+            worker = _text_in(data, _WORKER_KEY)
+            if worker is None:  # the contract requires it: refused by the inbox
                 self.skipped += 1
                 return False
-            return self._spill(bucket_of(worker, self.buckets), entry)
+            return self._spill(self._bucket_of_worker(worker, data), entry)
         return self._route(entry)
 
     def add_stored(self, event_id: str, stream_id: str, version: int, recorded_at: datetime,
@@ -149,15 +194,27 @@ class History:
                             record.event.model_dump(mode="json")), parsed=record)
 
     def _route(self, entry: Entry, parsed: Consumed | None = None) -> bool:
-        event_type = entry[4]
+        event_type, data = entry[4], entry[5]
+        kept: Kept = parsed if self._dir is None and parsed else entry
         if event_type in _WORKER_TYPES:
-            data = entry[5]
-            worker = data.get("worker_id") if isinstance(data, dict) else _worker_in(data)
+            worker = data.get("worker_id") if isinstance(data, dict) else _text_in(
+                data, _WORKER_KEY)
             if not isinstance(worker, str):  # the contract requires it: refused by the inbox
                 self.skipped += 1
                 return False
-            bucket = bucket_of(worker, self.buckets)
-        elif event_type in _KEPT_TYPES:
+            return self._spill(self._bucket_of_worker(worker, data), kept)
+        if event_type in _CLASS_TYPES:
+            class_id = data.get("class_id") if isinstance(data, dict) else _text_in(
+                data, _CLASS_KEY)
+            if not isinstance(class_id, str):
+                self.skipped += 1
+                return False
+            # Kept as it came (JSON bytes, a dict) unless given parsed: ``derive`` parses a
+            # class while a bucket needs it, so the parsed rosters never pile up.
+            self.classes[class_id].append(parsed or entry)
+            self.added += 1
+            return True
+        if event_type in _SHARED_TYPES:
             record = parsed or _parse(entry)
             if record is None:
                 self.skipped += 1
@@ -165,17 +222,25 @@ class History:
             _keep(self.kept, record)
             self.added += 1
             return True
-        else:
-            try:
-                model_for(event_type)
-            except UnknownEventType:
-                self.skipped += 1
-                return False
-            bucket = bucket_of(entry[0], self.buckets)
-        return self._spill(bucket, parsed if self._dir is None and parsed else entry)
+        try:
+            model_for(event_type)
+        except UnknownEventType:
+            self.skipped += 1
+            return False
+        id_text = entry[0].decode(errors="replace") if isinstance(entry[0], bytes) else entry[0]
+        return self._spill(bucket_of(id_text, self.buckets), kept)
 
-    def _spill(self, bucket: int, entry: Entry | Consumed) -> bool:
-        self._buffers[bucket].append(entry)  # type: ignore[arg-type]
+    def _bucket_of_worker(self, worker: str, data: Any) -> int:
+        home = self.homes.get(worker)
+        if home is None:
+            class_id = data.get("class_id") if isinstance(data, dict) else _text_in(
+                data, _CLASS_KEY)
+            home = self.homes[worker] = zlib.crc32(
+                (class_id if isinstance(class_id, str) else worker).encode())
+        return home % self.buckets
+
+    def _spill(self, bucket: int, entry: Kept) -> bool:
+        self._buffers[bucket].append(entry)
         self.added += 1
         if self._dir is not None:
             self._buffered += 1
@@ -198,7 +263,7 @@ class History:
 
     # -- reading back ------------------------------------------------------------------------
 
-    def _entries(self, bucket: int) -> Iterator[Entry | Consumed]:
+    def _entries(self, bucket: int) -> Iterator[Kept]:
         if self._dir is not None and self._spilled[bucket]:
             with self._path(bucket).open("rb") as f:
                 while True:
@@ -208,63 +273,202 @@ class History:
                         break
         yield from self._buffers[bucket]
 
-    def _bucket(self, bucket: int, as_of: datetime | None) -> dict[str, Consumed]:
+    def _class_bucket(self, class_id: str) -> int:
+        return zlib.crc32(class_id.encode()) % self.buckets
+
+    def _own(self, bucket: int, as_of: datetime | None) -> dict[str, Consumed]:
         """One bucket's valid records by event id (recorded at or before ``as_of``)."""
         out: dict[str, Consumed] = {}
         for entry in self._entries(bucket):
-            if isinstance(entry, Consumed):
-                record: Consumed | None = entry
-            else:
-                record = _parse(entry)
+            record = entry if isinstance(entry, Consumed) else _parse(entry)
             if record is None or (as_of is not None and record.recorded_at > as_of):
                 continue
             _keep(out, record)
         return out
 
+    def _class(self, class_id: str, as_of: datetime | None) -> dict[str, Consumed]:
+        """One class's valid records by event id (recorded at or before ``as_of``)."""
+        out: dict[str, Consumed] = {}
+        for entry in self.classes.get(class_id, ()):
+            record = entry if isinstance(entry, Consumed) else _parse(entry)
+            if record is None or (as_of is not None and record.recorded_at > as_of):
+                continue
+            _keep(out, record)
+        return out
+
+    def _plan(self) -> tuple[dict[int, list[str]], dict[int, set[str]]]:
+        """Each bucket's own classes, and the classes of other buckets whose completion lists
+        one of its workers (a trainee with no record of their own in that class still has a
+        claim in it). Gives a home to trainees not seen yet."""
+        own: dict[int, list[str]] = defaultdict(list)
+        foreign: dict[int, set[str]] = defaultdict(set)
+        for class_id, entries in self.classes.items():
+            bucket = self._class_bucket(class_id)
+            own[bucket].append(class_id)
+            home = zlib.crc32(class_id.encode())
+            for entry in entries:
+                for worker in _trainees(entry):
+                    b = self.homes.setdefault(worker, home) % self.buckets
+                    if b != bucket:
+                        foreign[b].add(class_id)
+        return own, foreign
+
     def __iter__(self) -> Iterator[Consumed]:
-        """Every valid record once (each bucket deduplicated), in no particular order."""
+        """Every valid record once (each bucket and class deduplicated), in no particular
+        order."""
         yield from self.kept.values()
+        for class_id in self.classes:
+            yield from self._class(class_id, None).values()
         for bucket in range(self.buckets):
-            yield from self._bucket(bucket, None).values()
+            yield from self._own(bucket, None).values()
 
-    def derive(self, extra: Iterable[Consumed] = (), *, as_of: datetime | None = None
-               ) -> tuple[list[LedgerLine], int]:
+    def derive(self, extra: Iterable[Consumed] = (), *, as_of: datetime | None = None,
+               processes: int | None = None) -> tuple[list[LedgerLine], int]:
         """The ledger lines of this history plus ``extra`` records (funding's own: few), as
-        ``derive_lines`` gives them, and how many distinct records they were derived from."""
-        with fewer_collections():
-            return self._derive(extra, as_of)
+        ``derive_lines`` gives them, and how many distinct records they were derived from.
 
-    def _derive(self, extra: Iterable[Consumed], as_of: datetime | None
-                ) -> tuple[list[LedgerLine], int]:
-        kept = dict(self.kept)
-        extra_own: dict[int, list[Consumed]] = defaultdict(list)
+        ``processes`` (default: every CPU this process may use, for histories of at least
+        ``PARALLEL_FROM`` records) share the buckets between forked processes."""
+        if processes is None:
+            processes = default_processes() if len(self) >= PARALLEL_FROM else 1
+        with fewer_collections():
+            return _Derivation(self, list(extra), as_of).run(max(1, processes))
+
+
+class _Derivation:
+    """One ``derive``: what every bucket draws from, then the buckets."""
+
+    def __init__(self, history: History, extra: list[Consumed], as_of: datetime | None
+                 ) -> None:
+        self.history, self.as_of = history, as_of
+        shared = dict(history.kept)
+        self.extra_own: dict[int, list[Consumed]] = defaultdict(list)
+        self.extra_classes: dict[str, list[Consumed]] = defaultdict(list)
         for record in extra:
-            worker = worker_of(record.event)
+            worker, class_id = worker_of(record.event), class_of(record.event)
             if worker is not None:
-                extra_own[bucket_of(worker, self.buckets)].append(record)
+                self.extra_own[history._bucket_of_worker(
+                    worker, {"class_id": class_id})].append(record)
+            elif class_id is not None:
+                self.extra_classes[class_id].append(record)
             else:
-                _keep(kept, record)
-        shared = [r for r in kept.values() if as_of is None or r.recorded_at <= as_of]
-        index = ClassRecords(shared)
-        counted = len(shared)
-        workers_by_bucket: dict[int, list[str]] = defaultdict(list)
-        for worker in index.workers():
-            workers_by_bucket[bucket_of(worker, self.buckets)].append(worker)
+                _keep(shared, record)
+        self.shared = [r for r in shared.values() if as_of is None or r.recorded_at <= as_of]
+        self.own_classes, self.foreign = history._plan()
+        for class_id in self.extra_classes:
+            if class_id not in history.classes:
+                self.own_classes[history._class_bucket(class_id)].append(class_id)
+
+    def run(self, processes: int) -> tuple[list[LedgerLine], int]:
+        buckets = range(self.history.buckets)
+        if processes == 1:
+            return self._derive(buckets, count_shared=True)
+        directory = Path(tempfile.mkdtemp(prefix="songji-derive-"))
+        children: list[tuple[int, Path]] = []
+        try:
+            for i in range(1, processes):
+                path = directory / f"part-{i}"
+                pid = os.fork()
+                if pid == 0:  # the child: derive every n-th bucket, hand back, leave at once
+                    _child(path, self, buckets[i::processes])
+                children.append((pid, path))
+            lines, counted = self._derive(buckets[0::processes], count_shared=True)
+            for more, more_counted in _results(children):
+                lines.extend(more)
+                counted += more_counted
+            return lines, counted
+        finally:
+            with contextlib.suppress(Exception):  # an error above is the one to raise
+                _results(children)  # reaps what is left running; nothing when all went well
+            for path in directory.iterdir():
+                path.unlink()
+            directory.rmdir()
+
+    def _derive(self, buckets: Iterable[int], *, count_shared: bool,
+                sink: Callable[[list[LedgerLine]], None] | None = None,
+                ) -> tuple[list[LedgerLine], int]:
+        """The lines of ``buckets`` and how many records they came from; with a ``sink``,
+        each bucket's lines go there instead (and are let go of)."""
+        history, as_of = self.history, self.as_of
         lines: list[LedgerLine] = []
-        for bucket in range(self.buckets):
-            records = self._bucket(bucket, as_of)
-            for record in extra_own.get(bucket, ()):
+        counted = len(self.shared) if count_shared else 0
+        for bucket in buckets:
+            records = history._own(bucket, as_of)
+            for record in self.extra_own.get(bucket, ()):
                 if as_of is None or record.recorded_at <= as_of:
                     _keep(records, record)
             counted += len(records)
             own: dict[str, list[Consumed]] = defaultdict(list)
+            needed = set(self.own_classes.get(bucket, ())) | self.foreign.get(bucket, set())
             for record in records.values():
                 worker = worker_of(record.event)
                 if worker is not None:
                     own[worker].append(record)
-            for worker in sorted(workers_by_bucket.get(bucket, ())):
-                lines.extend(index.lines_of(worker, own.get(worker, ())))
+                    needed.add(record.event.class_id)  # type: ignore[attr-defined]
+            class_records: list[Consumed] = []
+            for class_id in needed:
+                parsed = history._class(class_id, as_of)
+                for record in self.extra_classes.get(class_id, ()):
+                    if as_of is None or record.recorded_at <= as_of:
+                        _keep(parsed, record)
+                if history._class_bucket(class_id) == bucket:
+                    counted += len(parsed)  # each class is counted in its own bucket only
+                class_records.extend(parsed.values())
+            index = ClassRecords([*self.shared, *class_records])
+            homes = history.homes  # every trainee has one (``_plan``)
+            workers = sorted(w for w in index.workers()
+                             if homes[w] % history.buckets == bucket)
+            mine = [x for worker in workers for x in index.lines_of(worker, own.get(worker, ()))]
+            if sink is None:
+                lines.extend(mine)
+            else:
+                sink(mine)
         return lines, counted
+
+
+def _child(path: Path, derivation: _Derivation, buckets: range) -> None:
+    """Derive ``buckets`` in a forked process, writing each bucket's lines to ``path`` as it
+    goes (so they do not pile up here too), then the count, or the error met; and end the
+    process without running the parent's exit handlers (its temporary directories)."""
+    code = 0
+    try:
+        with path.open("wb") as f:
+            def sink(lines: list[LedgerLine]) -> None:
+                pickle.dump(lines, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+            try:
+                _, counted = derivation._derive(buckets, count_shared=False, sink=sink)
+                pickle.dump(counted, f)
+            except Exception as exc:  # handed to the parent, which raises it
+                pickle.dump(exc, f)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _results(children: list[tuple[int, Path]]) -> list[tuple[list[LedgerLine], int]]:
+    """Wait for the forked processes (once each: they are taken off the list) and read what
+    each handed back; raise the first error one of them met."""
+    results: list[tuple[list[LedgerLine], int]] = []
+    failure: BaseException | None = None
+    while children:
+        pid, path = children.pop(0)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failure = failure or RuntimeError(f"a derivation process ended with {status}")
+            continue
+        lines: list[LedgerLine] = []
+        with path.open("rb") as f:
+            while isinstance(part := pickle.load(f), list):
+                lines.extend(part)
+        if isinstance(part, BaseException):
+            failure = failure or part
+        else:
+            results.append((lines, part))
+    if failure is not None:
+        raise failure
+    return results
 
 
 @contextlib.contextmanager
@@ -281,15 +485,16 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _worker_in(data: bytes | str) -> str | None:
-    """The worker a worker-level record is about, read from its JSON without parsing it all.
-    Exact when ``"worker_id"`` occurs once (then it is the key) with a plain string value;
-    anything else is parsed. A record whose data breaks its contract goes nowhere anyway."""
+def _text_in(data: bytes | str, key: bytes) -> str | None:
+    """A string field of a record, read from its JSON without parsing it all. Exact when the
+    key occurs once (then it is a key of the object: a quote inside a JSON string is escaped)
+    with a plain string value; anything else is parsed. A record whose data breaks its
+    contract goes nowhere anyway."""
     raw = data.encode() if isinstance(data, str) else data
-    if raw.count(b'"worker_id"') == 1:
-        start = raw.find(b'"worker_id":"') + 13
+    if raw.count(key) == 1:
+        start = raw.find(key + b':"') + len(key) + 2
         end = raw.find(b'"', start)
-        if start > 12 and end > 0 and b"\\" not in raw[start:end]:
+        if start > len(key) + 1 and end > 0 and b"\\" not in raw[start:end]:
             try:
                 return raw[start:end].decode()
             except UnicodeDecodeError:
@@ -298,21 +503,38 @@ def _worker_in(data: bytes | str) -> str | None:
         parsed = json.loads(raw)
     except ValueError:
         return None
-    worker = parsed.get("worker_id") if isinstance(parsed, dict) else None
-    return worker if isinstance(worker, str) else None
+    found = parsed.get(key[1:-1].decode()) if isinstance(parsed, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def _trainees(entry: Kept) -> list[str]:
+    """The workers a class completion lists, as ``derive`` will read it (validated the same
+    way, so exactly the trainees it will see); none for other records or broken ones."""
+    if not isinstance(entry, Consumed):
+        if entry[4] != _COMPLETED:
+            return []
+        parsed = _parse(entry)
+        if parsed is None:
+            return []
+        entry = parsed
+    event = entry.event
+    return [t.worker_id for t in event.trainees] if isinstance(event, ClassCompleted) else []
 
 
 def _parse(entry: Entry) -> Consumed | None:
     """The record with its event validated against its contract, once; None if the inbox
     refused it (it went to the dead-letter topic, so the ledger never saw it). Messages from
-    Kafka carry their id and time as header text, checked here as ``Envelope`` checks them."""
+    Kafka carry their id and time as header bytes, checked here as ``Envelope`` checks them."""
     event_id, stream_id, version, recorded_at, event_type, data = entry
     try:
+        if isinstance(recorded_at, bytes):  # ASCII (checked when it was read)
+            event_id, stream_id, recorded_at = (
+                event_id.decode(), stream_id.decode(), recorded_at.decode())  # type: ignore[union-attr]
         if isinstance(recorded_at, str):
             recorded_at = datetime.fromisoformat(recorded_at)
             if recorded_at.utcoffset() is None:
                 return None
-            event_id = _event_id(event_id)
+            event_id = _event_id(event_id)  # type: ignore[arg-type]
         model: type[Event] = model_for(event_type)
         if isinstance(data, bytes):
             try:
@@ -325,8 +547,8 @@ def _parse(entry: Entry) -> Consumed | None:
             event = model.model_validate(data)
     except (UnknownEventType, ValidationError, ValueError):
         return None
-    return Consumed(event_id=event_id, stream_id=stream_id, stream_version=version,
-                    recorded_at=recorded_at, event=event)
+    return Consumed(event_id=event_id, stream_id=stream_id,  # type: ignore[arg-type]
+                    stream_version=version, recorded_at=recorded_at, event=event)
 
 
 def _keep(records: dict[str, Consumed], record: Consumed) -> None:

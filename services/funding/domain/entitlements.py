@@ -133,9 +133,11 @@ def entitlements(facts: Facts, worker: str | None = None) -> dict[ClaimKey, Enti
         policy = ref.policy
         scheduled = facts.scheduled.get(class_id)
         base = [completion_event, ref.event_id] + ([scheduled[0]] if scheduled else [])
-        for trainee in sorted(completion.trainees, key=lambda t: t.worker_id):
-            if worker is not None and trainee.worker_id != worker:
-                continue
+        # One worker's claims are asked for at every change point of their slice: pick the
+        # worker before sorting the roster (the same trainees, in the same order).
+        trainees = completion.trainees if worker is None else [
+            t for t in completion.trainees if t.worker_id == worker]
+        for trainee in sorted(trainees, key=lambda t: t.worker_id):
             att = _attendance(facts, class_id, trainee.worker_id)
             met = att.minutes * 100 >= policy.attendance_threshold_percent * \
                 trainee.required_minutes

@@ -39,7 +39,7 @@ def _sources_and_own(records: list[Consumed]) -> tuple[list[Consumed], list[Cons
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(s=scenario, rnd=st.randoms(use_true_random=False), buckets=st.sampled_from([1, 2, 5]),
+@given(s=scenario, rnd=st.randoms(use_true_random=False), buckets=st.sampled_from([1, 2, 5, 64]),
        spill=st.booleans())
 def test_the_history_derived_a_slice_at_a_time_is_the_ledger(s, rnd, buckets, spill):
     w = build_world(s)
@@ -54,10 +54,11 @@ def test_the_history_derived_a_slice_at_a_time_is_the_ledger(s, rnd, buckets, sp
             else:
                 history.add(record)
         assert rebuild_ledger(history, own) == build_ledger(w.records)
-        lines, counted = history.derive(own)
-        assert sorted(lines, key=lambda x: x.line_id) == sorted(
-            derive_lines(w.records), key=lambda x: x.line_id)
-        assert counted == len(w.records)
+        expected = sorted(derive_lines(w.records), key=lambda x: x.line_id)
+        for processes in (1, 2, 3):  # the buckets shared between forked processes
+            lines, counted = history.derive(own, processes=processes)
+            assert sorted(lines, key=lambda x: x.line_id) == expected
+            assert counted == len(w.records)
         assert sorted(r.event_id for r in history) == sorted(r.event_id for r in sources)
         for record in rnd.sample(w.records, min(3, len(w.records))):
             as_of = record.recorded_at
@@ -169,3 +170,51 @@ def test_as_of_before_everything_is_empty():
     sources, own = _sources_and_own(w.records)
     first = min(r.recorded_at for r in w.records) - timedelta(seconds=1)
     assert rebuild_ledger(History.of(sources), own, as_of=first).lines == ()
+
+
+def test_a_conflict_met_in_a_forked_process_is_raised_and_nothing_is_left_behind(tmp_path,
+                                                                               monkeypatch):
+    """Whichever process meets the two contents, ``derive`` raises it; the forked processes
+    are waited for and their files removed."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    w = build_world({"trainees": [{"days_a": 2, "days_b": 0, "level": None, "revoke": False,
+                                   "voids_before": 0, "voids_after": 0}] * 3,
+                     "budget_yuan": 0, "late_budget": False, "second_policy": False,
+                     "per_year": None, "pay_first": False, "affiliated_body": False})
+    sources, own = _sources_and_own(w.records)
+    for attendance in [r for r in sources if counts_only_once_completed(r.event)]:
+        forged = Consumed(attendance.event_id, attendance.stream_id,
+                          attendance.stream_version, attendance.recorded_at,
+                          attendance.event.model_copy(update={"minutes": 1}))
+        with History(buckets=4) as history:
+            for record in [*sources, forged]:
+                env = _envelope(record)
+                history.add_message(env.kafka_headers(), env.kafka_value())
+            with pytest.raises(ConflictingDuplicate):
+                history.derive(own, processes=4)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_trainees_of_a_class_homed_elsewhere_are_derived_once():
+    """A worker's home class is the first class read about them; the classes whose
+    completion lists them without a record of theirs, or whose records were read later,
+    are found all the same, and every worker is derived in exactly one bucket."""
+    w = build_world({"trainees": [{"days_a": 3, "days_b": 2, "level": 4, "revoke": False,
+                                   "voids_before": 0, "voids_after": 0},
+                                  {"days_a": 0, "days_b": 0, "level": None, "revoke": False,
+                                   "voids_before": 0, "voids_after": 0}] * 3,
+                     "budget_yuan": 0, "late_budget": False, "second_policy": True,
+                     "per_year": 1, "pay_first": False, "affiliated_body": False})
+    sources, own = _sources_and_own(w.records)
+    for order in (sources, sources[::-1]):
+        for buckets in (1, 2, 3, 7, 64):
+            with History(buckets=buckets) as history:
+                for record in order:
+                    env = _envelope(record)
+                    history.add_message(env.kafka_headers(), env.kafka_value())
+                lines, _ = history.derive(own, processes=2)
+                assert len({x.line_id for x in lines}) == len(lines)
+                assert sorted(lines, key=lambda x: x.line_id) == sorted(
+                    derive_lines(w.records), key=lambda x: x.line_id)
