@@ -19,6 +19,7 @@ from services.enrolment.app import SPEC as ENROLMENT
 from services.enrolment.domain.national_id import check_digit
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
+from shared.runtime import idempotency
 from shared.runtime.idempotency import HEADER, REPLAYED_HEADER, IdempotentRequest
 from tests.integration.test_funding_service import POLICY, Source, certificate, run_class
 from tests.orgs import FUKANG, PUTUO, auth
@@ -103,6 +104,30 @@ async def test_concurrent_requests_with_one_key_take_effect_once(
         assert len({a.content for a in answers}) == 1
         assert sum(REPLAYED_HEADER not in a.headers for a in answers) == 1
         assert (await event_types(database)).count("FundingPolicyPublished") == 1
+
+
+async def test_a_duplicate_waits_for_the_first_and_gives_up_with_409_while_it_runs(
+    database: str, kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idempotency, "IN_FLIGHT_WAIT", "300ms")
+    async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, api):
+        first = await asyncpg.connect(database)  # a first request, still in its transaction
+        try:
+            async with first.transaction():
+                await first.execute("INSERT INTO idempotency_keys (org_id, key, fingerprint) "
+                                    "VALUES ('hr', 'busy', '\\x00')")
+                waited = await api.post("/policies", json=POLICY, headers=keyed(HR, "busy"))
+                assert (waited.status_code, waited.json()["code"]) == (
+                    409, "idempotency_key_in_use")
+                raise RuntimeError("the first request fails: its key is free again")
+        except RuntimeError:
+            pass
+        finally:
+            await first.close()
+        assert (await api.post("/policies", json=POLICY,
+                               headers=keyed(HR, "busy"))).status_code == 201
+        assert await event_types(database) == ["FundingPolicyPublished"]
 
 
 async def test_the_key_commits_with_the_effect_or_not_at_all(
