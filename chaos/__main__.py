@@ -22,8 +22,10 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     if args.quick:
+        # One of funding's commands killed mid-request (the others lose their answer): each
+        # kill keeps funding away while its consumer rejoins the group.
         return Options(workers=args.workers or 12, seed=args.seed, pause=(0.5, 2.0),
-                       settle_seconds=90, json_out=args.json)
+                       settle_seconds=90, json_out=args.json, request_kills=1)
     return Options(workers=args.workers or 149, seed=args.seed, json_out=args.json)
 
 

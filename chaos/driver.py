@@ -1,9 +1,11 @@
 """The load: the demo's worker journeys, step by step, with a hook between the programme's
 set-up and the load (faults start) and before the money moves (faults end, system recovered).
 
-Faults are injected while workers are registered, enrolled, attend, complete, are assessed
-and while funding derives its ledger; the disbursement (approval, public notice, payment)
-runs after recovery, like an HR bureau that waits for its systems to be back before paying.
+The fault injector works while workers are registered, enrolled, attend, complete, are
+assessed and while funding derives its ledger; the disbursement (approval, public notice,
+payment) starts after recovery, like an HR bureau that waits for its systems to be back
+before paying. Its commands then meet faults of their own, in the client
+(``chaos.faults.RequestFaults``): answers lost, funding killed mid-request.
 """
 
 from __future__ import annotations

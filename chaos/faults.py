@@ -9,17 +9,24 @@ broker right after its restart, before the relays republish (so consumers, whose
 offsets went with the broker, read the shuffled copies first and the relays' copies after).
 Malformed messages go on every topic after the broker's restart (the embedded broker keeps
 the dead-letter topic in memory too; letters written before its restart would go with it).
+
+Funding's commands (the policy and budget at set-up, then the whole disbursement) get faults
+of their own, on the requests themselves: see ``RequestFaults`` below.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
+import httpx
 import structlog
 
 from chaos import bus, malformed
@@ -131,3 +138,95 @@ class Injector:
 
     def _event_topics(self) -> list[str]:
         return [events_topic(s, self.system.topic_prefix) for s in SERVICES]
+
+
+# -- faults on the commands of the disbursement ----------------------------------------------
+
+LOST_ANSWER = "answer lost, retried with its Idempotency-Key"
+KILLED_MID_REQUEST = "kill -9 funding mid-request, retried with its Idempotency-Key"
+
+# Funding's commands, by what they do: the set-up of the money (policy, budget) and the
+# disbursement (batch, objection, resolution, bank file, payment). Each gets one fault.
+FUNDING_COMMANDS = {
+    "policy": re.compile(r"^/policies$"),
+    "budget allocation": re.compile(r"^/budget/allocations$"),
+    "batch approval": re.compile(r"^/batches$"),
+    "objection": re.compile(r"^/batches/[^/]+/objections$"),
+    "resolution": re.compile(r"^/batches/[^/]+/objections/[^/]+/resolution$"),
+    "payment instruction": re.compile(r"^/batches/[^/]+/instructions$"),
+    "payment confirmation": re.compile(r"^/batches/[^/]+/confirmations$"),
+}
+
+
+def plan_requests(rng: random.Random, kills: int | None = None) -> dict[str, str]:
+    """Which fault each funding command gets, in a seeded order: ``kills`` of them funding
+    killed mid-request (by default half, rounded down; a killed funding is back only after
+    its consumer rejoins its group, some 15-20 s), the others their answer lost."""
+    kinds = list(FUNDING_COMMANDS)
+    kills = len(kinds) // 2 if kills is None else max(0, min(kills, len(kinds)))
+    chosen = [KILLED_MID_REQUEST] * kills + [LOST_ANSWER] * (len(kinds) - kills)
+    rng.shuffle(chosen)
+    return dict(zip(kinds, chosen, strict=True))
+
+
+@dataclass
+class RequestFaults:
+    """Faults on the requests themselves, for the commands that move money.
+
+    *Answer lost*: the command reaches funding and takes effect, and its answer is thrown
+    away as a broken connection would: the client cannot tell it from a request that never
+    arrived. *Killed mid-request*: funding gets ``kill -9`` a seeded few milliseconds after
+    the request went out (before, during or after its transaction), and is restarted. Either
+    way the client retries with the same Idempotency-Key, and must end with one effect and
+    the answer of that effect (the bank file included).
+
+    Funding's test clock is process memory (a rehearsal tool), so a restart would put the
+    public notice back in progress; the injector restarts funding with the days it was ahead
+    (``SONGJI_DAYS_AHEAD``), as an operator rehearsing would.
+    """
+
+    system: RunSystem
+    rng: random.Random
+    counts: Counter
+    note: Callable[[str], None]
+    planned: dict[str, str] = field(default_factory=dict)
+
+    def fault_for(self, method: str, service: str, path: str) -> tuple[str, str] | None:
+        if method != "POST" or service != "funding":
+            return None
+        for kind, pattern in FUNDING_COMMANDS.items():
+            if pattern.match(path) and kind in self.planned:
+                return kind, self.planned.pop(kind)
+        return None
+
+    async def inject(self, fault: tuple[str, str], headers: Mapping[str, str],
+                     send: Callable[[], Awaitable[httpx.Response]]) -> NoReturn:
+        kind, what = fault
+        if what == LOST_ANSWER:
+            response = await send()
+            self.counts[LOST_ANSWER] += 1
+            self.note(f"{kind}: answer {response.status_code} lost")
+            raise httpx.ReadError(f"{kind}: the answer was lost (injected)")
+        days_ahead = await self._days_ahead(headers)
+        request = asyncio.create_task(send())
+        await asyncio.sleep(self.rng.uniform(0.0, 0.04))
+        process = self.system.launcher.processes["funding"].process
+        process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(process.wait)
+        self.counts[KILLED_MID_REQUEST] += 1
+        try:
+            outcome = f"answered {(await request).status_code} before it died"
+        except httpx.HTTPError as exc:
+            outcome = f"no answer ({type(exc).__name__})"
+        self.system.launcher.extra_env["SONGJI_DAYS_AHEAD"] = str(days_ahead)
+        self.system.launcher.restart("funding")
+        self.note(f"{kind}: kill -9 funding (pid {process.pid}) mid-request, {outcome}; "
+                  f"restarted (test clock {days_ahead} days ahead)")
+        raise httpx.ReadError(f"{kind}: funding was killed mid-request (injected)")
+
+    async def _days_ahead(self, headers: Mapping[str, str]) -> int:
+        url = self.system.urls["funding"] + "/test-clock"
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url, headers={"Authorization": headers["Authorization"]})
+        response.raise_for_status()
+        return int(response.json()["days_ahead"])

@@ -5,27 +5,33 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from chaos.faults import BROKER, KILL, MALFORMED, REPLAY
+from chaos.faults import BROKER, KILL, KILLED_MID_REQUEST, LOST_ANSWER, MALFORMED, REPLAY
 from chaos.malformed import DeadLetterCheck
 from chaos.snapshot import Snapshot
 from chaos.verdict import Verdict
 
 
 def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCheck,
-          lost_answers: int, taken_as_done: dict[str, int]) -> str:
+          lost_answers: int, taken_as_done: dict[str, int], replayed: int) -> str:
     rows: list[tuple[str, str]] = [
         ("faults injected", ""),
         (f"  {KILL}", str(counts[KILL])),
         (f"  {BROKER}", str(counts[BROKER])),
         (f"  {REPLAY}", f"{counts[REPLAY]} rounds, {counts['records re-produced']} records"),
         (f"  {MALFORMED}s", str(counts[MALFORMED])),
-        ("  requests whose answer was lost", f"{lost_answers} (conflicts taken as done: "
-                                             f"{sum(taken_as_done.values())})"),
+        ("  funding commands: " + LOST_ANSWER, str(counts[LOST_ANSWER])),
+        ("  funding commands: " + KILLED_MID_REQUEST, str(counts[KILLED_MID_REQUEST])),
+        ("  requests whose answer was lost", f"{lost_answers} (answers replayed from their "
+                                             f"Idempotency-Key: {replayed}; conflicts taken "
+                                             f"as done: {sum(taken_as_done.values())})"),
         ("events", f"{chaos.events_total} in the stores "
                    + ", ".join(f"{s} {n}" for s, n in chaos.events_by_service.items())),
         ("ledger", f"{verdict.ledger_lines} lines, "
                    + ("equal line for line to the clean run" if verdict.ledger_equal
                       else "DIFFERS from the clean run")),
+        ("disbursement", ", ".join(f"{k} {n}" for k, n in verdict.disbursement.items())
+         + (": events and answers equal to the clean run's" if verdict.disbursement_equal
+            else ": DIFFERS from the clean run")),
         ("dead letters", f"{dead.found}/{dead.expected} (message, consumer) pairs, "
                          "each with its reason"),
         ("lost", str(sum(verdict.lost.values()))),
@@ -51,6 +57,8 @@ def as_json(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetter
             "faults": dict(counts), "events": chaos.events_total,
             "events_by_service": chaos.events_by_service, "ledger_lines": verdict.ledger_lines,
             "ledger_equal": verdict.ledger_equal,
+            "disbursement": verdict.disbursement,
+            "disbursement_equal": verdict.disbursement_equal,
             "dead_letters": {"expected": dead.expected, "found": dead.found,
                              "reasons": dead.reasons},
             "lost": sum(verdict.lost.values()), "lost_by_kind": dict(verdict.lost),

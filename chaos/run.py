@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from chaos import bus, driver, faults, malformed, report, snapshot, verdict
 from chaos.client import ChaosDepartments
 from chaos.system import RunSystem, start_run
@@ -29,27 +31,29 @@ class Options:
     pause: tuple[float, float] = (2.0, 7.0)  # between faults, seconds
     settle_seconds: float = 180.0
     json_out: Path | None = None
+    request_kills: int | None = None  # funding commands killed mid-request; None: half
 
 
 async def settle(system: RunSystem, worker_ids: dict[int, str], seconds: float,
-                 ) -> snapshot.Snapshot:
+                 answers: dict[str, httpx.Response]) -> snapshot.Snapshot:
     """Wait until every consumer has applied every event it handles, then a little more for
     anything still in flight, and take the snapshot."""
     deadline = time.monotonic() + seconds
     while True:
-        snap = await _snapshot(system, worker_ids)
+        snap = await _snapshot(system, worker_ids, answers)
         pending = verdict.Verdict()
         verdict._inboxes(pending, snap)
         if not pending.lost or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
     await asyncio.sleep(3.0)
-    return await _snapshot(system, worker_ids)
+    return await _snapshot(system, worker_ids, answers)
 
 
-async def _snapshot(system: RunSystem, worker_ids: dict[int, str]) -> snapshot.Snapshot:
+async def _snapshot(system: RunSystem, worker_ids: dict[int, str],
+                    answers: dict[str, httpx.Response]) -> snapshot.Snapshot:
     return await snapshot.take(system.urls, system.dsns, system.tokens[HR], worker_ids,
-                               system.messages_file)
+                               system.messages_file, answers)
 
 
 async def dead_letters(system: RunSystem, broker: EmbeddedKafka,
@@ -71,7 +75,8 @@ async def clean_run(options: Options, scenario: sc.Scenario, pg_url: str,
     try:
         async with ChaosDepartments(system.urls, system.tokens) as api:
             run = await driver.play(api, scenario)
-        snap = await settle(system, run.worker_ids, options.settle_seconds)
+        snap = await settle(system, run.worker_ids, options.settle_seconds,
+                            api.funding_answers)
         snapshot.dump(snap, root / "clean.json")
         return snap
     finally:
@@ -84,6 +89,11 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
     system = await start_run("chaos", postgres_url=pg_url, broker=broker, root=root)
     rng = random.Random(options.seed)
     injector = faults.Injector(system, broker, rng, faults.plan(rng, pause=options.pause))
+    # A generator of its own, so that the plan above stays what it was for a given seed.
+    request_rng = random.Random(f"{options.seed}-requests")
+    request_faults = faults.RequestFaults(system, request_rng, injector.counts, injector.note,
+                                          faults.plan_requests(request_rng,
+                                                               options.request_kills))
     print("faults, as they happen:", flush=True)
     task: asyncio.Task | None = None
 
@@ -98,11 +108,13 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
 
     try:
         async with ChaosDepartments(system.urls, system.tokens) as api:
+            api.request_faults = request_faults
             run = await driver.play(api, scenario, load_starts=start_faults,
                                     before_payment=recovered)
         if task is not None and not task.done():
             await task
-        snap = await settle(system, run.worker_ids, options.settle_seconds)
+        snap = await settle(system, run.worker_ids, options.settle_seconds,
+                            api.funding_answers)
         snapshot.dump(snap, root / "chaos.json")
         dead = await dead_letters(system, broker, injector.malformed, 60)
     finally:
@@ -114,7 +126,7 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
     judged = verdict.judge(clean, snap, dead)
     print()
     print(report.table(injector.counts, snap, judged, dead, api.lost_answers,
-                       api.taken_as_done))
+                       api.taken_as_done, api.replayed))
     seconds = time.monotonic() - started
     if options.json_out:
         options.json_out.parent.mkdir(parents=True, exist_ok=True)

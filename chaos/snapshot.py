@@ -9,11 +9,20 @@ which registration gave which id), any other uuid with ``<id>``, any timestamp w
 come in worker id order or arrival order), and drops the number of attempts a notice took
 (retries against a killed service are the point of the run). Ledger line ids are checked to
 be what the ledger's rule makes of the line's key, then named by that key with the worker's
-number. What remains must be equal, line for line.
+number, in the ledger, the events and the answers alike. What remains must be equal, line
+for line.
+
+The answers the HR bureau finally got from funding's commands (the batch, the bank file, the
+payment; after a lost answer, the replay of it) are normalised the same way: the bank file
+row by row, without its row numbers (rows are sorted by payee id, a random id), with whether
+its ``X-File-SHA256`` is the SHA-256 of the file received and the one funding recorded.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import re
 from collections import Counter
@@ -37,12 +46,14 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d
 class Normaliser:
     def __init__(self, worker_ids: dict[int, str]) -> None:
         self.workers = {w: f"W{i}" for i, w in worker_ids.items()}
+        self.lines: dict[str, str] = {}  # ledger line id -> its key, once the ledger is read
 
     def text(self, value: str) -> str:
         if CERTIFICATE_NUMBER.match(value):
             return "<certificate number>"
         value = SHA256.sub("<sha256>", value)
-        value = UUID.sub(lambda m: self.workers.get(m.group(0), "<id>"), value)
+        value = UUID.sub(lambda m: self.workers.get(m.group(0))
+                         or self.lines.get(m.group(0), "<id>"), value)
         return TIMESTAMP.sub("<time>", value)
 
     def data(self, value: Any) -> Any:
@@ -77,12 +88,14 @@ class Snapshot:
     channel_messages: Counter  # notification id -> messages the local channel wrote
     instruction_items: Counter  # ledger line id -> payment instruction items naming it
     confirmations: Counter  # instruction id -> PaymentConfirmed events
+    answers: dict[str, Any] = field(default_factory=dict)  # funding command path -> answer
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def dump(snap: Snapshot, path: Any) -> None:
     """The normalised ledger and events, to compare two runs by hand when they differ."""
     path.write_text(json.dumps({"ledger": snap.ledger, "events": sorted(snap.events.elements()),
+                                "answers": snap.answers,
                                 "notifications": sorted(
                                     f"{n['kind']} {n['recipient']} {n['ref']} {n['state']}"
                                     for n in snap.notifications)},
@@ -103,6 +116,7 @@ def normalise_ledger(lines: list[dict], norm: Normaliser) -> tuple[dict[str, dic
         keys[x["line_id"]] = f"{x['rule']}|{x['class_id']}|{norm.text(x['worker_id'])}|{x['seq']}"
         if x["line_id"] != line_id((x["rule"], x["class_id"], x["worker_id"]), x["seq"]):
             errors.append(x["line_id"])
+    norm.lines = {k: f"line {v}" for k, v in keys.items()}
     out: dict[str, dict] = {}
     for x in lines:
         key = keys[x["line_id"]]
@@ -117,8 +131,33 @@ def normalise_ledger(lines: list[dict], norm: Normaliser) -> tuple[dict[str, dic
     return out, errors
 
 
+def normalise_answers(answers: dict[str, httpx.Response], norm: Normaliser,
+                      recorded_sha256: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, response in sorted(answers.items()):
+        if path == "/test-clock":
+            continue  # the clock's reading, not a command of the programme
+        if response.headers.get("content-type", "").startswith("text/csv"):
+            rows = [norm.data({k: v for k, v in row.items() if k != "row"})
+                    for row in csv.DictReader(io.StringIO(response.text))]
+            for row in rows:  # the payee's line ids, sorted by id: sorted again by key
+                row["reference"] = ";".join(sorted(row["reference"].split(";")))
+            sha256 = response.headers.get("X-File-SHA256", "")
+            out[path] = {
+                "status": response.status_code,
+                "rows": sorted(rows, key=lambda r: json.dumps(r, sort_keys=True,
+                                                              ensure_ascii=False)),
+                "sha256 is the file's": sha256 == hashlib.sha256(response.content).hexdigest(),
+                "sha256 is the one recorded": sha256 in recorded_sha256}
+        else:
+            body = response.json() if response.content else None
+            out[path] = {"status": response.status_code, "body": norm.data(body)}
+    return out
+
+
 async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
-               worker_ids: dict[int, str], messages_file: Any) -> Snapshot:
+               worker_ids: dict[int, str], messages_file: Any,
+               answers: dict[str, httpx.Response] | None = None) -> Snapshot:
     norm = Normaliser(worker_ids)
     raw_lines = await _ledger(urls["funding"], hr_token)
     ledger, id_errors = normalise_ledger(raw_lines, norm)
@@ -131,6 +170,7 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
     delivered_events: Counter = Counter()
     items: Counter = Counter()
     confirmations: Counter = Counter()
+    file_sha256: set[str] = set()
     for service in SERVICES:
         conn = await asyncpg.connect(dsns[service])
         try:
@@ -154,6 +194,7 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
             if r["event_type"].endswith(".NotificationDelivered.v1"):
                 delivered_events[r["stream_id"]] += 1
             if r["event_type"].endswith(".PaymentInstructionIssued.v1"):
+                file_sha256.add(data["file_sha256"])
                 for item in data.get("items", []):
                     items[item["line_id"]] += 1
             if r["event_type"].endswith(".PaymentConfirmed.v1"):
@@ -178,4 +219,5 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
         event_ids=event_ids, inbox=inbox, notifications=notifications,
         delivered_attempts=Counter({r["notification_id"]: r["n"] for r in attempts}),
         delivered_events=delivered_events, channel_messages=channel,
-        instruction_items=items, confirmations=confirmations)
+        instruction_items=items, confirmations=confirmations,
+        answers=normalise_answers(answers or {}, norm, file_sha256))

@@ -18,6 +18,8 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     ledger_lines: int = 0
     ledger_equal: bool = False
+    disbursement: dict[str, int] = field(default_factory=dict)  # kind -> events, chaos run
+    disbursement_equal: bool = False
 
     def add(self, bucket: Counter, what: str, n: int, example: str = "") -> None:
         if n:
@@ -36,6 +38,7 @@ def judge(clean: Snapshot, chaos: Snapshot, dead: DeadLetterCheck | None) -> Ver
     _events(v, clean, chaos)
     _inboxes(v, chaos)
     _payments(v, chaos)
+    _disbursement(v, clean, chaos)
     _notifications(v, clean, chaos)
     if dead is not None:
         v.add(v.lost, "malformed messages not dead-lettered", len(dead.missing),
@@ -92,6 +95,45 @@ def _payments(v: Verdict, chaos: Snapshot) -> None:
           ", ".join(list(twice)[:3]))
     confirmed = {k: n for k, n in chaos.confirmations.items() if n > 1}
     v.add(v.duplicated, "payments confirmed twice", len(confirmed))
+
+
+# Funding's money events by kind: what the HR bureau's commands decided, from the policy to
+# the payment. The faults on these commands (answers lost, funding killed mid-request) must
+# leave exactly the clean run's.
+DISBURSEMENT = {"policies": "FundingPolicyPublished", "budget allocations": "BudgetAllocated",
+                "batches": "DisbursementApproved", "public notices": "PublicNoticeStarted",
+                "objections": "ObjectionRaised", "objection resolutions": "ObjectionResolved",
+                "payment instructions": "PaymentInstructionIssued",
+                "payments": "PaymentConfirmed"}
+
+
+def _disbursement(v: Verdict, clean: Snapshot, chaos: Snapshot) -> None:
+    """Per kind, the same events as the clean run; and the same answers to the HR bureau's
+    commands (a replayed answer included), the bank file row for row."""
+    equal = True
+    for kind, name in DISBURSEMENT.items():
+        def of_kind(s: Snapshot, name: str = name) -> Counter:
+            return Counter({e: n for e, n in s.events.items()
+                            if e.startswith(f"songji.funding.{name}.v")})
+        missing, extra = of_kind(clean) - of_kind(chaos), of_kind(chaos) - of_kind(clean)
+        v.disbursement[kind] = sum(of_kind(chaos).values())
+        v.add(v.lost, f"disbursement: {kind} missing or different", sum(missing.values()),
+              next(iter(missing), "")[:300])
+        v.add(v.duplicated, f"disbursement: {kind} extra", sum(extra.values()),
+              next(iter(extra), "")[:300])
+        equal = equal and not missing and not extra
+    for path in sorted(set(clean.answers) | set(chaos.answers)):
+        if path not in chaos.answers:
+            v.add(v.lost, "disbursement: answers not received", 1, path)
+        elif path not in clean.answers:
+            v.add(v.duplicated, "disbursement: commands not in the clean run", 1, path)
+        elif clean.answers[path] != chaos.answers[path]:
+            v.add(v.lost, "disbursement: answers that differ from the clean run's", 1,
+                  f"{path}: {_diff(clean.answers[path], chaos.answers[path])}")
+        else:
+            continue
+        equal = False
+    v.disbursement_equal = equal
 
 
 def _notifications(v: Verdict, clean: Snapshot, chaos: Snapshot) -> None:

@@ -1,11 +1,19 @@
-"""Enrolment's HTTP API. Every command needs an organisation's bearer token."""
+"""Enrolment's HTTP API. Every command needs an organisation's bearer token.
+
+Recording an intake survey and enrolling accept an ``Idempotency-Key``
+(shared/runtime/idempotency.py): a survey gets a new id each time, so a retried survey would
+be recorded twice; a retried enrolment is refused (``already_enrolled``) without the
+enrolment id the station needs later. Registering a worker does not need one: the national ID
+number makes it idempotent, and a repeat is refused with the existing ``worker_id``; nor does
+a withdrawal, which names its enrolment.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.enrolment import handlers, projections
@@ -13,6 +21,7 @@ from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, Regist
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
 from shared.contracts.common import ClassMode, OccupationCode
+from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
 
 router = APIRouter()
@@ -56,20 +65,29 @@ async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
              tags=["workers"], response_model=SurveyRecorded, responses=REFUSALS,
              summary="Record what a worker wants to learn and when they can attend")
 async def post_survey(worker_id: str, body: IntakeSurvey, request: Request, ctx: Context,
-                      org: Acting) -> SurveyRecorded:
+                      org: Acting, once: Idempotent) -> Response:
     command = RecordIntakeSurvey(worker_id=worker_id, **body.model_dump())
-    survey_id = await handlers.record_intake_survey(ctx, command, org,
-                                                    acting_metadata(request, org))
-    return SurveyRecorded(survey_id=survey_id)
+    metadata = acting_metadata(request, org)
+
+    async def record(conn) -> Response:
+        survey_id = await handlers.record_intake_survey(ctx, command, org, metadata, conn)
+        return answer(201, SurveyRecorded(survey_id=survey_id))
+
+    return await once.run(ctx.pool, org.org_id, record)
 
 
 @router.post("/enrolments", status_code=status.HTTP_201_CREATED, tags=["enrolments"],
              response_model=EnrolmentCreated, responses=REFUSALS,
              summary="Enrol a worker in an approved, open class with places left")
 async def post_enrolment(body: Enrol, request: Request, ctx: Context,
-                         org: Acting) -> EnrolmentCreated:
-    enrolment_id = await handlers.enrol(ctx, body, org, acting_metadata(request, org))
-    return EnrolmentCreated(enrolment_id=enrolment_id)
+                         org: Acting, once: Idempotent) -> Response:
+    metadata = acting_metadata(request, org)
+
+    async def enrol(conn) -> Response:
+        enrolment_id = await handlers.enrol(ctx, body, org, metadata, conn)
+        return answer(201, EnrolmentCreated(enrolment_id=enrolment_id))
+
+    return await once.run(ctx.pool, org.org_id, enrol)
 
 
 @router.post("/enrolments/{enrolment_id}/withdrawal", status_code=status.HTTP_204_NO_CONTENT,

@@ -23,6 +23,7 @@ from shared.auth.policy import Action, Organisation, Target, require
 from shared.calendar import programme_today
 from shared.contracts import Metadata
 from shared.contracts.common import WorkSite
+from shared.eventsourcing.db import transaction
 from shared.runtime.errors import NotFound
 from shared.runtime.service import ServiceContext
 
@@ -97,9 +98,11 @@ async def worker_contact(ctx: ServiceContext, worker_id: str, org: Organisation
 
 
 async def record_intake_survey(ctx: ServiceContext, command: RecordIntakeSurvey,
-                               org: Organisation, metadata: Metadata) -> str:
+                               org: Organisation, metadata: Metadata,
+                               conn: asyncpg.Connection | None = None) -> str:
+    """``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
     survey_id = uuid.uuid4().hex
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with transaction(ctx.pool, conn) as conn:
         await _require_for_worker(conn, org, Action.RECORD_INTAKE_SURVEY, command.worker_id)
         state, version = await load(ctx.store, worker_stream(command.worker_id), worker.evolve,
                                     Worker())
@@ -110,9 +113,9 @@ async def record_intake_survey(ctx: ServiceContext, command: RecordIntakeSurvey,
 
 
 async def enrol(ctx: ServiceContext, command: Enrol, org: Organisation,
-                metadata: Metadata) -> str:
+                metadata: Metadata, conn: asyncpg.Connection | None = None) -> str:
     enrolment_id = uuid.uuid4().hex
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with transaction(ctx.pool, conn) as conn:
         await _require_for_worker(conn, org, Action.ENROL, command.worker_id)
         # Locking the class row serialises enrolments into one class, so two workers can
         # never both take its last place.

@@ -1,4 +1,11 @@
-"""Funding's HTTP API: policy, budget, disbursement, and the queries (ledger, budget, grants)."""
+"""Funding's HTTP API: policy, budget, disbursement, and the queries (ledger, budget, grants).
+
+Every command here accepts an ``Idempotency-Key`` (shared/runtime/idempotency.py): publishing
+a policy makes a new version each time, and the disbursement's answers (the notice's dates,
+the bank file) cannot be had again by a client that lost them, so an HR bureau on a bad link
+retries with the key instead of guessing from a conflict. The test clock (rehearsals only,
+process memory) does not take one.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
+from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
 
 router = APIRouter(responses=REFUSALS)
@@ -64,9 +72,14 @@ class FundOut(BaseModel):
              response_model=FundingPolicyPublished,
              summary="Publish a version of the funding policy (uplift at most 50%)")
 async def post_policy(body: policy.PublishFundingPolicy, request: Request,
-                      ctx: Context, org: Acting) -> FundingPolicyPublished:
+                      ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "publish_funding_policy")
-    return await handlers.publish_policy(ctx, body, acting_metadata(request, org))
+    metadata = acting_metadata(request, org)
+
+    async def publish(conn) -> Response:
+        return answer(201, await handlers.publish_policy(ctx, body, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, publish)
 
 
 @router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
@@ -82,12 +95,16 @@ async def _policies(conn) -> list[policy.PolicyRef]:
 
 
 @router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],
-             summary="Allocate money from a named fund")
+             response_model=dict, summary="Allocate money from a named fund")
 async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Context,
-                          org: Acting) -> dict:
+                          org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "allocate_budget")
-    event = await handlers.allocate_budget(ctx, body, acting_metadata(request, org))
-    return event.model_dump(mode="json")
+    metadata = acting_metadata(request, org)
+
+    async def allocate(conn) -> Response:
+        return answer(201, await handlers.allocate_budget(ctx, body, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, allocate)
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
@@ -197,12 +214,17 @@ class Recovery(BaseModel):
 
 
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
+             response_model=list[dict],
              summary="Approve a batch of due lines; the public notice starts")
 async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
-                     ctx: Context, org: Acting) -> list[dict]:
+                     ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "approve_disbursement")
-    events = await handlers.approve_disbursement(ctx, body, acting_metadata(request, org))
-    return [e.model_dump(mode="json") for e in events]
+    metadata = acting_metadata(request, org)
+
+    async def approve(conn) -> Response:
+        return answer(201, await handlers.approve_disbursement(ctx, body, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, approve)
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
@@ -220,23 +242,33 @@ async def get_batch(batch_id: str, ctx: Context, org: Acting) -> dict:
 
 
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
-             tags=["disbursement"], summary="Raise an objection during the public notice")
+             tags=["disbursement"], response_model=list,
+             summary="Raise an objection during the public notice")
 async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Context,
-                         org: Acting) -> list:
+                         org: Acting, once: Idempotent) -> Response:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
-    events = await handlers.raise_objection(ctx, cmd, acting_metadata(request, org))
-    return [e.model_dump(mode="json") for e in events]
+    metadata = acting_metadata(request, org)
+
+    async def raise_(conn) -> Response:
+        return answer(201, await handlers.raise_objection(ctx, cmd, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, raise_)
 
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
-             tags=["disbursement"])
+             tags=["disbursement"], response_model=list)
 async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
-                          request: Request, ctx: Context, org: Acting) -> list:
+                          request: Request, ctx: Context, org: Acting,
+                          once: Idempotent) -> Response:
     require_role(org, MANAGE, "resolve_objection")
     cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
                                         outcome=body.outcome)
-    events = await handlers.resolve_objection(ctx, cmd, acting_metadata(request, org))
-    return [e.model_dump(mode="json") for e in events]
+    metadata = acting_metadata(request, org)
+
+    async def resolve(conn) -> Response:
+        return answer(200, await handlers.resolve_objection(ctx, cmd, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, resolve)
 
 
 @router.post("/batches/{batch_id}/instructions", tags=["disbursement"],
@@ -244,31 +276,47 @@ async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
              responses={200: {"content": {"text/csv": {}},
                               "description": "The bank file; its SHA-256 in X-File-SHA256"}})
 async def post_instruction(batch_id: str, body: InstructionRequest, request: Request,
-                           ctx: Context, org: Acting) -> Response:
+                           ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "issue_payment_instruction")
     accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
     cmd = disbursement.IssuePaymentInstruction(instruction_id=body.instruction_id,
                                                batch_id=batch_id)
-    events, content = await handlers.issue_instruction(ctx, cmd, accounts,
-                                                       acting_metadata(request, org))
-    return Response(content, media_type="text/csv",
-                    headers={"X-File-SHA256": events[0].file_sha256,
-                             "Content-Disposition":
-                                 f'attachment; filename="{body.instruction_id}.csv"'})
+    metadata = acting_metadata(request, org)
+
+    async def issue(conn) -> Response:
+        events, content = await handlers.issue_instruction(ctx, cmd, accounts, metadata, conn)
+        return Response(content, media_type="text/csv",
+                        headers={"X-File-SHA256": events[0].file_sha256,
+                                 "Content-Disposition":
+                                     f'attachment; filename="{body.instruction_id}.csv"'})
+
+    # The file names each payee's account, which funding never stores: the kept answer is
+    # sealed under the request itself, so only a retry carrying the same accounts reads it.
+    return await once.run(ctx.pool, org.org_id, issue, sealer=once.request_sealer())
 
 
-@router.post("/batches/{batch_id}/confirmations", tags=["disbursement"])
+@router.post("/batches/{batch_id}/confirmations", tags=["disbursement"], response_model=list)
 async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
-                            ctx: Context, org: Acting) -> list:
+                            ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "confirm_payment")
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
-    events = await handlers.confirm_payment(ctx, cmd, acting_metadata(request, org))
-    return [e.model_dump(mode="json") for e in events]
+    metadata = acting_metadata(request, org)
+
+    async def confirm(conn) -> Response:
+        return answer(200, await handlers.confirm_payment(ctx, cmd, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, confirm)
 
 
-@router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"])
-async def post_recovery(body: Recovery, request: Request, ctx: Context, org: Acting) -> dict:
+@router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
+             response_model=dict)
+async def post_recovery(body: Recovery, request: Request, ctx: Context, org: Acting,
+                        once: Idempotent) -> Response:
     require_role(org, MANAGE, "record_recovery")
-    event = await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
-                                           body.amount_fen, acting_metadata(request, org))
-    return event.model_dump(mode="json")
+    metadata = acting_metadata(request, org)
+
+    async def record(conn) -> Response:
+        return answer(201, await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
+                                                          body.amount_fen, metadata, conn))
+
+    return await once.run(ctx.pool, org.org_id, record)

@@ -1,5 +1,9 @@
 """Funding's command handlers: load, decide, append (and re-derive lines when a policy is
-published). ``today`` is the local (Asia/Shanghai) date, taken once per request."""
+published). ``today`` is the local (Asia/Shanghai) date, taken once per request.
+
+Every command takes an optional ``conn``: the connection of a request run under an
+Idempotency-Key (shared/runtime/idempotency.py), whose transaction holds the key's row; the
+command's writes then commit with the key and its stored answer, or not at all."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from services.funding.records import own_inputs, recompute, recorded_lines
 from services.funding.settings import FundingSettings
 from shared.contracts import Metadata
 from shared.contracts.funding import BudgetAllocated, FundingPolicyPublished, RecoveryReceived
+from shared.eventsourcing.db import transaction
 from shared.eventsourcing.store import EventStore
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.service import ServiceContext
@@ -56,10 +61,11 @@ async def _policy_state(store: EventStore, policy_id: str) -> tuple[policy.Polic
 
 
 async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
-                         metadata: Metadata) -> FundingPolicyPublished:
+                         metadata: Metadata,
+                         conn: asyncpg.Connection | None = None) -> FundingPolicyPublished:
     state, version = await _policy_state(ctx.store, cmd.policy_id)
     events = policy.decide_publish(cmd, state, today(ctx))
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with transaction(ctx.pool, conn) as conn:
         await ctx.store.append(policy.policy_stream(cmd.policy_id), version, events, metadata,
                                conn=conn)
         await recompute(conn, ctx.store, None, metadata)  # a policy can change every line
@@ -67,20 +73,22 @@ async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
 
 
 async def allocate_budget(ctx: ServiceContext, cmd: budget.AllocateBudget,
-                          metadata: Metadata) -> BudgetAllocated:
+                          metadata: Metadata,
+                          conn: asyncpg.Connection | None = None) -> BudgetAllocated:
     state, version = budget.BudgetState(), 0
     for stored in await ctx.store.read_stream(budget.BUDGET_STREAM):
         state = budget.evolve(state, BudgetAllocated.model_validate(stored.data))
         version = stored.version
     events = budget.decide_allocate(cmd, state, today(ctx))
-    await ctx.store.append(budget.BUDGET_STREAM, version, events, metadata)
+    await ctx.store.append(budget.BUDGET_STREAM, version, events, metadata, conn=conn)
     return events[0]
 
 
-async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata: Metadata):
+async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata: Metadata,
+                           conn: asyncpg.Connection | None = None):
     """Decide against the current ledger and append to the batch's stream, under the ledger
     lock, so two officers cannot approve the same line twice."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with transaction(ctx.pool, conn) as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x46554E44)
         ledger = await current_ledger(conn)
         result = decide(ledger)
@@ -93,47 +101,51 @@ async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata:
 
 
 async def approve_disbursement(ctx: ServiceContext, cmd: disbursement.ApproveDisbursement,
-                               metadata: Metadata):
+                               metadata: Metadata, conn: asyncpg.Connection | None = None):
     return await _decide_on_batch(
         ctx, cmd.batch_id,
         lambda ledger: disbursement.decide_approve(cmd, ledger, today(ctx), calendar(ctx)),
-        metadata)
+        metadata, conn)
 
 
 async def raise_objection(ctx: ServiceContext, cmd: disbursement.RaiseObjection,
-                          metadata: Metadata):
+                          metadata: Metadata, conn: asyncpg.Connection | None = None):
     return await _decide_on_batch(
         ctx, cmd.batch_id,
-        lambda ledger: disbursement.decide_raise_objection(cmd, ledger, today(ctx)), metadata)
+        lambda ledger: disbursement.decide_raise_objection(cmd, ledger, today(ctx)), metadata,
+        conn)
 
 
 async def resolve_objection(ctx: ServiceContext, cmd: disbursement.ResolveObjection,
-                            metadata: Metadata):
+                            metadata: Metadata, conn: asyncpg.Connection | None = None):
     return await _decide_on_batch(
         ctx, cmd.batch_id,
         lambda ledger: disbursement.decide_resolve_objection(cmd, ledger, today(ctx)),
-        metadata)
+        metadata, conn)
 
 
 async def issue_instruction(ctx: ServiceContext, cmd: disbursement.IssuePaymentInstruction,
-                            accounts: Mapping[str, BankAccount], metadata: Metadata):
+                            accounts: Mapping[str, BankAccount], metadata: Metadata,
+                            conn: asyncpg.Connection | None = None):
     """Returns (events, csv). The file goes to the bank; only its SHA-256 is recorded."""
     return await _decide_on_batch(
         ctx, cmd.batch_id,
         lambda ledger: disbursement.decide_issue_instruction(cmd, ledger, today(ctx),
-                                                             accounts), metadata)
+                                                             accounts), metadata, conn)
 
 
 async def confirm_payment(ctx: ServiceContext, cmd: disbursement.ConfirmPayment,
-                          metadata: Metadata):
+                          metadata: Metadata, conn: asyncpg.Connection | None = None):
     return await _decide_on_batch(
         ctx, cmd.batch_id,
-        lambda ledger: disbursement.decide_confirm_payment(cmd, ledger, today(ctx)), metadata)
+        lambda ledger: disbursement.decide_confirm_payment(cmd, ledger, today(ctx)), metadata,
+        conn)
 
 
 async def record_recovery(ctx: ServiceContext, recovery_id: str, line_id: str, amount_fen: int,
-                          metadata: Metadata) -> RecoveryReceived:
-    async with ctx.pool.acquire() as conn, conn.transaction():
+                          metadata: Metadata,
+                          conn: asyncpg.Connection | None = None) -> RecoveryReceived:
+    async with transaction(ctx.pool, conn) as conn:
         ledger = await current_ledger(conn)
         line = ledger.line(line_id)
         if line is None:

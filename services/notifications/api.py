@@ -1,4 +1,10 @@
-"""Notifications' HTTP API: the workers it knows, its delivery log, integrators' webhooks."""
+"""Notifications' HTTP API: the workers it knows, its delivery log, integrators' webhooks.
+
+Registering a webhook accepts an ``Idempotency-Key`` (shared/runtime/idempotency.py): each
+registration is a new webhook with a new secret, so a retried one would post every event
+twice, under a secret the HR bureau never saw. The kept answer holds the secret, so it is
+sealed under the webhook secret key, as the secret itself is.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from services.notifications import projections, webhooks
@@ -14,6 +20,7 @@ from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
+from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
 
 router = APIRouter(tags=["workers"])
@@ -169,7 +176,7 @@ class DeliveryView(BaseModel):
 @webhook_router.post("", status_code=201, response_model=RegisteredWebhook,
                      summary="Register a webhook; the secret is in this answer only")
 async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
-                           request: Request) -> RegisteredWebhook:
+                           request: Request, once: Idempotent) -> Response:
     known = registered_events()
     unknown = sorted(set(body.event_types) - set(known))
     if unknown:
@@ -179,11 +186,15 @@ async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
     except webhooks.WebhookKeyMissing:
         raise WebhookKeyNotConfigured(
             "webhook_key_missing", "SONGJI_WEBHOOK_SECRET_KEY is not configured.") from None
-    row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),
-                                          event_types=body.event_types,
-                                          description=body.description,
-                                          registered_by=org.org_id)
-    return RegisteredWebhook(**row, secret=secret)
+
+    async def register(conn) -> Response:
+        row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),
+                                              event_types=body.event_types,
+                                              description=body.description,
+                                              registered_by=org.org_id, conn=conn)
+        return answer(201, RegisteredWebhook(**row, secret=secret))
+
+    return await once.run(ctx.pool, org.org_id, register, sealer=box.sealer())
 
 
 @webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks")

@@ -35,6 +35,8 @@ from services.notifications.delivery_errors import (
 from services.notifications.domain import webhooks as signing
 from services.notifications.settings import NotificationSettings
 from shared.contracts import Envelope
+from shared.eventsourcing.db import transaction
+from shared.runtime.idempotency import FernetSealer, Sealer
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,7 @@ def new_secret() -> str:
 
 class SecretBox:
     def __init__(self, key: str) -> None:
+        self._key = key
         self._fernet = Fernet(key.encode())
 
     @classmethod
@@ -63,6 +66,10 @@ class SecretBox:
     def open(self, sealed: bytes) -> str:
         return self._fernet.decrypt(bytes(sealed)).decode()
 
+    def sealer(self) -> Sealer:
+        """For the kept answer of a registration (it holds the secret): sealed like it."""
+        return FernetSealer(self._key)
+
 
 # -- registry -------------------------------------------------------------------------------
 
@@ -70,9 +77,11 @@ _PUBLIC = "webhook_id, url, event_types, description, registered_by, created_at"
 
 
 async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types: list[str],
-                   description: str | None, registered_by: str | None) -> tuple[dict, str]:
+                   description: str | None, registered_by: str | None,
+                   conn: asyncpg.Connection | None = None) -> tuple[dict, str]:
+    """``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
     secret = new_secret()
-    async with pool.acquire() as conn:
+    async with transaction(pool, conn) as conn:
         row = await conn.fetchrow(
             f"INSERT INTO webhooks (webhook_id, url, event_types, description, secret_sealed, "
             f"registered_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PUBLIC}",

@@ -1,5 +1,7 @@
 """The departments' HTTP client: each call names the organisation acting, and commands that
 depend on what another service has yet to learn from the bus are retried until it has.
+Every command carries an Idempotency-Key, the same on its retries, so a command retried after
+a lost answer takes effect once where the service honours the key (docs/integrators.md).
 
 Error bodies are shown, never request bodies: a registration carries personal data.
 """
@@ -8,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import httpx
+
+from shared.runtime.idempotency import HEADER
 
 # Transient refusals: another writer got there first, or this service has not yet consumed
 # the event that makes the command valid (eventual consistency between services).
@@ -50,6 +55,8 @@ class Departments:
         code is in ``accept_codes`` is returned as it is. Connection errors and 5xx are
         retried a few times."""
         headers = {"Authorization": f"Bearer {self.tokens[org]}"}
+        if method != "GET":
+            headers[HEADER] = str(uuid.uuid4())  # one per command, the same on its retries
         deadline = time.monotonic() + self.wait_seconds
         delay, failures = 0.05, 0
         while True:

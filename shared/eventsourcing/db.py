@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -28,3 +30,17 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
                                      init=_init_connection, reset=_keep_session)
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: asyncpg.Pool,
+                      conn: asyncpg.Connection | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on ``conn`` when the caller passes one (a savepoint in the caller's
+    transaction, so the caller's other writes commit or roll back with it), else on a
+    connection of its own."""
+    if conn is not None:
+        async with conn.transaction():
+            yield conn
+        return
+    async with pool.acquire() as own, own.transaction():
+        yield own
