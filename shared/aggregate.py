@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import asyncpg
+
 from shared.contracts import model_for
 from shared.eventsourcing.store import EventStore
 
@@ -15,9 +17,10 @@ S = TypeVar("S")
 
 
 async def load(store: EventStore, stream_id: str, evolve: Callable[[S, Any], S],
-               initial: S) -> tuple[S, int]:
-    """The state after every event of the stream, and the version to append after."""
-    stored = await store.read_stream(stream_id)
+               initial: S, *, conn: asyncpg.Connection | None = None) -> tuple[S, int]:
+    """The state after every event of the stream, and the version to append after; read on
+    ``conn`` when the caller is inside a transaction on it (see ``EventStore.read_stream``)."""
+    stored = await store.read_stream(stream_id, conn=conn)
     state = initial
     for event in stored:
         state = evolve(state, model_for(event.event_type).model_validate(event.data))

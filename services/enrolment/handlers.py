@@ -105,7 +105,7 @@ async def record_intake_survey(ctx: ServiceContext, command: RecordIntakeSurvey,
     async with transaction(ctx.pool, conn) as conn:
         await _require_for_worker(conn, org, Action.RECORD_INTAKE_SURVEY, command.worker_id)
         state, version = await load(ctx.store, worker_stream(command.worker_id), worker.evolve,
-                                    Worker())
+                                    Worker(), conn=conn)
         events = worker.record_survey(command, state, survey_id=survey_id,
                                       known_occupations=KNOWN_OCCUPATIONS, today=programme_today())
         await _append(ctx, conn, command.worker_id, version, events, metadata)
@@ -122,7 +122,7 @@ async def enrol(ctx: ServiceContext, command: Enrol, org: Organisation,
         view = await projections.class_view(conn, command.class_id, lock=True)
         certificates = await projections.live_certificates(conn, command.worker_id)
         state, version = await load(ctx.store, worker_stream(command.worker_id), worker.evolve,
-                                    Worker())
+                                    Worker(), conn=conn)
         events = worker.enrol(command, state, class_view=view, certificates=certificates,
                               enrolment_id=enrolment_id, today=programme_today(),
                               subsidised_per_year=_settings(ctx).subsidised_trainings_per_year)
@@ -139,7 +139,8 @@ async def withdraw(ctx: ServiceContext, enrolment_id: str, reason: str, org: Org
                            enrolment_id=enrolment_id)
         await _require_for_worker(conn, org, Action.WITHDRAW, worker_id)
         command = Withdraw(worker_id=worker_id, enrolment_id=enrolment_id, reason=reason)
-        state, version = await load(ctx.store, worker_stream(worker_id), worker.evolve, Worker())
+        state, version = await load(ctx.store, worker_stream(worker_id), worker.evolve, Worker(),
+                                    conn=conn)
         record = state.enrolments.get(enrolment_id)
         view = await projections.class_view(conn, record.class_id) if record else None
         events = worker.withdraw(command, state, class_view=view, today=programme_today())

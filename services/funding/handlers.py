@@ -52,9 +52,10 @@ async def current_ledger(conn: asyncpg.Connection) -> Ledger:
     return settle(await own_inputs(conn), await recorded_lines(conn))
 
 
-async def _policy_state(store: EventStore, policy_id: str) -> tuple[policy.PolicyState, int]:
+async def _policy_state(store: EventStore, policy_id: str,
+                        conn: asyncpg.Connection | None = None) -> tuple[policy.PolicyState, int]:
     state, version = policy.PolicyState(), 0
-    for stored in await store.read_stream(policy.policy_stream(policy_id)):
+    for stored in await store.read_stream(policy.policy_stream(policy_id), conn=conn):
         state = policy.evolve(state, FundingPolicyPublished.model_validate(stored.data))
         version = stored.version
     return state, version
@@ -63,7 +64,7 @@ async def _policy_state(store: EventStore, policy_id: str) -> tuple[policy.Polic
 async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
                          metadata: Metadata,
                          conn: asyncpg.Connection | None = None) -> FundingPolicyPublished:
-    state, version = await _policy_state(ctx.store, cmd.policy_id)
+    state, version = await _policy_state(ctx.store, cmd.policy_id, conn)
     events = policy.decide_publish(cmd, state, today(ctx))
     async with transaction(ctx.pool, conn) as conn:
         await ctx.store.append(policy.policy_stream(cmd.policy_id), version, events, metadata,
@@ -76,7 +77,7 @@ async def allocate_budget(ctx: ServiceContext, cmd: budget.AllocateBudget,
                           metadata: Metadata,
                           conn: asyncpg.Connection | None = None) -> BudgetAllocated:
     state, version = budget.BudgetState(), 0
-    for stored in await ctx.store.read_stream(budget.BUDGET_STREAM):
+    for stored in await ctx.store.read_stream(budget.BUDGET_STREAM, conn=conn):
         state = budget.evolve(state, BudgetAllocated.model_validate(stored.data))
         version = stored.version
     events = budget.decide_allocate(cmd, state, today(ctx))

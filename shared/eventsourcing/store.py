@@ -234,12 +234,16 @@ class EventStore:
                 for offset, (row, event_id, event_type, schema_version, data)
                 in enumerate(zip(rows, ids, types, versions, datas, strict=True), start=1)]
 
-    async def read_stream(self, stream_id: str) -> list[StoredEvent]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
-            )
-        return [_row_to_event(r) for r in rows]
+    async def read_stream(self, stream_id: str, *, conn: asyncpg.Connection | None = None
+                          ) -> list[StoredEvent]:
+        """Pass ``conn`` when the caller holds a connection in a transaction: taking a second
+        one from the pool there can deadlock once the pool is exhausted by callers that all
+        hold one and wait for another."""
+        query = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version"
+        if conn is not None:
+            return [_row_to_event(r) for r in await conn.fetch(query, stream_id)]
+        async with self.pool.acquire() as own:
+            return [_row_to_event(r) for r in await own.fetch(query, stream_id)]
 
     async def stream_version(self, stream_id: str) -> int:
         async with self.pool.acquire() as conn:

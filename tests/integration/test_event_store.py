@@ -8,8 +8,10 @@ import random
 import asyncpg
 import pytest
 
+from shared.aggregate import load
 from shared.contracts import Metadata
 from shared.contracts.enrolment import WorkerRegistered
+from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.store import ConcurrencyError, EventStore
 
@@ -185,3 +187,23 @@ async def test_single_and_batch_appends_interleave_into_one_chain(store: EventSt
         assert versions == list(range(1, len(versions) + 1))
     verification = await store.verify()
     assert verification.ok and verification.checked == total == 6 * (3 * 3 + 3 * 1)
+
+
+async def test_a_stream_is_read_on_the_callers_connection(database: str) -> None:
+    """A handler inside a transaction loads its aggregate on the connection it holds: taking a
+    second one from the pool deadlocks once every connection is held by a handler waiting for
+    another (seen as enrolment requests hanging under load)."""
+    pool = await create_pool(database, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, migration_files(KIT_MIGRATIONS))
+        store = EventStore(pool)
+        await store.append("w-1", 0, [registered(1), registered(2)], META)
+        async with pool.acquire() as conn, conn.transaction():  # the pool's only connection
+            state, version = await asyncio.wait_for(
+                load(store, "w-1", lambda n, _: n + 1, 0, conn=conn), timeout=5)
+            events = await asyncio.wait_for(store.read_stream("w-1", conn=conn), timeout=5)
+        assert (state, version) == (2, 2)
+        assert [e.data["worker_id"] for e in events] == ["w-1", "w-2"]
+    finally:
+        await pool.close()
