@@ -159,16 +159,16 @@ class Relay:
             return 0
         sends = []
         for event in events:
-            envelope = event.envelope(self.service)
             sends.append(await self._producer.send(
                 self.topic,
-                value=envelope.kafka_value(),
+                value=event.kafka_value(),
                 key=event.stream_id.encode(),
-                headers=envelope.kafka_headers(),
+                headers=event.kafka_headers(self.service),
             ))
         results = await asyncio.gather(*sends)
-        for event, meta in zip(events, results, strict=True):
-            checkpoint.offsets[str(meta.partition)] = [meta.offset, str(event.event_id)]
+        last_in_partition = {meta.partition: i for i, meta in enumerate(results)}
+        for partition, i in last_in_partition.items():
+            checkpoint.offsets[str(partition)] = [results[i].offset, str(events[i].event_id)]
         checkpoint.position = events[-1].position
         await self._save_checkpoint(checkpoint)
         self.published += len(events)
