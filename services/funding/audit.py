@@ -27,7 +27,7 @@ import asyncpg
 
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import Ledger, LedgerLine, settle
-from services.funding.history import History, fewer_collections
+from services.funding.history import History, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
 from shared.contracts import model_for
@@ -162,7 +162,7 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         add = history.add_message
         reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process)
         async with contextlib.aclosing(reading):
-            with fewer_collections():
+            with no_collections():
                 async for batch in reading:
                     for headers, value in batch:
                         add(headers, value)
