@@ -116,7 +116,8 @@ async def run_replay(kafka: str, sizes: Sizes, figures: list[Figure], details: d
             run = await asyncio.to_thread(measure, mode, kafka, prefix)
             runs[(size, mode)] = run
             say(f"  {mode}: {run.events:,} events in {run.seconds:.1f}s "
-                f"({run.per_second:,.0f}/s), peak RSS {run.peak_rss_mb:,.0f} MB"
+                f"({run.per_second:,.0f}/s, CPU {run.cpu_seconds:.1f}s), "
+                f"peak RSS {run.peak_rss_mb:,.0f} MB"
                 + (f" (own {run.own_peak_rss_mb:,.0f} + child {run.children_peak_rss_mb:,.0f}),"
                    f" {run.lines:,} lines (read {run.read_seconds:.1f}s, build "
                    f"{run.build_seconds:.1f}s, ledger ~{run.ledger_mb:,.0f} MB)"

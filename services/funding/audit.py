@@ -12,7 +12,7 @@ of records read so far.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import csv
 import dataclasses
 import io
@@ -27,8 +27,9 @@ import asyncpg
 
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import Ledger, LedgerLine, settle
-from services.funding.history import History, fewer_collections
+from services.funding.history import History, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
+from services.funding.topic_reader import read_topics
 from shared.contracts import model_for
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.store import EventStore
@@ -37,7 +38,6 @@ Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
             "policy_id", "policy_version", "justified_by", "corrects_line_id", "due_at")
 SOURCE_SERVICES = ("enrolment", "training", "assessment")
-_LET_FETCH = 3  # loop turns: the routine wakes, builds the requests, its tasks send them
 
 
 @dataclass(frozen=True)
@@ -147,35 +147,30 @@ async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
-                              idle_ms: int = 2000) -> History:
+                              idle_ms: int = 2000, reader_process: bool = True) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
-    to disk by worker as it is read (see ``services.funding.history``)."""
-    from aiokafka import AIOKafkaConsumer
+    to disk by worker as it is read (see ``services.funding.history``).
 
+    The topics are consumed by a reader process that hands the records over in batches while
+    this process adds them to the history (``services.funding.topic_reader``): the two
+    overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
+    history is the same."""
     topics = [f"{prefix}.{s}.events" for s in services]
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
     history = History()
     try:
-        # The end offsets the broker reports cannot be trusted (see DESIGN.md), so read
-        # until the topics stay quiet for ``idle_ms``. Malformed messages are skipped: they
-        # went to the dead-letter topic.
+        # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_message
-        with fewer_collections():
-            while batch := await consumer.getmany(timeout_ms=idle_ms):
-                # Let the consumer's fetch routine send the next fetch requests before this
-                # batch is worked through (it runs only when the loop does), so the broker
-                # prepares them meanwhile instead of after.
-                for _ in range(_LET_FETCH):
-                    await asyncio.sleep(0)
-                for partition_records in batch.values():
-                    for msg in partition_records:
-                        add(msg.headers, msg.value)
-                if progress:
-                    progress(len(history))
-    finally:
-        await consumer.stop()
+        reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process)
+        async with contextlib.aclosing(reading):
+            with no_collections():
+                async for batch in reading:
+                    for headers, value in batch:
+                        add(headers, value)
+                    if progress:
+                        progress(len(history))
+    except BaseException:
+        history.close()  # its spill files
+        raise
     return history
 
 
