@@ -138,7 +138,7 @@ class History:
 
     # -- adding ------------------------------------------------------------------------------
 
-    def add_message(self, headers: Sequence[tuple[str, bytes]] | None,
+    def add_message(self, headers: Sequence[tuple[str, bytes | None]] | None,
                     value: bytes | None) -> bool:
         """A binary-mode CloudEvent from Kafka; False if the services' inbox would refuse it
         for its headers (``Envelope.from_kafka``'s checks; the id, the time and the data are
@@ -167,7 +167,9 @@ class History:
             event_type = h["ce_type"]
             if isinstance(event_type, bytes):
                 event_type = event_type.decode()
-        except ValueError:  # UnicodeDecodeError included
+        except (ValueError, TypeError, AttributeError):
+            # UnicodeDecodeError is a ValueError; a null header value (TypeError in the join,
+            # AttributeError in the decode) fails the services' message parser too.
             self.skipped += 1
             return False
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
