@@ -44,28 +44,13 @@ def content_hash(
     schema_version: int,
     data_json: bytes,
     metadata_json: bytes,
-    recorded_at: datetime,
+    recorded_at: datetime | str,
 ) -> bytes:
-    """Hash of one event's content; ``data_json`` and ``metadata_json`` are canonical JSON."""
-    return content_hash_at(event_id=event_id, stream_id=stream_id, version=version,
-                           event_type=event_type, schema_version=schema_version,
-                           data_json=data_json, metadata_json=metadata_json,
-                           recorded_at=canonical_time(recorded_at))
-
-
-def content_hash_at(
-    *,
-    event_id: UUID,
-    stream_id: str,
-    version: int,
-    event_type: str,
-    schema_version: int,
-    data_json: bytes,
-    metadata_json: bytes,
-    recorded_at: str,
-) -> bytes:
-    """``content_hash`` with ``recorded_at`` already as ``canonical_time`` text: the events of
-    one append share it, so the writer formats it once."""
+    """Hash of one event's content; ``data_json`` and ``metadata_json`` are canonical JSON.
+    ``recorded_at`` may be given as its ``canonical_time`` text: the events of one append
+    share it, so the writer formats it once."""
+    if isinstance(recorded_at, datetime):
+        recorded_at = canonical_time(recorded_at)
     # The canonical JSON of [id, stream, version, type, schema version, time], written out
     # because this runs for every event appended: the same bytes as ``canonical_json`` of the
     # list (a uuid, ints and an ISO time need no escaping; the strings go through the

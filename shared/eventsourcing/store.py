@@ -28,7 +28,6 @@ from shared.eventsourcing.hashing import (
     canonical_time,
     chain_hash,
     content_hash,
-    content_hash_at,
 )
 
 NOTIFY_CHANNEL = "songji_events"  # also named in the append function's SQL
@@ -208,7 +207,7 @@ class EventStore:
             data_json = canonical_json(data)
             event_id = UUID(bytes=random[16 * offset - 16:16 * offset], version=4)
             event_type = event.ce_type()
-            hashes.append(content_hash_at(
+            hashes.append(content_hash(
                 event_id=event_id, stream_id=stream_id, version=expected_version + offset,
                 event_type=event_type, schema_version=event.schema_version,
                 data_json=data_json, metadata_json=meta_json, recorded_at=recorded_text))
