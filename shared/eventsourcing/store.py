@@ -30,7 +30,7 @@ from shared.eventsourcing.hashing import (
     content_hash,
 )
 
-NOTIFY_CHANNEL = "songji_events"  # also named in the append function's SQL
+NOTIFY_CHANNEL = "songji_events"  # also named in the append SQL (_APPEND_ONE, sql/0003)
 _VERSION_CONFLICT = "SJ409"  # raised by songji_append when the stream moved on
 
 Clock = Callable[[], datetime]
