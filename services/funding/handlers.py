@@ -18,10 +18,10 @@ from services.funding.domain.ledger import Ledger, settle
 from services.funding.domain.notice_calendar import WorkingCalendar
 from services.funding.records import own_inputs, recompute, recorded_lines
 from services.funding.settings import FundingSettings
+from shared.aggregate import load
 from shared.contracts import Metadata
 from shared.contracts.funding import BudgetAllocated, FundingPolicyPublished, RecoveryReceived
 from shared.eventsourcing.db import transaction
-from shared.eventsourcing.store import EventStore
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.service import ServiceContext
 
@@ -52,19 +52,11 @@ async def current_ledger(conn: asyncpg.Connection) -> Ledger:
     return settle(await own_inputs(conn), await recorded_lines(conn))
 
 
-async def _policy_state(store: EventStore, policy_id: str,
-                        conn: asyncpg.Connection | None = None) -> tuple[policy.PolicyState, int]:
-    state, version = policy.PolicyState(), 0
-    for stored in await store.read_stream(policy.policy_stream(policy_id), conn=conn):
-        state = policy.evolve(state, FundingPolicyPublished.model_validate(stored.data))
-        version = stored.version
-    return state, version
-
-
 async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
                          metadata: Metadata,
                          conn: asyncpg.Connection | None = None) -> FundingPolicyPublished:
-    state, version = await _policy_state(ctx.store, cmd.policy_id, conn)
+    state, version = await load(ctx.store, policy.policy_stream(cmd.policy_id), policy.evolve,
+                                policy.PolicyState(), conn=conn)
     events = policy.decide_publish(cmd, state, today(ctx))
     async with transaction(ctx.pool, conn) as conn:
         await ctx.store.append(policy.policy_stream(cmd.policy_id), version, events, metadata,
@@ -76,10 +68,8 @@ async def publish_policy(ctx: ServiceContext, cmd: policy.PublishFundingPolicy,
 async def allocate_budget(ctx: ServiceContext, cmd: budget.AllocateBudget,
                           metadata: Metadata,
                           conn: asyncpg.Connection | None = None) -> BudgetAllocated:
-    state, version = budget.BudgetState(), 0
-    for stored in await ctx.store.read_stream(budget.BUDGET_STREAM, conn=conn):
-        state = budget.evolve(state, BudgetAllocated.model_validate(stored.data))
-        version = stored.version
+    state, version = await load(ctx.store, budget.BUDGET_STREAM, budget.evolve,
+                                budget.BudgetState(), conn=conn)
     events = budget.decide_allocate(cmd, state, today(ctx))
     await ctx.store.append(budget.BUDGET_STREAM, version, events, metadata, conn=conn)
     return events[0]
@@ -95,8 +85,7 @@ async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata:
         result = decide(ledger)
         events = result[0] if isinstance(result, tuple) else result
         stream = disbursement.batch_stream(batch_id)
-        version = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream)
+        version = await ctx.store.stream_version(stream, conn=conn)
         await ctx.store.append(stream, version, events, metadata, conn=conn)
     return result
 

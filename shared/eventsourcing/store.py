@@ -255,9 +255,13 @@ class EventStore:
         async with self.pool.acquire() as own:
             return [_row_to_event(r) for r in await own.fetch(query, stream_id)]
 
-    async def stream_version(self, stream_id: str) -> int:
-        async with self.pool.acquire() as conn:
+    async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None
+                             ) -> int:
+        """``conn``: as for ``read_stream``."""
+        if conn is not None:
             return await conn.fetchval(_STREAM_VERSION, stream_id)
+        async with self.pool.acquire() as own:
+            return await own.fetchval(_STREAM_VERSION, stream_id)
 
     async def read_after(self, position: int, limit: int = 1000) -> list[StoredEvent]:
         async with self.pool.acquire() as conn:

@@ -203,7 +203,9 @@ async def test_a_stream_is_read_on_the_callers_connection(database: str) -> None
             state, version = await asyncio.wait_for(
                 load(store, "w-1", lambda n, _: n + 1, 0, conn=conn), timeout=5)
             events = await asyncio.wait_for(store.read_stream("w-1", conn=conn), timeout=5)
-        assert (state, version) == (2, 2)
+            version_read = await asyncio.wait_for(store.stream_version("w-1", conn=conn),
+                                                  timeout=5)
+        assert (state, version) == (2, 2) and version_read == 2
         assert [e.data["worker_id"] for e in events] == ["w-1", "w-2"]
     finally:
         await pool.close()
