@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.contracts.envelope import readable_headers
+
 MALFORMED_KEY_PREFIX = b"chaos-malformed-"
 
 
@@ -26,11 +28,11 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
 
     @property
     def header(self) -> dict[str, str]:
-        return {k: v.decode(errors="replace") for k, v in self.headers}
+        return readable_headers(self.headers)
 
 
 async def read_all(bootstrap: str, topics: list[str], *, quiet_ms: int = 1500) -> list[Record]:

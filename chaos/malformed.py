@@ -29,8 +29,9 @@ BROKEN_DATA_TYPE = {
     "funding": "songji.funding.PaymentConfirmed.v1",
     "notifications": "songji.notifications.NotificationDelivered.v1",
 }
-KINDS = ("no_cloudevents_headers", "missing_headers", "body_not_json", "body_not_object",
-         "unknown_event_type", "data_breaks_contract")
+KINDS = ("no_cloudevents_headers", "missing_headers", "header_without_value",
+         "header_not_utf8", "body_not_json", "body_not_object", "unknown_event_type",
+         "data_breaks_contract")
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,17 @@ class Malformed:
     expected_by: frozenset[str]  # consumers that must dead-letter it
 
 
-def _headers(ce_type: str, service: str) -> list[tuple[str, bytes]]:
+def _headers(ce_type: str, service: str) -> list[tuple[str, bytes | None]]:
     attributes = {"ce_specversion": "1.0", "ce_id": str(uuid.uuid4()),
                   "ce_source": f"/songji/{service}", "ce_type": ce_type,
                   "ce_subject": "chaos-stream", "ce_time": datetime.now(UTC).isoformat(),
                   "ce_schemaversion": "1"}
     return [(k, v.encode()) for k, v in attributes.items()]
+
+
+def _with(headers: list[tuple[str, bytes | None]], name: str, value: bytes | None
+          ) -> list[tuple[str, bytes | None]]:
+    return [*headers, (name, value)]
 
 
 def messages(prefix: str, round_: int = 0) -> list[Malformed]:
@@ -76,10 +82,15 @@ def messages(prefix: str, round_: int = 0) -> list[Malformed]:
         topic = events_topic(service, prefix)
         readers = [c for c in everyone if service in c.services]
         broken_type = BROKEN_DATA_TYPE[service]
-        bodies: dict[str, tuple[list[tuple[str, bytes]], bytes]] = {
+        valid_data = b"{}"  # refused for its headers before the data is looked at
+        bodies: dict[str, tuple[list[tuple[str, bytes | None]], bytes]] = {
             "no_cloudevents_headers": ([], b"hello, kafka"),
             "missing_headers": ([("ce_specversion", b"1.0"), ("ce_type", broken_type.encode())],
                                 b"{}"),
+            "header_without_value": (
+                _with(_headers(broken_type, service), "ce_actoruser", None), valid_data),
+            "header_not_utf8": (_with(_headers(broken_type, service), "ce_actoruser",
+                                      "站点".encode("gb18030")), valid_data),
             "body_not_json": (_headers(broken_type, service), b"\xff{not json"),
             "body_not_object": (_headers(broken_type, service), b"[1, 2, 3]"),
             "unknown_event_type": (_headers(f"songji.{service}.NoSuchThing.v1", service),

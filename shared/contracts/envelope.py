@@ -14,6 +14,7 @@ spec requires):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,30 @@ _BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 class InvalidMessage(ValueError):
     """A message that is not a well-formed Songji CloudEvent, or whose data breaks its contract."""
+
+
+RawHeaders = Sequence[tuple[str, bytes | None]]
+
+
+def text_headers(headers: RawHeaders | None) -> dict[str, str]:
+    """A Kafka record's headers as text, the last of a repeated name winning (as the services'
+    message parser reads them); InvalidMessage naming a header with no value or whose value is
+    not UTF-8: such a record cannot be read as a CloudEvent."""
+    text: dict[str, str] = {}
+    for name, value in headers or ():
+        if value is None:
+            raise InvalidMessage(f"header {name} has no value")
+        try:
+            text[name] = value.decode()
+        except UnicodeDecodeError:
+            raise InvalidMessage(f"header {name} is not UTF-8") from None
+    return text
+
+
+def readable_headers(headers: RawHeaders | None) -> dict[str, str]:
+    """The headers as text whatever they hold (no value: empty, bytes that are not UTF-8:
+    replaced), to go with a record onto the dead-letter topic or into a log."""
+    return {name: (value or b"").decode(errors="replace") for name, value in headers or ()}
 
 
 class Actor(BaseModel):

@@ -20,6 +20,7 @@ import structlog
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from shared.contracts import Envelope, Event, InvalidMessage, UnknownEventType, model_for
+from shared.contracts.envelope import RawHeaders, readable_headers, text_headers
 
 log = structlog.get_logger(__name__)
 
@@ -64,11 +65,12 @@ class Inbox:
     def event_types(self) -> list[str]:
         return sorted(self.handlers)
 
-    async def receive(self, headers: Mapping[str, str], value: bytes | None,
+    async def receive(self, headers: RawHeaders | None, value: bytes | None,
                       origin: Origin) -> Outcome:
-        """Handle one message from the bus; never raises for a bad message."""
+        """Handle one message from the bus, given its headers as the record holds them (bytes,
+        or None); never raises for a bad message."""
         try:
-            envelope = Envelope.from_kafka(dict(headers), value)
+            envelope = Envelope.from_kafka(text_headers(headers), value)
             apply = self.handlers.get(envelope.type)
             if apply is None:
                 model_for(envelope.type)  # unknown to every contract -> dead letter
@@ -116,12 +118,12 @@ class Inbox:
             await apply(conn, envelope, event)
             return True
 
-    async def _dead_letter(self, headers: Mapping[str, str], value: bytes | None,
+    async def _dead_letter(self, headers: RawHeaders | None, value: bytes | None,
                            origin: Origin, reason: str) -> None:
         log.warning("message dead-lettered", consumer=self.consumer, topic=origin.topic,
                     partition=origin.partition, offset=origin.offset, reason=reason)
         dead_headers = {
-            **{k: v for k, v in headers.items() if k.startswith("ce_")},
+            **{k: v for k, v in readable_headers(headers).items() if k.startswith("ce_")},
             "dlq_reason": reason[:2000],
             "dlq_consumer": self.consumer,
             "dlq_origin_topic": origin.topic,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -18,12 +19,14 @@ from typing import Annotated, Any
 
 import asyncpg
 import structlog
+from aiokafka import ConsumerRecord
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from shared.contracts import Actor, Event, Metadata
+from shared.contracts.envelope import readable_headers
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.inbox import Apply, Inbox, Origin
 from shared.eventsourcing.migrations import (
@@ -210,10 +213,29 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         ack_policy=AckPolicy.ACK,
         title=f"{ctx.name}.{sub.name}",
         description=sub.description,
+        parser=_parse_any_headers,
     )
     async def receive(msg: KafkaMessage) -> None:
         raw = msg.raw_message
         origin = Origin(topic=raw.topic, partition=raw.partition, offset=raw.offset, key=raw.key)
-        await inbox.receive(msg.headers, raw.value, origin)
+        await inbox.receive(raw.headers, raw.value, origin)
 
     return inbox
+
+
+async def _parse_any_headers(
+    record: ConsumerRecord,
+    parse: Callable[[ConsumerRecord], Awaitable[KafkaMessage]],
+) -> KafkaMessage:
+    """FastStream's parser decodes every header as UTF-8 before any handler runs; a header with
+    no value, or not UTF-8, makes it log an error and drop the record, so it would never reach
+    the dead-letter topic. Such a record is parsed from a copy with readable headers instead,
+    and the handler is given the record itself: the inbox reads its headers (and refuses it,
+    with the reason) from there."""
+    try:
+        return await parse(record)
+    except (AttributeError, UnicodeDecodeError):
+        readable = [(k, v.encode()) for k, v in readable_headers(record.headers).items()]
+        message = await parse(dataclasses.replace(record, headers=readable))
+        message.raw_message = record
+        return message

@@ -212,3 +212,41 @@ async def test_contact_details_only_for_the_notifications_service(
                                       headers=STATION)
         assert bad_window.status_code == 422
         assert bad_window.json()["detail"][0]["loc"] == ["body", "contact_window"]
+
+
+async def test_headers_that_cannot_be_read_go_to_dead_letter_and_the_next_is_processed(
+    new_database: Callable[[], Awaitable[str]], kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A header with no value, or with bytes that are not UTF-8, is a message no consumer can
+    read: it goes to the dead-letter topic with its reason, and the consumer carries on."""
+    enrol_db, notify_db = await new_database(), await new_database()
+    common = dict(bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    topic = events_topic("enrolment", topic_prefix)
+    good = [("ce_specversion", b"1.0"), ("ce_source", b"/songji/enrolment"),
+            ("ce_type", b"songji.enrolment.WorkerRegistered.v1"),
+            ("ce_subject", b"worker-z"), ("ce_time", b"2025-07-24T08:00:00+08:00")]
+    body = b'{"worker_id": "worker-z", "gender": "male", "birth_year": 1990}'
+    async with (running_service(ENROLMENT, database_url=enrol_db, **common) as (_, enrol),
+                running_service(NOTIFICATIONS, database_url=notify_db, **common) as (_, notes)):
+        await produce(kafka_bootstrap, topic, body, key=b"worker-z", headers=[
+            *good, ("ce_id", b"9b8e1f3a-0000-4000-8000-000000000002"),
+            ("ce_actoruser", None)])  # type: ignore[list-item]
+        await produce(kafka_bootstrap, topic, body, key=b"worker-z", headers=[
+            *good, ("ce_id", b"9b8e1f3a-0000-4000-8000-000000000003"),
+            ("ce_actoruser", "站点".encode("gb18030"))])
+        worker_id = await register(enrol, 4)
+
+        async def known() -> bool:
+            return (await notes.get(f"/workers/{worker_id}")).status_code == 200
+        await eventually(known)
+
+        dead = await read_topic(kafka_bootstrap, dead_letter_topic(topic_prefix), at_least=2)
+        reasons = {header(r, "ce_id"): header(r, "dlq_reason") for r in dead}
+        assert reasons.keys() == {"9b8e1f3a-0000-4000-8000-000000000002",
+                                  "9b8e1f3a-0000-4000-8000-000000000003"}
+        assert "ce_actoruser has no value" in reasons["9b8e1f3a-0000-4000-8000-000000000002"]
+        assert "ce_actoruser is not UTF-8" in reasons["9b8e1f3a-0000-4000-8000-000000000003"]
+        for record in dead:
+            assert header(record, "dlq_consumer") == "notifications.workers"
+            assert record.value == body
+        assert await count(notify_db, "SELECT count(*) FROM known_workers") == 1

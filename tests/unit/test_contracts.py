@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from shared.contracts import Envelope, InvalidMessage, model_for, registered_events
 from shared.contracts.enrolment import WorkerRegistered
+from shared.contracts.envelope import readable_headers, text_headers
 from shared.contracts.schemas import check_schemas, compatibility_problems, current_schemas
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -134,3 +135,18 @@ def test_readme_event_catalogue_is_generated_from_the_contracts() -> None:
     for ce_type, model in registered_events().items():
         assert f"`{model.__name__}`" in catalogue_table(), ce_type
         assert model.__doc__, f"{ce_type} has no docstring to describe it in the catalogue"
+
+
+def test_text_headers_name_a_header_with_no_value_or_not_utf8() -> None:
+    assert text_headers([("ce_id", b"a"), ("ce_id", b"b"), ("ce_type", "类".encode())]) == {
+        "ce_id": "b", "ce_type": "类"}
+    assert text_headers(None) == {}
+    with pytest.raises(InvalidMessage, match="header ce_actoruser has no value"):
+        text_headers([("ce_id", b"a"), ("ce_actoruser", None)])
+    with pytest.raises(InvalidMessage, match="header ce_actoruser is not UTF-8"):
+        text_headers([("ce_actoruser", "站点".encode("gb18030"))])
+
+
+def test_readable_headers_keep_every_header_as_text() -> None:
+    assert readable_headers([("a", None), ("b", b"\xb5x"), ("c", "类".encode())]) == {
+        "a": "", "b": "\ufffdx", "c": "类"}
