@@ -77,13 +77,20 @@ class Launcher:
 
     async def start(self, services: Iterable[str] = SERVICES, *,
                     ready_seconds: float = 90.0) -> dict[str, ServiceProcess]:
-        for index, name in enumerate(services):
-            dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
-            port = self.base_port + index if self.base_port else free_port()
-            self.processes[name] = self._spawn(name, dsn, port)
-        write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
-                          bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
-        await self.wait_ready(ready_seconds)
+        """Start ``services`` and wait until each is ready. If that fails or is interrupted
+        (a signal turned into KeyboardInterrupt, say), the ones already started are killed:
+        they run in sessions of their own, so nothing else would stop them."""
+        try:
+            for index, name in enumerate(services):
+                dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
+                port = self.base_port + index if self.base_port else free_port()
+                self.processes[name] = self._spawn(name, dsn, port)
+            write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
+                              bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
+            await self.wait_ready(ready_seconds)
+        except BaseException:
+            self.stop(kill=True)
+            raise
         return self.processes
 
     def restart(self, name: str) -> ServiceProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,6 +54,32 @@ async def test_post_worker_reaches_notifications_through_the_broker(
         assert national_id(77) not in logs and "李四" not in logs and "13912345678" not in logs
     finally:
         launcher.stop()
+
+
+async def test_services_started_are_killed_when_the_start_fails(
+    postgres_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """They run in sessions of their own: if waiting for them fails (or is interrupted), the
+    launcher must stop them, or they outlive everything that knows of them."""
+    launcher = Launcher(postgres_url=postgres_url, kafka_bootstrap=kafka_bootstrap,
+                        state_dir=tmp_path, topic_prefix=topic_prefix,
+                        database_prefix=f"{topic_prefix}_failed")
+    with pytest.raises(TimeoutError, match="not ready after"):
+        await launcher.start(["enrolment", "training"], ready_seconds=0.01)
+    assert launcher.processes == {}
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert logs == ["enrolment.log", "training.log"]
+    assert _processes_with(f"{topic_prefix}_failed".encode()) == []
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """The processes whose environment holds ``marker``."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to read
+            if marker in environ.read_bytes():
+                found.append(int(environ.parent.name))
+    return found
 
 
 def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
