@@ -7,18 +7,23 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shared.audit import cli as audit_cli
 from shared.runtime.logging import configure_logging
 
+if TYPE_CHECKING:
+    from shared.runtime.keys import Resealed, SealedColumn
+
 app = typer.Typer(help="Songji (送技): vocational training for migrant workers where they work.",
                   no_args_is_help=True)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_cli.app, name="audit")
+keys_app = typer.Typer(help="The keys that seal data at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 STATE_DIR = Path(os.environ.get("SONGJI_STATE_DIR", ".songji"))
 README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README
@@ -147,6 +152,78 @@ def _stop_on_signals() -> None:
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+
+
+# The services that seal data, and the setting that holds their keys.
+KEY_SETTINGS = {"enrolment": "SONGJI_PERSONAL_DATA_KEY",
+                "notifications": "SONGJI_WEBHOOK_SECRET_KEY"}
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a new key (to put in front of a key setting, then `songji keys rotate`)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    service: Annotated[str, typer.Argument(help="enrolment or notifications")],
+    database_url: Annotated[str | None, typer.Option(
+        envvar="SONGJI_DATABASE_URL", show_default=False,
+        help="The service's database; else the one `songji up` made")] = None,
+) -> None:
+    """Seal everything the service keeps sealed again under the newest of its keys (the
+    first in its key setting, which lists the older ones after it). Safe while the service
+    runs, and to run again; afterwards the older keys can be removed from the setting."""
+    from shared.runtime.keys import KeyRing, reseal_all
+
+    if service not in KEY_SETTINGS:
+        raise typer.BadParameter(f"one of {', '.join(KEY_SETTINGS)}", param_hint="SERVICE")
+    setting = KEY_SETTINGS[service]
+    keys = os.environ.get(setting)
+    if not keys:
+        typer.echo(f"{setting} is not set: give the service's keys, newest first", err=True)
+        raise typer.Exit(2)
+    try:
+        ring = KeyRing(keys)
+    except ValueError as exc:
+        typer.echo(f"{setting}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    dsn = database_url or _store_dsn(service)
+    columns = _sealed_columns(service)
+    configure_logging("WARNING", "console")
+
+    def progress(done: Resealed) -> None:
+        typer.echo(f"{done.column}: {done.seen:,} of {done.rows:,} rows looked at", err=True)
+
+    results = asyncio.run(reseal_all(dsn, ring, columns, progress))
+    for r in results:
+        typer.echo(f"{r.column}: {r.resealed:,} sealed again under the newest key, "
+                   f"{r.current:,} were already, {len(r.unreadable or []):,} no key opens")
+        for key in r.unreadable or []:
+            typer.echo(f"  cannot be opened with any of the {ring.size} keys: {key}", err=True)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _store_dsn(service: str) -> str:
+    from shared.infra.stores import store_dsns
+
+    try:
+        return store_dsns([service], STATE_DIR)[service]
+    except LookupError as exc:
+        typer.echo(f"{exc} (or give --database-url)", err=True)
+        raise typer.Exit(2) from None
+
+
+def _sealed_columns(service: str) -> list[SealedColumn]:
+    if service == "enrolment":
+        from services.enrolment.vault import SEALED
+    else:
+        from services.notifications.webhooks import SEALED
+    return SEALED
 
 
 @schemas_app.command("write")

@@ -81,7 +81,7 @@ def service_app(spec: ServiceSpec, *, database_url: str, bootstrap: str, topic_p
     config = spec.settings_class(database_url=database_url, kafka_bootstrap_servers=bootstrap,
                                  topic_prefix=topic_prefix, relay_poll_interval=0.2,
                                  relay_probe_interval=0.5, consumer_backoff_seconds=0.01,
-                                 **extra, **settings)
+                                 **{**extra, **settings})
     return create_app(spec, config)
 
 

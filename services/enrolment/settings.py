@@ -1,15 +1,23 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
+from shared.runtime.keys import check_keys
 from shared.runtime.settings import ServiceSettings
 
 
 class EnrolmentSettings(ServiceSettings):
     personal_data_key: SecretStr = Field(
         description="Fernet key that encrypts workers' personal data at rest "
-                    "(SONGJI_PERSONAL_DATA_KEY)")
+                    "(SONGJI_PERSONAL_DATA_KEY); several, comma-separated and newest first, "
+                    "while a new one is rotated in (`songji keys rotate enrolment`)")
     lookup_key: SecretStr = Field(
         description="HMAC key of the national-ID lookup index (SONGJI_LOOKUP_KEY)")
     subsidised_trainings_per_year: int = Field(
         1, ge=1, description="Subsidised trainings a worker may take per calendar year")
+
+    @field_validator("personal_data_key")
+    @classmethod
+    def _is_a_key_ring(cls, value: SecretStr) -> SecretStr:
+        check_keys(value.get_secret_value())
+        return value

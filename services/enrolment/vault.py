@@ -3,6 +3,10 @@
 The national ID number is never stored in clear. To find a worker by it (a second
 registration), we keep an HMAC of the number under a separate key: equal numbers give equal
 indexes, and the index reveals nothing without the key.
+
+The sealing key can be rotated (``shared/runtime/keys.py``): the setting may hold several keys,
+newest first, and ``songji keys rotate enrolment`` re-seals ``SEALED``. The lookup key cannot:
+every index would have to be computed again from the numbers.
 """
 
 from __future__ import annotations
@@ -14,17 +18,21 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from shared.runtime.keys import KeyRing, SealedColumn
+
+SEALED = [SealedColumn("worker_identities", key="worker_id", column="sealed")]
+
 
 class PersonalDataVault:
-    def __init__(self, personal_data_key: str, lookup_key: str) -> None:
-        self._fernet = Fernet(personal_data_key.encode())
+    def __init__(self, personal_data_keys: str, lookup_key: str) -> None:
+        self._ring = KeyRing(personal_data_keys)
         self._lookup_key = lookup_key.encode()
 
     def seal(self, record: dict[str, Any]) -> bytes:
-        return self._fernet.encrypt(json.dumps(record, ensure_ascii=False).encode())
+        return self._ring.seal(json.dumps(record, ensure_ascii=False).encode())
 
     def open(self, sealed: bytes) -> dict[str, Any]:
-        return json.loads(self._fernet.decrypt(sealed))
+        return json.loads(self._ring.open(sealed))
 
     def lookup_index(self, national_id: str) -> bytes:
         return hmac.new(self._lookup_key, national_id.encode(), hashlib.sha256).digest()

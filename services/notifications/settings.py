@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from shared.runtime.keys import check_keys
 from shared.runtime.settings import ServiceSettings
 
 
@@ -66,4 +67,14 @@ class NotificationSettings(ServiceSettings):
 
     webhook_secret_key: SecretStr | None = Field(
         None, description="Fernet key that encrypts webhook secrets at rest "
-                          "(SONGJI_WEBHOOK_SECRET_KEY); webhooks cannot be registered without")
+                          "(SONGJI_WEBHOOK_SECRET_KEY); webhooks cannot be registered without. "
+                          "Several, comma-separated and newest first, while a new one is "
+                          "rotated in (`songji keys rotate notifications`)")
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _is_a_key_ring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # set but empty (an env file's blank line): webhooks off, as unset
+        check_keys(value.get_secret_value())
+        return value

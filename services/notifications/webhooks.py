@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 import structlog
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.notifications.delivery_errors import (
@@ -36,7 +36,8 @@ from services.notifications.domain import webhooks as signing
 from services.notifications.settings import NotificationSettings
 from shared.contracts import Envelope
 from shared.eventsourcing.db import transaction
-from shared.runtime.idempotency import FernetSealer, Sealer
+from shared.runtime.idempotency import Sealer
+from shared.runtime.keys import KeyRing, SealedColumn
 
 log = structlog.get_logger(__name__)
 
@@ -49,10 +50,16 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+# Sealed under SONGJI_WEBHOOK_SECRET_KEY: the secrets, and the kept answers of registrations
+# (the only answers this service seals), for ``songji keys rotate notifications``.
+SEALED = [SealedColumn("webhooks", key="webhook_id", column="secret_sealed"),
+          SealedColumn("idempotency_keys", key="jsonb_build_array(org_id, key)",
+                       column="body", where="sealed")]
+
+
 class SecretBox:
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._fernet = Fernet(key.encode())
+    def __init__(self, keys: str) -> None:
+        self._ring = KeyRing(keys)
 
     @classmethod
     def from_settings(cls, settings: NotificationSettings) -> SecretBox:
@@ -61,14 +68,14 @@ class SecretBox:
         return cls(settings.webhook_secret_key.get_secret_value())
 
     def seal(self, secret: str) -> bytes:
-        return self._fernet.encrypt(secret.encode())
+        return self._ring.seal(secret.encode())
 
     def open(self, sealed: bytes) -> str:
-        return self._fernet.decrypt(bytes(sealed)).decode()
+        return self._ring.open(bytes(sealed)).decode()
 
     def sealer(self) -> Sealer:
         """For the kept answer of a registration (it holds the secret): sealed like it."""
-        return FernetSealer(self._key)
+        return self._ring
 
 
 # -- registry -------------------------------------------------------------------------------

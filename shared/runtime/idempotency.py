@@ -67,7 +67,8 @@ class Sealer(Protocol):
 
 
 class FernetSealer:
-    """Sealed under a service key (e.g. notifications' webhook secret key)."""
+    """Sealed under one key (see ``IdempotentRequest.request_sealer``; a service's own keys are
+    a ``shared.runtime.keys.KeyRing``, which is a ``Sealer`` too)."""
 
     def __init__(self, key: str | bytes) -> None:
         self._fernet = Fernet(key)

@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Every service reads these; a service adds its own fields in a subclass."""
 
-    model_config = SettingsConfigDict(env_prefix="SONGJI_", extra="ignore", populate_by_name=True)
+    # Errors name the setting, never its value: the values read include the services' keys,
+    # and pydantic otherwise shows every one of them when any setting is refused or missing.
+    model_config = SettingsConfigDict(env_prefix="SONGJI_", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     database_url: str = Field(
         validation_alias=AliasChoices("SONGJI_DATABASE_URL", "DATABASE_URL"),
