@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
 import asyncpg
 import pytest
@@ -209,3 +210,60 @@ async def test_a_stream_is_read_on_the_callers_connection(database: str) -> None
         assert [e.data["worker_id"] for e in events] == ["w-1", "w-2"]
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+async def test_the_appended_events_returned_are_the_ones_read_back(
+    store: EventStore, size: int
+) -> None:
+    """The append builds what it returns from what it sent and the one row that comes back
+    (first position, chained hashes): it must be exactly what a reader gets from the rows."""
+    await store.append("before", 0, [registered(0)], META)
+    meta = Metadata(correlation_id="c-1", causation_id="e-0")
+    appended = await store.append("worker-富", 0, [registered(n) for n in range(size)], meta)
+    read = await store.read_stream("worker-富")
+    assert appended == read
+    assert [e.position for e in appended] == list(range(2, size + 2))
+    assert all(e.event_id.version == 4 for e in appended)
+    assert len({e.event_id for e in appended}) == size
+    assert all(e.hash == r.hash and e.content_hash() == r.content_hash()
+               for e, r in zip(appended, read, strict=True))
+    assert (await store.verify()).ok
+
+
+async def test_the_earlier_batch_function_still_appends_into_the_same_chain(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """songji_append (sql/0003) stays for writers still running the code that calls it: its
+    events chain with the new function's and the store still verifies."""
+    from shared.eventsourcing.hashing import canonical_json, canonical_time, content_hash
+
+    await store.append("new-1", 0, [registered(1), registered(2)], META)
+    when = store.clock()
+    data = canonical_json(registered(3).model_dump(mode="json"))
+    meta = canonical_json(META.model_dump(mode="json"))
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    hashes = [content_hash(event_id=ids[k], stream_id="old-1", version=k + 1,
+                           event_type=registered(3).ce_type(), schema_version=1,
+                           data_json=data, metadata_json=meta,
+                           recorded_at=canonical_time(when)) for k in range(2)]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT out_position FROM songji_append($1, 0, $2, $3, $4, $5, $6, $7, $8)",
+            "old-1", ids, [registered(3).ce_type()] * 2, [1, 1], [data.decode()] * 2,
+            meta.decode(), when, hashes)
+    assert [r["out_position"] for r in rows] == [3, 4]
+    await store.append("new-1", 2, [registered(4), registered(5)], META)
+    assert await store.last_position() == 6
+    assert (await store.verify()).ok
+
+
+async def test_a_batch_with_the_wrong_number_of_content_hashes_is_refused(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="content hash bytes"):
+            await conn.fetchrow(
+                "SELECT * FROM songji_append_batch('s', 0, $1, $2, $3, $4, '{}', now(), $5)",
+                [uuid.uuid4()] * 2, ["t"] * 2, [1, 1], ["{}"] * 2, b"h" * 32)
+        assert await conn.fetchval("SELECT last_position FROM event_head") == 0
