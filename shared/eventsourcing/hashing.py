@@ -34,10 +34,15 @@ _C_CANONICAL = (None if _c_make_encoder is None else _c_make_encoder(
     None, _CANONICAL.default, _escape, None, ":", ",", True, False, True))
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_text(value: Any) -> str:
+    """``canonical_json`` before its UTF-8 encoding: the store sends the text as it is."""
     if _C_CANONICAL is None:  # an interpreter without the C accelerator
-        return _CANONICAL.encode(value).encode()
-    return "".join(_C_CANONICAL(value, 0)).encode()
+        return _CANONICAL.encode(value)
+    return "".join(_C_CANONICAL(value, 0))
+
+
+def canonical_json(value: Any) -> bytes:
+    return canonical_text(value).encode()
 
 
 def canonical_time(moment: datetime) -> str:
@@ -82,22 +87,25 @@ def chain_hash(previous: bytes, position: int, content: bytes) -> bytes:
 class AppendHasher:
     """``content_hash`` for the events of one append, which share their stream, time and
     metadata: the parts of the hashed bytes that come from those are built once per append
-    (and the type's once per type), not once per event. Same bytes as ``content_hash``."""
+    (and the type's once per type), not once per event. It takes the canonical JSON as text
+    (``canonical_text``) and encodes everything after the event id in one go: UTF-8 of a
+    concatenation is the concatenation of the UTF-8, so these are ``content_hash``'s bytes."""
 
     __slots__ = ("_metadata", "_recorded_at", "_stream", "_tails")
 
-    def __init__(self, stream_id: str, recorded_at: str, metadata_json: bytes) -> None:
+    def __init__(self, stream_id: str, recorded_at: str, metadata_text: str) -> None:
         """``recorded_at`` is the ``canonical_time`` text."""
         self._stream = f'",{_escape(stream_id)},'
-        self._metadata = b"\x00" + metadata_json
+        self._metadata = "\x00" + metadata_text
         self._recorded_at = recorded_at
         self._tails: dict[tuple[str, int], str] = {}
 
     def __call__(self, event_id: UUID, version: int, event_type: str, schema_version: int,
-                 data_json: bytes) -> bytes:
+                 data_text: str) -> bytes:
         tail = self._tails.get((event_type, schema_version))
         if tail is None:
             tail = self._tails[event_type, schema_version] = (
-                f',{_escape(event_type)},{schema_version:d},"{self._recorded_at}"]')
-        head = f'["{event_id}{self._stream}{version:d}{tail}'.encode()
-        return hashlib.sha256(b"".join((head, b"\x00", data_json, self._metadata))).digest()
+                f',{_escape(event_type)},{schema_version:d},"{self._recorded_at}"]\x00')
+        return hashlib.sha256(
+            f'["{event_id}{self._stream}{version:d}{tail}{data_text}{self._metadata}'.encode()
+        ).digest()

@@ -28,6 +28,7 @@ from shared.contracts.envelope import kafka_value as ce_value
 from shared.eventsourcing.hashing import (
     AppendHasher,
     canonical_json,
+    canonical_text,
     canonical_time,
     chain_hash,
     content_hash,
@@ -232,29 +233,29 @@ class EventStore:
     ) -> list[StoredEvent]:
         recorded_at = self.clock()
         meta = metadata.model_dump(mode="json")
-        meta_json = canonical_json(meta)
-        content = AppendHasher(stream_id, canonical_time(recorded_at), meta_json)
+        meta_text = canonical_text(meta)
+        content = AppendHasher(stream_id, canonical_time(recorded_at), meta_text)
         ids = _new_ids(len(events))
         types, versions, datas, data_texts, hashes = [], [], [], [], []
         for version, event_id, event in zip(itertools.count(expected_version + 1), ids, events):
             data = event.model_dump(mode="json")
-            data_json = canonical_json(data)
+            data_text = canonical_text(data)
             event_type = _type_name(event)
             schema_version = event.schema_version
-            hashes.append(content(event_id, version, event_type, schema_version, data_json))
+            hashes.append(content(event_id, version, event_type, schema_version, data_text))
             types.append(event_type)
             versions.append(schema_version)
             datas.append(data)
-            data_texts.append(data_json.decode())
+            data_texts.append(data_text)
         try:
             if len(events) == 1:
                 row = await conn.fetchrow(_APPEND_ONE, stream_id, expected_version, ids[0],
                                           types[0], versions[0], data_texts[0],
-                                          meta_json.decode(), recorded_at, hashes[0])
+                                          meta_text, recorded_at, hashes[0])
                 chained = None if row is None else [row[1]]
             else:
                 row = await conn.fetchrow(_APPEND_MANY, stream_id, expected_version, ids, types,
-                                          versions, data_texts, meta_json.decode(), recorded_at,
+                                          versions, data_texts, meta_text, recorded_at,
                                           b"".join(hashes))
                 chained = row[1]
         except asyncpg.UniqueViolationError as exc:
