@@ -21,6 +21,7 @@ from uuid import UUID
 
 import asyncpg
 from asyncpg.pgproto.pgproto import UUID as FastUUID
+from pydantic import BaseModel
 
 from shared.contracts import Envelope, Event, Metadata
 from shared.contracts.envelope import kafka_headers as ce_headers
@@ -197,10 +198,10 @@ def _contract(event: Event) -> _Contract:
     return found
 
 
-def _dump(event: Event) -> dict[str, Any]:
-    """``event.model_dump(mode="json")``: pydantic's ``model_dump`` only hands its defaults to
+def _dump(model: BaseModel) -> dict[str, Any]:
+    """``model.model_dump(mode="json")``: pydantic's ``model_dump`` only hands its defaults to
     the model's serializer, which is called here directly."""
-    return _contract(event).dump(event, mode="json")
+    return type(model).__pydantic_serializer__.to_python(model, mode="json")
 
 
 def _row_to_event(row: asyncpg.Record) -> StoredEvent:
@@ -241,8 +242,50 @@ class EventStore:
         events: Sequence[Event],
         metadata: Metadata,
     ) -> list[StoredEvent]:
+        try:
+            if len(events) == 1:
+                return await self._append_one(conn, stream_id, expected_version, events[0],
+                                              metadata)
+            return await self._append_many(conn, stream_id, expected_version, events,
+                                           metadata)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _STREAM_VERSION_KEY:
+                raise
+            raise ConcurrencyError(stream_id, expected_version,
+                                   await _version_if_readable(conn, stream_id)) from None
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
+                raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
+            raise
+
+    async def _append_one(self, conn: asyncpg.Connection, stream_id: str, expected_version: int,
+                          event: Event, metadata: Metadata) -> list[StoredEvent]:
+        """Most commands append one event: the same steps as ``_append_many`` without its lists."""
         recorded_at = self.clock()
-        meta = metadata.model_dump(mode="json")
+        meta = _dump(metadata)
+        meta_text = canonical_text(meta)
+        (event_id,) = _new_ids(1)
+        event_type, dump = _contract(event)
+        data = dump(event, mode="json")
+        data_text = canonical_text(data)
+        version = expected_version + 1
+        schema_version = event.schema_version
+        content = AppendHasher(stream_id, canonical_time(recorded_at), meta_text)(
+            event_id, version, event_type, schema_version, data_text)
+        row = await conn.fetchrow(_APPEND_ONE, stream_id, expected_version, event_id,
+                                  event_type, schema_version, data_text, meta_text,
+                                  recorded_at, content)
+        if row is None:  # the stream is not at the expected version yet: nothing was written
+            raise ConcurrencyError(stream_id, expected_version,
+                                   await _version_if_readable(conn, stream_id))
+        return [StoredEvent(row[0], event_id, stream_id, version, event_type, schema_version,
+                            data, meta, recorded_at, row[1])]
+
+    async def _append_many(self, conn: asyncpg.Connection, stream_id: str,
+                           expected_version: int, events: Sequence[Event], metadata: Metadata
+                           ) -> list[StoredEvent]:
+        recorded_at = self.clock()
+        meta = _dump(metadata)
         meta_text = canonical_text(meta)
         content = AppendHasher(stream_id, canonical_time(recorded_at), meta_text)
         ids = _new_ids(len(events))
@@ -257,30 +300,9 @@ class EventStore:
             versions.append(schema_version)
             datas.append(data)
             data_texts.append(data_text)
-        try:
-            if len(events) == 1:
-                row = await conn.fetchrow(_APPEND_ONE, stream_id, expected_version, ids[0],
-                                          types[0], versions[0], data_texts[0],
-                                          meta_text, recorded_at, hashes[0])
-                chained = None if row is None else [row[1]]
-            else:
-                row = await conn.fetchrow(_APPEND_MANY, stream_id, expected_version, ids, types,
-                                          versions, data_texts, meta_text, recorded_at,
-                                          b"".join(hashes))
-                chained = row[1]
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != _STREAM_VERSION_KEY:
-                raise
-            raise ConcurrencyError(stream_id, expected_version,
-                                   await _version_if_readable(conn, stream_id)) from None
-        except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) == _VERSION_CONFLICT:
-                raise ConcurrencyError(stream_id, expected_version, int(exc.detail)) from None
-            raise
-        if row is None:  # the stream is not at the expected version yet: nothing was written
-            raise ConcurrencyError(stream_id, expected_version,
-                                   await _version_if_readable(conn, stream_id))
-        first = row[0]
+        first, chained = await conn.fetchrow(_APPEND_MANY, stream_id, expected_version, ids,
+                                             types, versions, data_texts, meta_text,
+                                             recorded_at, b"".join(hashes))
         return [StoredEvent(first + offset, event_id, stream_id, expected_version + offset + 1,
                             event_type, schema_version, data, meta, recorded_at, chain_hash)
                 for offset, event_id, event_type, schema_version, data, chain_hash

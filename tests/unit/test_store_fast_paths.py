@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, time
 
+from shared.contracts import Metadata
 from shared.contracts.enrolment import WorkerRegistered
 from shared.contracts.training import ClassScheduled, SessionPlan
 from shared.eventsourcing.hashing import canonical_json
@@ -39,6 +40,6 @@ def test_the_store_dumps_an_event_as_model_dump_does() -> None:
                               end_local=time(12), kind="classroom_theory", minutes=210)],
         required_minutes=210)
     registered = WorkerRegistered(worker_id="w-1", gender="female", birth_year=1990)
-    for event in (scheduled, registered):
+    for event in (scheduled, registered, Metadata(correlation_id="c", causation_id="e")):
         assert _dump(event) == event.model_dump(mode="json")
         assert canonical_json(_dump(event)) == canonical_json(event.model_dump(mode="json"))
