@@ -220,9 +220,13 @@ async def test_the_appended_events_returned_are_the_ones_read_back(
     (first position, chained hashes): it must be exactly what a reader gets from the rows."""
     await store.append("before", 0, [registered(0)], META)
     meta = Metadata(correlation_id="c-1", causation_id="e-0")
-    appended = await store.append("worker-富", 0, [registered(n) for n in range(size)], meta)
+    # The batch joins the data texts with U+001E: a value holding one must come back whole.
+    odd = WorkerRegistered(worker_id='w-\x1e-"富"\n', gender="male", birth_year=1991)
+    events = [odd, *(registered(n) for n in range(size - 1))]
+    appended = await store.append("worker-富", 0, events, meta)
     read = await store.read_stream("worker-富")
     assert appended == read
+    assert read[0].data["worker_id"] == 'w-\x1e-"富"\n'
     assert [e.position for e in appended] == list(range(2, size + 2))
     assert all(e.event_id.version == 4 for e in appended)
     assert len({e.event_id for e in appended}) == size
@@ -258,12 +262,20 @@ async def test_the_earlier_batch_function_still_appends_into_the_same_chain(
     assert (await store.verify()).ok
 
 
-async def test_a_batch_with_the_wrong_number_of_content_hashes_is_refused(
-    pool: asyncpg.Pool,
+@pytest.mark.parametrize(("types", "data", "hashes"), [
+    ("t\x1et", "{}\x1e{}", b"h" * 32),  # one content hash for two events
+    ("t\x1et", "{}", b"h" * 64),  # one data text
+    ("t\x1et\x1et", "{}\x1e{}", b"h" * 64),  # three types
+])
+async def test_a_batch_whose_parts_do_not_count_alike_is_refused(
+    pool: asyncpg.Pool, types: str, data: str, hashes: bytes,
 ) -> None:
+    """The types and data arrive joined by U+001E and the content hashes as one bytea: a count
+    that differs from the events' (a separator where none may be) writes nothing."""
     async with pool.acquire() as conn:
-        with pytest.raises(asyncpg.RaiseError, match="content hash bytes"):
+        with pytest.raises(asyncpg.RaiseError, match="songji_append_batch: 2 events"):
             await conn.fetchrow(
                 "SELECT * FROM songji_append_batch('s', 0, $1, $2, $3, $4, '{}', now(), $5)",
-                [uuid.uuid4()] * 2, ["t"] * 2, [1, 1], ["{}"] * 2, b"h" * 32)
+                [uuid.uuid4(), uuid.uuid4()], types, [1, 1], data, hashes)
         assert await conn.fetchval("SELECT last_position FROM event_head") == 0
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0
