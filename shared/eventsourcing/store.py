@@ -5,8 +5,9 @@ counter and the hash chain advance in commit order, and a reader tailing ``posit
 can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
 the auditors rely on). An append is one statement (one round trip), so the lock is held only
 for the inserts of one append: a single event (most commands) by ``_APPEND_ONE`` below, several
-by the ``songji_append`` function (sql/0003), which loops for the hash chain. Both hand out
-positions and chain hashes from the same head row, so they interleave freely.
+by the ``songji_append_batch`` function (sql/0005), which loops for the hash chain. Both hand out
+positions and chain hashes from the same head row, so they interleave freely (and with
+``songji_append``, sql/0003, which code before 0005 calls).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from shared.eventsourcing.hashing import (
     content_hash,
 )
 
-NOTIFY_CHANNEL = "songji_events"  # also named in the append SQL (_APPEND_ONE, sql/0003)
-_VERSION_CONFLICT = "SJ409"  # raised by songji_append when the stream moved on
+NOTIFY_CHANNEL = "songji_events"  # also named in the append SQL (_APPEND_ONE, sql/0003, sql/0005)
+_VERSION_CONFLICT = "SJ409"  # raised by the batch functions when the stream moved on
 
 Clock = Callable[[], datetime]
 
