@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
 import asyncpg
 import pytest
@@ -209,3 +210,72 @@ async def test_a_stream_is_read_on_the_callers_connection(database: str) -> None
         assert [e.data["worker_id"] for e in events] == ["w-1", "w-2"]
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+async def test_the_appended_events_returned_are_the_ones_read_back(
+    store: EventStore, size: int
+) -> None:
+    """The append builds what it returns from what it sent and the one row that comes back
+    (first position, chained hashes): it must be exactly what a reader gets from the rows."""
+    await store.append("before", 0, [registered(0)], META)
+    meta = Metadata(correlation_id="c-1", causation_id="e-0")
+    # The batch joins the data texts with U+001E: a value holding one must come back whole.
+    odd = WorkerRegistered(worker_id='w-\x1e-"富"\n', gender="male", birth_year=1991)
+    events = [odd, *(registered(n) for n in range(size - 1))]
+    appended = await store.append("worker-富", 0, events, meta)
+    read = await store.read_stream("worker-富")
+    assert appended == read
+    assert read[0].data["worker_id"] == 'w-\x1e-"富"\n'
+    assert [e.position for e in appended] == list(range(2, size + 2))
+    assert all(e.event_id.version == 4 for e in appended)
+    assert len({e.event_id for e in appended}) == size
+    assert all(e.hash == r.hash and e.content_hash() == r.content_hash()
+               for e, r in zip(appended, read, strict=True))
+    assert (await store.verify()).ok
+
+
+async def test_the_earlier_batch_function_still_appends_into_the_same_chain(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """songji_append (sql/0003) stays for writers still running the code that calls it: its
+    events chain with the new function's and the store still verifies."""
+    from shared.eventsourcing.hashing import canonical_json, canonical_time, content_hash
+
+    await store.append("new-1", 0, [registered(1), registered(2)], META)
+    when = store.clock()
+    data = canonical_json(registered(3).model_dump(mode="json"))
+    meta = canonical_json(META.model_dump(mode="json"))
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    hashes = [content_hash(event_id=ids[k], stream_id="old-1", version=k + 1,
+                           event_type=registered(3).ce_type(), schema_version=1,
+                           data_json=data, metadata_json=meta,
+                           recorded_at=canonical_time(when)) for k in range(2)]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT out_position FROM songji_append($1, 0, $2, $3, $4, $5, $6, $7, $8)",
+            "old-1", ids, [registered(3).ce_type()] * 2, [1, 1], [data.decode()] * 2,
+            meta.decode(), when, hashes)
+    assert [r["out_position"] for r in rows] == [3, 4]
+    await store.append("new-1", 2, [registered(4), registered(5)], META)
+    assert await store.last_position() == 6
+    assert (await store.verify()).ok
+
+
+@pytest.mark.parametrize(("types", "data", "hashes"), [
+    ("t\x1et", "{}\x1e{}", b"h" * 32),  # one content hash for two events
+    ("t\x1et", "{}", b"h" * 64),  # one data text
+    ("t\x1et\x1et", "{}\x1e{}", b"h" * 64),  # three types
+])
+async def test_a_batch_whose_parts_do_not_count_alike_is_refused(
+    pool: asyncpg.Pool, types: str, data: str, hashes: bytes,
+) -> None:
+    """The types and data arrive joined by U+001E and the content hashes as one bytea: a count
+    that differs from the events' (a separator where none may be) writes nothing."""
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="songji_append_batch: 2 events"):
+            await conn.fetchrow(
+                "SELECT * FROM songji_append_batch('s', 0, $1, $2, $3, $4, '{}', now(), $5)",
+                [uuid.uuid4(), uuid.uuid4()], types, [1, 1], data, hashes)
+        assert await conn.fetchval("SELECT last_position FROM event_head") == 0
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.eventsourcing.hashing import (
+    AppendHasher,
     canonical_json,
+    canonical_text,
     canonical_time,
     chain_hash,
     content_hash,
@@ -30,6 +32,7 @@ json_values = st.recursive(
 def test_canonical_json_is_sorted_compact_utf8(value: object) -> None:
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_json(value) == expected.encode()
+    assert canonical_text(value) == expected
 
 
 def _reference_hash(event_id: UUID, stream_id: str, version: int, event_type: str,
@@ -74,3 +77,30 @@ def test_chain_hash_covers_previous_position_and_content() -> None:
     assert base == hashlib.sha256((1).to_bytes(8, "big") + b"c" * 32).digest()
     assert chain_hash(base, 2, b"c" * 32) != chain_hash(base, 3, b"c" * 32)
     assert chain_hash(base, 2, b"c" * 32) != chain_hash(b"", 2, b"c" * 32)
+
+
+@settings(max_examples=500)
+@given(st.text(), st.datetimes(timezones=st.just(UTC)), st.text(max_size=40),
+       st.lists(st.tuples(st.uuids(), st.integers(1, 2**31 - 1),
+                          st.sampled_from(["songji.a.B.v1", 'odd "type"\n富']),
+                          st.integers(0, 3), st.text(max_size=40)), max_size=5))
+def test_an_appends_hasher_gives_the_content_hash_of_each_event(
+    stream_id: str, recorded_at: datetime, meta: str,
+    events: list[tuple[UUID, int, str, int, str]],
+) -> None:
+    hasher = AppendHasher(stream_id, canonical_time(recorded_at), meta)
+    for event_id, version, event_type, schema_version, data in events:
+        assert hasher(event_id, version, event_type, schema_version, data) == content_hash(
+            event_id=event_id, stream_id=stream_id, version=version, event_type=event_type,
+            schema_version=schema_version, data_json=data.encode(),
+            metadata_json=meta.encode(), recorded_at=recorded_at)
+
+
+@settings(max_examples=300)
+@given(st.floats() | st.dictionaries(st.text(), st.floats() | st.text(), max_size=4))
+def test_canonical_json_of_floats_and_strings_is_what_json_dumps_gives(value: object) -> None:
+    """The encoder is made once, as ``JSONEncoder`` makes it on every call: same bytes,
+    including floats (shortest repr, NaN and infinities as ``json.dumps`` writes them)."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == expected.encode()
+    assert canonical_text(value) == expected
