@@ -73,6 +73,9 @@ _COMPLETED = ClassCompleted.ce_type()
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WORKER_KEY = b'"worker_id"'
 _CLASS_KEY = b'"class_id"'
+_OPENED = {key: key + b':"' for key in (_WORKER_KEY, _CLASS_KEY)}  # a string value follows
+# The known types' header bytes -> their names (the same text as decoding them).
+_TYPE_NAMES = {t.encode(): t for t in _WORKER_TYPES | _CLASS_TYPES | _SHARED_TYPES}
 
 # A record as kept or spilled: (event id, stream id, stream version, recorded at, CloudEvents
 # type, data). From Kafka: the id, subject and time as their header bytes, the data as the
@@ -163,7 +166,7 @@ class History:
                 int(h["ce_position"])
             event_type = h["ce_type"]
             if isinstance(event_type, bytes):
-                event_type = event_type.decode()
+                event_type = _TYPE_NAMES.get(event_type) or event_type.decode()
         except (ValueError, TypeError, AttributeError):
             # UnicodeDecodeError is a ValueError; a null header value (TypeError in the join,
             # AttributeError in the decode) fails the services' message parser too.
@@ -177,7 +180,18 @@ class History:
             if worker is None:  # the contract requires it: refused by the inbox
                 self.skipped += 1
                 return False
-            return self._spill(self._bucket_of_worker(worker, data), entry)
+            # Nearly every record: ``_spill(_bucket_of_worker(...))`` written out, two calls
+            # fewer a record.
+            home = self.homes.get(worker)
+            if home is None:
+                home = self._bucket_of_worker(worker, data)
+            self._buffers[home].append(entry)
+            self.added += 1
+            if self._dir is not None:
+                self._buffered += 1
+                if self._buffered >= _FLUSH_AT:
+                    self._flush()
+            return True
         return self._route(entry)
 
     def add_stored(self, event_id: str, stream_id: str, version: int, recorded_at: datetime,
@@ -504,9 +518,9 @@ def _text_in(data: bytes | str, key: bytes) -> str | None:
     contract goes nowhere anyway."""
     raw = data.encode() if isinstance(data, str) else data
     if raw.count(key) == 1:
-        start = raw.find(key + b':"') + len(key) + 2
+        start = raw.find(_OPENED[key]) + len(key) + 2
         end = raw.find(b'"', start)
-        if start > len(key) + 1 and end > 0 and b"\\" not in raw[start:end]:
+        if start > len(key) + 1 and end > 0 and raw.find(b"\\", start, end) < 0:
             try:
                 return raw[start:end].decode()
             except UnicodeDecodeError:
