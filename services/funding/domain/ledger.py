@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from operator import attrgetter
 
 from services.funding.domain.entitlements import ClaimKey, Entitlement, entitlements
 from services.funding.domain.facts import Consumed, Facts, canonical
@@ -390,12 +391,12 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
         # by name first): half of settling a long ledger.
         final.append(LedgerLine(**{**vars(x), "status": status, "payable_fen": payable,
                                    "batch_id": batch, "fund": fund}))
-    final.sort(key=lambda x: (x.due_at, x.line_id))
+    final.sort(key=_ledger_order)
     return Ledger(lines=tuple(final), funds=funds, batches=_batch_views(facts, held, withheld))
 
 
-def _claim_of(line: LedgerLine) -> ClaimKey:
-    return (line.rule, line.class_id, line.worker_id)
+_claim_of: Callable[[LedgerLine], ClaimKey] = attrgetter("rule", "class_id", "worker_id")
+_ledger_order: Callable[[LedgerLine], tuple[datetime, str]] = attrgetter("due_at", "line_id")
 
 
 def _disbursement_state(facts: Facts):
