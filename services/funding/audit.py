@@ -159,13 +159,13 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
     history = History()
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
-        add = history.add_message
+        add = history.add_parts
         reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process)
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
-                    for headers, value in batch:
-                        add(headers, value)
+                    for names, values, value in batch:
+                        add(names, values, value)
                     if progress:
                         progress(len(history))
     except BaseException:

@@ -143,14 +143,24 @@ class History:
         """A binary-mode CloudEvent from Kafka; False if the services' inbox would refuse it
         for its headers (``Envelope.from_kafka``'s checks; the id, the time and the data are
         checked when the record is parsed, see ``_parse``)."""
+        if headers:
+            names, values = zip(*headers, strict=True)
+            return self.add_parts(names, values, value)
+        return self.add_parts((), (), value)
+
+    def add_parts(self, names: Sequence[str], values: Sequence[bytes | None],
+                  value: bytes | None) -> bool:
+        """``add_message`` with the headers as their names and their values: how the topic
+        reader hands them over (the names of every record one shared tuple of interned
+        strings, so that they are not copied, hashed and compared for every record)."""
         # The inbox decodes every header as UTF-8. Nearly always they are all ASCII, and then
         # their concatenation is too (one C call instead of a decode per header) and the
         # bytes compare and convert as the text would; otherwise decode them one by one.
-        headers = headers or ()
-        h: dict[str, Any] = dict(headers)
         try:
-            if len(h) != len(headers) or not b"".join(h.values()).isascii():
-                h = {k: v.decode() for k, v in headers}  # UnicodeDecodeError: refused
+            h: dict[str, Any] = dict(zip(names, values, strict=True))
+            if len(h) != len(names) or not b"".join(h.values()).isascii():
+                # UnicodeDecodeError: refused
+                h = {k: v.decode() for k, v in zip(names, values, strict=True)}
                 one, empty = "1.0", ""
             else:
                 one, empty = b"1.0", b""
