@@ -62,7 +62,11 @@ from services.funding.domain.ledger import (
 from shared.contracts import Envelope, Event, UnknownEventType, model_for
 from shared.contracts.training import ClassCompleted
 
-BUCKETS = 256
+# Fixed before the length of the history is known. A bucket's records, parsed, are what a
+# derivation process holds besides what it inherited: with 256 buckets that grew with the
+# history (~3,900 records a bucket at 1M events) and the derivation process's peak by 7 MB
+# more than with 1,024 (~1,000), which cost no more CPU time (measured in process).
+BUCKETS = 1024
 _FLUSH_AT = 50_000  # buffered records, all buckets together
 # Below this many records one process derives everything: forking costs more than it saves.
 PARALLEL_FROM = 50_000
