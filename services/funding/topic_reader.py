@@ -40,8 +40,9 @@ Those batches are small: each record in hand is ~2 KB of Python objects (``Consu
 its headers as a tuple of pairs) and ~0.5 KB marshalled. A ``getmany`` without a limit
 returns everything prefetched (~12,000 records from 6 partitions), all marshalled before the
 first frame waits; with 10,000-record frames and 3 of them queued, the reader's peak at 1M
-events was 132–148 MB when it had to wait for a busy caller, and 84–89 MB with the limits
-below (measured with the caller's own load, same broker).
+events was 132–148 MB in runs of the benchmark where it had to wait for a busy caller. With
+the limits below (and the header names shared, see ``B``) it was 91 MB at 1M and 75–78 MB
+at 250k events.
 """
 
 from __future__ import annotations
