@@ -3,8 +3,8 @@
 Consuming a topic with aiokafka costs ~4 µs of Python per record with the garbage collector
 off, ~6 µs with it on (fetch responses, record batches, ``ConsumerRecord`` objects), and
 ``History.add_message`` ~5 µs. In one process the two take turns on one CPU. Here a *reader
-process* only consumes and hands each record's raw ``(headers, value)`` on, in batches, over
-a pipe, while the calling process adds them to its history: the two overlap, on two CPUs.
+process* only consumes and hands each record's raw headers and value on, in batches, over a
+pipe, while the calling process adds them to its history: the two overlap, on two CPUs.
 
 The reader is a fresh interpreter (``python -m services.funding.topic_reader``) that imports
 aiokafka and nothing of Songji's: it starts in ~0.1 s, shares no memory with the caller (so
@@ -13,11 +13,21 @@ would.
 
 What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
 
-- ``B``: a batch, ``marshal`` of a list of ``(headers, value)`` tuples exactly as aiokafka gave
-  them (headers a tuple of ``(str, bytes)`` pairs). ``marshal`` because it is the cheapest
-  measured for this shape: ~0.9 µs a record to write and ~1.7 µs to read, against ~3.9 and
-  ~2.0 µs for ``pickle`` (which memoises every object it writes). Both ends are the same
-  interpreter, and the bytes are the reader's own, not the broker's.
+- ``B``: a batch, ``marshal`` of a list of ``(header names, header values, value)``
+  (``Message``): the bytes as aiokafka gave them, the headers' ``(name, value)`` pairs split
+  into two tuples. ``marshal`` because it is the cheapest measured for this shape: ~0.9 µs a
+  record to write and ~1.7 µs to read, against ~3.9 and ~2.0 µs for ``pickle`` (which
+  memoises every object it writes). Both ends are the same interpreter, and the bytes are
+  the reader's own, not the broker's.
+
+  The names are the same ten for nearly every record, but aiokafka decodes them afresh for
+  each: sent as they came, the caller got ten new strings a record, copied out of every
+  frame, hashed and compared by content in every header lookup (its main thread spent 8.9 s
+  of CPU reading 1M events, 5.8 s doing the same work on records made in process). So every
+  record with the same names shares one tuple of interned strings (``_known``): ``marshal``
+  writes it once a frame, the caller gets back the very strings its lookups use, and its main
+  thread takes 5.9 s; splitting costs the reader ~1.4 µs a record (5.8 -> 7.2 s of CPU), and
+  reading 1M events took 8.0–8.2 s instead of 9.1–10.1 s (in process, alternating).
 - ``E``: the end, when the topics stayed quiet for ``idle_ms``; the body is the number of
   records sent, checked by the caller.
 - ``X``: an error the reader met (the broker unreachable, say), pickled, raised in the caller.
@@ -25,6 +35,14 @@ What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
 Frames are written by a thread of the reader, so that it goes on fetching while a frame is
 in the pipe, but at most ``_QUEUED`` frames wait there: if the caller is slower, the reader
 waits, and memory stays bounded by a few batches whatever the length of the history.
+
+Those batches are small: each record in hand is ~2 KB of Python objects (``ConsumerRecord``,
+its headers as a tuple of pairs) and ~0.5 KB marshalled. A ``getmany`` without a limit
+returns everything prefetched (~12,000 records from 6 partitions), all marshalled before the
+first frame waits; with 10,000-record frames and 3 of them queued, the reader's peak at 1M
+events was 132–148 MB in runs of the benchmark where it had to wait for a busy caller. With
+the limits below (and the header names shared, see ``B``) it was 91 MB at 1M and 75–78 MB
+at 250k events.
 """
 
 from __future__ import annotations
@@ -45,12 +63,16 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-Message = tuple[Sequence[tuple[str, bytes]], "bytes | None"]
+# A record as handed over: its header names, its header values (in the same order) and its
+# value. See ``batches`` for why the headers are split.
+Message = tuple[tuple[str, ...], tuple["bytes | None", ...], "bytes | None"]
 
 _HEAD = struct.Struct("<cQ")
 _BATCH, _END, _ERROR = b"B", b"E", b"X"
-_QUEUED = 3  # frames written but not yet in the pipe, in the reader
-_FRAME_RECORDS = 10_000  # a getmany batch is split into frames of at most this many records
+_QUEUED = 2  # frames written but not yet in the pipe, in the reader
+_BATCH_RECORDS = 5_000  # records taken from the consumer at a time
+_FRAME_RECORDS = 5_000  # a batch is split into frames of at most this many records
+_NAME_SEQUENCES = 64  # header name sequences shared (``_known``); more are sent as they are
 _PIPE_BYTES = 1 << 20  # asked of the kernel for the pipe (Linux; 64 KB otherwise)
 _LET_FETCH = 3  # loop turns: the fetch routine wakes, builds the requests, its tasks send them
 
@@ -69,24 +91,45 @@ def consumer_settings() -> dict[str, Any]:
 
 async def batches(bootstrap: str, topics: Sequence[str], *, idle_ms: int
                   ) -> AsyncIterator[list[Message]]:
-    """Every record on ``topics`` from the first offset, as ``(headers, value)``, a fetched
-    batch at a time, read in this process until the topics stay quiet for ``idle_ms``."""
+    """Every record on ``topics`` from the first offset, as a ``Message``, a fetched batch
+    at a time, read in this process until the topics stay quiet for ``idle_ms``."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **consumer_settings())
+    known: dict[tuple[str, ...], tuple[str, ...]] = {}
     await consumer.start()
     try:
         # The broker's end offsets cannot be trusted (see DESIGN.md): read until the topics
         # stay quiet for ``idle_ms``.
-        while batch := await consumer.getmany(timeout_ms=idle_ms):
+        while batch := await consumer.getmany(timeout_ms=idle_ms,
+                                               max_records=_BATCH_RECORDS):
             # Let the fetch routine send the next requests before this batch is worked
             # through (it runs only when the loop does), so the broker prepares them
             # meanwhile instead of after.
             for _ in range(_LET_FETCH):
                 await asyncio.sleep(0)
-            yield [(m.headers, m.value) for part in batch.values() for m in part]
+            records: list[Message] = []
+            for part in batch.values():
+                for m in part:
+                    if m.headers:
+                        names, values = zip(*m.headers, strict=True)
+                        names = known.get(names) or _known(known, names)
+                    else:
+                        names = values = ()
+                    records.append((names, values, m.value))
+            yield records
     finally:
         await consumer.stop()
+
+
+def _known(known: dict[tuple[str, ...], tuple[str, ...]], names: tuple[str, ...]
+           ) -> tuple[str, ...]:
+    """One interned tuple for each sequence of header names (the first few dozen: a topic
+    of Songji's has one or two), which every record with those names then shares."""
+    if len(known) >= _NAME_SEQUENCES:
+        return names
+    canonical = known[names] = tuple(sys.intern(name) for name in names)
+    return canonical
 
 
 async def _consume(bootstrap: str, topics: list[str], idle_ms: int, out: _Writer) -> int:
@@ -181,7 +224,7 @@ def _next_frame(fd: int) -> tuple[bytes, bytearray]:
 
 async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
                       process: bool = True) -> AsyncIterator[list[Message]]:
-    """Batches of ``(headers, value)`` of every record on ``topics`` from the first offset,
+    """Batches of ``Message``s of every record on ``topics`` from the first offset,
     until the topics stay quiet for ``idle_ms``: read by a reader process, or by this one
     (``process=False``: the same records, the same batches, without the overlap)."""
     if not process:

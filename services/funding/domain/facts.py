@@ -139,7 +139,16 @@ class Facts:
             case AssessmentBodyRegistered():
                 self.bodies.setdefault(ev.body_id, (eid, ev))
             case AssessmentScheduled():
-                self.assessments.setdefault(ev.assessment_id, (eid, ev))
+                if ev.assessment_id in self.assessments:
+                    return False
+                self.assessments[ev.assessment_id] = (eid, ev)
+                # An assessment bears on a claim only through a certificate that names it
+                # (``entitlements._independent``); with none yet it cannot change what is
+                # due (the certificate, when it comes, is a change point). Most assessments
+                # are scheduled before their certificates: a third of a worker's
+                # recomputations were for them.
+                return any(cert.assessment_id == ev.assessment_id
+                           for _, cert in self.certificates.values())
             case FundingPolicyPublished():
                 self.policies.append(PolicyRef(eid, ev))
             case BudgetAllocated():

@@ -4,6 +4,7 @@ and the records the service does not re-derive for cannot change any line."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import timedelta
 
@@ -148,7 +149,28 @@ def test_a_message_is_read_exactly_when_the_inbox_would_accept_it():
             history.add_message(headers, value)
             assert (len(list(history)) == 1) == expected, (record.event, headers, value)
             checked += expected
+            # As the topic reader hands a message over: names and values apart, the names
+            # interned and shared.
+            split = History(spill=False)
+            names = tuple(sys.intern(k) for k, _ in headers)
+            split.add_parts(names, tuple(v for _, v in headers), value)
+            assert list(split) == list(history)
+            assert (split.added, split.skipped) == (history.added, history.skipped)
     assert checked >= len(w.records) * 2  # the valid message and the upper-case id at least
+
+
+def test_records_with_the_same_header_names_share_one_interned_tuple():
+    from services.funding.topic_reader import _NAME_SEQUENCES, _known
+
+    known: dict[tuple[str, ...], tuple[str, ...]] = {}
+    fresh = tuple("".join(["ce_", name]) for name in ("id", "type"))  # not interned
+    first = _known(known, fresh)
+    assert first == fresh and all(sys.intern(n) is n for n in first)
+    assert known.get(tuple("".join(["ce_", name]) for name in ("id", "type"))) is first
+    for i in range(_NAME_SEQUENCES):  # a bounded table: later sequences pass as they are
+        _known(known, (f"x{i}",))
+    late = ("".join(["late", "_name"]),)
+    assert _known(known, late) is late and len(known) == _NAME_SEQUENCES
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
