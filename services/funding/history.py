@@ -183,7 +183,8 @@ class History:
                 event_type = _TYPE_NAMES.get(event_type) or event_type.decode()
         except (ValueError, TypeError, AttributeError):
             # UnicodeDecodeError is a ValueError; a null header value (TypeError in the join,
-            # AttributeError in the decode) fails the services' message parser too.
+            # AttributeError in the decode) is dead-lettered by the services' inbox too
+            # (``text_headers``).
             self.skipped += 1
             return False
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
