@@ -217,18 +217,22 @@ async def test_a_notice_whose_sender_died_after_recording_the_delivery_is_not_se
         topic_prefix=topic_prefix, **settings(base, tmp_path, claim_timeout_seconds=0.2),
     ):
         conn = await asyncpg.connect(database)
+        # One transaction: the claim is stale at once, so a sender polling between two
+        # separate inserts would take it over before the delivery is recorded, and send.
         try:
-            notification_id = await conn.fetchval(
-                "INSERT INTO notifications (notification_id, source_event_id, "
-                "source_event_type, correlation_id, recipient_kind, recipient_id, kind, params, "
-                "not_before, state, claim_token, claimed_at, attempts) VALUES "
-                "(gen_random_uuid(), gen_random_uuid(), 'songji.assessment.SkillLevelCertified.v1',"
-                " 'c-6', 'worker', 'w-6', 'certificate_issued', '{}', now(), 'claimed', "
-                "gen_random_uuid(), now() - interval '1 minute', 1) RETURNING notification_id")
-            await conn.execute(
-                "INSERT INTO delivery_attempts (notification_id, attempt, channel, outcome, "
-                "started_at, finished_at) VALUES ($1, 1, 'local', 'delivered', now(), now())",
-                notification_id)
+            async with conn.transaction():
+                notification_id = await conn.fetchval(
+                    "INSERT INTO notifications (notification_id, source_event_id, "
+                    "source_event_type, correlation_id, recipient_kind, recipient_id, kind, "
+                    "params, not_before, state, claim_token, claimed_at, attempts) VALUES "
+                    "(gen_random_uuid(), gen_random_uuid(), "
+                    "'songji.assessment.SkillLevelCertified.v1', 'c-6', 'worker', 'w-6', "
+                    "'certificate_issued', '{}', now(), 'claimed', gen_random_uuid(), "
+                    "now() - interval '1 minute', 1) RETURNING notification_id")
+                await conn.execute(
+                    "INSERT INTO delivery_attempts (notification_id, attempt, channel, outcome, "
+                    "started_at, finished_at) VALUES ($1, 1, 'local', 'delivered', now(), now())",
+                    notification_id)
         finally:
             await conn.close()
 
