@@ -17,8 +17,9 @@ from shared.runtime.logging import configure_logging
 if TYPE_CHECKING:
     from shared.runtime.keys import Resealed, SealedColumn
 
+# No local variables in tracebacks: some commands hold keys.
 app = typer.Typer(help="Songji (送技): vocational training for migrant workers where they work.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_cli.app, name="audit")
@@ -175,14 +176,20 @@ def keys_rotate(
         help="The service's database; else the one `songji up` made")] = None,
 ) -> None:
     """Seal everything the service keeps sealed again under the newest of its keys (the
-    first in its key setting, which lists the older ones after it). Safe while the service
-    runs, and to run again; afterwards the older keys can be removed from the setting."""
+    first in its key setting, which lists the older ones after it; from the environment, else
+    from what `songji up` keeps). Run it once every running copy of the service has the new
+    setting (a copy with the old key alone would go on sealing under it); it can run while
+    they do, and again at any time. When a run finds nothing left to seal again, the older
+    keys can be removed from the setting."""
+    import asyncpg
+
+    from shared.infra.launcher import saved_secrets
     from shared.runtime.keys import KeyRing, reseal_all
 
     if service not in KEY_SETTINGS:
         raise typer.BadParameter(f"one of {', '.join(KEY_SETTINGS)}", param_hint="SERVICE")
     setting = KEY_SETTINGS[service]
-    keys = os.environ.get(setting)
+    keys = os.environ.get(setting) or saved_secrets(STATE_DIR).get(setting)
     if not keys:
         typer.echo(f"{setting} is not set: give the service's keys, newest first", err=True)
         raise typer.Exit(2)
@@ -198,7 +205,11 @@ def keys_rotate(
     def progress(done: Resealed) -> None:
         typer.echo(f"{done.column}: {done.seen:,} of {done.rows:,} rows looked at", err=True)
 
-    results = asyncio.run(reseal_all(dsn, ring, columns, progress))
+    try:
+        results = asyncio.run(reseal_all(dsn, ring, columns, progress))
+    except (OSError, asyncpg.PostgresError) as exc:  # named by its kind: no address, no key
+        typer.echo(f"the {service} database could not be used: {type(exc).__name__}", err=True)
+        raise typer.Exit(3) from None
     for r in results:
         typer.echo(f"{r.column}: {r.resealed:,} sealed again under the newest key, "
                    f"{r.current:,} were already, {len(r.unreadable or []):,} no key opens")
@@ -206,6 +217,9 @@ def keys_rotate(
             typer.echo(f"  cannot be opened with any of the {ring.size} keys: {key}", err=True)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+    if any(r.resealed for r in results):
+        typer.echo("run it again once no copy of the service still runs with the older keys "
+                   "alone; when it seals nothing again, the older keys can be removed")
 
 
 def _store_dsn(service: str) -> str:

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
-from asyncpg.pgproto.pgproto import UUID as FastUUID
 from pydantic import BaseModel
 
 from shared.contracts import Envelope, Event, Metadata
@@ -176,6 +175,13 @@ _VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
 _VARIANT = bytes(b & 0x3F | 0x80 for b in range(256))
 
 
+try:  # asyncpg's C UUID type, built from 16 bytes; at a path that is not part of its promises
+    from asyncpg.pgproto.pgproto import UUID as _uuid_of
+except ImportError:  # pragma: no cover - an asyncpg without it: the standard type, slower
+    def _uuid_of(raw: bytes) -> UUID:  # type: ignore[misc]
+        return UUID(bytes=raw)
+
+
 def _new_ids(count: int) -> list[UUID]:
     """``count`` random (version 4) ids from one system call. They are asyncpg's own UUID type,
     a ``uuid.UUID`` subclass written in C and what the store's reads already return: about a
@@ -185,7 +191,7 @@ def _new_ids(count: int) -> list[UUID]:
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_VARIANT)
     whole = bytes(raw)
-    return [FastUUID(whole[at:at + 16]) for at in range(0, 16 * count, 16)]
+    return [_uuid_of(whole[at:at + 16]) for at in range(0, 16 * count, 16)]
 
 
 class _Contract(NamedTuple):

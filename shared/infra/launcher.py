@@ -42,23 +42,31 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
 
+SECRET_SETTINGS = ("SONGJI_PERSONAL_DATA_KEY", "SONGJI_LOOKUP_KEY", "SONGJI_WEBHOOK_SECRET_KEY")
+
+
+def saved_secrets(folder: Path) -> dict[str, str]:
+    """The keys kept in ``folder`` (``secrets.env``), as they are; none if there are none."""
+    file = folder / "secrets.env"
+    if not file.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs}
+
+
 def secrets_env(folder: Path) -> dict[str, str]:
     """The services' keys (enrolment's personal data and lookup keys, notifications' webhook
-    secret key): from the environment, else generated once and kept in ``folder``."""
-    wanted = ("SONGJI_PERSONAL_DATA_KEY", "SONGJI_LOOKUP_KEY", "SONGJI_WEBHOOK_SECRET_KEY")
-    if all(os.environ.get(k) for k in wanted):
-        return {k: os.environ[k] for k in wanted}
-    file = folder / "secrets.env"
-    saved: dict[str, str] = {}
-    if file.exists():
-        pairs = (line.split("=", 1) for line in file.read_text().splitlines() if "=" in line)
-        saved = {k: v for k, v in pairs}
-    if any(k not in saved for k in wanted):  # first run, or a key added since
-        saved = {k: saved.get(k) or new_key() for k in wanted}
+    secret key): each from the environment when set there (a key being rotated in, say),
+    else from ``folder``, where missing ones are generated once and kept."""
+    saved = saved_secrets(folder)
+    missing = [k for k in SECRET_SETTINGS if not os.environ.get(k) and not saved.get(k)]
+    if missing:  # first run, or a key added since
+        saved = {**saved, **{k: new_key() for k in missing}}
         folder.mkdir(parents=True, exist_ok=True)
+        file = folder / "secrets.env"
         file.write_text("".join(f"{k}={v}\n" for k, v in saved.items()))
         file.chmod(0o600)
-    return saved
+    return {k: os.environ.get(k) or saved[k] for k in SECRET_SETTINGS}
 
 
 class Launcher:

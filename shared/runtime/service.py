@@ -26,7 +26,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from shared.contracts import Actor, Event, Metadata
-from shared.contracts.envelope import readable_headers
+from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.inbox import Apply, Inbox, Origin
 from shared.eventsourcing.migrations import (
@@ -235,7 +235,13 @@ async def _parse_any_headers(
     try:
         return await parse(record)
     except (AttributeError, UnicodeDecodeError):
-        readable = [(k, v.encode()) for k, v in readable_headers(record.headers).items()]
-        message = await parse(dataclasses.replace(record, headers=readable))
-        message.raw_message = record
-        return message
+        try:
+            text_headers(record.headers)
+        except InvalidMessage:
+            pass  # what failed was a header: parsed from readable ones below
+        else:
+            raise  # the headers are fine: some other failure, not ours to hide
+    readable = [(k, v.encode()) for k, v in readable_headers(record.headers).items()]
+    message = await parse(dataclasses.replace(record, headers=readable))
+    message.raw_message = record  # the record itself (the copy lacks nothing else we read)
+    return message

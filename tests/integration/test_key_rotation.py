@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from services.enrolment.app import SPEC as ENROLMENT
 from services.notifications.app import SPEC as NOTIFICATIONS
+from shared.infra.ports import free_port
 from shared.runtime.keys import KeyRing
 from tests.integration.test_idempotency import HR, keyed
 from tests.integration.test_skeleton_services import register
@@ -124,3 +125,11 @@ async def test_a_key_setting_that_is_not_a_key_is_refused_without_showing_it(
     assert code == 2
     assert "SONGJI_PERSONAL_DATA_KEY: key 2 of 2 is not a Fernet key" in output
     assert "not-a-key-at-all" not in output and NEW not in output
+
+
+async def test_a_database_that_cannot_be_used_exits_3_without_its_address() -> None:
+    dsn = f"postgresql://songji:db-password-0123@127.0.0.1:{free_port()}/enrolment"
+    code, output = await rotate("enrolment", NEW, dsn)
+    assert code == 3
+    assert "the enrolment database could not be used" in output
+    assert "db-password-0123" not in output and NEW not in output
