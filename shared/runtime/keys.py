@@ -64,7 +64,8 @@ def check_keys(value: str) -> str:
 @dataclass(frozen=True)
 class SealedColumn:
     """A column of sealed values; ``key`` is its table's primary key (an expression of its
-    columns when there are several), read as text."""
+    columns when there are several), read as text. The names go into SQL as they are: they
+    are constants of the services' modules, never input."""
 
     table: str
     key: str
@@ -127,15 +128,21 @@ async def reseal(conn: asyncpg.Connection, ring: KeyRing, column: SealedColumn,
             old.append(token)
             new.append(resealed)
         if ids:
-            async with conn.transaction():
-                status = await conn.execute(
-                    f"UPDATE {column.table} SET {column.column} = n_new "
-                    f"FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS n(n_id, n_old, n_new) "
-                    f"WHERE {column.key}::text = n_id AND {column.column} = n_old",
-                    ids, old, new)
-            result.resealed += int(status.split()[-1])
+            result.resealed += await replace_unchanged(conn, column, ids, old, new)
         progress(result)
     return result
+
+
+async def replace_unchanged(conn: asyncpg.Connection, column: SealedColumn, ids: list[str],
+                            old: list[bytes], new: list[bytes]) -> int:
+    """Write ``new[i]`` for row ``ids[i]`` only where the row still holds ``old[i]`` (a
+    service that rewrote it meanwhile sealed it under the newest key already: its value
+    stands), in one statement; how many rows were written."""
+    status = await conn.execute(
+        f"UPDATE {column.table} SET {column.column} = n_new "
+        f"FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS n(n_id, n_old, n_new) "
+        f"WHERE {column.key}::text = n_id AND {column.column} = n_old", ids, old, new)
+    return int(status.split()[-1])
 
 
 async def reseal_all(dsn: str, ring: KeyRing, columns: Sequence[SealedColumn],

@@ -11,9 +11,10 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
 from services.enrolment.app import SPEC as ENROLMENT
+from services.enrolment.vault import SEALED as VAULT_COLUMNS
 from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.infra.ports import free_port
-from shared.runtime.keys import KeyRing
+from shared.runtime.keys import KeyRing, replace_unchanged
 from tests.integration.test_idempotency import HR, keyed
 from tests.integration.test_skeleton_services import register
 from tests.orgs import auth
@@ -133,3 +134,26 @@ async def test_a_database_that_cannot_be_used_exits_3_without_its_address() -> N
     assert code == 3
     assert "the enrolment database could not be used" in output
     assert "db-password-0123" not in output and NEW not in output
+
+
+async def test_a_value_the_service_rewrote_meanwhile_is_left_as_it_wrote_it(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    common = dict(database_url=database, bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    async with started(ENROLMENT, personal_data_key=OLD, **common) as (_, api):
+        worker = await register(api, 46)
+    [stored] = await column(database, SEALED)
+    conn = await asyncpg.connect(database)
+    try:
+        ring = KeyRing(f"{NEW},{OLD}")
+        # read before the service rewrote it: the rewrite wins
+        written = await replace_unchanged(conn, VAULT_COLUMNS[0], [worker],
+                                          [KeyRing(OLD).seal(b"{}")], [ring.seal(b"{}")])
+        assert written == 0 and await column(database, SEALED) == [stored]
+        # read as it still is: written
+        resealed = ring.reseal(stored)
+        written = await replace_unchanged(conn, VAULT_COLUMNS[0], [worker], [stored],
+                                          [resealed])
+        assert written == 1 and await column(database, SEALED) == [resealed]
+    finally:
+        await conn.close()
