@@ -7,8 +7,9 @@ revocations), the records of their classes and a few shared ones (see ``derive_l
 
 - shared records (policies, assessment bodies: a handful) are parsed once and kept;
 - class-level records (schedule, completion, assessment: three per class) are kept as the
-  JSON they arrived in, grouped by class, and parsed only while a bucket that needs them is
-  derived (parsed, a class with its roster and sessions is ~60 KB; as JSON ~8 KB);
+  JSON they arrived in, grouped by class, in a class file when spilling (in memory, deflated,
+  otherwise), and parsed only while a bucket that needs them is derived (parsed, a class with
+  its roster and sessions is ~60 KB; as JSON ~8 KB);
 - worker-level records, nearly all of a history, are written as the JSON they arrived in to
   one of ``buckets`` spill files. The bucket is that of the worker's *home class* (the class
   named by the first record read about the worker), and a class's records belong to the
@@ -21,13 +22,13 @@ revocations), the records of their classes and a few shared ones (see ``derive_l
   file's workers with ``ClassRecords.lines_of``. The buckets are shared between forked
   processes, each deriving every n-th bucket.
 
-Peak memory per process is one bucket, its classes, the class JSON, the worker -> home class
-map and the lines. The lines are the same as ``derive_lines`` over the whole history: the same
-function on the same slices. A message is accepted exactly when the services' inbox would
-accept it (``Envelope.from_kafka`` and the contract), and duplicates collapse by event id as
-in ``canonical``; two records with one id but different contents are reported
-(``ConflictingDuplicate``) when they land in one bucket or class, i.e. unless the contents
-differ in the worker or class they are about.
+Peak memory per process is one bucket, its classes, where each class's records are, the
+worker -> home class map and the lines. The lines are the same as ``derive_lines`` over the
+whole history: the same function on the same slices. A message is accepted exactly when the
+services' inbox would accept it (``Envelope.from_kafka`` and the contract), and duplicates
+collapse by event id as in ``canonical``; two records with one id but different contents
+are reported (``ConflictingDuplicate``) when they land in one bucket or class, i.e. unless the
+contents differ in the worker or class they are about.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ class History:
     def __init__(self, *, buckets: int = BUCKETS, spill: bool = True) -> None:
         self.buckets = buckets
         self.kept: dict[str, Consumed] = {}  # shared records, parsed
-        self.classes: dict[str, list[Kept]] = defaultdict(list)  # class id -> its records
+        # class id -> its records (with ``spill``, where each is in the class file)
+        self.classes: dict[str, list[Kept | tuple[int, int]]] = defaultdict(list)
         # worker -> the bucket of their home class: a small int, one shared object
         self.homes: dict[str, int] = {}
         self.added = 0
@@ -118,6 +120,8 @@ class History:
         self._dir: tempfile.TemporaryDirectory[str] | None = (
             tempfile.TemporaryDirectory(prefix="songji-audit-") if spill else None)
         self._spilled = [False] * buckets
+        self._class_fd: int | None = None  # the class file, written at its end, read by offset
+        self._class_end = 0
 
     @classmethod
     def of(cls, records: Iterable[Consumed | Envelope], *, spill: bool = False,
@@ -131,6 +135,9 @@ class History:
         return self.added
 
     def close(self) -> None:
+        if self._class_fd is not None:
+            os.close(self._class_fd)
+            self._class_fd = None
         if self._dir is not None:
             self._dir.cleanup()
 
@@ -237,9 +244,12 @@ class History:
             if not isinstance(class_id, str):
                 self.skipped += 1
                 return False
-            # Kept as it came (JSON bytes, deflated; a dict) unless given parsed: ``derive``
-            # parses a class while a bucket needs it, so the parsed rosters never pile up.
-            self.classes[class_id].append(parsed or _deflated(entry))
+            # Kept as it came unless given parsed: ``derive`` parses a class while a bucket
+            # needs it, so the parsed rosters never pile up. Spilling, in the class file (see
+            # ``_class_spill``); otherwise in memory, the JSON deflated.
+            self.classes[class_id].append(
+                parsed or (self._class_spill(entry) if self._dir is not None
+                           else _deflated(entry)))
             self.added += 1
             return True
         if event_type in _SHARED_TYPES:
@@ -266,6 +276,33 @@ class History:
             home = self.homes[worker] = bucket_of(
                 class_id if isinstance(class_id, str) else worker, self.buckets)
         return home
+
+    def _class_spill(self, entry: Entry) -> tuple[int, int]:
+        """A class record written to the class file: where it is (offset, length). Kept in
+        memory, even deflated, the class records grew with the history (5.0 MB at 1M events
+        against 1.2 MB at 250k) and every derivation process inherited them; this way a class
+        costs a list of three small tuples, and its records are read back (``os.pread``,
+        which each forked process can do on the shared descriptor) when it is parsed."""
+        if self._class_fd is None:
+            self._class_fd = os.open(Path(self._dir.name) / "classes",  # type: ignore[union-attr]
+                                     os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        written = 0
+        while written < len(data):  # a regular file takes it all at once, but may not
+            written += os.write(self._class_fd, data[written:])
+        where = (self._class_end, len(data))
+        self._class_end += len(data)
+        return where
+
+    def _class_entry(self, kept: Kept | tuple[int, int]) -> Kept:
+        """A class record as it came (or as given, parsed), wherever it is kept."""
+        if isinstance(kept, Consumed):
+            return kept
+        if len(kept) == 2:  # in the class file
+            assert self._class_fd is not None
+            offset, length = kept  # type: ignore[misc]
+            return pickle.loads(os.pread(self._class_fd, length, offset))
+        return _inflated(kept)  # type: ignore[arg-type]
 
     def _spill(self, bucket: int, entry: Kept) -> bool:
         self._buffers[bucket].append(entry)
@@ -317,8 +354,9 @@ class History:
     def _class(self, class_id: str, as_of: datetime | None) -> dict[str, Consumed]:
         """One class's valid records by event id (recorded at or before ``as_of``)."""
         out: dict[str, Consumed] = {}
-        for entry in self.classes.get(class_id, ()):
-            record = entry if isinstance(entry, Consumed) else _parse(_inflated(entry))
+        for kept in self.classes.get(class_id, ()):
+            entry = self._class_entry(kept)
+            record = entry if isinstance(entry, Consumed) else _parse(entry)
             if record is None or (as_of is not None and record.recorded_at > as_of):
                 continue
             _keep(out, record)
@@ -334,7 +372,7 @@ class History:
             bucket = self._class_bucket(class_id)
             own[bucket].append(class_id)
             for entry in entries:
-                for worker in _trainees(entry):
+                for worker in _trainees(self._class_entry(entry)):
                     b = self.homes.setdefault(worker, bucket)
                     if b != bucket:
                         foreign[b].add(class_id)
@@ -568,12 +606,13 @@ def _inflated(entry: Entry) -> Entry:
 
 
 def _trainees(entry: Kept) -> list[str]:
-    """The workers a class completion lists, as ``derive`` will read it (validated the same
-    way, so exactly the trainees it will see); none for other records or broken ones."""
+    """The workers a class completion (as it came: ``History._class_entry``) lists, as
+    ``derive`` will read it (validated the same way, so exactly the trainees it will see);
+    none for other records or broken ones."""
     if not isinstance(entry, Consumed):
         if entry[4] != _COMPLETED:
             return []
-        parsed = _parse(_inflated(entry))
+        parsed = _parse(entry)
         if parsed is None:
             return []
         entry = parsed

@@ -50,7 +50,8 @@ def _contents(history: History) -> dict[str, Any]:
     entries = [e for b in range(history.buckets) for e in history._entries(b)]
     return {"added": history.added, "skipped": history.skipped,
             "kept": sorted(history.kept), "entries": sorted(entries, key=repr),
-            "classes": {c: sorted(v, key=repr) for c, v in history.classes.items()},
+            "classes": {c: sorted((history._class_entry(e) for e in v), key=repr)
+                        for c, v in history.classes.items()},
             "records": sorted((r.event_id, repr(r)) for r in history)}
 
 

@@ -330,7 +330,7 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
     # end. (A long ledger is >100k lines: a dict of claims and one of settled lines by id
     # were a fifth of the auditor's peak memory at 1M events; copying each line twice cost
     # time and a third copy of them all.)
-    lines.sort(key=_claim_of)
+    _sort_by(lines, _CLAIM_FIELDS)
     statuses: list[str] = []
     payables: list[int] = []
     batches: list[str | None] = []
@@ -391,12 +391,22 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
         # by name first): half of settling a long ledger.
         final.append(LedgerLine(**{**vars(x), "status": status, "payable_fen": payable,
                                    "batch_id": batch, "fund": fund}))
-    final.sort(key=_ledger_order)
+    _sort_by(final, _LEDGER_ORDER_FIELDS)
     return Ledger(lines=tuple(final), funds=funds, batches=_batch_views(facts, held, withheld))
 
 
 _claim_of: Callable[[LedgerLine], ClaimKey] = attrgetter("rule", "class_id", "worker_id")
-_ledger_order: Callable[[LedgerLine], tuple[datetime, str]] = attrgetter("due_at", "line_id")
+_CLAIM_FIELDS = ("rule", "class_id", "worker_id")
+_LEDGER_ORDER_FIELDS = ("due_at", "line_id")
+
+
+def _sort_by(lines: list[LedgerLine], fields: tuple[str, ...]) -> None:
+    """Sort ``lines`` as ``lines.sort(key=attrgetter(*fields))`` would, stably, without a key
+    tuple for every line: one stable sort per field, the last field first, each keyed by the
+    field's own object. The tuples were ~8 MB at a time for a ledger of 113,000 lines (made
+    while every line is held), memory that grew with the ledger beside it."""
+    for name in reversed(fields):
+        lines.sort(key=attrgetter(name))
 
 
 def _disbursement_state(facts: Facts):
@@ -464,7 +474,9 @@ def _allocate_budget(facts: Facts, lines: list[LedgerLine], statuses: list[str],
         funded[i] = fund
     waiting = False
     due = [i for i, status in enumerate(statuses) if status == DUE]
-    due.sort(key=lambda i: (lines[i].due_at, lines[i].line_id))
+    # By due time, then line id, as ``_sort_by`` sorts (no key tuple for every line).
+    due.sort(key=lambda i: lines[i].line_id)
+    due.sort(key=lambda i: lines[i].due_at)
     for i in due:
         fund = None
         if not waiting:  # strictly first come first served: nobody overtakes a waiting line
