@@ -339,7 +339,7 @@ class History:
         yield from self._buffers[bucket]
 
     def _class_bucket(self, class_id: str) -> int:
-        return zlib.crc32(class_id.encode()) % self.buckets
+        return bucket_of(class_id, self.buckets)
 
     def _own(self, bucket: int, as_of: datetime | None) -> dict[str, Consumed]:
         """One bucket's valid records by event id (recorded at or before ``as_of``)."""
