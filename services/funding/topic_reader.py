@@ -249,6 +249,7 @@ async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
     # caller works through this one, and so that waiting for it does not block the loop.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-reader")
     received, ended = 0, False
+    pending: asyncio.Future[tuple[bytes, bytearray]] | None = None
     try:
         pending = loop.run_in_executor(pool, _next_frame, read_end)
         while True:
@@ -289,6 +290,11 @@ async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
             with contextlib.suppress(ProcessLookupError):
                 reader.kill()
         await reader.wait()
+        if pending is not None:
+            # A read the caller no longer waits for (it stopped early) ends at the end of
+            # the file now that the reader is gone; its EOFError is taken here, not left to
+            # be reported as never retrieved.
+            await asyncio.gather(pending, return_exceptions=True)
         pool.shutdown(wait=True)
         os.close(read_end)
 

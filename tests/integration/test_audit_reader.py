@@ -5,6 +5,8 @@ with its error, leaving no process and no file behind."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -155,3 +157,33 @@ async def test_a_reader_that_dies_is_reported_and_waited_for(
     with pytest.raises(ReaderFailed, match="ended with 3"):
         await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=500)
     assert _children() == before
+
+
+async def test_a_caller_that_stops_early_leaves_no_reader_and_no_error_behind(
+        kafka_bootstrap: str, topic_prefix: str) -> None:
+    """The caller takes one batch and stops: the reader is ended and waited for, and the read
+    it no longer waits for is not reported as an exception never retrieved."""
+    from services.funding.topic_reader import read_topics
+
+    sources, _ = _sources_and_own(build_world(WORLD).records)
+    await _publish(kafka_bootstrap, topic_prefix, [
+        (events_topic(r.event.ce_type().split(".")[1], topic_prefix), r.stream_id.encode(),
+         _envelope(r).kafka_headers(), _envelope(r).kafka_value()) for r in sources])
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    before_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    before = _children()
+    try:
+        topics = [events_topic(s, topic_prefix) for s in SERVICES]
+        batches = read_topics(kafka_bootstrap, topics, idle_ms=500)
+        async for records in batches:
+            assert records
+            break
+        await batches.aclose()
+        gc.collect()
+        await asyncio.sleep(0.1)
+    finally:
+        loop.set_exception_handler(before_handler)
+    assert _children() == before
+    assert [c.get("message") for c in reported] == []
