@@ -7,6 +7,7 @@ so old and new can be read side by side.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,7 @@ class Event(BaseModel):
         return cls.__name__
 
     @classmethod
+    @functools.cache  # per class: writers ask for it with every event they append
     def ce_type(cls) -> str:
         return f"songji.{cls.service}.{cls.__name__}.v{cls.schema_version}"
 
