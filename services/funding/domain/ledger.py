@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from operator import attrgetter
+from typing import Any
 
 from services.funding.domain.entitlements import ClaimKey, Entitlement, entitlements
 from services.funding.domain.facts import Consumed, Facts, canonical
@@ -336,8 +337,8 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
     batches: list[str | None] = []
     start = 0
     while start < len(lines):
-        key, end = _claim_of(lines[start]), start + 1
-        while end < len(lines) and _claim_of(lines[end]) == key:
+        key, end = lines[start].key, start + 1
+        while end < len(lines) and lines[end].key == key:
             end += 1
         claim = lines[start:end]
         start = end
@@ -395,18 +396,21 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
     return Ledger(lines=tuple(final), funds=funds, batches=_batch_views(facts, held, withheld))
 
 
-_claim_of: Callable[[LedgerLine], ClaimKey] = attrgetter("rule", "class_id", "worker_id")
-_CLAIM_FIELDS = ("rule", "class_id", "worker_id")
+_CLAIM_FIELDS = ("rule", "class_id", "worker_id")  # ``LedgerLine.key``'s
 _LEDGER_ORDER_FIELDS = ("due_at", "line_id")
 
 
-def _sort_by(lines: list[LedgerLine], fields: tuple[str, ...]) -> None:
-    """Sort ``lines`` as ``lines.sort(key=attrgetter(*fields))`` would, stably, without a key
-    tuple for every line: one stable sort per field, the last field first, each keyed by the
-    field's own object. The tuples were ~8 MB at a time for a ledger of 113,000 lines (made
-    while every line is held), memory that grew with the ledger beside it."""
+def _sort_by(items: list, fields: tuple[str, ...],
+             line_of: Callable[[Any], LedgerLine] | None = None) -> None:
+    """Sort ``items`` (lines, or what ``line_of`` maps to a line) as ``items.sort(key=lambda
+    i: attrgetter(*fields)(line_of(i)))`` would, stably, without a key tuple for every item:
+    one stable sort per field, the last field first, each keyed by the field's own object.
+    The tuples were ~8 MB at a time for a ledger of 113,000 lines (made while every line is
+    held), memory that grew with the ledger beside it."""
     for name in reversed(fields):
-        lines.sort(key=attrgetter(name))
+        field_of = attrgetter(name)
+        items.sort(key=field_of if line_of is None
+                   else lambda i, f=field_of: f(line_of(i)))  # type: ignore[misc]
 
 
 def _disbursement_state(facts: Facts):
@@ -474,9 +478,7 @@ def _allocate_budget(facts: Facts, lines: list[LedgerLine], statuses: list[str],
         funded[i] = fund
     waiting = False
     due = [i for i, status in enumerate(statuses) if status == DUE]
-    # By due time, then line id, as ``_sort_by`` sorts (no key tuple for every line).
-    due.sort(key=lambda i: lines[i].line_id)
-    due.sort(key=lambda i: lines[i].due_at)
+    _sort_by(due, _LEDGER_ORDER_FIELDS, lines.__getitem__)
     for i in due:
         fund = None
         if not waiting:  # strictly first come first served: nobody overtakes a waiting line
