@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from services.enrolment.app import SPEC as ENROLMENT
 from services.enrolment.vault import SEALED as VAULT_COLUMNS
 from services.notifications.app import SPEC as NOTIFICATIONS
+from shared.cli import KEY_SETTINGS
 from shared.infra.ports import free_port
 from shared.runtime.keys import KeyRing, replace_unchanged
 from tests.integration.test_idempotency import HR, keyed
@@ -36,9 +37,7 @@ async def column(dsn: str, sql: str) -> list[bytes]:
 
 
 async def rotate(service: str, keys: str, dsn: str) -> tuple[int, str]:
-    setting = {"enrolment": "SONGJI_PERSONAL_DATA_KEY",
-               "notifications": "SONGJI_WEBHOOK_SECRET_KEY"}[service]
-    return await songji("keys", "rotate", service, env={setting: keys,
+    return await songji("keys", "rotate", service, env={KEY_SETTINGS[service]: keys,
                                                         "SONGJI_DATABASE_URL": dsn})
 
 
