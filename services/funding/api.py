@@ -26,7 +26,7 @@ from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
-from shared.runtime.idempotency import Idempotent, answer
+from shared.runtime.idempotency import Idempotent
 from shared.runtime.service import Context
 
 router = APIRouter(responses=REFUSALS)
@@ -75,11 +75,8 @@ async def post_policy(body: policy.PublishFundingPolicy, request: Request,
                       ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "publish_funding_policy")
     metadata = acting_metadata(request, org)
-
-    async def publish(conn) -> Response:
-        return answer(201, await handlers.publish_policy(ctx, body, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, publish)
+    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
+        handlers.publish_policy(ctx, body, metadata, conn)))
 
 
 @router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
@@ -100,11 +97,8 @@ async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Co
                           org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "allocate_budget")
     metadata = acting_metadata(request, org)
-
-    async def allocate(conn) -> Response:
-        return answer(201, await handlers.allocate_budget(ctx, body, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, allocate)
+    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
+        handlers.allocate_budget(ctx, body, metadata, conn)))
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
@@ -220,11 +214,8 @@ async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
                      ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "approve_disbursement")
     metadata = acting_metadata(request, org)
-
-    async def approve(conn) -> Response:
-        return answer(201, await handlers.approve_disbursement(ctx, body, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, approve)
+    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
+        handlers.approve_disbursement(ctx, body, metadata, conn)))
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
@@ -248,11 +239,8 @@ async def post_objection(batch_id: str, body: Objection, request: Request, ctx: 
                          org: Acting, once: Idempotent) -> Response:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
     metadata = acting_metadata(request, org)
-
-    async def raise_(conn) -> Response:
-        return answer(201, await handlers.raise_objection(ctx, cmd, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, raise_)
+    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
+        handlers.raise_objection(ctx, cmd, metadata, conn)))
 
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
@@ -264,11 +252,8 @@ async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
     cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
                                         outcome=body.outcome)
     metadata = acting_metadata(request, org)
-
-    async def resolve(conn) -> Response:
-        return answer(200, await handlers.resolve_objection(ctx, cmd, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, resolve)
+    return await once.run_answered(ctx.pool, org.org_id, 200, lambda conn: (
+        handlers.resolve_objection(ctx, cmd, metadata, conn)))
 
 
 @router.post("/batches/{batch_id}/instructions", tags=["disbursement"],
@@ -301,11 +286,8 @@ async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
     require_role(org, MANAGE, "confirm_payment")
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
     metadata = acting_metadata(request, org)
-
-    async def confirm(conn) -> Response:
-        return answer(200, await handlers.confirm_payment(ctx, cmd, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, confirm)
+    return await once.run_answered(ctx.pool, org.org_id, 200, lambda conn: (
+        handlers.confirm_payment(ctx, cmd, metadata, conn)))
 
 
 @router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
@@ -314,9 +296,6 @@ async def post_recovery(body: Recovery, request: Request, ctx: Context, org: Act
                         once: Idempotent) -> Response:
     require_role(org, MANAGE, "record_recovery")
     metadata = acting_metadata(request, org)
-
-    async def record(conn) -> Response:
-        return answer(201, await handlers.record_recovery(ctx, body.recovery_id, body.line_id,
-                                                          body.amount_fen, metadata, conn))
-
-    return await once.run(ctx.pool, org.org_id, record)
+    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
+        handlers.record_recovery(ctx, body.recovery_id, body.line_id, body.amount_fen,
+                                 metadata, conn)))

@@ -121,6 +121,16 @@ class IdempotentRequest:
         except _Refused as refused:
             return refused.response
 
+    async def run_answered(self, pool: asyncpg.Pool, org_id: str, status_code: int,
+                           effect: Callable[[asyncpg.Connection | None], Awaitable[object]]
+                           ) -> Response:
+        """``run`` for the usual command: ``effect``'s result is the answer, as JSON with
+        ``status_code`` (see ``answer``)."""
+        async def respond(conn: asyncpg.Connection | None) -> Response:
+            return answer(status_code, await effect(conn))
+
+        return await self.run(pool, org_id, respond)
+
     async def _claim(self, conn: asyncpg.Connection, org_id: str) -> asyncpg.Record | None:
         """Insert the key's row, or return the stored answer of an earlier request with it.
 
