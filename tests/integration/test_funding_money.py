@@ -107,7 +107,8 @@ async def test_reused_ids_are_refused_and_store_nothing(
         for batch, line in (("b1", ids[1]), ("b2", ids[2])):
             twice = await api.post(f"/batches/{batch}/objections", headers=HR, json={
                 "objection_id": "o1", "line_id": line, "ground": "duplicate"})
-            assert (twice.status_code, twice.json()["code"]) == (409, "objection_exists")
+            assert twice.status_code == 409, twice.text
+            assert twice.json()["code"] == "objection_exists"
         held = {x["line_id"]: x["status"] for x in await ledger(api)}
         assert (held[ids[0]], held[ids[1]], held[ids[2]]) == ("on_hold", "approved",
                                                                "approved")
@@ -125,7 +126,8 @@ async def test_reused_ids_are_refused_and_store_nothing(
         # the same instruction id in another request: refused, no file
         for batch, key in (("b1", None), ("b2", None), ("b2", "k-pay-1-elsewhere")):
             second = await instruct(api, batch, "pay-1", lines, key=key)
-            assert (second.status_code, second.json()["code"]) == (409, "instruction_exists")
+            assert second.status_code == 409, second.headers
+            assert second.json()["code"] == "instruction_exists"
             assert "text/csv" not in second.headers["content-type"]
         types = await event_types(database)
         assert [types.count(t) for t in ("BudgetAllocated", "DisbursementApproved",
