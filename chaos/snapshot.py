@@ -86,7 +86,7 @@ class Snapshot:
     delivered_attempts: Counter  # notification id -> delivered attempts
     delivered_events: Counter  # notification stream -> NotificationDelivered events
     channel_messages: Counter  # notification id -> messages the local channel wrote
-    instruction_items: Counter  # ledger line id -> payment instruction items naming it
+    instruction_items: Counter  # line id -> instruction items paying it (not rejected)
     confirmations: Counter  # instruction id -> PaymentConfirmed events
     answers: dict[str, Any] = field(default_factory=dict)  # funding command path -> answer
     extra: dict[str, Any] = field(default_factory=dict)
@@ -168,7 +168,8 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
     described: dict[str, str] = {}
     inbox: dict[str, set[str]] = {}
     delivered_events: Counter = Counter()
-    items: Counter = Counter()
+    items: Counter = Counter()  # (instruction id, line id) -> items
+    rejected: set[tuple[str, str]] = set()
     confirmations: Counter = Counter()
     file_sha256: set[str] = set()
     for service in SERVICES:
@@ -196,9 +197,17 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
             if r["event_type"].endswith(".PaymentInstructionIssued.v1"):
                 file_sha256.add(data["file_sha256"])
                 for item in data.get("items", []):
-                    items[item["line_id"]] += 1
+                    items[(data["instruction_id"], item["line_id"])] += 1
             if r["event_type"].endswith(".PaymentConfirmed.v1"):
                 confirmations[data["instruction_id"]] += 1
+                rejected |= {(data["instruction_id"], line)
+                             for line in data.get("failed_line_ids", [])}
+    # A line the bank rejected is due again and may be paid by a later instruction: only
+    # the items the bank did not reject count as paying it.
+    paying: Counter = Counter()
+    for (instruction, line), n in items.items():
+        if (instruction, line) not in rejected:
+            paying[line] += n
 
     for line in ledger.values():
         line["justified_by"] = sorted(described.get(e, f"unknown event {e}")
@@ -219,5 +228,5 @@ async def take(urls: dict[str, str], dsns: dict[str, str], hr_token: str,
         event_ids=event_ids, inbox=inbox, notifications=notifications,
         delivered_attempts=Counter({r["notification_id"]: r["n"] for r in attempts}),
         delivered_events=delivered_events, channel_messages=channel,
-        instruction_items=items, confirmations=confirmations,
+        instruction_items=paying, confirmations=confirmations,
         answers=normalise_answers(answers or {}, norm, file_sha256))

@@ -30,6 +30,7 @@ from shared.runtime.idempotency import Idempotent
 from shared.runtime.service import Context
 
 router = APIRouter(responses=REFUSALS)
+MAX_ESTIMATE_TRAINEES = 10_000
 
 
 class LineOut(BaseModel):
@@ -63,6 +64,8 @@ class FundOut(BaseModel):
     allocated_fen: int
     committed_fen: int
     paid_fen: int
+    recovered_fen: int = Field(description="Paid out, then recovered from the payee: "
+                                           "available again")
     available_fen: int
 
 
@@ -102,13 +105,14 @@ async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Co
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
-            summary="Per fund: allocated, committed, paid and available (fen)")
+            summary="Per fund: allocated, committed, paid, recovered and available (fen)")
 async def get_budget(ctx: Context, org: Acting) -> list[FundOut]:
     require_role(org, READ_ALL, "view_budget")
     async with ctx.pool.acquire() as conn:
         ledger = await handlers.current_ledger(conn)
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
-                    paid_fen=f.paid_fen, available_fen=f.available_fen) for f in ledger.funds]
+                    paid_fen=f.paid_fen, recovered_fen=f.recovered_fen,
+                    available_fen=f.available_fen) for f in ledger.funds]
 
 
 # -- the ledger ------------------------------------------------------------------------------
@@ -152,8 +156,10 @@ async def get_estimate(ctx: Context, org: Acting, occupation: str,
                        province: Annotated[str, Query(min_length=1, max_length=40)],
                        city: Annotated[str, Query(min_length=1, max_length=40)],
                        first_session: date,
-                       days: Annotated[int, Query(ge=0)],
-                       trainees: Annotated[int, Query(ge=1)] = 1,
+                       # bounded so that an estimate stays a sane figure: at most a
+                       # year of days for a class of at most MAX_ESTIMATE_TRAINEES
+                       days: Annotated[int, Query(ge=0, le=366)],
+                       trainees: Annotated[int, Query(ge=1, le=MAX_ESTIMATE_TRAINEES)] = 1,
                        class_id: str | None = None, worker_id: str | None = None) -> dict:
     site = WorkSite(province=province, city=city, site_name="-")
     async with ctx.pool.acquire() as conn:
@@ -199,12 +205,6 @@ class Confirmation(BaseModel):
     instruction_id: str
     bank_reference: str = Field(min_length=1, max_length=120)
     failed_line_ids: list[str] = Field(default_factory=list)
-
-
-class Recovery(BaseModel):
-    recovery_id: str = Field(min_length=1, max_length=80)
-    line_id: str
-    amount_fen: int = Field(gt=0)
 
 
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
@@ -292,10 +292,9 @@ async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
 
 @router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
              response_model=dict)
-async def post_recovery(body: Recovery, request: Request, ctx: Context, org: Acting,
-                        once: Idempotent) -> Response:
+async def post_recovery(body: disbursement.RecordRecovery, request: Request, ctx: Context,
+                        org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "record_recovery")
     metadata = acting_metadata(request, org)
     return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.record_recovery(ctx, body.recovery_id, body.line_id, body.amount_fen,
-                                 metadata, conn)))
+        handlers.record_recovery(ctx, body, metadata, conn)))

@@ -26,7 +26,8 @@ from typing import Any
 import asyncpg
 
 from services.funding.domain.facts import Consumed
-from services.funding.domain.ledger import Ledger, LedgerLine, settle
+from services.funding.domain.ledger import FundPosition, Ledger, LedgerLine, settle
+from services.funding.domain.money import format_yuan
 from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
@@ -58,6 +59,10 @@ class ReplayReport:
     published_lines: int
     differences: tuple[Difference, ...]
     derived_total_fen: int
+    # The budget the history gives (allocated, committed, paid, recovered per fund): what
+    # funding's GET /budget must show when the lines match, rejections and recoveries
+    # included.
+    funds: tuple[FundPosition, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -65,9 +70,14 @@ class ReplayReport:
 
     def summary(self) -> str:
         verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
+        budget = "".join(
+            f"\n  fund {f.fund}: allocated {format_yuan(f.allocated_fen)}, committed "
+            f"{format_yuan(f.committed_fen)}, paid {format_yuan(f.paid_fen)}, recovered "
+            f"{format_yuan(f.recovered_fen)}, available {format_yuan(f.available_fen)} yuan"
+            for f in self.funds)
         return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
                 f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
-                f"recorded, {self.published_lines} published -- {verdict}")
+                f"recorded, {self.published_lines} published -- {verdict}{budget}")
 
 
 # -- pure comparison -------------------------------------------------------------------------
@@ -214,10 +224,12 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
     differences = compare_lines(derived, table, "ledger_table") + [
         d for d in compare_lines(kinds_free, published, "published_events")
         if d.field not in ("kind",)]
+    own_then = own if as_of is None else [r for r in own if r.recorded_at <= as_of]
     return ReplayReport(as_of=as_of, records_read=records_read, derived_lines=len(derived),
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
-                        derived_total_fen=sum(x.amount_fen for x in derived))
+                        derived_total_fen=sum(x.amount_fen for x in derived),
+                        funds=settle(own_then, derived).funds)
 
 
 def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed] = (), *,

@@ -16,13 +16,12 @@ from services.funding.domain import budget, disbursement, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import Ledger, settle
 from services.funding.domain.notice_calendar import WorkingCalendar
-from services.funding.records import own_inputs, recompute, recorded_lines
+from services.funding.records import LEDGER_LOCK, own_inputs, recompute, recorded_lines
 from services.funding.settings import FundingSettings
 from shared.aggregate import load
 from shared.contracts import Metadata
 from shared.contracts.funding import BudgetAllocated, FundingPolicyPublished, RecoveryReceived
 from shared.eventsourcing.db import transaction
-from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.service import ServiceContext
 
 
@@ -80,7 +79,7 @@ async def _decide_on_batch(ctx: ServiceContext, batch_id: str, decide, metadata:
     """Decide against the current ledger and append to the batch's stream, under the ledger
     lock, so two officers cannot approve the same line twice."""
     async with transaction(ctx.pool, conn) as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x46554E44)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
         ledger = await current_ledger(conn)
         result = decide(ledger)
         events = result[0] if isinstance(result, tuple) else result
@@ -132,19 +131,14 @@ async def confirm_payment(ctx: ServiceContext, cmd: disbursement.ConfirmPayment,
         conn)
 
 
-async def record_recovery(ctx: ServiceContext, recovery_id: str, line_id: str, amount_fen: int,
+async def record_recovery(ctx: ServiceContext, cmd: disbursement.RecordRecovery,
                           metadata: Metadata,
                           conn: asyncpg.Connection | None = None) -> RecoveryReceived:
+    stream = disbursement.recovery_stream(cmd.recovery_id)
     async with transaction(ctx.pool, conn) as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
         ledger = await current_ledger(conn)
-        line = ledger.line(line_id)
-        if line is None:
-            raise NotFound("line_not_found", f"no ledger line {line_id!r}")
-        if line.payable_fen >= 0:
-            raise DomainError("nothing_to_recover", "the line has nothing to recover",
-                              status=line.status)
-        event = RecoveryReceived(recovery_id=recovery_id, line_id=line_id,
-                                 amount_fen=amount_fen, received_on=today(ctx))
-        await ctx.store.append(f"funding-recovery-{recovery_id}", 0, [event], metadata,
-                               conn=conn)
-    return event
+        exists = await ctx.store.stream_version(stream, conn=conn) > 0
+        events = disbursement.decide_record_recovery(cmd, ledger, today(ctx), exists)
+        await ctx.store.append(stream, 0, events, metadata, conn=conn)
+    return events[0]

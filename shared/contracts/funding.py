@@ -12,14 +12,34 @@ so other services can follow payouts, but the ledger never reads them back.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.base import Event, contract
 from shared.contracts.common import OccupationCode, SkillLevel
 
-Fen = int
+# The largest amount any one money field holds, in fen: 10^12 fen = 10 billion yuan, far above
+# any subsidy rate, line, allocation or recovery a county or a province books in one entry.
+# Amounts are Python ints (exact, unbounded) but PostgreSQL keeps them as bigint (int64, up to
+# 9.22 x 10^18): with this ceiling 9.2 million amounts at the maximum still sum without
+# overflow, far more than a province's ledger holds, and a derived amount (a rate times the
+# days attended, raised by an uplift) is checked against it before it becomes a line.
+MAX_FEN = 10**12
+Fen = Annotated[int, Field(ge=0, le=MAX_FEN,
+                           description="Integer fen (1 yuan = 100 fen), 0 to 10^12 "
+                                       "(10 billion yuan)")]
+"""The money type: every amount in funding's commands and events (a field may narrow it,
+e.g. ``Field(gt=0)``; never widen it: pydantic lets a later bound of the same kind win)."""
+# A ledger line's amount is a change (negative for a reversal) of the same magnitude bound.
+FenChange = Annotated[int, Field(ge=-MAX_FEN, le=MAX_FEN,
+                                 description="A change in integer fen, at most 10^12 "
+                                             "(10 billion yuan) either way")]
+# A sum of amounts (an instruction's total): the items are each at most MAX_FEN, so the sum
+# is bounded by what PostgreSQL's bigint holds.
+MAX_TOTAL_FEN = 2**63 - 1
+TotalFen = Annotated[int, Field(ge=0, le=MAX_TOTAL_FEN,
+                                description="A sum of amounts in integer fen (fits a bigint)")]
 PayeeKind = Literal["institution", "worker"]
 LedgerRule = Literal["training_subsidy", "living_subsidy"]
 
@@ -116,7 +136,7 @@ class PayoutDue(Event):
     payee_id: str
     class_id: str
     worker_id: str
-    amount_fen: Fen = Field(gt=0)
+    amount_fen: FenChange = Field(gt=0)
     policy_id: str
     policy_version: int
     justified_by: list[str]
@@ -134,7 +154,7 @@ class PayoutReversed(Event):
     payee_id: str
     class_id: str
     worker_id: str
-    amount_fen: Fen = Field(lt=0)
+    amount_fen: FenChange = Field(lt=0)
     policy_id: str
     policy_version: int
     justified_by: list[str]
@@ -209,7 +229,7 @@ class PaymentInstructionIssued(Event):
     instruction_id: str
     batch_id: str
     items: list[PaymentItem] = Field(min_length=1)
-    total_fen: Fen = Field(gt=0)
+    total_fen: TotalFen = Field(gt=0)
     file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     issued_on: date
 
@@ -222,7 +242,13 @@ class PaymentInstructionIssued(Event):
 
 @contract("funding")
 class PaymentConfirmed(Event):
-    """The bank confirmed the instruction; lines it rejected go back to due."""
+    """The bank confirmed the instruction; lines it rejected go back to due.
+
+    A rejected line leaves its batch (which cannot instruct it again) and is due again,
+    still charged to its fund, so that it can be approved in a new batch; the items paid
+    are paid once and for all. A line is paid at most once: once re-approved, only its new
+    batch can pay it.
+    """
 
     instruction_id: str
     confirmed_on: date
@@ -232,10 +258,15 @@ class PaymentConfirmed(Event):
 
 @contract("funding")
 class RecoveryReceived(Event):
-    """Money paid on a line later reversed came back from the payee."""
+    """Money paid on a line later reversed came back from the payee, to the fund paid from.
+
+    ``fund`` names the fund credited; a recovery recorded before the field existed goes to
+    the fund of the paid line that the reversal corrects."""
 
     recovery_id: str
     line_id: str = Field(description="The reversal line being settled")
     amount_fen: Fen = Field(gt=0)
     received_on: date
+    fund: str | None = Field(default=None, min_length=1, max_length=80,
+                             description="The fund credited: the one the line was paid from")
 

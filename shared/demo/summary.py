@@ -92,7 +92,9 @@ def render(totals: Totals, run: Run, audit: Audit) -> str:
     for fund in totals.budget:
         out.append(f"  fund {fund['fund']}: allocated {yuan(fund['allocated_fen'])}, "
                    f"committed {yuan(fund['committed_fen'])}, paid {yuan(fund['paid_fen'])}, "
-                   f"available {yuan(fund['available_fen'])}")
+                   + (f"recovered {yuan(fund['recovered_fen'])}, "
+                      if fund.get("recovered_fen") else "")
+                   + f"available {yuan(fund['available_fen'])}")
     out.append(f"  public notice {run.notice.get('first_day')}..{run.notice.get('last_day')}; "
                f"bank file SHA-256 {run.instruction_sha256[:16]}...")
 
@@ -128,8 +130,10 @@ def _payees(lines: list[dict[str, Any]], run: Run) -> list[str]:
            run.failed_line: "not paid: the bank rejected the transfer"}
     shown = sorted(workers, key=lambda x: (x["line_id"] not in why, x["payee_id"]))[:4]
     for x in shown:
-        out.append(f"    worker {x['payee_id'][:8]}  {yuan(x['amount_fen']):>9}  "
-                   + why.get(x["line_id"], x["status"]))
+        reason = why.get(x["line_id"], x["status"])
+        if x["line_id"] == run.failed_line:  # due again, for a new batch to pay once
+            reason += f" (now {x['status']})"
+        out.append(f"    worker {x['payee_id'][:8]}  {yuan(x['amount_fen']):>9}  {reason}")
     not_paid = [x for x in lines if x["status"] != "paid"]
     out.append(f"  not paid: {len(not_paid)} line(s), {yuan(_due(not_paid))}")
     return out

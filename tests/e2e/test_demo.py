@@ -116,13 +116,14 @@ def test_make_run_shortened(tmp_path: Path) -> None:
     assert workers, output
     assert workers.groups() == (str(want["living_lines"]), str(want["living_lines"]),
                                 yuan(want["living_due"]), yuan(want["living_paid"]))
-    # the withheld line goes back to the fund; the one the bank rejected stays committed
+    # the withheld line goes back to the fund; the one the bank rejected is due again, still
+    # charged to its fund (committed), for a new batch to pay; nothing was recovered
     paid = want["training_due"] + want["living_paid"]
     assert (f"allocated {yuan(want['allocated'])}, committed {yuan(want['failed_fen'])}, "
             f"paid {yuan(paid)}, available "
             f"{yuan(want['allocated'] - paid - want['failed_fen'])}") in output
     assert "withheld: objection upheld in the public notice" in output
-    assert "not paid: the bank rejected the transfer" in output
+    assert "not paid: the bank rejected the transfer (now due)" in output
     # no ID numbers, names or phones are printed
     assert not re.search(r"\b530128\d{11}[\dX]\b", output)
     scenario = build(WORKERS, SEED)

@@ -158,7 +158,8 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
 
         budget = (await api.get("/budget")).json()
         assert budget == [{"fund": "municipal-special", "allocated_fen": 1_000_000,
-                           "committed_fen": 200000, "paid_fen": 0, "available_fen": 800000}]
+                           "committed_fen": 200000, "paid_fen": 0, "recovered_fen": 0,
+                           "available_fen": 800000}]
         estimate = (await api.get("/grants/estimate", params={
             "occupation": "electrician", "level": 4, "province": "Xinjiang", "city": "Fukang",
             "first_session": "2025-07-24", "days": 15, "trainees": 149,

@@ -8,7 +8,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.funding import BudgetAllocated
+from shared.contracts.funding import BudgetAllocated, Fen
 from shared.runtime.errors import DomainError
 
 BUDGET_STREAM = "funding-budget"
@@ -19,7 +19,7 @@ class AllocateBudget(BaseModel):
 
     allocation_id: str = Field(min_length=1, max_length=80)
     fund: str = Field(min_length=1, max_length=80)
-    amount_fen: int = Field(gt=0)
+    amount_fen: Fen = Field(gt=0)
     reference: str | None = Field(default=None, max_length=200)
 
 

@@ -3,6 +3,12 @@ issue the bank's payment instruction, confirm payment. Each decision is checked 
 ledger (which is derived from the log), so "paid" is derived from the log too.
 
 All disbursement events go to one stream per batch (``funding-batch-<batch_id>``).
+
+Batch, objection and instruction ids are unique across funding, not only within a batch:
+the ledger keeps the first fact of an id (``Facts``), so a second event reusing one would
+be recorded and then ignored -- an objection that holds nothing, a bank file that no
+record accounts for. A reused id is refused (409) before anything is written. (A client's
+retry of the same request carries its ``Idempotency-Key`` and gets the first answer.)
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from services.funding.domain.notice_calendar import (
 from shared.contracts.funding import (
     ApprovedLine,
     DisbursementApproved,
+    Fen,
     ObjectionGround,
     ObjectionRaised,
     ObjectionResolved,
@@ -30,6 +37,7 @@ from shared.contracts.funding import (
     PaymentInstructionIssued,
     PaymentItem,
     PublicNoticeStarted,
+    RecoveryReceived,
 )
 from shared.runtime.errors import DomainError, NotFound
 
@@ -64,6 +72,12 @@ class ResolveObjection(_Command):
 class IssuePaymentInstruction(_Command):
     instruction_id: str = Field(min_length=1, max_length=80)
     batch_id: str
+
+
+class RecordRecovery(_Command):
+    recovery_id: str = Field(min_length=1, max_length=80)
+    line_id: str
+    amount_fen: Fen = Field(gt=0)
 
 
 class ConfirmPayment(_Command):
@@ -109,8 +123,10 @@ def decide_approve(cmd: ApproveDisbursement, ledger: Ledger, today: date,
 def decide_raise_objection(cmd: RaiseObjection, ledger: Ledger,
                            today: date) -> list[ObjectionRaised]:
     view = _batch(ledger, cmd.batch_id)
-    if any(oid == cmd.objection_id for oid, _, _ in view.objections):
-        raise DomainError("objection_exists", f"objection {cmd.objection_id!r} exists")
+    in_batch = ledger.batch_of_objection(cmd.objection_id)
+    if in_batch is not None:
+        raise DomainError("objection_exists", f"objection {cmd.objection_id!r} exists",
+                          objection_id=cmd.objection_id, batch_id=in_batch)
     if cmd.line_id not in {al.line_id for al in view.approved.lines}:
         raise DomainError("line_not_in_batch", f"line {cmd.line_id} is not in the batch",
                           line_id=cmd.line_id)
@@ -139,6 +155,11 @@ def decide_issue_instruction(
 ) -> tuple[list[PaymentInstructionIssued], str]:
     """The instruction event and the CSV file for the bank (the file is not an event)."""
     view = _batch(ledger, cmd.batch_id)
+    in_batch = ledger.batch_of_instruction(cmd.instruction_id)
+    if in_batch is not None:
+        raise DomainError("instruction_exists",
+                          f"instruction {cmd.instruction_id!r} was already issued",
+                          instruction_id=cmd.instruction_id, batch_id=in_batch)
     if view.notice is None or not notice_over(view.notice.last_day, today):
         raise DomainError("notice_running", "the public notice has not ended",
                           last_day=str(view.notice.last_day) if view.notice else None)
@@ -175,3 +196,27 @@ def decide_confirm_payment(cmd: ConfirmPayment, ledger: Ledger,
     return [PaymentConfirmed(instruction_id=cmd.instruction_id, confirmed_on=today,
                              bank_reference=cmd.bank_reference,
                              failed_line_ids=cmd.failed_line_ids)]
+
+
+def recovery_stream(recovery_id: str) -> str:
+    return f"funding-recovery-{recovery_id}"
+
+
+def decide_record_recovery(cmd: RecordRecovery, ledger: Ledger, today: date,
+                           recovery_exists: bool) -> list[RecoveryReceived]:
+    """Money back on a reversal of a paid line, at most what is still to recover; credited
+    to the fund the line was paid from (the reversal's fund), which the event names."""
+    if recovery_exists:
+        raise DomainError("recovery_exists", f"recovery {cmd.recovery_id!r} was already "
+                          "recorded", recovery_id=cmd.recovery_id)
+    line = ledger.line(cmd.line_id)
+    if line is None:
+        raise NotFound("line_not_found", f"no ledger line {cmd.line_id!r}")
+    if line.payable_fen >= 0:
+        raise DomainError("nothing_to_recover", "the line has nothing to recover",
+                          status=line.status)
+    if cmd.amount_fen > -line.payable_fen:
+        raise DomainError("recovery_above_due", "more than is still to recover on the line",
+                          still_to_recover_fen=-line.payable_fen)
+    return [RecoveryReceived(recovery_id=cmd.recovery_id, line_id=cmd.line_id,
+                             amount_fen=cmd.amount_fen, received_on=today, fund=line.fund)]

@@ -13,6 +13,9 @@ subsidy (to the institution) and the living subsidy (to the trainee). Rules:
   assessors taught the class). The best (lowest-numbered) level counts. Amount:
   catalogue(occupation, level) raised by the uplift, half up to the fen (see ``money``).
 - Living subsidy: days × (meals + transport) per day, certified or not.
+- Ceiling: an amount above ``MAX_FEN`` (the money type's maximum; only an absurd policy or
+  class can reach it) is not booked: the entitlement is 0 with the note
+  ``above_money_ceiling``, for people to look at, rather than a line no contract can carry.
 - Caps, applied per worker over their classes in (first session, class id) order:
   at most N subsidised trainings per calendar year (of the first session) -- a training is
   subsidised when either entitlement is positive; and one training subsidy per occupation
@@ -29,10 +32,12 @@ from services.funding.domain.facts import Facts
 from services.funding.domain.money import uplifted
 from services.funding.domain.policy import catalogue_fen, policy_in_force, uplift_percent
 from shared.contracts.assessment import SkillLevelCertified
+from shared.contracts.funding import MAX_FEN
 from shared.contracts.training import ClassCompleted
 
 TRAINING = "training_subsidy"
 LIVING = "living_subsidy"
+ABOVE_CEILING = "above_money_ceiling"
 
 ClaimKey = tuple[str, str, str]  # (rule, class id, worker id)
 
@@ -142,6 +147,9 @@ def entitlements(facts: Facts, worker: str | None = None) -> dict[ClaimKey, Enti
             met = att.minutes * 100 >= policy.attendance_threshold_percent * \
                 trainee.required_minutes
             living = att.days * policy.living_subsidy.per_day_fen
+            living_note = ""
+            if living > MAX_FEN:
+                living, living_note = 0, ABOVE_CEILING
             cert, cert_evidence = _certificate(facts, completion, trainee.worker_id)
             training, level, note = 0, None, ""
             if not met:
@@ -156,6 +164,8 @@ def entitlements(facts: Facts, worker: str | None = None) -> dict[ClaimKey, Enti
                     level = cert.level
                     training = uplifted(catalogue, uplift_percent(
                         policy, completion.occupation_code, completion.site))
+                    if training > MAX_FEN:
+                        training, level, note = 0, None, ABOVE_CEILING
             common = dict(class_id=class_id, worker_id=trainee.worker_id,
                           policy_id=policy.policy_id,
                           policy_version=policy.version,
@@ -166,7 +176,8 @@ def entitlements(facts: Facts, worker: str | None = None) -> dict[ClaimKey, Enti
                             evidence=_ids(base, att.evidence, cert_evidence), note=note,
                             **common),
                 Entitlement(rule=LIVING, payee_kind="worker", payee_id=trainee.worker_id,
-                            amount_fen=living, evidence=_ids(base, att.evidence), **common),
+                            amount_fen=living, evidence=_ids(base, att.evidence),
+                            note=living_note, **common),
                 level,
                 policy.caps.max_subsidised_trainings_per_year,
             ))

@@ -117,10 +117,11 @@ class FundPosition:
     allocated_fen: int = 0
     committed_fen: int = 0  # reserved for due, approved and instructed lines
     paid_fen: int = 0
+    recovered_fen: int = 0  # paid out, then received back from the payee
 
     @property
     def available_fen(self) -> int:
-        return self.allocated_fen - self.committed_fen - self.paid_fen
+        return self.allocated_fen - self.committed_fen - self.paid_fen + self.recovered_fen
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,16 @@ class Ledger:
 
     def batch(self, batch_id: str) -> BatchView | None:
         return next((b for b in self.batches if b.batch_id == batch_id), None)
+
+    def batch_of_instruction(self, instruction_id: str) -> str | None:
+        """The batch an instruction id was issued in, in any batch (ids are funding-wide)."""
+        return next((b.batch_id for b in self.batches if instruction_id in b.instruction_ids),
+                    None)
+
+    def batch_of_objection(self, objection_id: str) -> str | None:
+        """The batch an objection id was raised in, in any batch (ids are funding-wide)."""
+        return next((b.batch_id for b in self.batches
+                     if any(oid == objection_id for oid, _, _ in b.objections)), None)
 
     def total_fen(self, **where: str) -> int:
         return sum(x.amount_fen for x in self.lines
@@ -324,7 +335,8 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
         if isinstance(r.event, _FUNDING_DISBURSEMENT):
             facts.add(r)
     lines = list(lines)
-    instructed, paid, batch_of, held, withheld, recovered = _disbursement_state(facts)
+    state = _disbursement_state(facts)
+    instructed, paid, batch_of = state.instructed, state.paid, state.batch_of
     # Claim by claim in key order, each claim's lines in the order given: a stable sort by
     # key. Each line's status, what is left to pay, its batch and then its fund are worked
     # out first, in lists beside the lines, and applied with one copy of each line at the
@@ -335,6 +347,7 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
     statuses: list[str] = []
     payables: list[int] = []
     batches: list[str | None] = []
+    credits: dict[int, tuple[str, int]] = {}  # reversal line's index -> (fund, recovered)
     start = 0
     while start < len(lines):
         key, end = lines[start].key, start + 1
@@ -350,34 +363,41 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
             if x.amount_fen > 0:
                 if x.line_id in instructed:
                     status = PAID if x.line_id in paid else INSTRUCTED
-                    payable, batch = 0, batch_of.get(x.line_id)
+                    payable, batch = 0, state.instructed_in[x.line_id]
                 else:
                     payable = min(x.amount_fen, max(left, 0))
                     left -= payable
                     batch = batch_of.get(x.line_id)
                     if payable == 0:
                         status = NETTED
-                    elif batch is not None and x.line_id in withheld:
+                    elif batch is not None and x.line_id in state.withheld:
                         status = WITHHELD
                     elif batch is not None:
-                        status = ON_HOLD if x.line_id in held else APPROVED
+                        status = ON_HOLD if x.line_id in state.held else APPROVED
                     else:
-                        status = DUE  # may become AWAITING_BUDGET below
+                        # never approved, or every batch it was in saw the bank reject it:
+                        # due (again); may become AWAITING_BUDGET below
+                        status = DUE
             else:
                 recover = min(-x.amount_fen, excess)
                 excess -= recover
+                received = min(state.recovered.get(x.line_id, 0), recover)
                 if recover == 0:
                     status = OFFSET
-                elif recovered.get(x.line_id, 0) >= recover:
+                elif received >= recover:
                     status = RECOVERED
                 else:
                     status = RECOVERY_DUE
-                payable, batch = -recover, x.batch_id
+                payable, batch = received - recover, x.batch_id  # still to recover
+                paid_from = _paid_from(x, claim, state)
+                if recover and paid_from is not None:
+                    credits[len(statuses)] = (
+                        state.recovered_to.get(x.line_id) or paid_from, received)
             statuses.append(status)
             payables.append(payable)
             batches.append(batch)
 
-    funds_of, funds = _allocate_budget(facts, lines, statuses, payables, paid, instructed)
+    funds_of, funds = _allocate_budget(facts, lines, statuses, payables, state, credits)
     # Let each line go as its settled copy is made, so that the lines are not held twice
     # (when the caller holds on to none: ``rebuild_ledger``); the order is made below.
     final = []
@@ -393,7 +413,8 @@ def settle(records: Iterable[Consumed], lines: Iterable[LedgerLine]) -> Ledger:
         final.append(LedgerLine(**{**vars(x), "status": status, "payable_fen": payable,
                                    "batch_id": batch, "fund": fund}))
     _sort_by(final, _LEDGER_ORDER_FIELDS)
-    return Ledger(lines=tuple(final), funds=funds, batches=_batch_views(facts, held, withheld))
+    return Ledger(lines=tuple(final), funds=funds,
+                  batches=_batch_views(facts, state.held, state.withheld))
 
 
 _CLAIM_FIELDS = ("rule", "class_id", "worker_id")  # ``LedgerLine.key``'s
@@ -413,27 +434,53 @@ def _sort_by(items: list, fields: tuple[str, ...],
                    else lambda i, f=field_of: f(line_of(i)))  # type: ignore[misc]
 
 
-def _disbursement_state(facts: Facts):
-    failed: set[str] = set()
-    confirmed: set[str] = set()
+@dataclass(frozen=True)
+class _Disbursed:
+    """What funding's own disbursement records say of each line, by line id."""
+
+    instructed: dict[str, int]  # amount in live instruction items (not rejected by the bank)
+    instructed_in: dict[str, str]  # the batch of that instruction
+    paid: set[str]  # ... of a confirmed instruction
+    batch_of: dict[str, str]  # the batch a line not yet instructed is approved in
+    fund_of: dict[str, str]  # the fund each approved line is charged to
+    held: set[str]
+    withheld: set[str]
+    recovered: dict[str, int]  # reversal line id -> money received back
+    recovered_to: dict[str, str]  # reversal line id -> the fund its recoveries name
+
+
+def _disbursement_state(facts: Facts) -> _Disbursed:
+    """A function of the sets of facts only (each keyed by its id), never of their order.
+
+    A line the bank rejected leaves the batch whose instruction carried it: it is approved in
+    no batch (so due again, still charged to its fund) until a new batch approves it, and the
+    old batch can no longer instruct it. A line in a live instruction item is instructed or
+    paid wherever else it was approved, so it is never paid twice."""
+    failed: set[tuple[str, str]] = set()
     for instruction_id, (_, confirmation) in facts.confirmations.items():
-        failed |= {f"{instruction_id}|{line}" for line in confirmation.failed_line_ids}
-        confirmed.add(instruction_id)
+        failed |= {(instruction_id, line) for line in confirmation.failed_line_ids}
     instructed: dict[str, int] = {}
+    instructed_in: dict[str, str] = {}
     paid: set[str] = set()
+    rejected_in: dict[str, set[str]] = defaultdict(set)  # line -> batches the bank rejected
     for instruction_id, (_, issued) in sorted(facts.instructions.items()):
         for item in issued.items:
-            if f"{instruction_id}|{item.line_id}" in failed:
+            if (instruction_id, item.line_id) in failed:
+                rejected_in[item.line_id].add(issued.batch_id)
                 continue
             instructed[item.line_id] = instructed.get(item.line_id, 0) + item.amount_fen
-            if instruction_id in confirmed:
+            instructed_in[item.line_id] = issued.batch_id
+            if instruction_id in facts.confirmations:
                 paid.add(item.line_id)
 
     batch_of: dict[str, str] = {}
+    fund_of: dict[str, str] = {}
     for _, approved in sorted(facts.batches.values(),
                               key=lambda b: (b[1].approved_on, b[1].batch_id)):
         for approved_line in approved.lines:
-            batch_of[approved_line.line_id] = approved.batch_id  # the latest batch wins
+            fund_of[approved_line.line_id] = approved_line.fund  # the latest batch's
+            if approved.batch_id not in rejected_in.get(approved_line.line_id, ()):
+                batch_of[approved_line.line_id] = approved.batch_id  # the latest batch wins
     held: set[str] = set()
     withheld: set[str] = set()
     for objection_id, (_, raised) in facts.objections.items():
@@ -445,9 +492,23 @@ def _disbursement_state(facts: Facts):
         elif resolution[1].outcome == "upheld":
             withheld.add(raised.line_id)
     recovered: dict[str, int] = defaultdict(int)
-    for _, received in facts.recoveries.values():
-        recovered[received.line_id] += received.amount_fen
-    return instructed, paid, batch_of, held, withheld, recovered
+    recovered_to: dict[str, str] = {}
+    for _, received in sorted(facts.recoveries.items()):
+        recovered[received[1].line_id] += received[1].amount_fen
+        if received[1].fund is not None:
+            recovered_to.setdefault(received[1].line_id, received[1].fund)
+    return _Disbursed(instructed, instructed_in, paid, batch_of, fund_of, held, withheld,
+                      recovered, recovered_to)
+
+
+def _paid_from(reversal: LedgerLine, claim: list[LedgerLine], state: _Disbursed) -> str | None:
+    """The fund a reversal's money was paid from: the fund of the line it corrects, if paid
+    out, else of the claim's last line paid out."""
+    out = [x for x in claim if x.amount_fen > 0 and x.line_id in state.instructed
+           and x.line_id in state.fund_of]
+    corrected = [x for x in out if x.line_id == reversal.corrects_line_id]
+    chosen = corrected or out
+    return state.fund_of[chosen[-1].line_id] if chosen else None
 
 
 # A line funding's budget decisions leave alone keeps its own fund (``settle``).
@@ -455,35 +516,42 @@ _UNFUNDED = object()
 
 
 def _allocate_budget(facts: Facts, lines: list[LedgerLine], statuses: list[str],
-                     payables: list[int], paid: set[str], instructed: dict[str, int]):
+                     payables: list[int], state: _Disbursed,
+                     credits: dict[int, tuple[str, int]]):
     """Each line's fund (None: it awaits budget; ``_UNFUNDED``: not decided here), beside
-    ``lines``, and the funds' positions."""
+    ``lines``, and the funds' positions. Money recovered on a reversal (``credits``) is
+    available again in the fund it was paid from."""
     allocated: dict[str, int] = defaultdict(int)
     for _, allocation in facts.allocations.values():
         allocated[allocation.fund] += allocation.amount_fen
-    fund_of_line = {al.line_id: al.fund for _, b in facts.batches.values() for al in b.lines}
     committed: dict[str, int] = defaultdict(int)
     paid_out: dict[str, int] = defaultdict(int)
+    recovered: dict[str, int] = defaultdict(int)
     funded: list[object] = [_UNFUNDED] * len(lines)
+    for i, (fund, amount) in credits.items():
+        recovered[fund] += amount
+        funded[i] = fund
     for i, x in enumerate(lines):  # what funding already decided comes first
-        fund = fund_of_line.get(x.line_id)
+        fund = state.fund_of.get(x.line_id)
         if fund is None or statuses[i] in (WITHHELD, NETTED):
             continue
-        if x.line_id in paid:
-            paid_out[fund] += instructed[x.line_id]
-        elif x.line_id in instructed:
-            committed[fund] += instructed[x.line_id]
+        if x.line_id in state.paid:
+            paid_out[fund] += state.instructed[x.line_id]
+        elif x.line_id in state.instructed:
+            committed[fund] += state.instructed[x.line_id]
         elif payables[i] > 0:
+            # approved, or due again after the bank rejected it: still charged to its fund
             committed[fund] += payables[i]
         funded[i] = fund
     waiting = False
-    due = [i for i, status in enumerate(statuses) if status == DUE]
+    due = [i for i, status in enumerate(statuses) if status == DUE and funded[i] is _UNFUNDED]
     _sort_by(due, _LEDGER_ORDER_FIELDS, lines.__getitem__)
     for i in due:
         fund = None
         if not waiting:  # strictly first come first served: nobody overtakes a waiting line
             for name in sorted(allocated):
-                if allocated[name] - committed[name] - paid_out[name] >= payables[i]:
+                if (allocated[name] - committed[name] - paid_out[name] + recovered[name]
+                        >= payables[i]):
                     fund = name
                     break
         if fund is None:
@@ -491,8 +559,9 @@ def _allocate_budget(facts: Facts, lines: list[LedgerLine], statuses: list[str],
         else:
             committed[fund] += payables[i]
         funded[i] = fund
-    names = sorted(set(allocated) | set(committed) | set(paid_out))
-    funds = tuple(FundPosition(n, allocated[n], committed[n], paid_out[n]) for n in names)
+    names = sorted(set(allocated) | set(committed) | set(paid_out) | set(recovered))
+    funds = tuple(FundPosition(n, allocated[n], committed[n], paid_out[n], recovered[n])
+                  for n in names)
     return funded, funds
 
 

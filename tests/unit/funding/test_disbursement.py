@@ -39,7 +39,7 @@ from services.funding.domain.ledger import (
     WITHHELD,
 )
 from services.funding.domain.notice_calendar import WorkingCalendar
-from shared.contracts.funding import PaymentItem
+from shared.contracts.funding import PaymentInstructionIssued, PaymentItem
 from shared.runtime.errors import DomainError
 
 from .world import FUKANG_DAYS, World, fukang_uplift, yuan
@@ -177,21 +177,148 @@ def test_objections_only_during_the_notice():
     assert err.value.code == "notice_closed"
 
 
-def test_a_line_the_bank_rejected_goes_back_to_due():
+def instruct(w: World, batch: str, instruction: str, on: date) -> list[str]:
+    """Issue a bank file for the batch; the line ids it pays."""
+    ledger = build_ledger(w.records)
+    events, _ = decide_issue_instruction(
+        IssuePaymentInstruction(instruction_id=instruction, batch_id=batch), ledger, on,
+        accounts(ledger))
+    record(w, batch, events)
+    return [i.line_id for i in events[0].items]
+
+
+def confirm(w: World, batch: str, instruction: str, on: date, failed=()) -> None:
+    record(w, batch, decide_confirm_payment(
+        ConfirmPayment(instruction_id=instruction, batch_id=batch, bank_reference="r",
+                       failed_line_ids=list(failed)), build_ledger(w.records), on))
+
+
+def refused(code: str, decide, *args) -> None:
+    with pytest.raises(DomainError) as err:
+        decide(*args)
+    assert err.value.code == code
+
+
+def test_a_line_the_bank_rejected_is_due_again_and_paid_once_in_a_new_batch():
+    w = world()
+    ids = [x.line_id for x in build_ledger(w.records).lines]
+    total = sum(x.amount_fen for x in build_ledger(w.records).lines)
+    approve(w, ids)
+    assert sorted(instruct(w, "b1", "i1", date(2025, 8, 28))) == sorted(ids)
+    confirm(w, "b1", "i1", date(2025, 8, 29), failed=[ids[0]])
+    ledger = build_ledger(w.records)
+    rejected = ledger.line(ids[0])
+    # due again, out of its batch, still charged to its fund (the money stays reserved)
+    assert (rejected.status, rejected.batch_id, rejected.fund) == (
+        DUE, None, "municipal-special")
+    assert {ledger.line(i).status for i in ids[1:]} == {PAID}
+    [fund] = ledger.funds
+    assert (fund.committed_fen, fund.paid_fen) == (rejected.amount_fen,
+                                                    total - rejected.amount_fen)
+    # the old batch cannot send it to the bank again
+    refused("nothing_to_pay", decide_issue_instruction,
+            IssuePaymentInstruction(instruction_id="i1-again", batch_id="b1"), ledger,
+            date(2025, 9, 1), accounts(ledger))
+    # a new batch can: notice, bank file, paid
+    approve(w, [ids[0]], batch="b2", on=date(2025, 9, 1))  # notice Tue 2 .. Mon 8 Sept
+    assert build_ledger(w.records).line(ids[0]).status == APPROVED
+    assert instruct(w, "b2", "i2", date(2025, 9, 9)) == [ids[0]]
+    confirm(w, "b2", "i2", date(2025, 9, 10))
+    ledger = build_ledger(w.records)
+    assert (ledger.line(ids[0]).status, ledger.line(ids[0]).batch_id) == (PAID, "b2")
+    [fund] = ledger.funds
+    assert (fund.committed_fen, fund.paid_fen) == (0, total)  # each line paid once
+    # and never a third time: no batch takes it, no bank file carries it
+    refused("line_not_due", decide_approve, ApproveDisbursement(
+        batch_id="b3", line_ids=[ids[0]], approved_by="officer-7"), ledger,
+        date(2025, 9, 11), CAL)
+    for batch in ("b1", "b2"):
+        refused("nothing_to_pay", decide_issue_instruction,
+                IssuePaymentInstruction(instruction_id=f"{batch}-again", batch_id=batch),
+                ledger, date(2025, 9, 11), accounts(ledger))
+
+
+def test_a_line_rejected_twice_is_due_again_each_time_and_paid_once():
     w = world()
     ids = [x.line_id for x in build_ledger(w.records).lines]
     approve(w, ids)
+    instruct(w, "b1", "i1", date(2025, 8, 28))
+    confirm(w, "b1", "i1", date(2025, 8, 29), failed=[ids[0]])
+    approve(w, [ids[0]], batch="b2", on=date(2025, 9, 1))
+    instruct(w, "b2", "i2", date(2025, 9, 9))
+    confirm(w, "b2", "i2", date(2025, 9, 10), failed=[ids[0]])
     ledger = build_ledger(w.records)
-    events, _ = decide_issue_instruction(
-        IssuePaymentInstruction(instruction_id="i1", batch_id="b1"), ledger,
-        date(2025, 8, 28), accounts(ledger))
-    record(w, "b1", events)
-    record(w, "b1", decide_confirm_payment(
-        ConfirmPayment(instruction_id="i1", batch_id="b1", bank_reference="r",
-                       failed_line_ids=[ids[0]]), build_ledger(w.records), date(2025, 8, 29)))
+    assert (ledger.line(ids[0]).status, ledger.line(ids[0]).payable_fen) == (
+        DUE, ledger.line(ids[0]).amount_fen)
+    for batch in ("b1", "b2"):
+        refused("nothing_to_pay", decide_issue_instruction,
+                IssuePaymentInstruction(instruction_id=f"{batch}-again", batch_id=batch),
+                ledger, date(2025, 9, 11), accounts(ledger))
+    approve(w, [ids[0]], batch="b3", on=date(2025, 9, 11))
+    instruct(w, "b3", "i3", date(2025, 9, 19))
+    confirm(w, "b3", "i3", date(2025, 9, 22))
     ledger = build_ledger(w.records)
-    assert ledger.line(ids[0]).status == APPROVED  # still in its batch, to pay again
-    assert {ledger.line(i).status for i in ids[1:]} == {PAID}
+    assert ledger.line(ids[0]).status == PAID
+    [fund] = ledger.funds
+    assert fund.paid_fen == sum(x.amount_fen for x in ledger.lines)
+
+
+def test_a_second_bank_file_in_the_same_batch_from_before_still_counts_once():
+    """History written when a rejected line stayed in its batch: a second instruction of the
+    same batch paid it. Read today, it is paid, once."""
+    w = world()
+    ids = [x.line_id for x in build_ledger(w.records).lines]
+    approve(w, ids)
+    instruct(w, "b1", "i1", date(2025, 8, 28))
+    confirm(w, "b1", "i1", date(2025, 8, 29), failed=[ids[0]])
+    line = build_ledger(w.records).line(ids[0])
+    record(w, "b1", [PaymentInstructionIssued(
+        instruction_id="i2", batch_id="b1", items=[PaymentItem(
+            line_id=line.line_id, payee_kind=line.payee_kind, payee_id=line.payee_id,
+            amount_fen=line.amount_fen)], total_fen=line.amount_fen, file_sha256="0" * 64,
+        issued_on=date(2025, 8, 30))])
+    confirm(w, "b1", "i2", date(2025, 9, 1))
+    ledger = build_ledger(w.records)
+    assert (ledger.line(ids[0]).status, ledger.line(ids[0]).batch_id) == (PAID, "b1")
+    assert ledger.funds[0].paid_fen == sum(x.amount_fen for x in ledger.lines)
+
+
+def test_instruction_ids_are_unique_across_batches():
+    w = world()
+    ids = [x.line_id for x in build_ledger(w.records).lines]
+    approve(w, ids[:1])
+    approve(w, ids[1:], batch="b2")
+    instruct(w, "b1", "i1", date(2025, 8, 28))
+    ledger = build_ledger(w.records)
+    for batch in ("b1", "b2"):  # the same batch, or another one: a second file is refused
+        refused("instruction_exists", decide_issue_instruction,
+                IssuePaymentInstruction(instruction_id="i1", batch_id=batch), ledger,
+                date(2025, 8, 28), accounts(ledger))
+
+
+def test_objection_ids_are_unique_across_batches():
+    w = world()
+    ids = [x.line_id for x in build_ledger(w.records).lines]
+    approve(w, ids[:1])
+    approve(w, ids[1:], batch="b2")
+    record(w, "b1", decide_raise_objection(
+        RaiseObjection(objection_id="o1", batch_id="b1", line_id=ids[0], ground="other"),
+        build_ledger(w.records), date(2025, 8, 21)))
+    ledger = build_ledger(w.records)
+    for batch, line in (("b1", ids[0]), ("b2", ids[1])):
+        refused("objection_exists", decide_raise_objection, RaiseObjection(
+            objection_id="o1", batch_id=batch, line_id=line, ground="duplicate"), ledger,
+            date(2025, 8, 22))
+    assert ledger.line(ids[0]).status == ON_HOLD  # the first objection still holds its line
+
+
+def test_batch_ids_are_unique():
+    w = world()
+    ids = [x.line_id for x in build_ledger(w.records).lines]
+    approve(w, ids[:1])
+    refused("batch_exists", decide_approve, ApproveDisbursement(
+        batch_id="b1", line_ids=ids[1:], approved_by="officer-7"), build_ledger(w.records),
+        APPROVED_ON, CAL)
 
 
 def test_bank_file_one_row_per_payee_exact_yuan_no_formula_injection():

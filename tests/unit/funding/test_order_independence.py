@@ -15,12 +15,14 @@ from services.funding.domain.disbursement import (
     ApproveDisbursement,
     ConfirmPayment,
     IssuePaymentInstruction,
+    RecordRecovery,
     batch_stream,
     decide_approve,
     decide_confirm_payment,
     decide_issue_instruction,
+    decide_record_recovery,
 )
-from services.funding.domain.ledger import DUE, derive_lines
+from services.funding.domain.ledger import DUE, RECOVERY_DUE, derive_lines
 from services.funding.domain.notice_calendar import WorkingCalendar
 from shared.contracts.training import AttendanceRecorded
 
@@ -45,6 +47,8 @@ scenario = st.fixed_dictionaries({
     "second_policy": st.booleans(),
     "per_year": st.sampled_from([None, 1, 2]),
     "pay_first": st.booleans(),
+    "reject_first": st.booleans(),  # the bank rejects one line, paid in a second batch
+    "recover": st.booleans(),  # what is to recover after a revocation comes back
     "affiliated_body": st.booleans(),
 })
 
@@ -72,7 +76,9 @@ def build_world(s: dict) -> World:
         if t["level"] is not None:
             certs[worker] = w.certify(worker, "a", level=t["level"])
     if s["pay_first"]:
-        pay_everything_due(w)
+        pay_everything_due(w, "b1", reject_first=s.get("reject_first", False))
+        if s.get("reject_first"):
+            pay_everything_due(w, "b2")  # the rejected line, due again
     if s["second_policy"]:
         w.policy(version=2, effective_from=date(2025, 7, 1), uplifts=fukang_uplift(),
                  meals=70, per_year=s["per_year"])
@@ -83,6 +89,8 @@ def build_world(s: dict) -> World:
                 w.void(r)
         if t["revoke"] and worker in certs:
             w.revoke(certs[worker])
+    if s.get("recover"):
+        recover_everything_due(w)
     w.clock = w.on(CLASS_B[0], 1)
     w.run_class("b", CLASS_B, {wk: t["days_b"] for wk, t in workers.items()},
                 occupation=CROP_PROTECTION, site=PUTUO)
@@ -95,28 +103,39 @@ def build_world(s: dict) -> World:
     return w
 
 
-def pay_everything_due(w: World) -> None:
+def pay_everything_due(w: World, batch: str, *, reject_first: bool = False) -> None:
     ledger = build_ledger(w.records)
     due = [x.line_id for x in ledger.lines if x.status == DUE]
     if not due:
         return
     today = w.clock.date()
-    for ev in decide_approve(ApproveDisbursement(batch_id="b1", line_ids=due,
+    for ev in decide_approve(ApproveDisbursement(batch_id=batch, line_ids=due,
                                                  approved_by="officer"), ledger, today,
                              WorkingCalendar()):
-        w.emit(batch_stream("b1"), ev)
+        w.emit(batch_stream(batch), ev)
     later = today + timedelta(days=14)
     w.clock += timedelta(days=14)
     ledger = build_ledger(w.records)
     events, _ = decide_issue_instruction(
-        IssuePaymentInstruction(instruction_id="i1", batch_id="b1"), ledger, later,
+        IssuePaymentInstruction(instruction_id=f"i-{batch}", batch_id=batch), ledger, later,
         {x.payee_id: BankAccount("n", "1", "b") for x in ledger.lines})
     for ev in events:
-        w.emit(batch_stream("b1"), ev)
-    for ev in decide_confirm_payment(ConfirmPayment(instruction_id="i1", batch_id="b1",
-                                                    bank_reference="x"),
-                                     build_ledger(w.records), later):
-        w.emit(batch_stream("b1"), ev)
+        w.emit(batch_stream(batch), ev)
+    for ev in decide_confirm_payment(ConfirmPayment(
+            instruction_id=f"i-{batch}", batch_id=batch, bank_reference="x",
+            failed_line_ids=due[:1] if reject_first else []),
+            build_ledger(w.records), later):
+        w.emit(batch_stream(batch), ev)
+
+
+def recover_everything_due(w: World) -> None:
+    ledger = build_ledger(w.records)
+    for x in ledger.lines:
+        if x.status == RECOVERY_DUE:
+            for ev in decide_record_recovery(
+                    RecordRecovery(recovery_id=f"r-{x.line_id}", line_id=x.line_id,
+                                   amount_fen=-x.payable_fen), ledger, w.clock.date(), False):
+                w.emit(f"funding-recovery-r-{x.line_id}", ev)
 
 
 def interleave(streams: dict[str, list], rnd: random.Random, duplicate_rate: float) -> list:
@@ -180,11 +199,18 @@ def test_the_scenarios_exercise_reversals_and_waiting():
             {"days_a": 5, "days_b": 0, "level": 5, "revoke": False, "voids_before": 0,
              "voids_after": 2}],
          "budget_yuan": 1500, "late_budget": False, "second_policy": True, "per_year": 2,
-         "pay_first": True, "affiliated_body": False}
+         "pay_first": True, "reject_first": False, "recover": False,
+         "affiliated_body": False}
     ledger = build_ledger(build_world(s).records)
     statuses = {x.status for x in ledger.lines}
     kinds = {x.kind for x in ledger.lines}
     assert {"due", "reversal", "adjustment"} <= kinds
     assert {"paid", "recovery_due", "awaiting_budget"} <= statuses
+    # a line the bank rejected, paid in a second batch; money recovered, back in its fund
+    s |= {"reject_first": True, "recover": True}
+    ledger = build_ledger(build_world(s).records)
+    assert {x.batch_id for x in ledger.lines if x.status == "paid"} == {"b1", "b2"}
+    assert "recovered" in {x.status for x in ledger.lines}
+    assert sum(f.recovered_fen for f in ledger.funds) > 0
     assert any(isinstance(r.event, AttendanceRecorded) for r in build_world(s).records)
     assert FUKANG.province == "Xinjiang"

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from services.funding.domain import build_ledger
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.disbursement import (
     ApproveDisbursement,
     ConfirmPayment,
     IssuePaymentInstruction,
+    RecordRecovery,
     batch_stream,
     decide_approve,
     decide_confirm_payment,
     decide_issue_instruction,
+    decide_record_recovery,
 )
 from services.funding.domain.ledger import (
     DUE,
@@ -27,6 +31,7 @@ from services.funding.domain.ledger import (
 )
 from services.funding.domain.notice_calendar import WorkingCalendar
 from shared.contracts.funding import RecoveryReceived
+from shared.runtime.errors import DomainError
 
 from .world import FUKANG_DAYS, World, fukang_uplift, yuan
 
@@ -105,6 +110,65 @@ def test_revocation_after_payment_is_a_recovery_of_what_was_paid():
                                                 amount_fen=yuan(2250),
                                                 received_on=date(2025, 10, 1)))
     assert training_lines(build_ledger(w.records), "w-1")[1].status == RECOVERED
+
+
+def test_money_recovered_is_credited_back_to_the_fund_it_was_paid_from():
+    w, cert = certified_class()
+    w.budget("alloc-2", 50_000, fund="provincial-transfer")
+    line = training_lines(build_ledger(w.records), "w-1")[0]
+    pay(w, [line.line_id], date(2025, 8, 20))
+    w.revoke(cert)
+    ledger = build_ledger(w.records)
+    reversal = training_lines(ledger, "w-1")[1]
+    assert (reversal.status, reversal.fund) == (RECOVERY_DUE, "municipal-special")
+    before = {f.fund: f for f in ledger.funds}
+    assert before["municipal-special"].recovered_fen == 0
+
+    def recover(recovery_id: str, amount_fen: int) -> None:
+        events = decide_record_recovery(RecordRecovery(
+            recovery_id=recovery_id, line_id=reversal.line_id, amount_fen=amount_fen),
+            build_ledger(w.records), date(2025, 10, 1), recovery_exists=False)
+        assert events[0].fund == "municipal-special"  # the event names the fund credited
+        w.emit(f"funding-recovery-{recovery_id}", events[0])
+
+    with pytest.raises(DomainError) as err:
+        recover("r0", yuan(2250) + 1)
+    assert err.value.code == "recovery_above_due"
+    recover("r1", yuan(1000))  # part of it
+    ledger = build_ledger(w.records)
+    part = training_lines(ledger, "w-1")[1]
+    assert (part.status, part.payable_fen) == (RECOVERY_DUE, -yuan(1250))
+    recover("r2", yuan(1250))
+    ledger = build_ledger(w.records)
+    assert training_lines(ledger, "w-1")[1].status == RECOVERED
+    after = {f.fund: f for f in ledger.funds}
+    special = after["municipal-special"]
+    assert special.recovered_fen == yuan(2250)
+    assert special.paid_fen == before["municipal-special"].paid_fen  # paid, then recovered
+    assert special.available_fen == before["municipal-special"].available_fen + yuan(2250)
+    assert after["provincial-transfer"] == before["provincial-transfer"]
+    with pytest.raises(DomainError) as err:  # nothing left: a third recovery is refused
+        recover("r3", 1)
+    assert err.value.code == "nothing_to_recover"
+    with pytest.raises(DomainError) as err:
+        decide_record_recovery(RecordRecovery(recovery_id="r1", line_id=reversal.line_id,
+                                              amount_fen=1), ledger, date(2025, 10, 2),
+                               recovery_exists=True)
+    assert err.value.code == "recovery_exists"
+
+
+def test_a_recovery_recorded_without_its_fund_goes_to_the_fund_paid_from():
+    w, cert = certified_class()
+    line = training_lines(build_ledger(w.records), "w-1")[0]
+    pay(w, [line.line_id], date(2025, 8, 20))
+    w.revoke(cert)
+    reversal = training_lines(build_ledger(w.records), "w-1")[1]
+    available = build_ledger(w.records).funds[0].available_fen
+    w.emit("funding-recovery", RecoveryReceived(recovery_id="r1", line_id=reversal.line_id,
+                                                amount_fen=yuan(2250),
+                                                received_on=date(2025, 10, 1)))
+    [fund] = build_ledger(w.records).funds
+    assert (fund.recovered_fen, fund.available_fen) == (yuan(2250), available + yuan(2250))
 
 
 def test_recertified_after_revocation_and_payment_pays_nothing_twice():
