@@ -176,7 +176,6 @@ async def test_a_trickling_receiver_is_cut_at_the_deadline_and_delays_no_other(
             slow_log = await eventually(both_failed)
             fast_log = await deliveries(api, fast_id)
 
-        print("LATENCY", fast_latency)
         assert fast_latency < deadline, fast_latency
         assert [d["state"] for d in fast_log] == ["delivered", "delivered"]
         for delivery in slow_log:
@@ -211,7 +210,6 @@ async def test_a_huge_answer_is_not_read(
                 tracemalloc.stop()
     assert delivery["last_status"] == 200
     # Reading the answer would hold 5 MiB at least; the first 64 KiB are all that is read.
-    print("PEAK", peak)
     assert peak < 1024 * 1024, peak
     assert huge.connections[0].closed_at is not None
 
