@@ -5,6 +5,9 @@ that it can answer as slowly or as largely as a test needs, and count what it wa
 - ``trickle``: the status line, then a header one byte per ``trickle_seconds``, for at most
   ``trickle_limit_seconds`` (a receiver that never finishes its answer).
 - ``huge``: 200 with a body of ``huge_bytes``, sent from one preallocated buffer.
+
+With ``tls`` (``certificate_for``) it speaks https and records the server name each client
+asked for (SNI).
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import contextlib
 import select
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 Behaviour = Literal["ok", "trickle", "huge"]
 
@@ -36,7 +47,9 @@ class RawReceiver:
     trickle_seconds: float = 1.0
     trickle_limit_seconds: float = 30.0
     huge_bytes: int = 5 * 1024 * 1024
+    tls: ssl.SSLContext | None = None
     connections: list[Connection] = field(default_factory=list)
+    server_names: list[str | None] = field(default_factory=list)
     port: int = 0
 
     @property
@@ -47,11 +60,14 @@ class RawReceiver:
         seen = Connection(opened_at=time.monotonic())
         self.connections.append(seen)
         try:
+            if self.tls is not None:
+                self.tls.sni_callback = lambda _s, name, _c: self.server_names.append(name)
+                sock = self.tls.wrap_socket(sock, server_side=True)
             seen.request = _read_request(sock)
             if seen.request:
                 self._answer(sock, seen)
-        except OSError:
-            pass  # the client went away: what a cut answer looks like from here
+        except OSError:  # ssl.SSLError is one too
+            pass  # the client hung up (or refused the certificate): a cut answer, seen here
         finally:
             seen.closed_at = time.monotonic()
 
@@ -98,6 +114,31 @@ def _read_request(sock: socket.socket) -> bytes:
             break
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+def certificate_for(name: str, folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context with a self-signed certificate for the DNS name ``name`` only (no IP
+    address in it), and the certificate's file, for a client to trust (``SSL_CERT_FILE``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(minutes=5))
+                   .not_valid_after(now + timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                                  critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
 
 
 _ZEROS: dict[int, bytes] = {}

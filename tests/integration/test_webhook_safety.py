@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.auth.tokens import hash_token
 from tests.integration.notify_fakes import Fakes, publish, serve_fakes
-from tests.integration.raw_receiver import RawReceiver, raw_receiver
+from tests.integration.raw_receiver import RawReceiver, certificate_for, raw_receiver
 from tests.integration.test_notifications import registered, rows
 from tests.support import eventually, running_service
 
@@ -142,6 +142,36 @@ async def test_every_send_checks_the_receiver_again_before_connecting(
         assert [(a["outcome"], a["error_code"]) for a in tls_log["attempt_log"]] == [
             ("permanent_error", "receiver_refused:loopback")]
         assert receiver.connections == []
+
+
+async def test_the_checked_connection_still_verifies_the_certificate_for_the_name(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection goes to the checked address, yet TLS (SNI, the certificate) and the Host
+    header are for the URL's name, as with any client."""
+    context, certificate = certificate_for("localhost", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # the receiver's, trusted here
+    with raw_receiver(RawReceiver(tls=context)) as receiver:
+        by_name = f"https://localhost:{receiver.port}/hook"
+        by_address = f"https://127.0.0.1:{receiver.port}/hook"  # not in the certificate
+        async with notifications(database, kafka_bootstrap, topic_prefix, tmp_path,
+                                 webhook_allow_local=True, delivery_attempts=1) as api:
+            hooks = {url: (await register(api, url)).json()["webhook_id"]
+                     for url in (by_name, by_address)}
+            await publish(kafka_bootstrap, topic_prefix, registered("w-1", "male"), "w-1")
+
+            async def finished(webhook_id: str) -> list[dict[str, Any]]:
+                log = await deliveries(api, webhook_id)
+                return log if log and log[0]["state"] in ("delivered", "failed") else []
+            [named] = await eventually(lambda: finished(hooks[by_name]))
+            [addressed] = await eventually(lambda: finished(hooks[by_address]))
+    assert named["state"] == "delivered" and named["last_status"] == 204
+    assert "localhost" in receiver.server_names
+    [request] = [c.request for c in receiver.connections if c.request]
+    assert f"host: localhost:{receiver.port}\r\n".encode() in request.lower()
+    assert addressed["state"] == "failed"
+    assert [a["error_code"] for a in addressed["attempt_log"]] == ["unreachable:ConnectError"]
 
 
 async def test_a_trickling_receiver_is_cut_at_the_deadline_and_delays_no_other(
