@@ -186,14 +186,16 @@ def _now() -> datetime:
 
 # The due deliveries of each active webhook, oldest first, at most ``$4`` in flight per webhook
 # (counting the fresh claims already out), ``$3`` in all. A claim older than ``$2`` was left by
-# a sender that died: it is taken over.
+# a sender that died: it is taken over. A row is only ever claimed once due, so a claimed row's
+# ``not_before`` is before its claim, and ``not_before <= $1`` holds for both kinds: the index
+# scan stops at the first later retry.
 _CLAIM = """
 WITH due AS (
     SELECT d.delivery_id, d.not_before, d.created_at
     FROM webhooks w CROSS JOIN LATERAL (
         SELECT delivery_id, not_before, created_at FROM webhook_deliveries
-        WHERE webhook_id = w.webhook_id
-          AND ((state = 'pending' AND not_before <= $1) OR (state = 'claimed' AND claimed_at < $2))
+        WHERE webhook_id = w.webhook_id AND not_before <= $1
+          AND (state = 'pending' OR (state = 'claimed' AND claimed_at < $2))
         ORDER BY not_before, created_at
         LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_deliveries
                                 WHERE webhook_id = w.webhook_id AND state = 'claimed'
