@@ -79,7 +79,9 @@ class NotificationSettings(ServiceSettings):
                            "multicast and reserved addresses are refused either way")
     webhook_deadline_seconds: float = Field(
         10.0, gt=0, le=120, description="Wall-clock limit of one webhook delivery attempt: "
-                                        "resolving, connecting, sending and reading the answer")
+                                        "resolving, connecting, sending and reading the "
+                                        "answer. Keep it well below claim_timeout_seconds, "
+                                        "or an attempt still running is taken over")
     webhook_concurrency_per_receiver: int = Field(
         2, ge=1, description="Deliveries in flight to one webhook at a time (per replica); "
                              "all webhooks together: sender_concurrency")
