@@ -28,6 +28,7 @@ app.add_typer(keys_app, name="keys")
 
 STATE_DIR = Path(os.environ.get("SONGJI_STATE_DIR", ".songji"))
 README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README
+LOCAL_WEBHOOKS = "SONGJI_WEBHOOK_ALLOW_LOCAL"
 
 
 @app.command()
@@ -43,8 +44,11 @@ def up(
     configure_logging("INFO", "console")
     _stop_on_signals()
     with postgres_server() as pg_url, kafka_broker() as bootstrap:
+        # A system to explore on this machine: webhooks may go to a receiver on it (http,
+        # loopback) unless the environment says otherwise. Deployments keep the default: off.
+        local = {} if LOCAL_WEBHOOKS in os.environ else {LOCAL_WEBHOOKS: "true"}
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
-                            state_dir=STATE_DIR, base_port=base_port)
+                            state_dir=STATE_DIR, base_port=base_port, extra_env=local)
         try:
             processes = asyncio.run(launcher.start())
             typer.echo("\nSongji is up. Kafka bootstrap servers: " + bootstrap)

@@ -8,6 +8,7 @@ sealed under the webhook secret key, as the secret itself is.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,7 +16,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from services.notifications import projections, webhooks
+from services.notifications import projections, receiver_http, webhooks
+from services.notifications.domain.receivers import ReceiverPolicy
+from services.notifications.settings import NotificationSettings
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
@@ -142,7 +145,9 @@ class WebhookKeyNotConfigured(DomainError):
 
 
 class WebhookRequest(BaseModel):
-    url: AnyHttpUrl = Field(description="Where to POST the events (https in production)")
+    url: AnyHttpUrl = Field(description="Where to POST the events: https, at an address on "
+                                        "the public internet (every address the name "
+                                        "resolves to); checked again before every delivery")
     event_types: list[str] = Field(min_length=1, description="CloudEvents types, e.g. "
                                    "songji.assessment.SkillLevelCertified.v1")
     description: str | None = Field(None, max_length=200)
@@ -170,7 +175,33 @@ class DeliveryView(BaseModel):
     last_status: int | None
     created_at: datetime
     finished_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried "
+                                                         "(again)")
     attempt_log: list[dict[str, Any]]
+
+
+async def _check_receiver(url: str, settings: NotificationSettings) -> None:
+    """422 unless Songji may post to ``url``: see domain/receivers.py. Nothing is sent to it."""
+    try:
+        async with asyncio.timeout(settings.webhook_deadline_seconds):
+            await receiver_http.check_receiver(
+                url, ReceiverPolicy(allow_local=settings.webhook_allow_local))
+    except receiver_http.ReceiverRefused as refused:
+        raise InvalidWebhook("webhook_receiver_refused", _REFUSALS.get(
+            refused.reason, "The receiver's address is not on the public internet."),
+            reason=refused.reason) from None
+    except (receiver_http.ReceiverUnresolvable, TimeoutError):
+        raise InvalidWebhook("webhook_receiver_refused", "The receiver's host name does not "
+                             "resolve.", reason="unresolvable") from None
+
+
+_REFUSALS = {
+    "https_required": "The receiver must be an https URL.",
+    "loopback": "The receiver's address is a loopback address (this machine).",
+    "private": "The receiver's address is a private network address.",
+    "link_local": "The receiver's address is link-local (such as the cloud metadata "
+                  "service, 169.254.169.254).",
+}
 
 
 @webhook_router.post("", status_code=201, response_model=RegisteredWebhook,
@@ -186,6 +217,7 @@ async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
     except webhooks.WebhookKeyMissing:
         raise WebhookKeyNotConfigured(
             "webhook_key_missing", "SONGJI_WEBHOOK_SECRET_KEY is not configured.") from None
+    await _check_receiver(str(body.url), ctx.settings)  # type: ignore[arg-type]
 
     async def register(conn) -> Response:
         row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),

@@ -52,8 +52,9 @@ class NotificationSettings(ServiceSettings):
         None, description="Bearer token notifications presents to enrolment")
     http_timeout_seconds: float = Field(10.0, gt=0)
 
-    delivery_attempts: int = Field(5, ge=1, description="Attempts per notification or webhook "
-                                                        "delivery before it is failed")
+    delivery_attempts: int = Field(5, ge=1, le=100,
+                                   description="Attempts per notification or webhook "
+                                               "delivery before it is failed")
     delivery_backoff_seconds: float = Field(1.0, ge=0, description="First retry wait; doubles")
     delivery_backoff_max_seconds: float = Field(60.0, ge=0)
     sender_poll_seconds: float = Field(1.0, gt=0)
@@ -70,6 +71,20 @@ class NotificationSettings(ServiceSettings):
                           "(SONGJI_WEBHOOK_SECRET_KEY); webhooks cannot be registered without. "
                           "Several, comma-separated and newest first, while a new one is "
                           "rotated in (`songji keys rotate notifications`)")
+
+    webhook_allow_local: bool = Field(
+        False, description="SONGJI_WEBHOOK_ALLOW_LOCAL, for local runs and tests only: webhook "
+                           "receivers may use plain http and loopback addresses. Off (the "
+                           "default): https only, at public addresses. Private, link-local, "
+                           "multicast and reserved addresses are refused either way")
+    webhook_deadline_seconds: float = Field(
+        10.0, gt=0, le=120, description="Wall-clock limit of one webhook delivery attempt: "
+                                        "resolving, connecting, sending and reading the "
+                                        "answer. Keep it well below claim_timeout_seconds, "
+                                        "or an attempt still running is taken over")
+    webhook_concurrency_per_receiver: int = Field(
+        2, ge=1, description="Deliveries in flight to one webhook at a time (per replica); "
+                             "all webhooks together: sender_concurrency")
 
     @field_validator("webhook_secret_key")
     @classmethod

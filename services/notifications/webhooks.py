@@ -2,9 +2,14 @@
 
 Each consumed event of a type a webhook chose becomes one row in ``webhook_deliveries``, in
 the inbox transaction (unique per webhook and event: redelivery adds nothing). A background
-job POSTs each as a structured-mode CloudEvent signed with the webhook's secret, retrying with
-backoff, logging every attempt. 2xx: delivered. 408, 429, 5xx or no answer: retried. Other
-4xx: failed at once (the receiver refuses it; retrying will not change its mind).
+job POSTs each as a structured-mode CloudEvent signed with the webhook's secret, logging every
+attempt. 2xx: delivered. 408, 429, 5xx, no answer or no answer in time: retried later, at a
+time written in the row (backoff with a cap), until ``delivery_attempts`` are used up. A
+redirect or another 4xx: failed at once (the receiver refuses it; retrying will not change its
+mind). A receiver that is not allowed (``domain/receivers.py``) is refused at registration and
+again before every connection, and each attempt is bounded in time and in what it reads
+(``receiver_http.py``). Attempts run concurrently, a few per receiver at most, so one slow
+receiver holds no other.
 
 The secret is generated here and returned once. It has to be usable for signing, so it cannot
 be stored as a hash like a password; it is stored encrypted with a key the database does not
@@ -25,14 +30,15 @@ import asyncpg
 import httpx
 import structlog
 from cryptography.fernet import InvalidToken
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from services.notifications import receiver_http
 from services.notifications.delivery_errors import (
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from services.notifications.domain import webhooks as signing
+from services.notifications.domain.receivers import ReceiverPolicy
 from services.notifications.settings import NotificationSettings
 from shared.contracts import Envelope
 from shared.eventsourcing.db import transaction
@@ -117,10 +123,10 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> bool:
         done = await conn.fetchval(
             "UPDATE webhooks SET deleted_at = now() WHERE webhook_id = $1 "
             "AND deleted_at IS NULL RETURNING true", webhook_id)
-        if done:
+        if done:  # an attempt in flight is logged, but does not change its state again
             await conn.execute(
                 "UPDATE webhook_deliveries SET state = 'cancelled', finished_at = now() "
-                "WHERE webhook_id = $1 AND state = 'pending'", webhook_id)
+                "WHERE webhook_id = $1 AND state IN ('pending', 'claimed')", webhook_id)
     return bool(done)
 
 
@@ -130,6 +136,7 @@ async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
         rows = await conn.fetch(
             """SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
                       d.last_status, d.created_at, d.finished_at,
+                      CASE WHEN d.state = 'pending' THEN d.not_before END AS next_attempt_at,
                       coalesce(json_agg(json_build_object(
                           'attempt', a.attempt, 'outcome', a.outcome,
                           'status_code', a.status_code, 'error_code', a.error_code,
@@ -177,82 +184,114 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# The due deliveries of each active webhook, oldest first, at most ``$4`` in flight per webhook
+# (counting the fresh claims already out), ``$3`` in all. A claim older than ``$2`` was left by
+# a sender that died: it is taken over. A row is only ever claimed once due, so a claimed row's
+# ``not_before`` is before its claim, and ``not_before <= $1`` holds for both kinds: the index
+# scan stops at the first later retry.
+_CLAIM = """
+WITH due AS (
+    SELECT d.delivery_id, d.not_before, d.created_at
+    FROM webhooks w CROSS JOIN LATERAL (
+        SELECT delivery_id, not_before, created_at FROM webhook_deliveries
+        WHERE webhook_id = w.webhook_id AND not_before <= $1
+          AND (state = 'pending' OR (state = 'claimed' AND claimed_at < $2))
+        ORDER BY not_before, created_at
+        LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_deliveries
+                                WHERE webhook_id = w.webhook_id AND state = 'claimed'
+                                  AND claimed_at >= $2))
+        FOR UPDATE SKIP LOCKED) d
+    WHERE w.deleted_at IS NULL
+    ORDER BY d.not_before, d.created_at LIMIT $3)
+UPDATE webhook_deliveries d SET state = 'claimed', claimed_at = $1,
+       claim_token = gen_random_uuid()
+FROM due, webhooks w
+WHERE d.delivery_id = due.delivery_id AND w.webhook_id = d.webhook_id
+RETURNING d.delivery_id, d.claim_token, d.webhook_id, w.url, w.secret_sealed, d.cloudevent,
+          d.attempts"""
+
+
 class WebhookDispatcher:
+    """Keeps up to ``sender_concurrency`` attempts in flight, each its own task: a new one is
+    claimed as soon as one ends, so a receiver that takes its whole deadline delays only the
+    deliveries queued behind it (at most ``webhook_concurrency_per_receiver`` of them at once)."""
+
     def __init__(self, pool: asyncpg.Pool, settings: NotificationSettings, *,
-                 client: httpx.AsyncClient, clock: Clock = _now) -> None:
+                 client: httpx.AsyncClient, policy: ReceiverPolicy, clock: Clock = _now) -> None:
         self.pool, self.settings, self.client, self.clock = pool, settings, client, clock
-        self._slots = asyncio.Semaphore(settings.sender_concurrency)
+        self.policy = policy
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook round failed")
-                done = 0
-            if done == 0:
-                await asyncio.sleep(self.settings.sender_poll_seconds)
+        try:
+            while True:
+                try:
+                    await self.claim_and_start()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook round failed")
+                await self._wait()
+        finally:  # stopping: attempts in flight are abandoned; their claims time out
+            for task in self._in_flight:
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def run_once(self) -> int:
+    async def claim_and_start(self) -> int:
+        """Claim what is due, as far as there are free slots, and start delivering it."""
+        free = self.settings.sender_concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
         now = self.clock()
-        timeout = timedelta(seconds=self.settings.claim_timeout_seconds)
+        stale = now - timedelta(seconds=self.settings.claim_timeout_seconds)
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """UPDATE webhook_deliveries d SET state = 'claimed', claimed_at = $1,
-                          claim_token = gen_random_uuid()
-                   FROM webhooks w
-                   WHERE w.webhook_id = d.webhook_id AND d.delivery_id IN (
-                       SELECT delivery_id FROM webhook_deliveries
-                       WHERE (state = 'pending' AND not_before <= $1)
-                          OR (state = 'claimed' AND claimed_at < $2)
-                       ORDER BY not_before, created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                   RETURNING d.delivery_id, d.claim_token, d.webhook_id, w.url,
-                             w.secret_sealed, d.cloudevent, d.attempts""",
-                now, now - timeout, self.settings.sender_batch)
-        await asyncio.gather(*(self._bounded(DueDelivery(**dict(r))) for r in rows))
+            rows = await conn.fetch(_CLAIM, now, stale, free,
+                                    self.settings.webhook_concurrency_per_receiver)
+        for row in rows:
+            task = asyncio.create_task(self._guarded(DueDelivery(**dict(row))))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(rows)
 
-    async def _bounded(self, due: DueDelivery) -> None:
-        async with self._slots:
-            try:
-                await self.deliver(due)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook delivery crashed", delivery_id=str(due.delivery_id))
+    async def _wait(self) -> None:
+        """Until an attempt ends (a slot is free) or the poll interval passes."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=self.settings.sender_poll_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(self.settings.sender_poll_seconds)
+
+    async def _guarded(self, due: DueDelivery) -> None:
+        try:
+            await self.deliver(due)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not stop the others; the claim times out
+            log.exception("webhook delivery crashed", delivery_id=str(due.delivery_id))
 
     async def deliver(self, due: DueDelivery) -> None:
+        """One attempt, then: delivered, failed, or pending again at a later time."""
         try:
             secret = SecretBox.from_settings(self.settings).open(due.secret_sealed)
         except (WebhookKeyMissing, InvalidToken):
-            await self._finish(due, "failed", None)
+            await self._close(due, "failed", None, None)
             log.error("webhook secret cannot be opened", webhook_id=str(due.webhook_id))
             return
-        body = signing.encode(due.cloudevent)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(1, self.settings.delivery_attempts - due.attempts)),
-            wait=wait_exponential(multiplier=self.settings.delivery_backoff_seconds,
-                                  max=self.settings.delivery_backoff_max_seconds),
-            retry=retry_if_exception_type(TransientDeliveryError), reraise=True)
-        status: int | None = None
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    status = await self._attempt(due, secret, body)
-        except DeliveryError as exc:
-            await self._finish(due, "failed", getattr(exc, "status", None))
-            log.warning("webhook delivery failed", delivery_id=str(due.delivery_id),
-                        webhook_id=str(due.webhook_id), error=exc.code)
-            return
-        await self._finish(due, "delivered", status)
-        log.info("webhook delivered", delivery_id=str(due.delivery_id),
-                 webhook_id=str(due.webhook_id), event_type=due.cloudevent.get("type"))
-
-    async def _attempt(self, due: DueDelivery, secret: str, body: bytes) -> int:
         started = self.clock()
-        timestamp = int(started.timestamp())
+        status, error = await self._attempt(due, secret, signing.encode(due.cloudevent))
+        attempt = await self._record(due, started, status, error)
+        ids = {"delivery_id": str(due.delivery_id), "webhook_id": str(due.webhook_id)}
+        if error is None:
+            log.info("webhook delivered", **ids, event_type=due.cloudevent.get("type"))
+        elif error.retry and attempt < self.settings.delivery_attempts:
+            log.info("webhook attempt failed; retry scheduled", **ids, error=error.code,
+                     attempt=attempt)
+        else:
+            log.warning("webhook delivery failed", **ids, error=error.code, attempt=attempt)
+
+    async def _attempt(self, due: DueDelivery, secret: str,
+                       body: bytes) -> tuple[int | None, DeliveryError | None]:
+        timestamp = int(self.clock().timestamp())
         headers = {
             "Content-Type": signing.STRUCTURED_CONTENT_TYPE,
             signing.TIMESTAMP_HEADER: str(timestamp),
@@ -260,21 +299,29 @@ class WebhookDispatcher:
             signing.DELIVERY_HEADER: str(due.delivery_id),
             signing.WEBHOOK_HEADER: str(due.webhook_id),
         }
-        status: int | None = None
-        error: DeliveryError | None = None
         try:
-            response = await self.client.post(due.url, content=body, headers=headers)
-            status = response.status_code
-            if status in (408, 429) or status >= 500:
-                error = TransientDeliveryError(f"status:{status}")
-            elif not 200 <= status < 300:
-                error = PermanentDeliveryError(f"status:{status}")
+            status = await receiver_http.post(
+                self.client, self.policy, due.url, body=body, headers=headers,
+                deadline=self.settings.webhook_deadline_seconds)
+        except receiver_http.ReceiverRefused as exc:
+            return None, PermanentDeliveryError(f"receiver_refused:{exc.reason}")
+        except TimeoutError:
+            return None, TransientDeliveryError("deadline_exceeded")
         except httpx.TransportError as exc:
-            error = TransientDeliveryError(f"unreachable:{type(exc).__name__}")
+            return None, TransientDeliveryError(f"unreachable:{type(exc).__name__}")
         except httpx.InvalidURL:
-            error = PermanentDeliveryError("invalid_url")
-        outcome = "delivered" if error is None else (
-            "transient_error" if error.retry else "permanent_error")
+            return None, PermanentDeliveryError("invalid_url")
+        if status in (408, 429) or status >= 500:
+            return status, TransientDeliveryError(f"status:{status}")
+        if not 200 <= status < 300:
+            return status, PermanentDeliveryError(f"status:{status}")
+        return status, None
+
+    async def _record(self, due: DueDelivery, started: datetime, status: int | None,
+                      error: DeliveryError | None) -> int:
+        """Log the attempt and move the delivery on, in one transaction. Answers the attempt's
+        number."""
+        finished = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             attempt = await conn.fetchval(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2 "
@@ -282,25 +329,38 @@ class WebhookDispatcher:
             await conn.execute(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, outcome, status_code, "
                 "error_code, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                due.delivery_id, attempt, outcome, status,
-                None if error is None else error.code, started, self.clock())
-        if error is not None:
-            error.status = status  # type: ignore[attr-defined]
-            raise error
-        assert status is not None
-        return status
+                due.delivery_id, attempt,
+                "delivered" if error is None else (
+                    "transient_error" if error.retry else "permanent_error"),
+                status, None if error is None else error.code, started, finished)
+            if error is None:
+                await self._close(due, "delivered", status, conn)
+            elif error.retry and attempt < self.settings.delivery_attempts:
+                wait = signing.retry_delay(
+                    attempt, first_seconds=self.settings.delivery_backoff_seconds,
+                    cap_seconds=self.settings.delivery_backoff_max_seconds)
+                await conn.execute(
+                    "UPDATE webhook_deliveries SET state = 'pending', not_before = $3, "
+                    "claim_token = NULL, claimed_at = NULL "
+                    "WHERE delivery_id = $1 AND claim_token = $2 AND state = 'claimed'",
+                    due.delivery_id, due.claim_token, finished + wait)
+            else:
+                await self._close(due, "failed", status, conn)
+        return attempt
 
-    async def _finish(self, due: DueDelivery, state: str, status: int | None) -> None:
-        async with self.pool.acquire() as conn:
+    async def _close(self, due: DueDelivery, state: str, status: int | None,
+                     conn: asyncpg.Connection | None) -> None:
+        """End the delivery, if this claim still holds it (not cancelled, not taken over)."""
+        async with transaction(self.pool, conn) as conn:
             await conn.execute(
                 "UPDATE webhook_deliveries SET state = $3, finished_at = $4, claim_token = NULL "
-                "WHERE delivery_id = $1 AND claim_token = $2",
+                "WHERE delivery_id = $1 AND claim_token = $2 AND state = 'claimed'",
                 due.delivery_id, due.claim_token, state, self.clock())
 
 
 async def deliver_webhooks(ctx: Any) -> None:
     """ServiceSpec background job: deliver due webhook events until cancelled."""
     settings: NotificationSettings = ctx.settings
-    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds,
-                                 follow_redirects=False) as client:
-        await WebhookDispatcher(ctx.pool, settings, client=client).run()
+    policy = ReceiverPolicy(allow_local=settings.webhook_allow_local)
+    async with receiver_http.receiver_client(policy) as client:
+        await WebhookDispatcher(ctx.pool, settings, client=client, policy=policy).run()

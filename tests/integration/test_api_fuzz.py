@@ -78,9 +78,11 @@ CHECKS = [
 
 def _service_settings(spec: ServiceSpec, tmp_path: Any) -> dict[str, Any]:
     if spec.name == "notifications":
-        # Webhooks can only be registered with the key that seals their secrets; messages go
-        # to a file, and the enrolment contact lookup points nowhere (no worker is known).
+        # Webhooks can only be registered with the key that seals their secrets (the seeds'
+        # receivers are on loopback, allowed in local mode); messages go to a file, and the
+        # enrolment contact lookup points nowhere (no worker is known).
         return {"webhook_secret_key": TEST_SECRETS["personal_data_key"],
+                "webhook_allow_local": True,
                 "local_channel_path": tmp_path / "messages.jsonl",
                 "enrolment_url": "http://127.0.0.1:9"}
     return {}

@@ -83,8 +83,8 @@ async def test_webhook_secrets_and_kept_answers_stay_readable_through_a_rotation
     database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     common = dict(database_url=database, bootstrap=kafka_bootstrap, topic_prefix=topic_prefix,
-                  local_channel_path=tmp_path / "m.jsonl")
-    request = {"url": "https://registry.example.cn/songji",
+                  local_channel_path=tmp_path / "m.jsonl", webhook_allow_local=True)
+    request = {"url": "http://127.0.0.1:9/songji",
                "event_types": ["songji.assessment.SkillLevelCertified.v1"]}
     async with started(NOTIFICATIONS, webhook_secret_key=OLD, **common) as (_, api):
         first = await api.post("/webhooks", json=request, headers=keyed(HR, "hook-rotate"))

@@ -52,7 +52,7 @@ async def test_webhook_gets_each_chosen_event_once_signed_after_retries(
         topic_prefix=topic_prefix, enrolment_url=base, enrolment_token=ENROLMENT_TOKEN,
         local_channel_path=tmp_path / "m.jsonl", delivery_backoff_seconds=0.01,
         delivery_backoff_max_seconds=0.05, sender_poll_seconds=0.1,
-        webhook_secret_key=Fernet.generate_key().decode(),
+        webhook_secret_key=Fernet.generate_key().decode(), webhook_allow_local=True,
     ) as (_, api):
         request = {"url": f"{base}/hook", "event_types": [CERTIFIED],
                    "description": "provincial skills registry"}
@@ -139,7 +139,7 @@ async def test_a_receiver_refusing_with_4xx_is_failed_without_retries(
         NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, local_channel_path=tmp_path / "m.jsonl",
         delivery_backoff_seconds=0.01, sender_poll_seconds=0.1,
-        webhook_secret_key=Fernet.generate_key().decode(),
+        webhook_secret_key=Fernet.generate_key().decode(), webhook_allow_local=True,
     ) as (_, api):
         created = await api.post("/webhooks", headers=hr, json={
             "url": f"{base}/hook", "event_types": ["songji.enrolment.WorkerRegistered.v1"]})

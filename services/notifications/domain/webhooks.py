@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from typing import Any
 
 from shared.contracts.envelope import SPEC_VERSION, Envelope
@@ -66,3 +67,11 @@ def verify(secret: str, timestamp_header: str, signature_header: str, body: byte
     if abs(now - timestamp) > tolerance_seconds:
         return False
     return hmac.compare_digest(signature(secret, timestamp, body), signature_header)
+
+
+def retry_delay(attempts_made: int, *, first_seconds: float, cap_seconds: float) -> timedelta:
+    """How long a delivery waits after its ``attempts_made``-th failed attempt: ``first``,
+    doubling each time, never more than ``cap``. The wait is a time in the delivery's row
+    (``not_before``), not a sleep: nothing is held while it passes."""
+    doublings = min(max(attempts_made - 1, 0), 32)  # 2**32 s is past any cap already
+    return timedelta(seconds=min(first_seconds * 2 ** doublings, cap_seconds))
