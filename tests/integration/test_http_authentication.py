@@ -11,9 +11,7 @@ import uuid
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from services.assessment.app import SPEC as ASSESSMENT
 from services.enrolment.app import SPEC as ENROLMENT
@@ -24,7 +22,7 @@ from shared.runtime.service import ServiceSpec
 from tests.integration.test_funding_service import POLICY, Source, run_class
 from tests.integration.test_skeleton_services import registration
 from tests.orgs import PUTUO, auth
-from tests.support import eventually, running_service, service_app
+from tests.support import eventually, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +51,12 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-async def app_client(spec: ServiceSpec) -> tuple[FastAPI, httpx.AsyncClient]:
-    # The app without its lifespan: a route that answered without checking the token would
-    # reach for the database it does not have and fail loudly instead of answering 401.
-    app = service_app(spec, database_url="postgresql://nobody@127.0.0.1:9/none",
-                      bootstrap="127.0.0.1:9", topic_prefix="unused")
-    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                  base_url="http://test")
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-async def test_every_route_of_every_service_needs_a_token(spec: ServiceSpec) -> None:
-    _, client = await app_client(spec)
-    async with client:
+async def test_every_route_of_every_service_needs_a_token(
+    spec: ServiceSpec, database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with running_service(spec, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, client):
         document = (await client.get("/openapi.json")).json()
         for page in ("/docs", "/docs/oauth2-redirect", "/openapi.json"):
             assert (await client.get(page)).status_code == 200, page
