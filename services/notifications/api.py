@@ -16,32 +16,24 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from services.notifications import projections, webhooks
-from shared.auth.http import REFUSALS, Acting
-from shared.auth.policy import Action, Organisation, require
+from shared.auth.http import REFUSALS, allowed_to
+from shared.auth.policy import Action, Organisation
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
 
+# The HR bureau decides which integrators receive what (it supervises the programme).
+HrBureau = Annotated[Organisation, allowed_to(Action.MANAGE_WEBHOOKS)]
 
-def allowed_to(action: Action) -> Any:
-    """A dependency: the acting organisation, once the policy allows it ``action`` (else 403)."""
-    def check(org: Acting) -> Organisation:
-        require(org, action)
-        return org
-    return Depends(check)
-
-
-KnowsWorkers = Annotated[Organisation, allowed_to(Action.VIEW_KNOWN_WORKERS)]
-ReadsDeliveries = Annotated[Organisation, allowed_to(Action.VIEW_DELIVERY_LOG)]
-ManagesWebhooks = Annotated[Organisation, allowed_to(Action.MANAGE_WEBHOOKS)]
-
-router = APIRouter(tags=["workers"], responses=REFUSALS)
-delivery_router = APIRouter(tags=["delivery log"], responses=REFUSALS)
+router = APIRouter(tags=["workers"], responses=REFUSALS,
+                   dependencies=[allowed_to(Action.VIEW_KNOWN_WORKERS)])
+delivery_router = APIRouter(tags=["delivery log"], responses=REFUSALS,
+                            dependencies=[allowed_to(Action.VIEW_DELIVERY_LOG)])
 webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"], responses=REFUSALS)
 
 
@@ -54,14 +46,14 @@ class KnownWorker(BaseModel):
 
 @router.get("/workers", response_model=list[KnownWorker],
             summary="Workers notifications has learnt of from the bus")
-async def list_workers(ctx: Context, _: KnowsWorkers) -> list[KnownWorker]:
+async def list_workers(ctx: Context) -> list[KnownWorker]:
     async with ctx.pool.acquire() as conn:
         return [KnownWorker(**row) for row in await projections.known_workers(conn)]
 
 
 @router.get("/workers/{worker_id}", response_model=KnownWorker,
             responses={404: {"description": "Not (yet) known"}})
-async def get_worker(worker_id: str, ctx: Context, _: KnowsWorkers) -> KnownWorker:
+async def get_worker(worker_id: str, ctx: Context) -> KnownWorker:
     async with ctx.pool.acquire() as conn:
         row = await projections.known_worker(conn, worker_id)
     if row is None:
@@ -105,7 +97,7 @@ class KindSummary(BaseModel):
 @delivery_router.get("/notifications", response_model=list[NotificationView],
                      summary="Notices and where each stands")
 async def list_notifications(
-    ctx: Context, _: ReadsDeliveries, kind: str | None = None, state: str | None = None,
+    ctx: Context, kind: str | None = None, state: str | None = None,
     recipient_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[NotificationView]:
     async with ctx.pool.acquire() as conn:
@@ -118,7 +110,7 @@ async def list_notifications(
 
 @delivery_router.get("/notifications/summary", response_model=list[KindSummary],
                      summary="How many notices of each kind are in each state")
-async def summary(ctx: Context, _: ReadsDeliveries) -> list[KindSummary]:
+async def summary(ctx: Context) -> list[KindSummary]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch("SELECT kind, state, count(*) AS count FROM notifications "
                                 "GROUP BY kind, state ORDER BY kind, state")
@@ -127,8 +119,7 @@ async def summary(ctx: Context, _: ReadsDeliveries) -> list[KindSummary]:
 
 @delivery_router.get("/notifications/{notification_id}/attempts",
                      response_model=list[AttemptView], summary="Every attempt and its outcome")
-async def attempts(notification_id: UUID, ctx: Context, _: ReadsDeliveries
-                   ) -> list[AttemptView]:
+async def attempts(notification_id: UUID, ctx: Context) -> list[AttemptView]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT attempt, channel, outcome, error_code, started_at, finished_at "
@@ -181,7 +172,7 @@ class DeliveryView(BaseModel):
 
 @webhook_router.post("", status_code=201, response_model=RegisteredWebhook,
                      summary="Register a webhook; the secret is in this answer only")
-async def register_webhook(body: WebhookRequest, ctx: Context, org: ManagesWebhooks,
+async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
                            request: Request, once: Idempotent) -> Response:
     known = registered_events()
     unknown = sorted(set(body.event_types) - set(known))
@@ -204,12 +195,12 @@ async def register_webhook(body: WebhookRequest, ctx: Context, org: ManagesWebho
 
 
 @webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks")
-async def list_webhooks(ctx: Context, _: ManagesWebhooks) -> list[Webhook]:
+async def list_webhooks(ctx: Context, _: HrBureau) -> list[Webhook]:
     return [Webhook(**row) for row in await webhooks.list_webhooks(ctx.pool)]
 
 
 @webhook_router.get("/{webhook_id}", response_model=Webhook)
-async def get_webhook(webhook_id: UUID, ctx: Context, _: ManagesWebhooks) -> Webhook:
+async def get_webhook(webhook_id: UUID, ctx: Context, _: HrBureau) -> Webhook:
     row = await webhooks.get_webhook(ctx.pool, webhook_id)
     if row is None:
         raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
@@ -218,14 +209,14 @@ async def get_webhook(webhook_id: UUID, ctx: Context, _: ManagesWebhooks) -> Web
 
 @webhook_router.delete("/{webhook_id}", status_code=204,
                        summary="Stop delivering; undelivered events are cancelled")
-async def delete_webhook(webhook_id: UUID, ctx: Context, _: ManagesWebhooks) -> None:
+async def delete_webhook(webhook_id: UUID, ctx: Context, _: HrBureau) -> None:
     if not await webhooks.delete_webhook(ctx.pool, webhook_id):
         raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
 
 
 @webhook_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryView],
                     summary="The delivery log of a webhook: every event and every attempt")
-async def webhook_deliveries(webhook_id: UUID, ctx: Context, _: ManagesWebhooks,
+async def webhook_deliveries(webhook_id: UUID, ctx: Context, _: HrBureau,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 100
                              ) -> list[DeliveryView]:
     return [DeliveryView(**row) for row in await webhooks.deliveries(ctx.pool, webhook_id, limit)]

@@ -14,11 +14,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.identity import authenticated, current_registry
-from shared.auth.policy import Organisation
+from shared.auth.policy import Action, Organisation, Target, require
 from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
-__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation", "current_registry"]
+__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation", "allowed_to",
+           "current_registry"]
 
 # OpenAPI documentation of the answers every guarded command can give besides success.
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -41,6 +42,15 @@ def acting_organisation(
 
 
 Acting = Annotated[Organisation, Depends(acting_organisation)]
+
+
+def allowed_to(action: Action) -> Any:
+    """A dependency for a route (or a router) whose action needs no target: the acting
+    organisation, once the policy allows it ``action`` (403 naming why otherwise)."""
+    def allowed(org: Acting) -> Organisation:
+        require(org, action, Target())
+        return org
+    return Depends(allowed)
 
 
 def acting_metadata(request: Request, org: Organisation) -> Metadata:
