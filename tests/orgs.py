@@ -23,20 +23,33 @@ _ORGS: dict[str, dict[str, object]] = {
 }
 
 
+# Officers with tokens of their own: a request with one acts as that officer.
+_USERS: dict[str, tuple[str, ...]] = {
+    "hr": ("hr-officer-1", "hr-officer-2"),
+    "station-fukang": ("liaison-7",),
+    "org-inst-1": ("teacher-admin",),
+    "org-body-1": ("exam-1",),
+}
+
 ORG_IDS = tuple(_ORGS)
 
 
-def token(org_id: str) -> str:
-    return f"test-token-of-{org_id}"
+def token(org_id: str, user: str | None = None) -> str:
+    if user is None:
+        return f"test-token-of-{org_id}"
+    if user not in _USERS.get(org_id, ()):
+        raise ValueError(f"no user {user} in {org_id} (see tests/orgs.py)")
+    return f"test-token-of-{org_id}-user-{user}"
 
 
 def organisations_json() -> str:
-    return json.dumps([{"org_id": org_id, "token_sha256": hash_token(token(org_id)), **fields}
-                       for org_id, fields in _ORGS.items()])
+    return json.dumps([
+        {"org_id": org_id, "token_sha256": hash_token(token(org_id)), **fields,
+         "users": [{"user_id": u, "token_sha256": hash_token(token(org_id, u))}
+                   for u in _USERS.get(org_id, ())]}
+        for org_id, fields in _ORGS.items()])
 
 
 def auth(org_id: str, user: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {token(org_id)}"}
-    if user:
-        headers["X-Acting-User"] = user
-    return headers
+    """The headers of a request by ``org_id``, or by its officer ``user`` (their own token)."""
+    return {"Authorization": f"Bearer {token(org_id, user)}"}

@@ -91,9 +91,9 @@ async def post_revocation(certificate_id: str, body: Reason, request: Request, c
 
 
 @router.get("/assessments/{assessment_id}/results", tags=["queries"], responses=REFUSALS,
-            summary="An assessment's results and certificates (its body, HR)")
+            summary="An assessment's results and certificates (its body, HR, auditors)")
 async def get_results(assessment_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
-    await handlers.owned_assessment(ctx, assessment_id, org, Action.RECORD_RESULT)
+    await handlers.owned_assessment(ctx, assessment_id, org, Action.VIEW_RESULTS)
     async with ctx.pool.acquire() as conn:
         return {"assessment_id": assessment_id,
                 **await projections.results_of(conn, assessment_id)}

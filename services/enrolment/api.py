@@ -4,7 +4,8 @@ Recording an intake survey and enrolling accept an ``Idempotency-Key``
 (shared/runtime/idempotency.py): a survey gets a new id each time, so a retried survey would
 be recorded twice; a retried enrolment is refused (``already_enrolled``) without the
 enrolment id the station needs later. Registering a worker does not need one: the national ID
-number makes it idempotent, and a repeat is refused with the existing ``worker_id``; nor does
+number makes it idempotent, and a repeat by a station at the worker's site is refused with the
+existing ``worker_id`` (another station is told only that the number is registered); nor does
 a withdrawal, which names its enrolment.
 """
 
@@ -54,7 +55,8 @@ class Withdrawal(BaseModel):
              response_model=WorkerRegisteredResponse,
              summary="Register a worker under their real name (liaison station, own sites)",
              responses={**REFUSALS,
-                        409: {"description": "Already registered; the body names the worker_id"}})
+                        409: {"description": "Already registered; the body names the "
+                                             "worker_id when the station may see that worker"}})
 async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
                       org: Acting) -> WorkerRegisteredResponse:
     worker_id = await handlers.register_worker(ctx, body, org, acting_metadata(request, org))

@@ -19,7 +19,7 @@ from services.enrolment.settings import EnrolmentSettings
 from services.enrolment.vault import PersonalDataVault
 from services.training.domain.catalogue import catalogue_by_code
 from shared.aggregate import load
-from shared.auth.policy import Action, Organisation, Target, require
+from shared.auth.policy import Action, Organisation, Target, authorise, require
 from shared.calendar import programme_today
 from shared.contracts import Metadata
 from shared.contracts.common import WorkSite
@@ -53,7 +53,8 @@ async def register_worker(ctx: ServiceContext, command: RegisterWorker, org: Org
             existing = await conn.fetchval(
                 "SELECT worker_id FROM worker_identities WHERE national_id_index = $1", index)
             events = worker.register(command, Worker(), worker_id=worker_id,
-                                     existing_worker_id=existing)
+                                     existing_worker_id=existing,
+                                     existing_visible=await _may_see(conn, org, existing))
             await conn.execute(
                 """INSERT INTO worker_identities
                    (worker_id, national_id_index, sealed, registered_at)
@@ -66,9 +67,17 @@ async def register_worker(ctx: ServiceContext, command: RegisterWorker, org: Org
         async with ctx.pool.acquire() as conn:
             existing = await conn.fetchval(
                 "SELECT worker_id FROM worker_identities WHERE national_id_index = $1", index)
-        worker.refuse_duplicate(existing)
+            visible = await _may_see(conn, org, existing)
+        worker.refuse_duplicate(existing, existing_visible=visible)
         raise
     return worker_id
+
+
+async def _may_see(conn: asyncpg.Connection, org: Organisation, worker_id: str | None) -> bool:
+    """Whether ``org`` may read this worker's record (so may be told its id on a duplicate)."""
+    site = await _site_of(conn, worker_id) if worker_id is not None else None
+    return site is not None and authorise(org, Action.VIEW_WORKER_RECORD,
+                                          Target(site=site)).allowed
 
 
 def _personal_record(command: RegisterWorker) -> dict[str, Any]:
@@ -148,10 +157,17 @@ async def withdraw(ctx: ServiceContext, enrolment_id: str, reason: str, org: Org
 
 
 async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite:
-    profile = await projections.profile(conn, worker_id)
-    if profile is None:
+    site = await _site_of(conn, worker_id)
+    if site is None:
         raise NotFound("worker_unknown", "No worker is registered with this id.",
                        worker_id=worker_id)
+    return site
+
+
+async def _site_of(conn: asyncpg.Connection, worker_id: str) -> WorkSite | None:
+    profile = await projections.profile(conn, worker_id)
+    if profile is None:
+        return None
     return WorkSite(province=profile["province"], city=profile["city"],
                     site_name=profile["site_name"])
 

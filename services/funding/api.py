@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding import handlers
 from services.funding.access import MANAGE, READ_ALL, ledger_scope, require_role
@@ -23,6 +23,7 @@ from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
 from shared.auth.http import REFUSALS, Acting, acting_metadata
+from shared.contracts import Metadata
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
@@ -179,6 +180,25 @@ async def get_estimate(ctx: Context, org: Acting, occupation: str,
 
 # -- disbursement ----------------------------------------------------------------------------
 
+class BatchApproval(BaseModel):
+    """Which due lines to approve. Who approves is the token's (its officer, or else the
+    organisation): a body naming an approver is refused, not believed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str = Field(min_length=1, max_length=80)
+    line_ids: list[str] = Field(min_length=1)
+
+
+def approver(metadata: Metadata) -> str:
+    """``DisbursementApproved.approved_by``: the officer whose token approved, else the
+    organisation (its own token names no officer)."""
+    name = metadata.actor.user or metadata.actor.org
+    if not name:  # every route is authenticated, so an actor is always known here
+        raise RuntimeError("an approval without an authenticated actor")
+    return name
+
+
 class Objection(BaseModel):
     objection_id: str = Field(min_length=1, max_length=80)
     line_id: str
@@ -210,12 +230,13 @@ class Confirmation(BaseModel):
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
              response_model=list[dict],
              summary="Approve a batch of due lines; the public notice starts")
-async def post_batch(body: disbursement.ApproveDisbursement, request: Request,
+async def post_batch(body: BatchApproval, request: Request,
                      ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "approve_disbursement")
     metadata = acting_metadata(request, org)
+    cmd = disbursement.ApproveDisbursement(**body.model_dump(), approved_by=approver(metadata))
     return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.approve_disbursement(ctx, body, metadata, conn)))
+        handlers.approve_disbursement(ctx, cmd, metadata, conn)))
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])

@@ -1,5 +1,9 @@
 """Notifications' HTTP API: the workers it knows, its delivery log, integrators' webhooks.
 
+Every route needs a token (the app refuses without one); who may read or manage what is the
+shared policy's (``shared/auth/policy.py``): the workers it knows and the webhooks are the HR
+bureau's, the delivery log the HR bureau's and the auditors'.
+
 Registering a webhook accepts an ``Idempotency-Key`` (shared/runtime/idempotency.py): each
 registration is a new webhook with a new secret, so a retried one would post every event
 twice, under a secret the HR bureau never saw. The kept answer holds the secret, so it is
@@ -13,23 +17,27 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from services.notifications import projections, receiver_http, webhooks
 from services.notifications.domain.receivers import ReceiverPolicy
 from services.notifications.settings import NotificationSettings
-from shared.auth.http import REFUSALS, Acting
-from shared.auth.policy import Forbidden, Organisation
+from shared.auth.http import REFUSALS, allowed_to
+from shared.auth.policy import Action, Organisation
 from shared.contracts import registered_events
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
 
-router = APIRouter(tags=["workers"])
-delivery_router = APIRouter(tags=["delivery log"])
-webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"], responses=REFUSALS)
+# The HR bureau decides which integrators receive what (it supervises the programme).
+HrBureau = Annotated[Organisation, allowed_to(Action.MANAGE_WEBHOOKS)]
 
+router = APIRouter(tags=["workers"], responses=REFUSALS,
+                   dependencies=[allowed_to(Action.VIEW_KNOWN_WORKERS)])
+delivery_router = APIRouter(tags=["delivery log"], responses=REFUSALS,
+                            dependencies=[allowed_to(Action.VIEW_DELIVERY_LOG)])
+webhook_router = APIRouter(prefix="/webhooks", tags=["integrators"], responses=REFUSALS)
 
 
 class KnownWorker(BaseModel):
@@ -124,17 +132,6 @@ async def attempts(notification_id: UUID, ctx: Context) -> list[AttemptView]:
 
 
 # -- integrators' webhooks (managed by the HR bureau) ----------------------------------------
-
-def hr_bureau(org: Acting) -> Organisation:
-    """The HR bureau decides which integrators receive what (it supervises the programme)."""
-    if org.role != "hr_bureau":
-        raise Forbidden("wrong_role", f"role {org.role} may not manage webhooks (allowed: "
-                                      "hr_bureau)", org_id=org.org_id)
-    return org
-
-
-HrBureau = Annotated[Organisation, Depends(hr_bureau)]
-
 
 class InvalidWebhook(DomainError):
     status_code = 422

@@ -1,24 +1,25 @@
 """The acting organisation of an HTTP request, from its bearer token (401 when missing).
 
-The registry is read from the environment (see ``tokens.py``) and cached per configuration,
-so changing ``SONGJI_ORGANISATIONS`` (as tests do) takes effect without a restart hook.
+Every route is authenticated by the app (``shared/auth/identity.py``); ``Acting`` gives a
+route the organisation whose permissions it checks, and ``acting_metadata`` the actor its events
+record: the organisation and, for an officer's own token, the officer. Nothing in the request's
+body or headers can name someone else.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth.policy import Organisation
-from shared.auth.tokens import ENV_FILE, ENV_INLINE, OrganisationRegistry, load_registry
+from shared.auth.identity import authenticated, current_registry
+from shared.auth.policy import Action, Organisation, Target, require
 from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
-USER_HEADER = "X-Acting-User"
+__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation", "allowed_to",
+           "current_registry"]
 
 # OpenAPI documentation of the answers every guarded command can give besides success.
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -28,29 +29,33 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"description": "A business rule is broken: machine-readable code and a sentence"},
 }
 
-_bearer = HTTPBearer(auto_error=False, description="The organisation's bearer token")
-
-
-@functools.lru_cache(maxsize=4)
-def _registry(inline: str | None, path: str | None) -> OrganisationRegistry:
-    environ = {k: v for k, v in ((ENV_INLINE, inline), (ENV_FILE, path)) if v}
-    return load_registry(environ)
-
-
-def current_registry() -> OrganisationRegistry:
-    return _registry(os.environ.get(ENV_INLINE), os.environ.get(ENV_FILE))
+# Declares the scheme in the OpenAPI document; the header itself is read by ``authenticated``.
+_bearer = HTTPBearer(auto_error=False, description="The organisation's or an officer's "
+                                                   "bearer token")
 
 
 def acting_organisation(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Organisation:
-    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-    return current_registry().authenticate(header)
+    return authenticated(request).organisation
 
 
 Acting = Annotated[Organisation, Depends(acting_organisation)]
 
 
+def allowed_to(action: Action) -> Any:
+    """A dependency for a route (or a router) whose action needs no target: the acting
+    organisation, once the policy allows it ``action`` (403 naming why otherwise)."""
+    def allowed(org: Acting) -> Organisation:
+        require(org, action, Target())
+        return org
+    return Depends(allowed)
+
+
 def acting_metadata(request: Request, org: Organisation) -> Metadata:
-    """Event metadata naming the organisation and, when given, the user who acted."""
-    return metadata_for(request, Actor(org=org.org_id, user=request.headers.get(USER_HEADER)))
+    """Event metadata naming the organisation and, for an officer's token, the officer."""
+    identity = authenticated(request)
+    if identity.organisation != org:  # a programming error: the org must be the token's
+        raise RuntimeError("the acting organisation is not the request's")
+    return metadata_for(request, Actor(org=org.org_id, user=identity.user))

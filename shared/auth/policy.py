@@ -45,6 +45,15 @@ class Organisation:
     body_id: str | None = None  # assessment bodies: their own
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a bearer token names: an organisation and, for an officer's own token, the officer.
+    Permissions are the organisation's; the user is recorded as who acted."""
+
+    organisation: Organisation
+    user: str | None = None
+
+
 class Action(StrEnum):
     REGISTER_WORKER = "register_worker"
     RECORD_INTAKE_SURVEY = "record_intake_survey"
@@ -65,10 +74,14 @@ class Action(StrEnum):
     VOID_RESULT = "void_result"
     REVOKE_CERTIFICATE = "revoke_certificate"
     VIEW_ROSTER = "view_roster"  # class roster and attendance sheet
+    VIEW_RESULTS = "view_results"  # an assessment's results and certificates
     VIEW_WORKER_RECORD = "view_worker_record"
     VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
     AUDIT = "audit"  # replay the history, verify the stores' hash chains
     VIEW_CONTACT = "view_contact"  # a worker's name and phone, to send them a message
+    VIEW_KNOWN_WORKERS = "view_known_workers"  # notifications' pseudonymous worker facts
+    VIEW_DELIVERY_LOG = "view_delivery_log"  # notices, their recipients' ids and outcomes
+    MANAGE_WEBHOOKS = "manage_webhooks"  # which integrators receive which events
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -112,11 +125,20 @@ PERMISSIONS: dict[Action, Permission] = {
     # The HR bureau supervises the whole process and can withdraw a certificate found false.
     Action.REVOKE_CERTIFICATE: _p(("hr_bureau",), "assessment_body", "body"),
     Action.VIEW_ROSTER: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
+    # A read has its own action: the command's (record_result) would refuse the supervisors.
+    Action.VIEW_RESULTS: _p(("hr_bureau", "auditor"), "assessment_body", "body"),
     Action.VIEW_WORKER_RECORD: _p(("hr_bureau",), "liaison_station", "site"),
     Action.VIEW_STATISTICS: _p(("hr_bureau", "auditor", "media", "union", "womens_federation")),
     # Auditors check the departments' work, so no department audits itself.
     Action.AUDIT: _p(("auditor",)),
     Action.VIEW_CONTACT: _p(("notifications_service",)),
+    # Notifications: the HR bureau runs the programme's notices and decides which integrators
+    # receive what; auditors check the delivery log. Departments get their own notices through
+    # their channels, not through the log (its recipient ids are department keys, not
+    # organisations), and workers' facts (gender, birth year) stay with the HR bureau.
+    Action.VIEW_KNOWN_WORKERS: _HR,
+    Action.VIEW_DELIVERY_LOG: _p(("hr_bureau", "auditor")),
+    Action.MANAGE_WEBHOOKS: _HR,
 }
 
 

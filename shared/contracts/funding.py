@@ -177,7 +177,8 @@ class DisbursementApproved(Event):
     batch_id: str
     lines: list[ApprovedLine] = Field(min_length=1)
     approved_on: date
-    approved_by: str = Field(description="User id of the approving officer")
+    approved_by: str = Field(description="User id of the approving officer, from their token "
+                                         "(the organisation's id when its own token was used)")
 
 
 @contract("funding")

@@ -334,8 +334,8 @@ async def disburse(api: Departments, run: Run, progress: Progress) -> None:
     lines = [x for x in await class_lines(api, run) if x["status"] == "due"]
     run.batch_id = f"fk2025-batch-{run.scenario.seed}"
     approved = await api.call(HR, "POST", "funding", "/batches", json={
-        "batch_id": run.batch_id, "line_ids": [x["line_id"] for x in lines],
-        "approved_by": "hr-officer-2"}, expect=(201,), what="approve the batch")
+        "batch_id": run.batch_id, "line_ids": [x["line_id"] for x in lines]},
+        expect=(201,), what="approve the batch")
     run.notice = next(e for e in approved.json() if "last_day" in e)
 
     def living_line(worker: sc.Worker) -> str:

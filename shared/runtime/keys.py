@@ -9,7 +9,9 @@ whichever key sealed it, so a new key goes in front without losing what the old 
 
 from __future__ import annotations
 
+import base64
 import binascii
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +61,47 @@ def check_keys(value: str) -> str:
     """For a settings validator: the setting must make a ring (raises ValueError)."""
     KeyRing(value)
     return value
+
+
+MIN_SECRET_BYTES = 32
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
+
+
+def check_random_secret(value: str) -> str:
+    """For a settings validator: a secret key must be at least 32 random bytes, written in hex
+    (``openssl rand -hex 32``) or base64, standard or URL-safe (``songji keys new``,
+    ``openssl rand -base64 32``). Raises ValueError, never naming the value. Placeholders
+    (``CHANGE-ME``), short or repeating values are refused: such a key can be guessed, and
+    with it whatever it guards (e.g. the national-ID index, number by number). The value is
+    used as it is written; only its strength is checked here."""
+    text = value.strip()
+    if not text:
+        raise ValueError("no key given: generate one with `songji keys new`")
+    raw = _decoded(text)
+    if raw is None:
+        raise ValueError("the key is neither hex nor base64 (a placeholder?): generate one "
+                         "with `songji keys new`")
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError(f"the key holds {len(raw)} bytes, fewer than {MIN_SECRET_BYTES}: "
+                         "generate one with `songji keys new`")
+    # 32 random bytes have about 30 distinct values; 16 or fewer is a pattern, not chance
+    if len(set(raw)) <= 16:
+        raise ValueError("the key repeats itself: it is not random; generate one with "
+                         "`songji keys new`")
+    return value
+
+
+def _decoded(text: str) -> bytes | None:
+    if _HEX.match(text):
+        return bytes.fromhex(text)
+    if not _BASE64.match(text):
+        return None
+    standard = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None
 
 
 @dataclass(frozen=True)

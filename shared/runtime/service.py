@@ -2,7 +2,7 @@
 
 A service declares itself as a ServiceSpec (its routers, migrations and subscriptions); this
 module wires the shared pieces: the pool, migrations, the event store, the relay, the inboxes,
-the correlation-id middleware, ``/health`` and ``/ready``.
+the correlation-id middleware, authentication of every route, ``/health`` and ``/ready``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
+from shared.auth.identity import require_token
 from shared.contracts import Actor, Event, Metadata
 from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
 from shared.eventsourcing.db import create_pool
@@ -145,8 +146,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await pool.close()
             log.info("service stopped")
 
+    # Every route needs a bearer token unless shared/auth/identity.py names it public.
     app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan,
-                  dependencies=[Depends(refuse_nul_characters)])
+                  dependencies=[Depends(require_token), Depends(refuse_nul_characters)])
     install_error_handlers(app)
 
     @app.middleware("http")

@@ -47,7 +47,8 @@ async def test_post_worker_reaches_notifications_through_the_broker(
             worker_id = response.json()["worker_id"]
 
             async def arrived() -> bool:
-                return (await client.get(f"{notifications}/workers/{worker_id}")).status_code == 200
+                return (await client.get(f"{notifications}/workers/{worker_id}",
+                                         headers=auth("hr"))).status_code == 200
             await eventually(arrived, seconds=10)
             assert time.monotonic() - started < 10
         logs = "".join(p.log_file.read_text() for p in services.values())

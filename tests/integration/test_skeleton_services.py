@@ -21,6 +21,7 @@ from tests.support import eventually, header, produce, read_topic, running_servi
 pytestmark = pytest.mark.integration
 
 STATION = auth("station-fukang")
+HR = auth("hr")
 
 
 def national_id(serial: int) -> str:
@@ -63,7 +64,7 @@ async def test_register_publish_consume_and_redelivery_has_one_effect(
         worker_id = response.json()["worker_id"]
 
         async def known() -> bool:
-            return (await notes.get(f"/workers/{worker_id}")).status_code == 200
+            return (await notes.get(f"/workers/{worker_id}", headers=HR)).status_code == 200
         await eventually(known)
 
         topic = events_topic("enrolment", topic_prefix)
@@ -80,7 +81,7 @@ async def test_register_publish_consume_and_redelivery_has_one_effect(
         second = await register(enrol, 2)
 
         async def second_known() -> bool:
-            return (await notes.get(f"/workers/{second}")).status_code == 200
+            return (await notes.get(f"/workers/{second}", headers=HR)).status_code == 200
         await eventually(second_known)
         assert await count(notify_db, "SELECT count(*) FROM known_workers") == 2
         assert await count(notify_db, "SELECT count(*) FROM inbox") == 2
@@ -104,7 +105,7 @@ async def test_malformed_message_goes_to_dead_letter_and_the_next_is_processed(
         worker_id = await register(enrol, 3)
 
         async def known() -> bool:
-            return (await notes.get(f"/workers/{worker_id}")).status_code == 200
+            return (await notes.get(f"/workers/{worker_id}", headers=HR)).status_code == 200
         await eventually(known)
 
         dead = await read_topic(kafka_bootstrap, dead_letter_topic(topic_prefix), at_least=2)
@@ -168,7 +169,7 @@ async def test_broker_restarted_empty_each_worker_recorded_exactly_once(
                    for i in range(5)]
 
             async def all_known() -> bool:
-                return len((await notes.get("/workers")).json()) == 5
+                return len((await notes.get("/workers", headers=HR)).json()) == 5
             await eventually(all_known)
 
             broker.restart_empty()
@@ -176,14 +177,14 @@ async def test_broker_restarted_empty_each_worker_recorded_exactly_once(
                     for i in range(3)]
 
             async def eight_known() -> bool:
-                return len((await notes.get("/workers")).json()) == 8
+                return len((await notes.get("/workers", headers=HR)).json()) == 8
             await eventually(eight_known, seconds=60)
             # the relay republished all eight; the inbox kept one effect each
             records = await read_topic(broker.bootstrap_servers,
                                        events_topic("enrolment", topic_prefix), at_least=8)
             assert {json.loads(r.value)["worker_id"] for r in records} == set(ids)
             await asyncio.sleep(1.0)
-            workers = (await notes.get("/workers")).json()
+            workers = (await notes.get("/workers", headers=HR)).json()
             assert sorted(w["worker_id"] for w in workers) == sorted(ids)
             assert await count(notify_db, "SELECT count(*) FROM inbox") == 8
 
@@ -237,7 +238,7 @@ async def test_headers_that_cannot_be_read_go_to_dead_letter_and_the_next_is_pro
         worker_id = await register(enrol, 4)
 
         async def known() -> bool:
-            return (await notes.get(f"/workers/{worker_id}")).status_code == 200
+            return (await notes.get(f"/workers/{worker_id}", headers=HR)).status_code == 200
         await eventually(known)
 
         dead = await read_topic(kafka_bootstrap, dead_letter_topic(topic_prefix), at_least=2)

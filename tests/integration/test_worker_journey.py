@@ -145,6 +145,13 @@ async def test_from_registration_to_certificate(
         assert result.status_code == 201, result.text
         number = result.json()["certificate_number"]
         assert number.startswith(f"YNSK-{today.year}-000001-")
+        # -- who may read the results: its body, and those who supervise (a read of its own)
+        for reader in (BODY, HR, auth("auditor")):
+            read = await assessment.get("/assessments/as-1/results", headers=reader)
+            assert read.status_code == 200, read.text
+            assert number in read.text
+        refused = await assessment.get("/assessments/as-1/results", headers=STATION)
+        assert (refused.status_code, refused.json()["code"]) == (403, "wrong_role")
 
         # -- enrolment learns of the certificate
         async def certified() -> bool:
@@ -165,7 +172,9 @@ async def test_from_registration_to_certificate(
                     assert header(record, name), (service, name)
                 assert header(record, "ce_actororg") in {"hr", "station-fukang", "org-inst-1",
                                                          "org-body-1"}
-                assert header(record, "ce_actoruser")
+                # each command was sent with an officer's own token: that officer acted
+                assert header(record, "ce_actoruser") in {"hr-officer-1", "liaison-7",
+                                                          "teacher-admin", "exam-1"}
                 text = record.value.decode() + json.dumps(
                     [(k, v.decode()) for k, v in record.headers], ensure_ascii=False)
                 for secret in (NAME, NATIONAL_ID, MOBILE, EMPLOYER, "翠华镇"):

@@ -82,3 +82,48 @@ def test_two_organisations_cannot_share_a_token():
     entries = config() + config(org_id="other")
     with pytest.raises(ValueError):
         OrganisationRegistry(parse_organisations(json.dumps(entries)))
+
+
+def with_users(*users: dict[str, object]) -> OrganisationRegistry:
+    return OrganisationRegistry(parse_organisations(json.dumps(config(users=list(users)))))
+
+
+def test_an_officer_s_token_names_the_officer_and_acts_with_the_organisation_s_rights():
+    registry = with_users({"user_id": "liaison-7", "token_sha256": hash_token("officer-token")})
+    officer = registry.authenticate_identity("Bearer officer-token")
+    assert (officer.organisation.org_id, officer.user) == ("station-fukang", "liaison-7")
+    assert officer.organisation.sites[0].city == "阜康市"
+    own = registry.authenticate_identity(f"Bearer {TOKEN}")
+    assert (own.organisation, own.user) == (officer.organisation, None)
+    assert registry.authenticate("Bearer officer-token") == officer.organisation
+    assert len(registry) == 2
+
+
+@pytest.mark.parametrize("users", [
+    # one token for two identities: which one acted could not be told
+    [{"user_id": "a", "token_sha256": hash_token(TOKEN)}],
+    [{"user_id": "a", "token_sha256": hash_token("t")},
+     {"user_id": "b", "token_sha256": hash_token("t")}],
+])
+def test_a_token_shared_by_two_identities_is_refused(users):
+    with pytest.raises(ValueError, match="shared"):
+        with_users(*users)
+
+
+@pytest.mark.parametrize("user", [
+    {"user_id": "a", "token_sha256": "officer-token"},  # a token in clear
+    {"user_id": "", "token_sha256": hash_token("t")},
+    {"user_id": "张三 (HR)", "token_sha256": hash_token("t")},  # an id, not a name
+    {"user_id": "a" * 81, "token_sha256": hash_token("t")},
+    {"user_id": "a", "token_sha256": hash_token("t"), "role": "hr_bureau"},
+])
+def test_a_malformed_user_is_refused(user):
+    with pytest.raises(ValidationError):
+        parse_organisations(json.dumps(config(users=[user])))
+
+
+def test_a_user_listed_twice_is_refused():
+    with pytest.raises(ValidationError, match="listed twice"):
+        parse_organisations(json.dumps(config(users=[
+            {"user_id": "a", "token_sha256": hash_token("t1")},
+            {"user_id": "a", "token_sha256": hash_token("t2")}])))

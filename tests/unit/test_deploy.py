@@ -68,3 +68,18 @@ def test_kafka_is_declared_as_strimzi_resources_in_kraft_mode() -> None:
 def test_dockerfile_runs_a_service_as_a_non_root_user() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "USER nobody" in text and "pip install --no-cache-dir ." in text
+
+
+def test_no_secret_value_is_shipped() -> None:
+    # A placeholder shipped here ends up running (CHANGE-ME was a valid lookup key): the
+    # operator creates the Secret songji-secrets from their own store (see config.yaml).
+    assert [name for name, doc in manifests() if doc["kind"] == "Secret"] == []
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        for line in path.read_text().splitlines():
+            code = line.split("#", 1)[0]
+            for setting in ("SONGJI_LOOKUP_KEY", "SONGJI_PERSONAL_DATA_KEY",
+                            "SONGJI_WEBHOOK_SECRET_KEY"):
+                if setting in code:
+                    value = code.split(setting, 1)[1].lstrip(":= \t\"'").rstrip("\"' ")
+                    assert value == "", f"{path.name} gives {setting} a value"
+            assert "CHANGE-ME" not in code, f"{path.name} ships a placeholder secret"

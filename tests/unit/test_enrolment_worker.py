@@ -82,11 +82,17 @@ def test_gender_and_birth_year_come_from_the_national_id():
     assert (event.gender, event.birth_year) == ("female", 2001)
 
 
-def test_a_second_registration_of_the_same_id_names_the_existing_worker():
+def test_a_second_registration_of_the_same_id_names_the_existing_worker_if_visible():
     err = refused(worker.register, register_command(), Worker(), worker_id="w-new",
-                  existing_worker_id="w-1")
+                  existing_worker_id="w-1", existing_visible=True)
     assert err.code == "worker_already_registered"
     assert err.details == {"worker_id": "w-1"}
+
+
+def test_a_second_registration_does_not_name_a_worker_the_registrant_may_not_see():
+    err = refused(worker.register, register_command(), Worker(), worker_id="w-new",
+                  existing_worker_id="w-1")
+    assert (err.code, err.details) == ("worker_already_registered", {})
 
 
 def test_a_registered_stream_is_not_registered_again():

@@ -39,7 +39,7 @@ def test_settings_refuse_a_bad_key_without_showing_it() -> None:
     secret = "this-is-not-a-fernet-key-but-is-secret"
     common = {"database_url": "postgresql://x/y", "kafka_bootstrap_servers": "k:9092"}
     with pytest.raises(ValidationError) as refused:
-        EnrolmentSettings(**common, lookup_key="k", personal_data_key=f"{A},{secret}")
+        EnrolmentSettings(**common, lookup_key=C, personal_data_key=f"{A},{secret}")
     assert "key 2 of 2 is not a Fernet key" in str(refused.value)
     assert secret not in str(refused.value) and A not in str(refused.value)
     with pytest.raises(ValidationError, match="key 1 of 1"):

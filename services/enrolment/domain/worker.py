@@ -52,17 +52,25 @@ class Worker:
         return [e for e in self.enrolments.values() if not e.withdrawn]
 
 
-def refuse_duplicate(existing_worker_id: str | None) -> None:
-    """The handler looks the national ID up; a hit means this person is already registered."""
-    if existing_worker_id is not None:
-        raise DomainError("worker_already_registered",
-                          "A worker with this national ID number is already registered.",
-                          worker_id=existing_worker_id)
+def refuse_duplicate(existing_worker_id: str | None, *, existing_visible: bool = False) -> None:
+    """The handler looks the national ID up; a hit means this person is already registered.
+
+    The refusal names the existing worker only when ``existing_visible``: the registering
+    organisation may read that worker's record anyway (a station at the worker's site, which
+    then carries on with the worker it has). Anyone else learns only that the number is taken,
+    so trying ID numbers cannot map them to other stations' pseudonymous workers."""
+    if existing_worker_id is None:
+        return
+    message = "A worker with this national ID number is already registered."
+    if existing_visible:
+        raise DomainError("worker_already_registered", message, worker_id=existing_worker_id)
+    raise DomainError("worker_already_registered", message)
 
 
 def register(cmd: RegisterWorker, state: Worker, *, worker_id: str,
-             existing_worker_id: str | None) -> list[WorkerEvent]:
-    refuse_duplicate(existing_worker_id)
+             existing_worker_id: str | None, existing_visible: bool = False
+             ) -> list[WorkerEvent]:
+    refuse_duplicate(existing_worker_id, existing_visible=existing_visible)
     if state.registered:
         raise DomainError("worker_already_registered", "This worker is already registered.",
                           worker_id=state.worker_id)
