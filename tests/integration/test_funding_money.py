@@ -50,7 +50,7 @@ async def started(api: httpx.AsyncClient, src: Source) -> list[dict]:
 
 async def approve(api: httpx.AsyncClient, batch: str, line_ids: list[str]) -> dict:
     approved = await api.post("/batches", headers=HR, json={
-        "batch_id": batch, "line_ids": line_ids, "approved_by": "hr-officer-2"})
+        "batch_id": batch, "line_ids": line_ids})
     assert approved.status_code == 201, approved.text
     return next(e for e in approved.json() if "last_day" in e)
 
@@ -98,7 +98,7 @@ async def test_reused_ids_are_refused_and_store_nothing(
         notice = await approve(api, "b1", ids[:2])
         await approve(api, "b2", ids[2:])
         reused = await api.post("/batches", headers=HR, json={
-            "batch_id": "b1", "line_ids": ids[2:], "approved_by": "hr-officer-2"})
+            "batch_id": "b1", "line_ids": ids[2:]})
         assert (reused.status_code, reused.json()["code"]) == (409, "batch_exists")
 
         objection = {"objection_id": "o1", "line_id": ids[0], "ground": "not_attended"}
@@ -193,7 +193,7 @@ async def test_rejected_line_is_paid_once_in_a_new_batch_and_recoveries_return_t
         assert {s for s, _ in statuses.values()} == {"paid"}
         assert (await budget(api))["paid_fen"] == total
         third = await api.post("/batches", headers=HR, json={
-            "batch_id": "b3", "line_ids": [rejected["line_id"]], "approved_by": "hr-2"})
+            "batch_id": "b3", "line_ids": [rejected["line_id"]]})
         assert (third.status_code, third.json()["code"]) == (409, "line_not_due")
         for batch in ("b1", "b2"):
             more = await instruct(api, batch, f"pay-{batch}-more", lines)
