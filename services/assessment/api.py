@@ -13,6 +13,7 @@ from services.assessment.domain.body import AddAssessor, RegisterAssessmentBody
 from services.assessment.domain.results import RecordResult, VoidResult
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
+from shared.contracts.bounds import MAX_TIES, Id, Name
 from shared.runtime.service import Context
 
 router = APIRouter()
@@ -25,11 +26,11 @@ class Reason(BaseModel):
 
 class Assessor(BaseModel):
     assessor_id: str = Field(min_length=1, max_length=64)
-    affiliations: list[str] = Field(default_factory=list)
+    affiliations: list[Name] = Field(default_factory=list, max_length=MAX_TIES)
 
 
 class Scores(BaseModel):
-    worker_id: str
+    worker_id: Id
     theory_score: int = Field(ge=0, le=100)
     practical_score: int = Field(ge=0, le=100)
 

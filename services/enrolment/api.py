@@ -20,6 +20,7 @@ from services.enrolment import handlers, projections
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
+from shared.contracts.bounds import MAX_CHOICES
 from shared.contracts.common import ClassMode, OccupationCode
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
@@ -34,7 +35,7 @@ class WorkerRegisteredResponse(BaseModel):
 
 class IntakeSurvey(BaseModel):
     desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
-    availability: list[ClassMode] = Field(min_length=1)
+    availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
 
 

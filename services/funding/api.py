@@ -23,6 +23,7 @@ from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
 from shared.auth.http import REFUSALS, Acting, acting_metadata
+from shared.contracts.bounds import MAX_BATCH_LINES, Id
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
@@ -175,7 +176,7 @@ async def get_estimate(ctx: Context, org: Acting, occupation: str,
 
 class Objection(BaseModel):
     objection_id: str = Field(min_length=1, max_length=80)
-    line_id: str
+    line_id: Id
     ground: ObjectionGround
 
 
@@ -191,19 +192,20 @@ class Account(BaseModel):
 
 class InstructionRequest(BaseModel):
     instruction_id: str = Field(min_length=1, max_length=80)
-    accounts: dict[str, Account] = Field(
+    accounts: dict[Id, Account] = Field(
+        max_length=MAX_BATCH_LINES,
         description="Bank account per payee id; used to write the file, never stored")
 
 
 class Confirmation(BaseModel):
-    instruction_id: str
+    instruction_id: Id
     bank_reference: str = Field(min_length=1, max_length=120)
-    failed_line_ids: list[str] = Field(default_factory=list)
+    failed_line_ids: list[Id] = Field(default_factory=list, max_length=MAX_BATCH_LINES)
 
 
 class Recovery(BaseModel):
     recovery_id: str = Field(min_length=1, max_length=80)
-    line_id: str
+    line_id: Id
     amount_fen: int = Field(gt=0)
 
 

@@ -19,6 +19,7 @@ from services.notifications import projections, webhooks
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
+from shared.contracts.bounds import MAX_WEBHOOK_EVENT_TYPES, ShortText
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
@@ -143,8 +144,9 @@ class WebhookKeyNotConfigured(DomainError):
 
 class WebhookRequest(BaseModel):
     url: AnyHttpUrl = Field(description="Where to POST the events (https in production)")
-    event_types: list[str] = Field(min_length=1, description="CloudEvents types, e.g. "
-                                   "songji.assessment.SkillLevelCertified.v1")
+    event_types: list[ShortText] = Field(min_length=1, max_length=MAX_WEBHOOK_EVENT_TYPES,
+                                         description="CloudEvents types, e.g. "
+                                         "songji.assessment.SkillLevelCertified.v1")
     description: str | None = Field(None, max_length=200)
 
 

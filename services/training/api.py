@@ -18,6 +18,7 @@ from services.training.domain.institution import (
 )
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
+from shared.contracts.bounds import Id
 from shared.contracts.common import CheckInMethod
 from shared.contracts.training import ClassCompleted
 from shared.runtime.errors import NotFound
@@ -32,8 +33,8 @@ class Reason(BaseModel):
 
 
 class Attendance(BaseModel):
-    session_id: str
-    worker_id: str
+    session_id: Id
+    worker_id: Id
     minutes: int = Field(ge=0, description="Whole minutes attended")
     method: CheckInMethod
 

@@ -28,6 +28,7 @@ from shared.contracts.assessment import (
     CertificationRevoked,
     SkillLevelCertified,
 )
+from shared.contracts.bounds import Id
 from shared.runtime.errors import DomainError
 
 
@@ -36,21 +37,21 @@ class _Command(BaseModel):
 
 
 class RecordResult(_Command):
-    assessment_id: str
-    worker_id: str
+    assessment_id: Id
+    worker_id: Id
     theory_score: int = Field(ge=0, le=100)
     practical_score: int = Field(ge=0, le=100)
 
 
 class VoidResult(_Command):
-    assessment_id: str
-    result_id: str
+    assessment_id: Id
+    result_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
 class RevokeCertificate(_Command):
-    assessment_id: str
-    certificate_id: str
+    assessment_id: Id
+    certificate_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
