@@ -186,7 +186,7 @@ class Resolution(BaseModel):
 
 class Account(BaseModel):
     account_name: str = Field(min_length=1, max_length=120)
-    account_number: str = Field(pattern=r"^[0-9]{8,30}$")
+    account_number: str = Field(pattern=r"^[0-9]{8,30}$", max_length=30)
     bank_code: str = Field(min_length=1, max_length=20)
 
 

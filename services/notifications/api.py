@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
 from services.notifications import projections, webhooks
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Forbidden, Organisation
 from shared.contracts import registered_events
-from shared.contracts.bounds import MAX_WEBHOOK_EVENT_TYPES, ShortText
+from shared.contracts.bounds import MAX_URL_LENGTH, MAX_WEBHOOK_EVENT_TYPES, ShortText
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.service import Context
@@ -143,7 +143,8 @@ class WebhookKeyNotConfigured(DomainError):
 
 
 class WebhookRequest(BaseModel):
-    url: AnyHttpUrl = Field(description="Where to POST the events (https in production)")
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)] = Field(
+        description="Where to POST the events (https in production)")
     event_types: list[ShortText] = Field(min_length=1, max_length=MAX_WEBHOOK_EVENT_TYPES,
                                          description="CloudEvents types, e.g. "
                                          "songji.assessment.SkillLevelCertified.v1")

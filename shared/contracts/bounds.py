@@ -40,6 +40,9 @@ MAX_SHORT_TEXT = 200
 MAX_TEXT = 2000
 """Free text: reasons and descriptions."""
 
+MAX_URL_LENGTH = 2000
+"""A webhook's address."""
+
 # -- lists ----------------------------------------------------------------------------------
 
 MAX_CLASS_SIZE = 200

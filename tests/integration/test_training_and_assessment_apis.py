@@ -118,3 +118,27 @@ async def test_an_oversized_affiliation_or_trainer_id_is_refused_and_nothing_sto
             assert refused.status_code == 422
             assert refused.json()["detail"][0]["loc"] == ["body", "trainer_ids", 0]
         assert await events_in(database) == stored
+
+
+async def test_a_2000_character_correlation_id_is_not_stored_as_given(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    given = "c" * 2000
+    async with running_service(ASSESSMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, assessment):
+        body = {"body_id": "body-1", "name": "鉴定中心", "code": "YNSK"}
+        answer = await assessment.post("/bodies", json=body,
+                                       headers={**HR, "X-Correlation-ID": given})
+        assert answer.status_code == 204
+        used = answer.headers["X-Correlation-ID"]
+        kept = await assessment.post("/bodies", json={**body, "body_id": "body-2"},
+                                     headers={**HR, "X-Correlation-ID": "run-7:step.2"})
+        assert kept.headers["X-Correlation-ID"] == "run-7:step.2"
+    conn = await asyncpg.connect(database)
+    try:
+        stored = [r["c"] for r in await conn.fetch(
+            "SELECT metadata->>'correlation_id' AS c FROM events ORDER BY position")]
+    finally:
+        await conn.close()
+    assert stored == [used, "run-7:step.2"]
+    assert used != given and len(used) == 36

@@ -53,10 +53,18 @@ def largest(schema: dict[str, Any], defs: dict[str, Any], where: str) -> Any:
             raise Unbounded(f"{where}: a list without maxItems")
         return [largest(schema["items"], defs, f"{where}[]")] * schema["maxItems"]
     if kind == "object":
-        if schema.get("additionalProperties") not in (None, False):
+        value = {name: largest(prop, defs, f"{where}.{name}")
+                 for name, prop in schema.get("properties", {}).items()}
+        extra = schema.get("additionalProperties")
+        if extra in (None, False):
+            return value
+        key_length = schema.get("propertyNames", {}).get("maxLength")
+        if not isinstance(extra, dict) or "maxProperties" not in schema or key_length is None:
             raise Unbounded(f"{where}: an object with free keys")
-        return {name: largest(prop, defs, f"{where}.{name}")
-                for name, prop in schema.get("properties", {}).items()}
+        item = largest(extra, defs, f"{where}{{}}")
+        for i in range(schema["maxProperties"]):  # distinct keys, each as long as allowed
+            value[f"{i:06d}" + WIDEST_CHAR * (key_length - 6)] = item
+        return value
     if kind == "integer":
         return int(schema["maximum"]) if "maximum" in schema else -(10 ** 19)
     if kind == "number":

@@ -22,7 +22,7 @@ class _Command(BaseModel):
 class RegisterAssessmentBody(_Command):
     body_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    code: str = Field(pattern=r"^[A-Z0-9]{2,12}$",
+    code: str = Field(pattern=r"^[A-Z0-9]{2,12}$", max_length=12,
                       description="Short code that prefixes its certificate numbers")
     affiliations: list[Name] = Field(default_factory=list, max_length=MAX_TIES,
                                      description="Institutions and employers it is tied to")

@@ -43,7 +43,7 @@ class RegisterWorker(_Command):
     preferred_language: Literal["zh-CN", "en"] = Field(
         "zh-CN", description="Language of the messages the worker receives")
     contact_window: str | None = Field(
-        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        None, max_length=11, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
         description="When non-urgent messages may reach the worker, Asia/Shanghai time, "
                     "e.g. 09:00-18:00 for a night-shift worker")
 
