@@ -21,6 +21,7 @@ from shared.runtime.limits import (
     correlation_id_from,
 )
 from shared.runtime.logging import MAX_LOGGED_TEXT, bound_text
+from shared.runtime.paging import MAX_PAGE_SIZE
 from tests.support import service_app
 from tests.unit.test_contract_bounds import largest
 
@@ -182,3 +183,30 @@ def test_every_request_body_is_bounded_and_the_largest_valid_one_is_under_the_li
             body = largest(content["application/json"]["schema"], defs, where)
             size = len(json.dumps(body))  # as JSON encoders write it: \u001f, six bytes
             assert size < DEFAULT_MAX_BODY_BYTES, f"{where}: a valid body of {size} bytes"
+
+
+# Lists that are not data: the event catalogue (a few dozen types, the same for everyone).
+NOT_PAGED = {"/events/schemas"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_list_route_is_paged_and_every_id_in_a_path_or_query_bounded(
+    service: str,
+) -> None:
+    document = openapi(service)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            params = {p["name"]: p for p in operation.get("parameters", [])}
+            for name, param in params.items():
+                schema = param["schema"]
+                strings = [s for s in [schema, *schema.get("anyOf", [])]
+                           if s.get("type") == "string" and "format" not in s]
+                assert all("maxLength" in s for s in strings), f"{path} {name} unbounded"
+            answer = operation.get("responses", {}).get("200", {}).get("content", {}).get(
+                "application/json", {}).get("schema", {})
+            paged = answer.get("type") == "array" or any(
+                "paged" in operation.get(k, "") for k in ("summary", "description"))
+            if method != "get" or not paged or path in NOT_PAGED:
+                continue
+            assert {"limit", "after"} <= set(params), f"{service} {path} is not paged"
+            assert params["limit"]["schema"]["maximum"] == MAX_PAGE_SIZE
