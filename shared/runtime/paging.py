@@ -21,6 +21,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import Depends, Query, Request, Response
@@ -102,8 +103,7 @@ def answer_page(rows: Sequence[T], key: Callable[[T], Key], page: PageRequest,
     if len(rows) > page.limit:
         query = dict(request.query_params) | {"after": encode_cursor(key(items[-1])),
                                              "limit": str(page.limit)}
-        link = request.url.path + "?" + "&".join(
-            f"{name}={_quote(value)}" for name, value in query.items())
+        link = f"{request.url.path}?{urlencode(query)}"
         response.headers["Link"] = f'<{link}>; rel="next"'
     return items
 
@@ -119,10 +119,6 @@ def one_page(items: Sequence[T], key: Callable[[T], Key], page: PageRequest,
             raise _bad_cursor()
         ordered = [x for x in ordered if key(x) > page.after]
     return answer_page(ordered[:page.fetch_size()], key, page, request, response)
-
-
-def _quote(value: str) -> str:
-    return httpx.QueryParams({"v": value}).__str__()[2:]
 
 
 def next_link(response: httpx.Response) -> str | None:
