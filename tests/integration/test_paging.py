@@ -4,9 +4,14 @@ was there exactly once."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
 import pytest
 
 from services.funding.app import SPEC as FUNDING
+from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.runtime.paging import MAX_PAGE_SIZE, every_page, next_link
 from tests.orgs import auth
 from tests.support import running_service
@@ -62,3 +67,27 @@ async def test_lists_are_paged_with_a_maximum_and_every_item_comes_once(
             response = await api.get(link)
             versions += [p["version"] for p in response.json()]
         assert (pages, versions) == (2, [1, 2, 3, 4, 5])
+
+
+async def test_a_keyset_page_over_a_table_breaks_ties_and_repeats_nothing(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Notifications' known workers, ordered by (registered_at, worker_id): the cursor is a
+    timestamp and an id, and workers registered at the same instant are neither skipped nor
+    repeated across a page boundary."""
+    async with running_service(NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, api):
+        conn = await asyncpg.connect(database)
+        try:
+            same = datetime(2025, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
+            for i, at in enumerate([same, same, same, same + timedelta(seconds=1), same]):
+                await conn.execute(
+                    "INSERT INTO known_workers (worker_id, gender, birth_year, registered_at, "
+                    "event_id) VALUES ($1, 'female', 1990, $2, $3)", f"w-{i}", at, uuid.uuid4())
+        finally:
+            await conn.close()
+        first = await api.get("/workers", params={"limit": 2}, headers=HR)
+        assert first.status_code == 200 and len(first.json()) == 2
+        workers = [w["worker_id"] for w in await every_page(
+            first, lambda link: api.get(link, headers=HR))]
+        assert workers == ["w-0", "w-1", "w-2", "w-4", "w-3"]
