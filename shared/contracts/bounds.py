@@ -58,6 +58,10 @@ MAX_ATTENDANCE_RECORDS = 2 * MAX_SESSIONS
 """Attendance records (voided ones included) of one trainee in one class: each session once,
 and as many corrections again. It bounds the evidence of a living subsidy line."""
 
+MAX_RESULTS_PER_CANDIDATE = 20
+"""Results (voided ones included) of one candidate in one assessment: a result and its
+corrections. Each passed one is a certificate that a ledger line cites, with what revoked it."""
+
 MAX_EVIDENCE = 2500
 """Events that justify one ledger line: the trainee's attendance records and their voids,
 the class, the policy, the certificates and what revoked them."""
