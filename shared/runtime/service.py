@@ -70,6 +70,9 @@ class ServiceSpec:
     # Long-running jobs of the service (e.g. a reminder scheduler), started after the broker
     # and cancelled at shutdown. Each gets the context and must loop until cancelled.
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    # (path pattern, bytes) for routes whose valid bodies exceed the body-size setting; none
+    # does today (tests/unit/test_request_limits.py measures the largest of each route).
+    larger_bodies: Sequence[tuple[str, int]] = ()
 
 
 @dataclass
@@ -166,7 +169,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(RequestLimitsMiddleware, limits=RequestLimits(
         max_body_bytes=settings.max_body_bytes, max_headers=settings.max_headers,
         max_header_bytes=settings.max_header_bytes,
-        max_header_block_bytes=settings.max_header_block_bytes))
+        max_header_block_bytes=settings.max_header_block_bytes,
+        larger_bodies=spec.larger_bodies))
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
     async def health() -> dict[str, str]:

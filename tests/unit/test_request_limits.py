@@ -210,3 +210,34 @@ def test_every_list_route_is_paged_and_every_id_in_a_path_or_query_bounded(
                 continue
             assert {"limit", "after"} <= set(params), f"{service} {path} is not paged"
             assert params["limit"]["schema"]["maximum"] == MAX_PAGE_SIZE
+
+
+def test_a_service_process_bounds_the_request_head_in_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.runtime import main
+
+    seen: dict = {}
+    monkeypatch.setattr(main.uvicorn, "run", lambda app, **options: seen.update(options))
+    monkeypatch.setenv("SONGJI_DATABASE_URL", "postgresql://nowhere/none")
+    monkeypatch.setenv("SONGJI_KAFKA_BOOTSTRAP_SERVERS", "localhost:1")
+    main.run_service(ASSESSMENT)
+    assert seen["http"] == "h11"
+    assert seen["h11_max_incomplete_event_size"] == 16 * 1024 + main.REQUEST_LINE_BYTES
+
+
+async def test_a_service_may_let_a_route_take_a_larger_body() -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(ASSESSMENT, larger_bodies=[(r"/bodies", 3 * 1024 * 1024)])
+    roomy = httpx.ASGITransport(app=service_app(
+        spec, database_url="postgresql://nowhere/none", bootstrap="localhost:1",
+        topic_prefix="t"))
+    body = b"x" * (2 * 1024 * 1024)
+    for transport, path, expected_413 in ((roomy, "/bodies", False),
+                                          (roomy, "/bodies/b-1/assessors", True),
+                                          (app(), "/bodies", True)):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answer = await client.post(path, content=body,
+                                       headers={"content-type": "application/json"})
+        assert (answer.status_code == 413) is expected_413, (path, answer.status_code)
