@@ -34,6 +34,7 @@ import httpx
 
 from services.funding.domain.ledger import line_id
 from shared.eventsourcing.topics import SERVICES
+from shared.runtime.paging import MAX_PAGE_SIZE, every_page
 
 UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?"
                   r"[0-9a-f]{12}(?![0-9a-f])")
@@ -103,11 +104,15 @@ def dump(snap: Snapshot, path: Any) -> None:
 
 
 async def _ledger(url: str, token: str) -> list[dict]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        response = await client.get(url.rstrip("/") + "/ledger",
-                                    headers={"Authorization": f"Bearer {token}"})
-        response.raise_for_status()
-        return response.json()
+    """Every line of the ledger, page after page."""
+    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {token}"}
+                                 ) as client:
+        async def get(path: str) -> httpx.Response:
+            response = await client.get(url.rstrip("/") + path)
+            response.raise_for_status()
+            return response
+
+        return await every_page(await get(f"/ledger?limit={MAX_PAGE_SIZE}"), get)
 
 
 def normalise_ledger(lines: list[dict], norm: Normaliser) -> tuple[dict[str, dict], list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.assessment import handlers, projections
@@ -13,6 +13,9 @@ from services.assessment.domain.body import AddAssessor, RegisterAssessmentBody
 from services.assessment.domain.results import RecordResult, VoidResult
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
+from shared.contracts.bounds import MAX_TIES, Id, Name
+from shared.runtime.paging import Page, answer_page, one_page
+from shared.runtime.params import PathId
 from shared.runtime.service import Context
 
 router = APIRouter()
@@ -25,11 +28,11 @@ class Reason(BaseModel):
 
 class Assessor(BaseModel):
     assessor_id: str = Field(min_length=1, max_length=64)
-    affiliations: list[str] = Field(default_factory=list)
+    affiliations: list[Name] = Field(default_factory=list, max_length=MAX_TIES)
 
 
 class Scores(BaseModel):
-    worker_id: str
+    worker_id: Id
     theory_score: int = Field(ge=0, le=100)
     practical_score: int = Field(ge=0, le=100)
 
@@ -48,7 +51,7 @@ async def post_body(body: RegisterAssessmentBody, request: Request, ctx: Context
 
 @router.post("/bodies/{body_id}/assessors", status_code=204, tags=["bodies"], responses=REFUSALS,
              summary="Add an assessor with their affiliations (the body, or HR)")
-async def post_assessor(body_id: str, body: Assessor, request: Request, ctx: Context,
+async def post_assessor(body_id: PathId, body: Assessor, request: Request, ctx: Context,
                         org: Acting) -> None:
     cmd = AddAssessor(body_id=body_id, **body.model_dump())
     await handlers.add_assessor(ctx, cmd, org, acting_metadata(request, org))
@@ -64,7 +67,7 @@ async def post_assessment(body: ScheduleAssessment, request: Request, ctx: Conte
 @router.post("/assessments/{assessment_id}/results", status_code=201, tags=["assessments"],
              response_model=ResultRecorded, responses=REFUSALS,
              summary="Record a candidate's scores; a pass certifies the skill level")
-async def post_result(assessment_id: str, body: Scores, request: Request, ctx: Context,
+async def post_result(assessment_id: PathId, body: Scores, request: Request, ctx: Context,
                       org: Acting) -> ResultRecorded:
     cmd = RecordResult(assessment_id=assessment_id, **body.model_dump())
     result_id, number = await handlers.record_result(ctx, cmd, org,
@@ -75,7 +78,7 @@ async def post_result(assessment_id: str, body: Scores, request: Request, ctx: C
 @router.post("/assessments/{assessment_id}/results/{result_id}/void", status_code=204,
              tags=["assessments"], responses=REFUSALS,
              summary="Void a result (a pass's certificate is revoked with it)")
-async def post_void(assessment_id: str, result_id: str, body: Reason, request: Request,
+async def post_void(assessment_id: PathId, result_id: PathId, body: Reason, request: Request,
                     ctx: Context, org: Acting) -> None:
     cmd = VoidResult(assessment_id=assessment_id, result_id=result_id, reason=body.reason)
     await handlers.void_result(ctx, cmd, org, acting_metadata(request, org))
@@ -84,24 +87,33 @@ async def post_void(assessment_id: str, result_id: str, body: Reason, request: R
 @router.post("/certificates/{certificate_id}/revocation", status_code=204,
              tags=["certificates"], responses=REFUSALS,
              summary="Revoke a certificate with a reason (its body, or HR)")
-async def post_revocation(certificate_id: str, body: Reason, request: Request, ctx: Context,
+async def post_revocation(certificate_id: PathId, body: Reason, request: Request, ctx: Context,
                           org: Acting) -> None:
     await handlers.revoke_certificate(ctx, certificate_id, body.reason, org,
                                       acting_metadata(request, org))
 
 
 @router.get("/assessments/{assessment_id}/results", tags=["queries"], responses=REFUSALS,
-            summary="An assessment's results and certificates (its body, HR, auditors)")
-async def get_results(assessment_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
+            summary="An assessment's results and certificates (its body, HR, auditors), paged by "
+                    "candidate: a page holds the results and certificates of its candidates")
+async def get_results(assessment_id: PathId, ctx: Context, org: Acting, page: Page,
+                      request: Request, response: Response) -> dict[str, Any]:
     await handlers.owned_assessment(ctx, assessment_id, org, Action.VIEW_RESULTS)
+    (after,) = page.after_as(str)
     async with ctx.pool.acquire() as conn:
+        candidates = await projections.candidates_with_results(conn, assessment_id, after,
+                                                               page.fetch_size())
+        shown = answer_page(candidates, lambda w: (w,), page, request, response)
         return {"assessment_id": assessment_id,
-                **await projections.results_of(conn, assessment_id)}
+                **await projections.results_of(conn, assessment_id, shown)}
 
 
 @router.get("/statistics/certificates", tags=["queries"], responses=REFUSALS,
-            summary="Live certificates counted by occupation and level")
-async def get_certificate_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
+            summary="Live certificates counted by occupation and level (paged)")
+async def get_certificate_counts(ctx: Context, org: Acting, page: Page, request: Request,
+                                 response: Response) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS, Target())
     async with ctx.pool.acquire() as conn:
-        return await projections.certificate_counts(conn)
+        counts = await projections.certificate_counts(conn)
+    return one_page(counts, lambda c: (c["occupation_code"], c["level"]), page, request,
+                    response)

@@ -106,14 +106,28 @@ async def assessment_of_certificate(conn: asyncpg.Connection, certificate_id: st
                                certificate_id)
 
 
-async def results_of(conn: asyncpg.Connection, assessment_id: str) -> dict[str, Any]:
+async def candidates_with_results(conn: asyncpg.Connection, assessment_id: str,
+                                  after: str | None, limit: int) -> list[str]:
+    """Up to ``limit`` workers with a result in the assessment, after ``after``, in order."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT worker_id FROM results WHERE assessment_id = $1 "
+        "AND ($2::text IS NULL OR worker_id > $2) ORDER BY worker_id LIMIT $3",
+        assessment_id, after, limit)
+    return [r["worker_id"] for r in rows]
+
+
+async def results_of(conn: asyncpg.Connection, assessment_id: str,
+                     workers: list[str]) -> dict[str, Any]:
+    """The results and certificates of these workers in the assessment."""
     results = await conn.fetch(
         "SELECT result_id, worker_id, theory_score, practical_score, passed, voided_reason "
-        "FROM results WHERE assessment_id = $1 ORDER BY worker_id, result_id", assessment_id)
+        "FROM results WHERE assessment_id = $1 AND worker_id = ANY($2::text[]) "
+        "ORDER BY worker_id, result_id", assessment_id, workers)
     certificates = await conn.fetch(
         "SELECT certificate_id, certificate_number, worker_id, occupation_code, level, "
         "certified_on, revoked_on, revocation_reason FROM certificates "
-        "WHERE assessment_id = $1 ORDER BY certificate_number", assessment_id)
+        "WHERE assessment_id = $1 AND worker_id = ANY($2::text[]) "
+        "ORDER BY certificate_number", assessment_id, workers)
     return {"results": [dict(r) for r in results],
             "certificates": [dict(r) for r in certificates]}
 

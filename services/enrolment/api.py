@@ -21,8 +21,11 @@ from services.enrolment import handlers, projections
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
+from shared.contracts.bounds import MAX_CHOICES
 from shared.contracts.common import ClassMode, OccupationCode
 from shared.runtime.idempotency import Idempotent, answer
+from shared.runtime.paging import Page, one_page
+from shared.runtime.params import PathId
 from shared.runtime.service import Context
 
 router = APIRouter()
@@ -35,7 +38,7 @@ class WorkerRegisteredResponse(BaseModel):
 
 class IntakeSurvey(BaseModel):
     desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
-    availability: list[ClassMode] = Field(min_length=1)
+    availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
 
 
@@ -66,7 +69,7 @@ async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
 @router.post("/workers/{worker_id}/intake-surveys", status_code=status.HTTP_201_CREATED,
              tags=["workers"], response_model=SurveyRecorded, responses=REFUSALS,
              summary="Record what a worker wants to learn and when they can attend")
-async def post_survey(worker_id: str, body: IntakeSurvey, request: Request, ctx: Context,
+async def post_survey(worker_id: PathId, body: IntakeSurvey, request: Request, ctx: Context,
                       org: Acting, once: Idempotent) -> Response:
     command = RecordIntakeSurvey(worker_id=worker_id, **body.model_dump())
     metadata = acting_metadata(request, org)
@@ -95,14 +98,14 @@ async def post_enrolment(body: Enrol, request: Request, ctx: Context,
 @router.post("/enrolments/{enrolment_id}/withdrawal", status_code=status.HTTP_204_NO_CONTENT,
              tags=["enrolments"], responses=REFUSALS,
              summary="Withdraw an enrolment, with a reason")
-async def post_withdrawal(enrolment_id: str, body: Withdrawal, request: Request, ctx: Context,
+async def post_withdrawal(enrolment_id: PathId, body: Withdrawal, request: Request, ctx: Context,
                           org: Acting) -> None:
     await handlers.withdraw(ctx, enrolment_id, body.reason, org, acting_metadata(request, org))
 
 
 @router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=REFUSALS,
             summary="A worker's surveys, enrolments and certificates (their station, HR)")
-async def get_training_record(worker_id: str, ctx: Context, org: Acting) -> dict[str, Any]:
+async def get_training_record(worker_id: PathId, ctx: Context, org: Acting) -> dict[str, Any]:
     async with ctx.pool.acquire() as conn:
         site = await handlers.worker_site(conn, worker_id)
         require(org, Action.VIEW_WORKER_RECORD, Target(site=site))
@@ -120,13 +123,17 @@ class WorkerContact(BaseModel):
 @router.get("/workers/{worker_id}/contact", tags=["workers"], response_model=WorkerContact,
             responses=REFUSALS,
             summary="How to reach a worker (the notifications service only, at send time)")
-async def get_contact(worker_id: str, ctx: Context, org: Acting) -> WorkerContact:
+async def get_contact(worker_id: PathId, ctx: Context, org: Acting) -> WorkerContact:
     return WorkerContact(**await handlers.worker_contact(ctx, worker_id, org))
 
 
 @router.get("/statistics/enrolments", tags=["queries"], responses=REFUSALS,
-            summary="Live enrolments counted by site, occupation, gender and level")
-async def get_enrolment_counts(ctx: Context, org: Acting) -> list[dict[str, Any]]:
+            summary="Live enrolments counted by site, occupation, gender and level (paged)")
+async def get_enrolment_counts(ctx: Context, org: Acting, page: Page, request: Request,
+                               response: Response) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS)
     async with ctx.pool.acquire() as conn:
-        return await projections.enrolment_counts(conn)
+        counts = await projections.enrolment_counts(conn)
+    return one_page(counts, lambda c: tuple(c[k] for k in (
+        "province", "city", "site_name", "occupation_code", "gender", "level")),
+        page, request, response)

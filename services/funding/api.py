@@ -24,10 +24,13 @@ from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.contracts import Metadata
+from shared.contracts.bounds import MAX_BATCH_LINES, Id
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
+from shared.runtime.paging import Page, iso, one_page
+from shared.runtime.params import PathId, QueryId
 from shared.runtime.service import Context
 
 router = APIRouter(responses=REFUSALS)
@@ -83,11 +86,18 @@ async def post_policy(body: policy.PublishFundingPolicy, request: Request,
         handlers.publish_policy(ctx, body, metadata, conn)))
 
 
-@router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished])
-async def get_policies(ctx: Context, _: Acting) -> list[FundingPolicyPublished]:
+@router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished],
+            summary="Every version of the funding policy, in the order they take effect (paged)")
+async def get_policies(ctx: Context, _: Acting, page: Page, request: Request,
+                       response: Response) -> list[FundingPolicyPublished]:
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
-    return [r.policy for r in sorted(refs, key=lambda r: r.sort_key)]
+    return [r.policy for r in one_page(refs, _policy_key, page, request, response)]
+
+
+def _policy_key(ref: policy.PolicyRef) -> tuple[str, int, str]:
+    effective_from, version, policy_id = ref.sort_key
+    return iso(effective_from), version, policy_id
 
 
 async def _policies(conn) -> list[policy.PolicyRef]:
@@ -106,23 +116,29 @@ async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Co
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
-            summary="Per fund: allocated, committed, paid, recovered and available (fen)")
-async def get_budget(ctx: Context, org: Acting) -> list[FundOut]:
+            summary="Per fund: allocated, committed, paid, recovered and available "
+                    "(fen; paged by fund)")
+async def get_budget(ctx: Context, org: Acting, page: Page, request: Request,
+                     response: Response) -> list[FundOut]:
     require_role(org, READ_ALL, "view_budget")
     async with ctx.pool.acquire() as conn:
         ledger = await handlers.current_ledger(conn)
+    funds = one_page(ledger.funds, lambda f: (f.fund,), page, request, response)
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
                     paid_fen=f.paid_fen, recovered_fen=f.recovered_fen,
-                    available_fen=f.available_fen) for f in ledger.funds]
+                    available_fen=f.available_fen) for f in funds]
 
 
 # -- the ledger ------------------------------------------------------------------------------
 
 @router.get("/ledger", tags=["ledger"], response_model=list[LineOut],
-            summary="Ledger lines, filtered by payee, class, worker, fund or status")
-async def get_ledger(ctx: Context, payee_id: str | None = None, class_id: str | None = None,
-                     worker_id: str | None = None, fund: str | None = None,
-                     line_status: Annotated[str | None, Query(alias="status")] = None,
+            summary="Ledger lines, filtered by payee, class, worker, fund or status (paged, "
+                    "by class, worker, rule and sequence)")
+async def get_ledger(ctx: Context, page: Page, request: Request, response: Response,
+                     payee_id: QueryId = None, class_id: QueryId = None,
+                     worker_id: QueryId = None, fund: QueryId = None,
+                     line_status: Annotated[str | None, Query(alias="status",
+                                                              max_length=40)] = None,
                      *, org: Acting) -> list[LineOut]:
     only_payee = ledger_scope(org)
     if only_payee is not None:
@@ -133,13 +149,18 @@ async def get_ledger(ctx: Context, payee_id: str | None = None, class_id: str | 
         ledger = await handlers.current_ledger(conn)
     wanted = {"payee_id": payee_id, "class_id": class_id, "worker_id": worker_id,
               "fund": fund, "status": line_status}
-    return [LineOut.of(x) for x in ledger.lines
-            if all(v is None or getattr(x, k) == v for k, v in wanted.items())]
+    lines = [x for x in ledger.lines
+             if all(v is None or getattr(x, k) == v for k, v in wanted.items())]
+    return [LineOut.of(x) for x in one_page(lines, _line_key, page, request, response)]
+
+
+def _line_key(line: LedgerLine) -> tuple[str, str, str, int]:
+    return line.class_id, line.worker_id, line.rule, line.seq
 
 
 @router.get("/ledger/{line_id}", tags=["ledger"], response_model=LineOut,
             responses={404: {"description": "No such line"}})
-async def get_line(line_id: str, ctx: Context, org: Acting) -> LineOut:
+async def get_line(line_id: PathId, ctx: Context, org: Acting) -> LineOut:
     only_payee = ledger_scope(org)
     async with ctx.pool.acquire() as conn:
         line = (await handlers.current_ledger(conn)).line(line_id)
@@ -151,7 +172,8 @@ async def get_line(line_id: str, ctx: Context, org: Acting) -> LineOut:
 @router.get("/grants/estimate", tags=["ledger"],
             summary="Grant calculator: the estimate under the policy in force, and, for a "
                     "class, what is due and paid")
-async def get_estimate(ctx: Context, org: Acting, occupation: str,
+async def get_estimate(ctx: Context, org: Acting,
+                       occupation: Annotated[str, Query(max_length=40)],
                        level: Annotated[int, Query(ge=1, le=5)],
                        # a work site's limits, so a bad one is a 422, not a failed WorkSite
                        province: Annotated[str, Query(min_length=1, max_length=40)],
@@ -161,7 +183,7 @@ async def get_estimate(ctx: Context, org: Acting, occupation: str,
                        # year of days for a class of at most MAX_ESTIMATE_TRAINEES
                        days: Annotated[int, Query(ge=0, le=366)],
                        trainees: Annotated[int, Query(ge=1, le=MAX_ESTIMATE_TRAINEES)] = 1,
-                       class_id: str | None = None, worker_id: str | None = None) -> dict:
+                       class_id: QueryId = None, worker_id: QueryId = None) -> dict:
     site = WorkSite(province=province, city=city, site_name="-")
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
@@ -201,7 +223,7 @@ def approver(metadata: Metadata) -> str:
 
 class Objection(BaseModel):
     objection_id: str = Field(min_length=1, max_length=80)
-    line_id: str
+    line_id: Id
     ground: ObjectionGround
 
 
@@ -211,20 +233,21 @@ class Resolution(BaseModel):
 
 class Account(BaseModel):
     account_name: str = Field(min_length=1, max_length=120)
-    account_number: str = Field(pattern=r"^[0-9]{8,30}$")
+    account_number: str = Field(pattern=r"^[0-9]{8,30}$", max_length=30)
     bank_code: str = Field(min_length=1, max_length=20)
 
 
 class InstructionRequest(BaseModel):
     instruction_id: str = Field(min_length=1, max_length=80)
-    accounts: dict[str, Account] = Field(
+    accounts: dict[Id, Account] = Field(
+        max_length=MAX_BATCH_LINES,
         description="Bank account per payee id; used to write the file, never stored")
 
 
 class Confirmation(BaseModel):
-    instruction_id: str
+    instruction_id: Id
     bank_reference: str = Field(min_length=1, max_length=120)
-    failed_line_ids: list[str] = Field(default_factory=list)
+    failed_line_ids: list[Id] = Field(default_factory=list, max_length=MAX_BATCH_LINES)
 
 
 @router.post("/batches", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
@@ -240,7 +263,7 @@ async def post_batch(body: BatchApproval, request: Request,
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
-async def get_batch(batch_id: str, ctx: Context, org: Acting) -> dict:
+async def get_batch(batch_id: PathId, ctx: Context, org: Acting) -> dict:
     require_role(org, READ_ALL, "view_batch")
     async with ctx.pool.acquire() as conn:
         view = (await handlers.current_ledger(conn)).batch(batch_id)
@@ -256,7 +279,7 @@ async def get_batch(batch_id: str, ctx: Context, org: Acting) -> dict:
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
              tags=["disbursement"], response_model=list,
              summary="Raise an objection during the public notice")
-async def post_objection(batch_id: str, body: Objection, request: Request, ctx: Context,
+async def post_objection(batch_id: PathId, body: Objection, request: Request, ctx: Context,
                          org: Acting, once: Idempotent) -> Response:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
     metadata = acting_metadata(request, org)
@@ -266,7 +289,7 @@ async def post_objection(batch_id: str, body: Objection, request: Request, ctx: 
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
              tags=["disbursement"], response_model=list)
-async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
+async def post_resolution(batch_id: PathId, objection_id: PathId, body: Resolution,
                           request: Request, ctx: Context, org: Acting,
                           once: Idempotent) -> Response:
     require_role(org, MANAGE, "resolve_objection")
@@ -281,7 +304,7 @@ async def post_resolution(batch_id: str, objection_id: str, body: Resolution,
              response_class=Response,
              responses={200: {"content": {"text/csv": {}},
                               "description": "The bank file; its SHA-256 in X-File-SHA256"}})
-async def post_instruction(batch_id: str, body: InstructionRequest, request: Request,
+async def post_instruction(batch_id: PathId, body: InstructionRequest, request: Request,
                            ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "issue_payment_instruction")
     accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
@@ -302,7 +325,7 @@ async def post_instruction(batch_id: str, body: InstructionRequest, request: Req
 
 
 @router.post("/batches/{batch_id}/confirmations", tags=["disbursement"], response_model=list)
-async def post_confirmation(batch_id: str, body: Confirmation, request: Request,
+async def post_confirmation(batch_id: PathId, body: Confirmation, request: Request,
                             ctx: Context, org: Acting, once: Idempotent) -> Response:
     require_role(org, MANAGE, "confirm_payment")
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, Field
+from fastapi import APIRouter, Request, Response
+from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
 from services.notifications import projections, receiver_http, webhooks
 from services.notifications.domain.receivers import ReceiverPolicy
@@ -26,8 +26,11 @@ from services.notifications.settings import NotificationSettings
 from shared.auth.http import REFUSALS, allowed_to
 from shared.auth.policy import Action, Organisation
 from shared.contracts import registered_events
+from shared.contracts.bounds import MAX_URL_LENGTH, MAX_WEBHOOK_EVENT_TYPES, ShortText
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
+from shared.runtime.paging import Page, answer_page, iso
+from shared.runtime.params import PathId, QueryId
 from shared.runtime.service import Context
 
 # The HR bureau decides which integrators receive what (it supervises the programme).
@@ -48,15 +51,19 @@ class KnownWorker(BaseModel):
 
 
 @router.get("/workers", response_model=list[KnownWorker],
-            summary="Workers notifications has learnt of from the bus")
-async def list_workers(ctx: Context) -> list[KnownWorker]:
+            summary="Workers notifications has learnt of from the bus (paged)")
+async def list_workers(ctx: Context, page: Page, request: Request,
+                       response: Response) -> list[KnownWorker]:
     async with ctx.pool.acquire() as conn:
-        return [KnownWorker(**row) for row in await projections.known_workers(conn)]
+        rows = await projections.known_workers(
+            conn, page.after_as(datetime.fromisoformat, str), page.fetch_size())
+    return [KnownWorker(**row) for row in answer_page(
+        rows, lambda r: (iso(r["registered_at"]), r["worker_id"]), page, request, response)]
 
 
 @router.get("/workers/{worker_id}", response_model=KnownWorker,
             responses={404: {"description": "Not (yet) known"}})
-async def get_worker(worker_id: str, ctx: Context) -> KnownWorker:
+async def get_worker(worker_id: PathId, ctx: Context) -> KnownWorker:
     async with ctx.pool.acquire() as conn:
         row = await projections.known_worker(conn, worker_id)
     if row is None:
@@ -98,37 +105,50 @@ class KindSummary(BaseModel):
 
 
 @delivery_router.get("/notifications", response_model=list[NotificationView],
-                     summary="Notices and where each stands")
+                     summary="Notices and where each stands (paged)")
 async def list_notifications(
-    ctx: Context, kind: str | None = None, state: str | None = None,
-    recipient_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ctx: Context, page: Page, request: Request, response: Response,
+    kind: QueryId = None, state: QueryId = None, recipient_id: QueryId = None,
 ) -> list[NotificationView]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT * FROM notifications WHERE ($1::text IS NULL OR kind = $1) "
             "AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR recipient_id = $3) "
-            "ORDER BY created_at, notification_id LIMIT $4", kind, state, recipient_id, limit)
-    return [NotificationView(**dict(r)) for r in rows]
+            "AND ($4::timestamptz IS NULL OR (created_at, notification_id) > ($4, $5)) "
+            "ORDER BY created_at, notification_id LIMIT $6", kind, state, recipient_id,
+            *page.after_as(datetime.fromisoformat, UUID), page.fetch_size())
+    return [NotificationView(**dict(r)) for r in answer_page(
+        rows, lambda r: (iso(r["created_at"]), str(r["notification_id"])), page, request,
+        response)]
 
 
 @delivery_router.get("/notifications/summary", response_model=list[KindSummary],
-                     summary="How many notices of each kind are in each state")
-async def summary(ctx: Context) -> list[KindSummary]:
+                     summary="How many notices of each kind are in each state (paged)")
+async def summary(ctx: Context, page: Page, request: Request,
+                  response: Response) -> list[KindSummary]:
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch("SELECT kind, state, count(*) AS count FROM notifications "
-                                "GROUP BY kind, state ORDER BY kind, state")
-    return [KindSummary(**dict(r)) for r in rows]
+        rows = await conn.fetch(
+            "SELECT kind, state, count(*) AS count FROM notifications "
+            "WHERE $1::text IS NULL OR (kind, state) > ($1, $2) "
+            "GROUP BY kind, state ORDER BY kind, state LIMIT $3",
+            *page.after_as(str, str), page.fetch_size())
+    return [KindSummary(**dict(r)) for r in answer_page(
+        rows, lambda r: (r["kind"], r["state"]), page, request, response)]
 
 
 @delivery_router.get("/notifications/{notification_id}/attempts",
-                     response_model=list[AttemptView], summary="Every attempt and its outcome")
-async def attempts(notification_id: UUID, ctx: Context) -> list[AttemptView]:
+                     response_model=list[AttemptView],
+                     summary="Every attempt and its outcome (paged)")
+async def attempts(notification_id: UUID, ctx: Context, page: Page, request: Request,
+                   response: Response) -> list[AttemptView]:
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT attempt, channel, outcome, error_code, started_at, finished_at "
-            "FROM delivery_attempts WHERE notification_id = $1 ORDER BY attempt_id",
-            notification_id)
-    return [AttemptView(**dict(r)) for r in rows]
+            "SELECT attempt_id, attempt, channel, outcome, error_code, started_at, finished_at "
+            "FROM delivery_attempts WHERE notification_id = $1 "
+            "AND ($2::bigint IS NULL OR attempt_id > $2) ORDER BY attempt_id LIMIT $3",
+            notification_id, *page.after_as(int), page.fetch_size())
+    page_rows = answer_page(rows, lambda r: (r["attempt_id"],), page, request, response)
+    return [AttemptView(**{k: v for k, v in r.items() if k != "attempt_id"}) for r in page_rows]
 
 
 # -- integrators' webhooks (managed by the HR bureau) ----------------------------------------
@@ -142,11 +162,12 @@ class WebhookKeyNotConfigured(DomainError):
 
 
 class WebhookRequest(BaseModel):
-    url: AnyHttpUrl = Field(description="Where to POST the events: https, at an address on "
-                                        "the public internet (every address the name "
-                                        "resolves to); checked again before every delivery")
-    event_types: list[str] = Field(min_length=1, description="CloudEvents types, e.g. "
-                                   "songji.assessment.SkillLevelCertified.v1")
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)] = Field(
+        description="Where to POST the events: https, at an address on the public internet "
+                    "(every address the name resolves to); checked again before every delivery")
+    event_types: list[ShortText] = Field(min_length=1, max_length=MAX_WEBHOOK_EVENT_TYPES,
+                                         description="CloudEvents types, e.g. "
+                                         "songji.assessment.SkillLevelCertified.v1")
     description: str | None = Field(None, max_length=200)
 
 
@@ -226,9 +247,13 @@ async def register_webhook(body: WebhookRequest, ctx: Context, org: HrBureau,
     return await once.run(ctx.pool, org.org_id, register, sealer=box.sealer())
 
 
-@webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks")
-async def list_webhooks(ctx: Context, _: HrBureau) -> list[Webhook]:
-    return [Webhook(**row) for row in await webhooks.list_webhooks(ctx.pool)]
+@webhook_router.get("", response_model=list[Webhook], summary="Registered webhooks (paged)")
+async def list_webhooks(ctx: Context, _: HrBureau, page: Page, request: Request,
+                        response: Response) -> list[Webhook]:
+    rows = await webhooks.list_webhooks(ctx.pool, page.after_as(datetime.fromisoformat, UUID),
+                                        page.fetch_size())
+    return [Webhook(**row) for row in answer_page(
+        rows, lambda r: (iso(r["created_at"]), str(r["webhook_id"])), page, request, response)]
 
 
 @webhook_router.get("/{webhook_id}", response_model=Webhook)
@@ -247,8 +272,12 @@ async def delete_webhook(webhook_id: UUID, ctx: Context, _: HrBureau) -> None:
 
 
 @webhook_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryView],
-                    summary="The delivery log of a webhook: every event and every attempt")
-async def webhook_deliveries(webhook_id: UUID, ctx: Context, _: HrBureau,
-                             limit: Annotated[int, Query(ge=1, le=1000)] = 100
-                             ) -> list[DeliveryView]:
-    return [DeliveryView(**row) for row in await webhooks.deliveries(ctx.pool, webhook_id, limit)]
+                    summary="The delivery log of a webhook: every event and every attempt "
+                            "(paged)")
+async def webhook_deliveries(webhook_id: UUID, ctx: Context, _: HrBureau, page: Page,
+                             request: Request, response: Response) -> list[DeliveryView]:
+    rows = await webhooks.deliveries(ctx.pool, webhook_id,
+                                     page.after_as(datetime.fromisoformat, UUID),
+                                     page.fetch_size())
+    return [DeliveryView(**row) for row in answer_page(
+        rows, lambda r: (iso(r["created_at"]), str(r["delivery_id"])), page, request, response)]

@@ -6,6 +6,7 @@ enrolments (worker id to class id), payment items by line. No names, no phones.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,10 +26,13 @@ async def record_worker(conn: asyncpg.Connection, envelope: Envelope,
     )
 
 
-async def known_workers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def known_workers(conn: asyncpg.Connection, after: tuple[datetime | None, str | None],
+                        limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` workers after the (registered_at, worker_id) key ``after``."""
     rows = await conn.fetch(
         "SELECT worker_id, gender, birth_year, registered_at FROM known_workers "
-        "ORDER BY registered_at, worker_id")
+        "WHERE $1::timestamptz IS NULL OR (registered_at, worker_id) > ($1, $2) "
+        "ORDER BY registered_at, worker_id LIMIT $3", *after, limit)
     return [dict(r) for r in rows]
 
 

@@ -103,10 +103,14 @@ async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types:
     return dict(row), secret
 
 
-async def list_webhooks(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+async def list_webhooks(pool: asyncpg.Pool, after: tuple[datetime | None, uuid.UUID | None],
+                        limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` webhooks after the (created_at, webhook_id) key ``after``."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(f"SELECT {_PUBLIC} FROM webhooks WHERE deleted_at IS NULL "
-                                "ORDER BY created_at, webhook_id")
+                                "AND ($1::timestamptz IS NULL OR (created_at, webhook_id) > "
+                                "($1, $2)) ORDER BY created_at, webhook_id LIMIT $3",
+                                *after, limit)
     return [dict(r) for r in rows]
 
 
@@ -131,7 +135,9 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> bool:
 
 
 async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
-                     limit: int = 100) -> list[dict[str, Any]]:
+                     after: tuple[datetime | None, uuid.UUID | None],
+                     limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` deliveries after the (created_at, delivery_id) key ``after``."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             """SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
@@ -145,9 +151,10 @@ async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
                           '[]') AS attempt_log
                FROM webhook_deliveries d
                LEFT JOIN webhook_attempts a USING (delivery_id)
-               WHERE d.webhook_id = $1
-               GROUP BY d.delivery_id ORDER BY d.created_at, d.delivery_id LIMIT $2""",
-            webhook_id, limit)
+               WHERE d.webhook_id = $1 AND ($2::timestamptz IS NULL
+                     OR (d.created_at, d.delivery_id) > ($2, $3))
+               GROUP BY d.delivery_id ORDER BY d.created_at, d.delivery_id LIMIT $4""",
+            webhook_id, *after, limit)
     return [dict(r) for r in rows]
 
 

@@ -78,14 +78,18 @@ async def roster(conn: asyncpg.Connection, class_id: str) -> frozenset[str]:
     return frozenset(r["worker_id"] for r in rows)
 
 
-async def class_sheet(conn: asyncpg.Connection, class_id: str) -> dict[str, Any]:
-    """The roster and the attendance sheet, voided records included and marked."""
+async def class_sheet(conn: asyncpg.Connection, class_id: str, after: tuple[Any, ...],
+                      limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The roster (at most a class's size) and up to ``limit`` records of the attendance
+    sheet after the (session_date, session_id, worker_id, attendance_id) key ``after``,
+    voided records included and marked."""
     trainees = await conn.fetch(
         "SELECT enrolment_id, worker_id FROM roster WHERE class_id = $1 ORDER BY worker_id",
         class_id)
     attendance = await conn.fetch(
         "SELECT attendance_id, session_id, session_date, worker_id, minutes, method, "
-        "voided_reason FROM attendance_sheet WHERE class_id = $1 "
-        "ORDER BY session_date, session_id, worker_id, attendance_id", class_id)
-    return {"trainees": [dict(r) for r in trainees],
-            "attendance": [dict(r) for r in attendance]}
+        "voided_reason FROM attendance_sheet WHERE class_id = $1 AND ($2::date IS NULL OR "
+        "(session_date, session_id, worker_id, attendance_id) > ($2, $3, $4, $5)) "
+        "ORDER BY session_date, session_id, worker_id, attendance_id LIMIT $6",
+        class_id, *after, limit)
+    return [dict(r) for r in trainees], [dict(r) for r in attendance]

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.contracts.base import Event, contract
+from shared.contracts.bounds import MAX_CHOICES, MAX_OCCUPATIONS, Id, ShortText
 from shared.contracts.common import ClassMode, OccupationCode, WorkSite
 
 Gender = Literal["female", "male"]
@@ -21,7 +22,7 @@ class WorkerRegistered(Event):
     and the phone stay in enrolment's encrypted store.
     """
 
-    worker_id: str = Field(description="Pseudonymous id of the worker, stable for life")
+    worker_id: Id = Field(description="Pseudonymous id of the worker, stable for life")
     gender: Gender = Field(description="Derived from the national ID number")
     birth_year: int = Field(ge=1900, le=2100, description="Derived from the national ID number")
     hometown_county: str | None = Field(
@@ -34,10 +35,10 @@ class WorkerRegistered(Event):
 class IntakeSurveyRecorded(Event):
     """A liaison station surveyed what a worker wants to learn and when they can attend."""
 
-    survey_id: str
-    worker_id: str
-    desired_occupations: list[OccupationCode] = Field(min_length=1)
-    availability: list[ClassMode] = Field(min_length=1)
+    survey_id: Id
+    worker_id: Id
+    desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=MAX_OCCUPATIONS)
+    availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
     surveyed_on: date
 
@@ -46,10 +47,10 @@ class IntakeSurveyRecorded(Event):
 class WorkerEnrolled(Event):
     """A liaison station enrolled a worker in an approved, open class."""
 
-    enrolment_id: str
-    worker_id: str
-    class_id: str
-    occupation_code: str
+    enrolment_id: Id
+    worker_id: Id
+    class_id: Id
+    occupation_code: ShortText
     target_level: int = Field(ge=1, le=5)
     enrolled_on: date
 
@@ -58,8 +59,8 @@ class WorkerEnrolled(Event):
 class EnrolmentWithdrawn(Event):
     """A worker left a class, with the reason."""
 
-    enrolment_id: str
-    worker_id: str
-    class_id: str
+    enrolment_id: Id
+    worker_id: Id
+    class_id: Id
     reason: str = Field(min_length=1, max_length=500)
     withdrawn_on: date

@@ -17,6 +17,14 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.base import Event, contract
+from shared.contracts.bounds import (
+    MAX_BATCH_LINES,
+    MAX_EVIDENCE,
+    MAX_RATES,
+    EventRef,
+    Id,
+    ShortText,
+)
 from shared.contracts.common import OccupationCode, SkillLevel
 
 # The largest amount any one money field holds, in fen: 10^12 fen = 10 billion yuan, far above
@@ -103,11 +111,11 @@ class Caps(_Value):
 class FundingPolicyPublished(Event):
     """A version of the funding policy. The version in force on a class's first session applies."""
 
-    policy_id: str
+    policy_id: Id
     version: int = Field(ge=1)
     effective_from: date
-    training_subsidies: list[TrainingSubsidyRate]
-    uplifts: list[Uplift] = Field(default_factory=list)
+    training_subsidies: list[TrainingSubsidyRate] = Field(max_length=MAX_RATES)
+    uplifts: list[Uplift] = Field(default_factory=list, max_length=MAX_RATES)
     living_subsidy: LivingSubsidy
     attendance_threshold_percent: int = Field(ge=0, le=100)
     caps: Caps = Caps()
@@ -118,7 +126,7 @@ class FundingPolicyPublished(Event):
 class BudgetAllocated(Event):
     """Money from a named municipal fund was allocated to the programme."""
 
-    allocation_id: str
+    allocation_id: Id
     fund: str = Field(min_length=1, max_length=80, description="Name of the fund")
     amount_fen: Fen = Field(gt=0)
     allocated_on: date
@@ -130,17 +138,17 @@ class BudgetAllocated(Event):
 class PayoutDue(Event):
     """A ledger line with a positive amount: money owed to the payee."""
 
-    line_id: str
+    line_id: Id
     rule: LedgerRule
     payee_kind: PayeeKind
-    payee_id: str
-    class_id: str
-    worker_id: str
+    payee_id: Id
+    class_id: Id
+    worker_id: Id
     amount_fen: FenChange = Field(gt=0)
-    policy_id: str
+    policy_id: Id
     policy_version: int
-    justified_by: list[str]
-    corrects_line_id: str | None = None
+    justified_by: list[EventRef] = Field(max_length=MAX_EVIDENCE)
+    corrects_line_id: Id | None = None
     due_at: AwareDatetime
 
 
@@ -148,25 +156,25 @@ class PayoutDue(Event):
 class PayoutReversed(Event):
     """A ledger line with a negative amount, correcting an earlier line of the same claim."""
 
-    line_id: str
+    line_id: Id
     rule: LedgerRule
     payee_kind: PayeeKind
-    payee_id: str
-    class_id: str
-    worker_id: str
+    payee_id: Id
+    class_id: Id
+    worker_id: Id
     amount_fen: FenChange = Field(lt=0)
-    policy_id: str
+    policy_id: Id
     policy_version: int
-    justified_by: list[str]
-    corrects_line_id: str
+    justified_by: list[EventRef] = Field(max_length=MAX_EVIDENCE)
+    corrects_line_id: Id
     due_at: AwareDatetime
 
 
 class ApprovedLine(_Value):
-    line_id: str
+    line_id: Id
     payee_kind: PayeeKind
-    payee_id: str
-    fund: str
+    payee_id: Id
+    fund: str = Field(max_length=80, description="Name of the fund (as BudgetAllocated names it)")
     amount_fen: Fen = Field(gt=0)
 
 
@@ -174,18 +182,18 @@ class ApprovedLine(_Value):
 class DisbursementApproved(Event):
     """The HR bureau approved a batch of due lines, each charged to a fund."""
 
-    batch_id: str
-    lines: list[ApprovedLine] = Field(min_length=1)
+    batch_id: Id
+    lines: list[ApprovedLine] = Field(min_length=1, max_length=MAX_BATCH_LINES)
     approved_on: date
-    approved_by: str = Field(description="User id of the approving officer, from their token "
-                                         "(the organisation's id when its own token was used)")
+    approved_by: Id = Field(description="User id of the approving officer, from their token "
+                                        "(the organisation's id when its own token was used)")
 
 
 @contract("funding")
 class PublicNoticeStarted(Event):
     """公示: the batch is published; objections are accepted until ``last_day`` inclusive."""
 
-    batch_id: str
+    batch_id: Id
     first_day: date
     last_day: date
     working_days: int = Field(gt=0)
@@ -198,9 +206,9 @@ ObjectionGround = Literal["not_attended", "not_eligible", "duplicate", "wrong_am
 class ObjectionRaised(Event):
     """An objection holds its line until resolved. No personal data of the objector."""
 
-    objection_id: str
-    batch_id: str
-    line_id: str
+    objection_id: Id
+    batch_id: Id
+    line_id: Id
     ground: ObjectionGround
     raised_on: date
 
@@ -209,17 +217,17 @@ class ObjectionRaised(Event):
 class ObjectionResolved(Event):
     """``upheld``: the line is withheld from the batch; ``dismissed``: it goes ahead."""
 
-    objection_id: str
-    batch_id: str
-    line_id: str
+    objection_id: Id
+    batch_id: Id
+    line_id: Id
     outcome: Literal["upheld", "dismissed"]
     resolved_on: date
 
 
 class PaymentItem(_Value):
-    line_id: str
+    line_id: Id
     payee_kind: PayeeKind
-    payee_id: str
+    payee_id: Id
     amount_fen: Fen = Field(gt=0)
 
 
@@ -227,11 +235,11 @@ class PaymentItem(_Value):
 class PaymentInstructionIssued(Event):
     """A bank file was issued; its SHA-256 is recorded, the file itself is not on the bus."""
 
-    instruction_id: str
-    batch_id: str
-    items: list[PaymentItem] = Field(min_length=1)
+    instruction_id: Id
+    batch_id: Id
+    items: list[PaymentItem] = Field(min_length=1, max_length=MAX_BATCH_LINES)
     total_fen: TotalFen = Field(gt=0)
-    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", max_length=64)
     issued_on: date
 
     @model_validator(mode="after")
@@ -251,10 +259,10 @@ class PaymentConfirmed(Event):
     batch can pay it.
     """
 
-    instruction_id: str
+    instruction_id: Id
     confirmed_on: date
-    bank_reference: str
-    failed_line_ids: list[str] = Field(default_factory=list)
+    bank_reference: ShortText
+    failed_line_ids: list[Id] = Field(default_factory=list, max_length=MAX_BATCH_LINES)
 
 
 @contract("funding")
@@ -264,8 +272,8 @@ class RecoveryReceived(Event):
     ``fund`` names the fund credited; a recovery recorded before the field existed goes to
     the fund of the paid line that the reversal corrects."""
 
-    recovery_id: str
-    line_id: str = Field(description="The reversal line being settled")
+    recovery_id: Id
+    line_id: Id = Field(description="The reversal line being settled")
     amount_fen: Fen = Field(gt=0)
     received_on: date
     fund: str | None = Field(default=None, min_length=1, max_length=80,

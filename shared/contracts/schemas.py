@@ -3,6 +3,11 @@
 A contract may only change compatibly: new optional fields. Removing or retyping a field, making
 a new field required, or dropping an event type breaks the readers of old events; such a change
 is a new event version (a new class with ``@contract(service, version=n+1)``).
+
+One narrowing is allowed: a size bound (``maxLength``, ``maxItems``) on a string or list that
+had none. Such bounds are chosen above anything a command ever let through
+(shared/contracts/bounds.py), so the events already stored still read; changing a bound that
+exists is still a change of type.
 """
 
 from __future__ import annotations
@@ -56,13 +61,30 @@ def _shape(schema: Any) -> Any:
     return schema
 
 
+_SIZE_BOUNDS = ("maxLength", "maxItems")
+
+
+def _without_new_bounds(old: Any, new: Any) -> Any:
+    """``new`` without the size bounds that ``old`` lacks at the same place."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {k: _without_new_bounds(old.get(k), v) for k, v in new.items()
+                if not (k in _SIZE_BOUNDS and k not in old)}
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [_without_new_bounds(o, n) for o, n in zip(old, new, strict=True)]
+    return new
+
+
+def _same_shape(old: Any, new: Any) -> bool:
+    return _shape(old) == _shape(_without_new_bounds(old, new))
+
+
 def _object_problems(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     problems = []
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     for name, old_prop in old_props.items():
         if name not in new_props:
             problems.append(f"{where}: field '{name}' was removed")
-        elif _shape(old_prop) != _shape(new_props[name]):
+        elif not _same_shape(old_prop, new_props[name]):
             problems.append(f"{where}: field '{name}' changed type")
     newly_required = set(new.get("required", [])) - set(old.get("required", []))
     for name in sorted(newly_required):
@@ -78,7 +100,7 @@ def compatibility_problems(ce_type: str, old: dict[str, Any], new: dict[str, Any
             problems.append(f"{ce_type}: nested type '{name}' was removed")
         elif "properties" in old_def:
             problems.extend(_object_problems(f"{ce_type}.{name}", old_def, new_defs[name]))
-        elif _shape(old_def) != _shape(new_defs[name]):
+        elif not _same_shape(old_def, new_defs[name]):
             problems.append(f"{ce_type}: nested type '{name}' changed")
     return problems
 

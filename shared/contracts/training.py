@@ -10,6 +10,18 @@ from datetime import date, time
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.base import Event, contract
+from shared.contracts.bounds import (
+    MAX_CLASS_DAYS,
+    MAX_CLASS_SIZE,
+    MAX_OCCUPATIONS,
+    MAX_PEOPLE,
+    MAX_SESSIONS,
+    MAX_SITES,
+    MAX_TIES,
+    Id,
+    ShortText,
+    Text,
+)
 from shared.contracts.common import (
     CheckInMethod,
     ClassMode,
@@ -23,7 +35,7 @@ from shared.contracts.common import (
 class SessionPlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    session_id: str
+    session_id: Id
     date: date
     start_local: time = Field(description="Local start time in Asia/Shanghai")
     end_local: time = Field(description="Local end time in Asia/Shanghai")
@@ -35,12 +47,12 @@ class SessionPlan(BaseModel):
 class InstitutionAccredited(Event):
     """The HR bureau accredited a training institution (government purchase of service)."""
 
-    institution_id: str
-    name: str = Field(description="The institution's registered name (not personal data)")
-    occupations: list[OccupationCode]
-    sites: list[WorkSite]
-    partners: list[str] = Field(default_factory=list,
-                                description="Partner enterprises or schools")
+    institution_id: Id
+    name: ShortText = Field(description="The institution's registered name (not personal data)")
+    occupations: list[OccupationCode] = Field(max_length=MAX_OCCUPATIONS)
+    sites: list[WorkSite] = Field(max_length=MAX_SITES)
+    partners: list[ShortText] = Field(default_factory=list, max_length=MAX_TIES,
+                                      description="Partner enterprises or schools")
     accredited_on: date
 
 
@@ -48,8 +60,8 @@ class InstitutionAccredited(Event):
 class InstitutionSuspended(Event):
     """An institution may not open classes until reinstated, with the reason."""
 
-    institution_id: str
-    reason: str
+    institution_id: Id
+    reason: Text
     suspended_on: date
 
 
@@ -57,7 +69,7 @@ class InstitutionSuspended(Event):
 class InstitutionReinstated(Event):
     """A suspended institution may open classes again."""
 
-    institution_id: str
+    institution_id: Id
     reinstated_on: date
 
 
@@ -65,24 +77,24 @@ class InstitutionReinstated(Event):
 class ClassScheduled(Event):
     """An institution scheduled a class run: occupation, level, site, mode, sessions."""
 
-    class_id: str
-    institution_id: str
+    class_id: Id
+    institution_id: Id
     occupation_code: OccupationCode
     target_level: SkillLevel
     site: WorkSite
     mode: ClassMode
     capacity: int = Field(gt=0)
-    sessions: list[SessionPlan] = Field(min_length=1)
+    sessions: list[SessionPlan] = Field(min_length=1, max_length=MAX_SESSIONS)
     required_minutes: int = Field(gt=0, description="Class hours the catalogue requires")
-    trainer_ids: list[str] = Field(default_factory=list,
-                                   description="Ids of the people who teach the class")
+    trainer_ids: list[Id] = Field(default_factory=list, max_length=MAX_PEOPLE,
+                                  description="Ids of the people who teach the class")
 
 
 @contract("training")
 class ClassApproved(Event):
     """The HR bureau approved the class (开班申请); enrolment opens."""
 
-    class_id: str
+    class_id: Id
     approved_on: date
 
 
@@ -90,11 +102,11 @@ class ClassApproved(Event):
 class AttendanceRecorded(Event):
     """A trainee's attended minutes at one session, and how they checked in."""
 
-    attendance_id: str
-    class_id: str
-    session_id: str
+    attendance_id: Id
+    class_id: Id
+    session_id: Id
     session_date: date
-    worker_id: str
+    worker_id: Id
     minutes: int = Field(ge=0)
     method: CheckInMethod
 
@@ -103,35 +115,35 @@ class AttendanceRecorded(Event):
 class AttendanceVoided(Event):
     """A correction: the record no longer counts. Nothing is ever edited or deleted."""
 
-    attendance_id: str
-    class_id: str
-    session_id: str
+    attendance_id: Id
+    class_id: Id
+    session_id: Id
     session_date: date
-    worker_id: str
-    reason: str
+    worker_id: Id
+    reason: Text
 
 
 class TraineeOutcome(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    worker_id: str
+    worker_id: Id
     attended_minutes: int = Field(ge=0)
     required_minutes: int = Field(gt=0)
     attendance_ratio: float = Field(ge=0, description="attended / required, 4 decimals")
     met_threshold: bool
-    days_attended: list[date] = Field(default_factory=list)
+    days_attended: list[date] = Field(default_factory=list, max_length=MAX_CLASS_DAYS)
 
 
 @contract("training")
 class ClassCompleted(Event):
     """A class ended: every enrolled trainee's hours and whether they met the threshold."""
 
-    class_id: str
-    institution_id: str
+    class_id: Id
+    institution_id: Id
     occupation_code: OccupationCode
     target_level: SkillLevel
     site: WorkSite
     first_session_date: date
     completed_on: date
     threshold_percent: int = Field(ge=0, le=100)
-    trainees: list[TraineeOutcome]
+    trainees: list[TraineeOutcome] = Field(max_length=MAX_CLASS_SIZE)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from shared.runtime.idempotency import HEADER
+from shared.runtime.paging import every_page
 
 # Transient refusals: another writer got there first, or this service has not yet consumed
 # the event that makes the command valid (eventual consistency between services).
@@ -87,7 +88,10 @@ class Departments:
             delay = min(delay * 1.6, 1.0)
 
     async def get(self, org: str, service: str, path: str, **kw: Any) -> Any:
-        return (await self.call(org, "GET", service, path, expect=(200,), **kw)).json()
+        """The whole answer: a paged list with every page (shared/runtime/paging.py)."""
+        first = await self.call(org, "GET", service, path, expect=(200,), **kw)
+        return await every_page(first, lambda link: self.call(
+            org, "GET", service, link, expect=(200,), what=kw.get("what", "")))
 
 
 def _code(response: httpx.Response) -> str | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from shared.contracts.asyncapi import asyncapi_document
+from shared.contracts.bounds import MAX_SHORT_TEXT
 from shared.contracts.schemas import current_schemas
 from shared.runtime.errors import NotFound
 
@@ -31,7 +32,7 @@ async def schema_index() -> list[str]:
 
 @router.get("/schemas/{ce_type}", summary="The JSON Schema of one event type's data",
             responses={404: {"description": "No such event type"}})
-async def schema(ce_type: str) -> dict[str, Any]:
+async def schema(ce_type: Annotated[str, Path(max_length=MAX_SHORT_TEXT)]) -> dict[str, Any]:
     found = _schemas().get(ce_type)
     if found is None:
         raise NotFound("unknown_event_type", f"No event type {ce_type!r}.")

@@ -34,6 +34,9 @@ class NotFound(DomainError):
 
 
 NUL = "\x00"
+# The deepest JSON any route takes is a policy's uplift inside its list (4 levels); a body
+# nested far deeper is refused rather than walked.
+MAX_JSON_DEPTH = 32
 
 
 async def refuse_nul_characters(request: Request) -> None:
@@ -42,6 +45,8 @@ async def refuse_nul_characters(request: Request) -> None:
     PostgreSQL's text and jsonb cannot hold that character, so it would otherwise fail the
     append (or the query) with a 500. Raw NUL bytes are invalid JSON already; this catches
     the ``\\u0000`` escape in JSON bodies, and NUL in the path, the query and the headers.
+    The body is walked without recursion and only to ``MAX_JSON_DEPTH``: a body nested deeper
+    is refused as such (422), whatever it holds.
     """
     where: list[tuple[Any, ...]] = [("path", name) for name, value in request.path_params.items()
                                     if NUL in str(value)]
@@ -55,22 +60,44 @@ async def refuse_nul_characters(request: Request) -> None:
                 where += [("body", *loc) for loc in _nul_locations(json.loads(body))]
             except ValueError:
                 pass  # not JSON: the route's own validation says so
+            except (RecursionError, TooDeep):
+                raise RequestValidationError([{
+                    "loc": ("body",), "type": "too_deeply_nested",
+                    "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}]) from None
     if where:
         raise RequestValidationError([{"loc": loc, "type": "nul_character",
                                        "msg": "Text must not contain the NUL character"}
                                       for loc in where])
 
 
-def _nul_locations(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if isinstance(value, str):
-        return [loc] if NUL in value else []
-    if isinstance(value, dict):
-        return [found for key, item in value.items()
-                for found in ([(*loc, key)] if NUL in key else []) + _nul_locations(
-                    item, (*loc, key))]
-    if isinstance(value, list):
-        return [found for i, item in enumerate(value) for found in _nul_locations(item, (*loc, i))]
-    return []
+class TooDeep(Exception):
+    pass
+
+
+_KEY = object()
+
+
+def _nul_locations(document: Any) -> list[tuple[Any, ...]]:
+    """Where in a parsed JSON document a key or a string holds NUL, in document order; raises
+    TooDeep past ``MAX_JSON_DEPTH``. A stack, not recursion: the depth costs no frames."""
+    found: list[tuple[Any, ...]] = []
+    # (where, value); a key holding NUL is pushed as (where, _KEY) just above its value, so
+    # it is reported before whatever the value holds.
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), document)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > MAX_JSON_DEPTH:
+            raise TooDeep(len(loc))
+        if value is _KEY or (isinstance(value, str) and NUL in value):
+            found.append(loc)
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                stack.append(((*loc, key), item))
+                if NUL in key:
+                    stack.append(((*loc, key), _KEY))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), item) for i, item in reversed(list(enumerate(value))))
+    return found
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,6 +14,22 @@ import structlog
 
 _configured = False
 
+# No log line may carry a whole request body or a runaway traceback: any text in a line is
+# cut to this many characters, keeping its start and its end (where a traceback names the
+# error).
+MAX_LOGGED_TEXT = 4000
+_KEEP_END = 1000
+
+
+def bound_text(_: object, __: str, event: dict) -> dict:
+    """structlog processor: every string value of the line at most ``MAX_LOGGED_TEXT``."""
+    for key, value in event.items():
+        if isinstance(value, str) and len(value) > MAX_LOGGED_TEXT:
+            cut = len(value) - MAX_LOGGED_TEXT
+            event[key] = (f"{value[:MAX_LOGGED_TEXT - _KEEP_END]} [... {cut} characters cut"
+                          f" ...] {value[-_KEEP_END:]}")
+    return event
+
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     global _configured
@@ -38,7 +54,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+                    structlog.processors.format_exc_info, bound_text, renderer],
     ))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -7,6 +7,9 @@ from pydantic import ValidationError
 
 from shared.runtime.service import ServiceSpec, create_app
 
+# The request line (method, path and query) beside the headers.
+REQUEST_LINE_BYTES = 8 * 1024
+
 
 def run_service(spec: ServiceSpec) -> None:
     try:
@@ -15,6 +18,9 @@ def run_service(spec: ServiceSpec) -> None:
         raise SystemExit(f"{spec.name} does not start: its settings are refused\n{refused}"
                          ) from None
     app = create_app(spec, settings)
-    # log_config=None: uvicorn's loggers go through our structlog set-up.
+    # log_config=None: uvicorn's loggers go through our structlog set-up. h11 bounds the
+    # request line and headers together (answered 400 above it); the app's own limits
+    # (shared/runtime/limits.py) answer 431 for headers within it but too many or too long.
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False)
+                access_log=False, http="h11",
+                h11_max_incomplete_event_size=settings.max_header_block_bytes + REQUEST_LINE_BYTES)

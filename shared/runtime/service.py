@@ -2,7 +2,8 @@
 
 A service declares itself as a ServiceSpec (its routers, migrations and subscriptions); this
 module wires the shared pieces: the pool, migrations, the event store, the relay, the inboxes,
-the correlation-id middleware, authentication of every route, ``/health`` and ``/ready``.
+the request limits, the correlation-id middleware, authentication of every route, ``/health``
+and ``/ready``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
 from shared.runtime import catalogue
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
+from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware, correlation_id_from
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import ServiceSettings
 
@@ -71,6 +72,9 @@ class ServiceSpec:
     # Long-running jobs of the service (e.g. a reminder scheduler), started after the broker
     # and cancelled at shutdown. Each gets the context and must loop until cancelled.
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    # (path pattern, bytes) for routes whose valid bodies exceed the body-size setting; none
+    # does today (tests/unit/test_request_limits.py measures the largest of each route).
+    larger_bodies: Sequence[tuple[str, int]] = ()
 
 
 @dataclass
@@ -153,7 +157,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 
     @app.middleware("http")
     async def correlation(request: Request, call_next: Any) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         request.state.correlation_id = correlation_id
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         try:
@@ -162,6 +166,14 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             structlog.contextvars.unbind_contextvars("correlation_id")
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+    # Added last, so it wraps everything above: a request too large is refused before the
+    # correlation id, the authentication or any input check reads it.
+    app.add_middleware(RequestLimitsMiddleware, limits=RequestLimits(
+        max_body_bytes=settings.max_body_bytes, max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_block_bytes=settings.max_header_block_bytes,
+        larger_bodies=spec.larger_bodies))
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
     async def health() -> dict[str, str]:

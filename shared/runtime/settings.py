@@ -7,6 +7,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.runtime.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BLOCK_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+)
+
 
 class ServiceSettings(BaseSettings):
     """Every service reads these; a service adds its own fields in a subclass."""
@@ -39,3 +46,9 @@ class ServiceSettings(BaseSettings):
     # arrives; there a larger value only saves idle fetch requests.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
     consumer_backoff_seconds: float = Field(0.1, ge=0)
+    # What one request may weigh (shared/runtime/limits.py): above it, 413 or 431 before
+    # anything reads the request.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_headers: int = Field(DEFAULT_MAX_HEADERS, ge=8)
+    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024)
+    max_header_block_bytes: int = Field(DEFAULT_MAX_HEADER_BLOCK_BYTES, ge=1024)

@@ -80,3 +80,65 @@ async def test_assessment_refuses_an_unknown_class_and_foreign_bodies(
         refused = await assessment.post("/assessments", json=plan, headers=auth("org-body-1"))
         assert (refused.status_code, refused.json()["code"]) == (409, "class_not_completed")
         assert await events_in(database) == 1
+
+
+# A string or list beyond its bound (shared/contracts/bounds.py) is refused before anything is
+# stored: an event made of it could exceed the broker's message size and stop the relay.
+# 300 KB stays under the request-size limit, so the field's own bound is what refuses it; a
+# 1.2 MB one is refused whole (413) before it is even read.
+@pytest.mark.parametrize("size", [300_000, 1_200_000])
+async def test_an_oversized_affiliation_or_trainer_id_is_refused_and_nothing_stored(
+    database: str, kafka_bootstrap: str, topic_prefix: str, size: int
+) -> None:
+    huge = "x" * size
+    async with running_service(ASSESSMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, assessment):
+        body = {"body_id": "body-1", "name": "鉴定中心", "code": "YNSK"}
+        assert (await assessment.post("/bodies", json=body, headers=HR)).status_code == 204
+        assessor = await assessment.post("/bodies/body-1/assessors", headers=HR,
+                                         json={"assessor_id": "a-1", "affiliations": [huge]})
+        assert assessor.status_code in (413, 422)
+        if size < 1_000_000:
+            assert assessor.status_code == 422
+            assert assessor.json()["detail"][0]["loc"] == ["body", "affiliations", 0]
+        many = await assessment.post("/bodies/body-1/assessors", headers=HR, json={
+            "assessor_id": "a-1", "affiliations": ["x"] * 10_000})
+        assert many.status_code == 422
+        assert await events_in(database) == 1
+
+    async with running_service(TRAINING, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, training):
+        assert (await training.post("/institutions", json=ACCREDIT, headers=HR)).status_code \
+            == 204
+        stored = await events_in(database)
+        refused = await training.post("/classes", headers=INSTITUTION,
+                                      json={**CLASS, "trainer_ids": [huge]})
+        assert refused.status_code in (413, 422)
+        if size < 1_000_000:
+            assert refused.status_code == 422
+            assert refused.json()["detail"][0]["loc"] == ["body", "trainer_ids", 0]
+        assert await events_in(database) == stored
+
+
+async def test_a_2000_character_correlation_id_is_not_stored_as_given(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    given = "c" * 2000
+    async with running_service(ASSESSMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, assessment):
+        body = {"body_id": "body-1", "name": "鉴定中心", "code": "YNSK"}
+        answer = await assessment.post("/bodies", json=body,
+                                       headers={**HR, "X-Correlation-ID": given})
+        assert answer.status_code == 204
+        used = answer.headers["X-Correlation-ID"]
+        kept = await assessment.post("/bodies", json={**body, "body_id": "body-2"},
+                                     headers={**HR, "X-Correlation-ID": "run-7:step.2"})
+        assert kept.headers["X-Correlation-ID"] == "run-7:step.2"
+    conn = await asyncpg.connect(database)
+    try:
+        stored = [r["c"] for r in await conn.fetch(
+            "SELECT metadata->>'correlation_id' AS c FROM events ORDER BY position")]
+    finally:
+        await conn.close()
+    assert stored == [used, "run-7:step.2"]
+    assert used != given and len(used) == 36

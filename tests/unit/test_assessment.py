@@ -325,3 +325,19 @@ def test_decide_routes_assessment_commands():
                             class_view=completed_class())
     assert isinstance(events[0], AssessmentScheduled)
     assert body.decide(AddAssessor(body_id="body-1", assessor_id="a-2"), a_body())
+
+
+def test_a_candidate_s_results_are_bounded_corrections_included():
+    """Each passed result is a certificate a ledger line cites (with what revoked it): their
+    number per candidate is bounded, so that line's event always fits in a broker message."""
+    from shared.contracts.bounds import MAX_RESULTS_PER_CANDIDATE
+
+    state = scheduled()
+    for i in range(MAX_RESULTS_PER_CANDIDATE):
+        state = fold(assessment.evolve, state, record(state, result_id=f"r-{i}",
+                                                      cert=issue(i + 1, f"cert-{i}")))
+        state = fold(assessment.evolve, state, results.void(VoidResult(
+            assessment_id="as-1", result_id=f"r-{i}", reason="marking error"), state,
+            today=EXAM_DAY))
+    assert refused(record, state, result_id="r-x").code == "too_many_results"
+    assert record(state, worker="w-2", result_id="r-w2")  # another candidate's are their own

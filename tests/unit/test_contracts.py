@@ -117,6 +117,20 @@ def test_incompatible_changes_are_caught(change, problem: str) -> None:
     assert problem in " ".join(compatibility_problems("t", _schema(), new))
 
 
+def test_a_new_size_bound_is_compatible_but_a_changed_one_or_a_new_pattern_is_not() -> None:
+    old = _schema()
+    del old["properties"]["worker_id"]["maxLength"]  # as it was before bounds
+    assert compatibility_problems("t", old, _schema()) == []
+    tighter = _schema()
+    tighter["properties"]["hometown_county"]["anyOf"][0]["maxLength"] = 10  # was 60
+    assert "field 'hometown_county' changed type" in " ".join(
+        compatibility_problems("t", old, tighter))
+    patterned = _schema()
+    patterned["properties"]["worker_id"]["pattern"] = "^[a-z]+$"
+    assert "field 'worker_id' changed type" in " ".join(
+        compatibility_problems("t", old, patterned))
+
+
 def test_check_fails_on_a_committed_schema_changed_incompatibly(tmp_path: Path) -> None:
     for path in SCHEMAS.glob("*.json"):
         (tmp_path / path.name).write_text(path.read_text())

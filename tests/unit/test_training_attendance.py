@@ -229,3 +229,38 @@ def test_the_roster_follows_enrolments_and_withdrawals():
                                    reason="moved", withdrawn_on=DAY1)
     assert fold(evolve_roster, roster, [withdrawn]).worker_ids == set()
 
+
+
+# -- bounds: what a class's events carry can never outgrow a broker message ----------------
+
+def test_a_trainee_s_attendance_records_are_bounded_corrections_included():
+    from dataclasses import replace
+
+    from services.training.domain.class_run import AttendanceEntry
+    from shared.contracts.bounds import MAX_ATTENDANCE_RECORDS
+
+    state = approved_class()
+    entries = {f"a-{i}": AttendanceEntry(attendance_id=f"a-{i}", session_id="s001",
+                                         session_date=DAY1, worker_id="w-1", minutes=0,
+                                         voided=True)
+               for i in range(MAX_ATTENDANCE_RECORDS)}
+    assert refused_record(replace(state, attendance=entries)) == "too_many_attendance_records"
+    fewer = dict(list(entries.items())[1:])
+    cmd = RecordAttendance(class_id="class-1", session_id="s001", worker_id="w-1", minutes=60,
+                           method="face_check")
+    assert attendance.record(cmd, replace(state, attendance=fewer), roster=ROSTER,
+                             attendance_id="a-new", today=AFTER)
+    # another trainee's records do not count against this one
+    other = cmd.model_copy(update={"worker_id": "w-2"})
+    assert attendance.record(other, replace(state, attendance=entries), roster=ROSTER,
+                             attendance_id="a-w2", today=AFTER)
+
+
+def test_a_roster_beyond_a_class_s_size_cannot_complete_it():
+    from shared.contracts.bounds import MAX_CLASS_SIZE
+
+    roster = frozenset(f"w-{i}" for i in range(MAX_CLASS_SIZE + 1))
+    with pytest.raises(DomainError) as err:
+        attendance.complete(CompleteClass(class_id="class-1"), approved_class(),
+                            roster=roster, today=AFTER)
+    assert err.value.code == "roster_too_large"

@@ -175,3 +175,19 @@ def test_decide_routes_class_commands():
     events = decide_class(schedule_command(), ClassRun(), institution=accredited(),
                           catalogue=CATALOGUE)
     assert isinstance(events[0], ClassScheduled)
+
+
+def test_a_schedule_spans_a_bounded_number_of_days():
+    from datetime import timedelta
+
+    from shared.contracts.bounds import MAX_CLASS_DAYS
+    from tests.unit.builders import session
+
+    first = date(2025, 1, 1)
+    many = [session(first + timedelta(days=i)) for i in range(MAX_CLASS_DAYS + 1)]
+    with pytest.raises(ValidationError, match="at most 250"):
+        schedule_command(sessions=many)
+    twice_a_day = [session(first + timedelta(days=i), start, end)
+                   for i in range(MAX_CLASS_DAYS) for start, end in (("09:00", "11:00"),
+                                                                     ("14:00", "16:00"))]
+    assert len(schedule_command(sessions=twice_a_day).sessions) == 2 * MAX_CLASS_DAYS

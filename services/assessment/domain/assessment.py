@@ -22,6 +22,7 @@ from shared.contracts.assessment import (
     CertificationRevoked,
     SkillLevelCertified,
 )
+from shared.contracts.bounds import MAX_CLASS_SIZE, MAX_PEOPLE, Id
 from shared.runtime.errors import DomainError
 
 AssessmentEvent = (AssessmentScheduled | AssessmentResultRecorded | AssessmentResultVoided
@@ -32,12 +33,13 @@ class ScheduleAssessment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     assessment_id: str = Field(min_length=1, max_length=64)
-    body_id: str
-    class_id: str
-    assessor_ids: list[str] = Field(min_length=1)
+    body_id: Id
+    class_id: Id
+    assessor_ids: list[Id] = Field(min_length=1, max_length=MAX_PEOPLE)
     scheduled_on: date
-    candidate_ids: list[str] | None = Field(
-        None, description="Worker ids; by default every trainee who met the threshold")
+    candidate_ids: list[Id] | None = Field(
+        None, max_length=MAX_CLASS_SIZE,
+        description="Worker ids; by default every trainee who met the threshold")
 
 
 @dataclass(frozen=True, slots=True)

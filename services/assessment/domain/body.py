@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.assessment import AssessmentBodyRegistered, AssessorAdded
+from shared.contracts.bounds import MAX_TIES, Id, Name
 from shared.runtime.errors import DomainError
 
 BodyEvent = AssessmentBodyRegistered | AssessorAdded
@@ -21,16 +22,16 @@ class _Command(BaseModel):
 class RegisterAssessmentBody(_Command):
     body_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    code: str = Field(pattern=r"^[A-Z0-9]{2,12}$",
+    code: str = Field(pattern=r"^[A-Z0-9]{2,12}$", max_length=12,
                       description="Short code that prefixes its certificate numbers")
-    affiliations: list[str] = Field(default_factory=list,
-                                    description="Institutions and employers it is tied to")
+    affiliations: list[Name] = Field(default_factory=list, max_length=MAX_TIES,
+                                     description="Institutions and employers it is tied to")
 
 
 class AddAssessor(_Command):
-    body_id: str
+    body_id: Id
     assessor_id: str = Field(min_length=1, max_length=64)
-    affiliations: list[str] = Field(default_factory=list)
+    affiliations: list[Name] = Field(default_factory=list, max_length=MAX_TIES)
 
 
 @dataclass(frozen=True, slots=True)

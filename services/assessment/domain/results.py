@@ -28,6 +28,7 @@ from shared.contracts.assessment import (
     CertificationRevoked,
     SkillLevelCertified,
 )
+from shared.contracts.bounds import MAX_RESULTS_PER_CANDIDATE, Id
 from shared.runtime.errors import DomainError
 
 
@@ -36,21 +37,21 @@ class _Command(BaseModel):
 
 
 class RecordResult(_Command):
-    assessment_id: str
-    worker_id: str
+    assessment_id: Id
+    worker_id: Id
     theory_score: int = Field(ge=0, le=100)
     practical_score: int = Field(ge=0, le=100)
 
 
 class VoidResult(_Command):
-    assessment_id: str
-    result_id: str
+    assessment_id: Id
+    result_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
 class RevokeCertificate(_Command):
-    assessment_id: str
-    certificate_id: str
+    assessment_id: Id
+    certificate_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -88,6 +89,12 @@ def record(cmd: RecordResult, state: Assessment, *, result_id: str, issue: Certi
         raise DomainError("result_already_recorded",
                           "The worker's result is already recorded; void it first to correct it.",
                           result_id=existing.result_id)
+    results = sum(1 for r in state.results.values() if r.worker_id == cmd.worker_id)
+    if results >= MAX_RESULTS_PER_CANDIDATE:
+        raise DomainError("too_many_results",
+                          f"The worker already has {results} results in this assessment, "
+                          "corrections included; no more can be recorded.",
+                          worker_id=cmd.worker_id, limit=MAX_RESULTS_PER_CANDIDATE)
     passed = marks.passed(cmd.theory_score, cmd.practical_score)
     events: list[AssessmentEvent] = [AssessmentResultRecorded(
         result_id=result_id, assessment_id=cmd.assessment_id, worker_id=cmd.worker_id,

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.enrolment.domain.national_id import InvalidNationalId, NationalId, parse_national_id
+from shared.contracts.bounds import MAX_CHOICES, Id
 from shared.contracts.common import ClassMode, OccupationCode, WorkSite
 
 # Mainland mobile numbers: 11 digits, starting 13x..19x.
@@ -29,8 +30,10 @@ class RegisterWorker(_Command):
                               hide_input_in_errors=True)
 
     name: str = Field(min_length=1, max_length=60, repr=False)
-    national_id: str = Field(repr=False, description="18-digit resident identity number")
-    mobile: str = Field(repr=False, description="Mainland mobile number, 11 digits")
+    national_id: str = Field(repr=False, max_length=32,
+                             description="18-digit resident identity number")
+    mobile: str = Field(repr=False, max_length=32,
+                        description="Mainland mobile number, 11 digits")
     hometown_county: str = Field(min_length=1, max_length=60)
     hometown_township: str = Field(min_length=1, max_length=60)
     household_county: str = Field(min_length=1, max_length=60,
@@ -40,7 +43,7 @@ class RegisterWorker(_Command):
     preferred_language: Literal["zh-CN", "en"] = Field(
         "zh-CN", description="Language of the messages the worker receives")
     contact_window: str | None = Field(
-        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        None, max_length=11, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
         description="When non-urgent messages may reach the worker, Asia/Shanghai time, "
                     "e.g. 09:00-18:00 for a night-shift worker")
 
@@ -66,18 +69,18 @@ class RegisterWorker(_Command):
 
 
 class RecordIntakeSurvey(_Command):
-    worker_id: str
+    worker_id: Id
     desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
-    availability: list[ClassMode] = Field(min_length=1)
+    availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
 
 
 class Enrol(_Command):
-    worker_id: str
-    class_id: str
+    worker_id: Id
+    class_id: Id
 
 
 class Withdraw(_Command):
-    worker_id: str
-    enrolment_id: str
+    worker_id: Id
+    enrolment_id: Id
     reason: str = Field(min_length=1, max_length=500)

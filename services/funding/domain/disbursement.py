@@ -26,6 +26,7 @@ from services.funding.domain.notice_calendar import (
     notice_over,
     notice_period,
 )
+from shared.contracts.bounds import MAX_BATCH_LINES, Id
 from shared.contracts.funding import (
     ApprovedLine,
     DisbursementApproved,
@@ -52,26 +53,26 @@ class _Command(BaseModel):
 
 class ApproveDisbursement(_Command):
     batch_id: str = Field(min_length=1, max_length=80)
-    line_ids: list[str] = Field(min_length=1)
+    line_ids: list[Id] = Field(min_length=1, max_length=MAX_BATCH_LINES)
     approved_by: str = Field(min_length=1, max_length=80)
 
 
 class RaiseObjection(_Command):
     objection_id: str = Field(min_length=1, max_length=80)
-    batch_id: str
-    line_id: str
+    batch_id: Id
+    line_id: Id
     ground: ObjectionGround
 
 
 class ResolveObjection(_Command):
-    objection_id: str
-    batch_id: str
+    objection_id: Id
+    batch_id: Id
     outcome: str = Field(pattern=r"^(upheld|dismissed)$")
 
 
 class IssuePaymentInstruction(_Command):
     instruction_id: str = Field(min_length=1, max_length=80)
-    batch_id: str
+    batch_id: Id
 
 
 class RecordRecovery(_Command):
@@ -81,10 +82,10 @@ class RecordRecovery(_Command):
 
 
 class ConfirmPayment(_Command):
-    instruction_id: str
-    batch_id: str
+    instruction_id: Id
+    batch_id: Id
     bank_reference: str = Field(min_length=1, max_length=120)
-    failed_line_ids: list[str] = Field(default_factory=list)
+    failed_line_ids: list[Id] = Field(default_factory=list, max_length=MAX_BATCH_LINES)
 
 
 def _batch(ledger: Ledger, batch_id: str) -> BatchView:

@@ -14,6 +14,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.bounds import MAX_RATES
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import (
     MAX_UPLIFT_PERCENT,
@@ -35,8 +36,8 @@ class PublishFundingPolicy(BaseModel):
 
     policy_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
     effective_from: date
-    training_subsidies: list[TrainingSubsidyRate] = Field(min_length=1)
-    uplifts: list[Uplift] = Field(default_factory=list)
+    training_subsidies: list[TrainingSubsidyRate] = Field(min_length=1, max_length=MAX_RATES)
+    uplifts: list[Uplift] = Field(default_factory=list, max_length=MAX_RATES)
     living_subsidy: LivingSubsidy
     attendance_threshold_percent: int = Field(ge=0, le=100)
     caps: Caps = Caps()

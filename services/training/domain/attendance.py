@@ -14,6 +14,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.training.domain.class_run import ClassEvent, ClassRun, require_scheduled
+from shared.contracts.bounds import MAX_ATTENDANCE_RECORDS, MAX_CLASS_SIZE, Id
 from shared.contracts.common import CheckInMethod
 from shared.contracts.training import (
     AttendanceRecorded,
@@ -31,21 +32,21 @@ class _Command(BaseModel):
 
 
 class RecordAttendance(_Command):
-    class_id: str
-    session_id: str
-    worker_id: str
+    class_id: Id
+    session_id: Id
+    worker_id: Id
     minutes: int = Field(ge=0)
     method: CheckInMethod
 
 
 class VoidAttendance(_Command):
-    class_id: str
-    attendance_id: str
+    class_id: Id
+    attendance_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
 class CompleteClass(_Command):
-    class_id: str
+    class_id: Id
 
 
 def record(cmd: RecordAttendance, state: ClassRun, *, roster: Collection[str],
@@ -73,6 +74,14 @@ def record(cmd: RecordAttendance, state: ClassRun, *, roster: Collection[str],
                               "The worker's attendance at this session is already recorded; "
                               "void it first to correct it.",
                               attendance_id=entry.attendance_id)
+    # Every record and void of a trainee justifies their living subsidy line (PayoutDue's
+    # justified_by): bounded here, so that event always fits in a broker message.
+    records = sum(1 for e in state.attendance.values() if e.worker_id == cmd.worker_id)
+    if records >= MAX_ATTENDANCE_RECORDS:
+        raise DomainError("too_many_attendance_records",
+                          f"The worker already has {records} attendance records in this class, "
+                          "corrections included; no more can be recorded.",
+                          worker_id=cmd.worker_id, limit=MAX_ATTENDANCE_RECORDS)
     return [AttendanceRecorded(
         attendance_id=attendance_id, class_id=cmd.class_id, session_id=cmd.session_id,
         session_date=session.date, worker_id=cmd.worker_id, minutes=cmd.minutes,
@@ -104,6 +113,10 @@ def complete(cmd: CompleteClass, state: ClassRun, *, roster: Collection[str], to
         raise DomainError("class_not_finished",
                           f"The class's last session is on {state.last_session_date}.",
                           last_session_date=state.last_session_date.isoformat())
+    if len(roster) > MAX_CLASS_SIZE:
+        raise DomainError("roster_too_large",
+                          f"{len(roster)} trainees are enrolled; a class has at most "
+                          f"{MAX_CLASS_SIZE}.", class_id=cmd.class_id, limit=MAX_CLASS_SIZE)
     minutes: dict[str, int] = defaultdict(int)
     days: dict[str, set[date]] = defaultdict(set)
     for entry in state.live_attendance():

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.training.domain.catalogue import Occupation
 from services.training.domain.institution import Institution
+from shared.contracts.bounds import MAX_CLASS_DAYS, MAX_CLASS_SIZE, MAX_PEOPLE, MAX_SESSIONS, Id
 from shared.contracts.common import ClassMode, OccupationCode, SessionKind, SkillLevel, WorkSite
 from shared.contracts.training import (
     AttendanceRecorded,
@@ -52,14 +54,25 @@ class ScheduleClass(_Command):
     target_level: SkillLevel
     site: WorkSite
     mode: ClassMode
-    capacity: int = Field(gt=0, le=1000)
-    sessions: list[PlannedSession] = Field(min_length=1, max_length=500)
+    capacity: int = Field(gt=0, le=MAX_CLASS_SIZE)
+    sessions: list[PlannedSession] = Field(min_length=1, max_length=MAX_SESSIONS)
     required_minutes: int = Field(gt=0)
-    trainer_ids: list[str] = Field(default_factory=list)
+    trainer_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_PEOPLE)
+
+    @field_validator("sessions")
+    @classmethod
+    def _on_few_enough_days(cls, sessions: list[PlannedSession]) -> list[PlannedSession]:
+        # Each trainee's attended days travel in ClassCompleted: bounding the days bounds
+        # that event (see shared/contracts/bounds.py).
+        days = len({s.date for s in sessions})
+        if days > MAX_CLASS_DAYS:
+            raise ValueError(f"sessions on {days} days: at most {MAX_CLASS_DAYS}")
+        return sessions
 
 
 class ApproveClass(_Command):
-    class_id: str
+    class_id: Id
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.training.domain.catalogue import Occupation
+from shared.contracts.bounds import MAX_OCCUPATIONS, MAX_SITES, MAX_TIES, Id, Name
 from shared.contracts.common import OccupationCode, WorkSite
 from shared.contracts.training import (
     InstitutionAccredited,
@@ -31,19 +32,19 @@ class _Command(BaseModel):
 class AccreditInstitution(_Command):
     institution_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    occupations: list[OccupationCode] = Field(min_length=1)
-    sites: list[WorkSite] = Field(min_length=1)
-    partners: list[str] = Field(default_factory=list,
-                                description="Partner enterprises or schools")
+    occupations: list[OccupationCode] = Field(min_length=1, max_length=MAX_OCCUPATIONS)
+    sites: list[WorkSite] = Field(min_length=1, max_length=MAX_SITES)
+    partners: list[Name] = Field(default_factory=list, max_length=MAX_TIES,
+                                 description="Partner enterprises or schools")
 
 
 class SuspendInstitution(_Command):
-    institution_id: str
+    institution_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
 
 class ReinstateInstitution(_Command):
-    institution_id: str
+    institution_id: Id
 
 
 @dataclass(frozen=True, slots=True)
