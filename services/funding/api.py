@@ -24,7 +24,7 @@ from services.funding.domain.ledger import LedgerLine
 from services.funding.records import own_inputs
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.contracts import Metadata
-from shared.contracts.bounds import MAX_BATCH_LINES, Id
+from shared.contracts.bounds import MAX_BATCH_LINES, Id, NewId
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.errors import NotFound
@@ -208,8 +208,8 @@ class BatchApproval(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_id: str = Field(min_length=1, max_length=80)
-    line_ids: list[str] = Field(min_length=1)
+    batch_id: NewId
+    line_ids: list[Id] = Field(min_length=1, max_length=MAX_BATCH_LINES)
 
 
 def approver(metadata: Metadata) -> str:

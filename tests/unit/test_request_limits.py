@@ -22,10 +22,13 @@ from shared.runtime.limits import (
 )
 from shared.runtime.logging import MAX_LOGGED_TEXT, bound_text
 from shared.runtime.paging import MAX_PAGE_SIZE
+from tests.orgs import token
 from tests.support import service_app
 from tests.unit.test_contract_bounds import largest
 
 CHUNK = 64 * 1024
+# Authenticated, so that the body itself is what is judged (without a token: 401 first).
+AS_HR = {"content-type": "application/json", "Authorization": f"Bearer {token('hr')}"}
 
 
 def app() -> httpx.ASGITransport:
@@ -61,7 +64,7 @@ async def test_a_streamed_body_without_a_length_is_stopped_at_the_limit() -> Non
     body = Body(100 * 1024 * 1024)
     async with httpx.AsyncClient(transport=app(), base_url="http://test") as client:
         answer = await client.post("/bodies", content=body,
-                                   headers={"content-type": "application/json"})
+                                   headers=AS_HR)
     assert answer.status_code == 413
     assert body.sent <= DEFAULT_MAX_BODY_BYTES + CHUNK
 
@@ -134,7 +137,7 @@ async def test_a_nested_body_with_nul_is_refused_without_a_500_or_a_long_log(
     depth = body.count(b"[") + body.count(b"{")
     async with httpx.AsyncClient(transport=app(), base_url="http://test") as client:
         answer = await client.post("/bodies", content=body,
-                                   headers={"content-type": "application/json"})
+                                   headers=AS_HR)
     # Deeper than the JSON parser itself goes, FastAPI answers 400 before any check runs.
     assert answer.status_code == (422 if depth < 1000 else 400)
     if depth < 1000:
@@ -145,7 +148,7 @@ async def test_a_nested_body_with_nul_is_refused_without_a_500_or_a_long_log(
 async def test_a_shallow_body_with_nul_still_names_where() -> None:
     async with httpx.AsyncClient(transport=app(), base_url="http://test") as client:
         answer = await client.post("/bodies", content=nested(3),
-                                   headers={"content-type": "application/json"})
+                                   headers=AS_HR)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "a", "a", "a"]
 
@@ -239,5 +242,5 @@ async def test_a_service_may_let_a_route_take_a_larger_body() -> None:
                                           (app(), "/bodies", True)):
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answer = await client.post(path, content=body,
-                                       headers={"content-type": "application/json"})
+                                       headers=AS_HR)
         assert (answer.status_code == 413) is expected_413, (path, answer.status_code)

@@ -77,7 +77,7 @@ class IssuePaymentInstruction(_Command):
 
 class RecordRecovery(_Command):
     recovery_id: str = Field(min_length=1, max_length=80)
-    line_id: str
+    line_id: Id
     amount_fen: Fen = Field(gt=0)
 
 
