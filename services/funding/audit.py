@@ -30,20 +30,23 @@ from services.funding.domain.ledger import Ledger, LedgerLine, settle
 from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
+from shared.audit.published import TopicDifference, TopicImage
 from shared.contracts import model_for
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.store import EventStore
+from shared.eventsourcing.topics import events_topic
 
 Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
             "policy_id", "policy_version", "justified_by", "corrects_line_id", "due_at")
 SOURCE_SERVICES = ("enrolment", "training", "assessment")
+TOPICS_VS_STORES = "topics_vs_stores"  # a Difference's ``where``: a topic record not as stored
 
 
 @dataclass(frozen=True)
 class Difference:
     line_id: str
-    where: str  # "ledger_table" or "published_events"
+    where: str  # "ledger_table", "published_events" or TOPICS_VS_STORES
     field: str  # a field name, or "missing" / "unexpected"
     derived: Any
     recorded: Any
@@ -58,6 +61,8 @@ class ReplayReport:
     published_lines: int
     differences: tuple[Difference, ...]
     derived_total_fen: int
+    # Records read from the topics and compared with the stores (None: not compared).
+    compared_with_stores: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,9 +70,26 @@ class ReplayReport:
 
     def summary(self) -> str:
         verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
+        against = ""
+        if self.compared_with_stores is not None:
+            wrong = sum(d.where == TOPICS_VS_STORES for d in self.differences)
+            against = (f"; {self.compared_with_stores} topic records compared with the stores"
+                       f", {wrong} not as stored")
         return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
                 f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
-                f"recorded, {self.published_lines} published -- {verdict}")
+                f"recorded, {self.published_lines} published{against} -- {verdict}")
+
+    def with_topics_compared(self, image: TopicImage, found: Iterable[TopicDifference]
+                             ) -> ReplayReport:
+        """This report with the differences between the topics and the stores added: each
+        named by its event's store position (``<service>@<position>``) or, for a record
+        that names none, its event id."""
+        extra = tuple(Difference(
+            line_id=f"{d.service}@{d.position}" if d.position else f"{d.service}:{d.event_id}",
+            where=TOPICS_VS_STORES, field=d.problem, derived=d.event_id, recorded=d.detail)
+            for d in found)
+        return dataclasses.replace(self, differences=self.differences + extra,
+                                   compared_with_stores=image.records)
 
 
 # -- pure comparison -------------------------------------------------------------------------
@@ -147,15 +169,19 @@ async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
-                              idle_ms: int = 2000, reader_process: bool = True) -> History:
+                              idle_ms: int = 2000, reader_process: bool = True,
+                              image: TopicImage | None = None) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
-    to disk by worker as it is read (see ``services.funding.history``).
+    to disk by worker as it is read (see ``services.funding.history``). With an ``image``,
+    every record is also added to it, to be compared with the stores
+    (``shared.audit.published``).
 
     The topics are consumed by a reader process that hands the records over in batches while
     this process adds them to the history (``services.funding.topic_reader``): the two
     overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
     history is the same."""
-    topics = [f"{prefix}.{s}.events" for s in services]
+    services = list(services)
+    topics = [events_topic(s, prefix) for s in services]
     history = History()
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
@@ -164,8 +190,13 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
-                    for names, values, value in batch:
-                        add(names, values, value)
+                    if image is None:
+                        for names, values, value, _ in batch:
+                            add(names, values, value)
+                    else:
+                        for names, values, value, topic in batch:
+                            add(names, values, value)
+                            image.add(services[topic], names, values, value)
                     if progress:
                         progress(len(history))
     except BaseException:

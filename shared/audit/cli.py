@@ -48,6 +48,12 @@ def _dsns(services: list[str] | tuple[str, ...]) -> dict[str, str]:
         raise typer.Exit(2) from None
 
 
+def _topics(services: tuple[str, ...], prefix: str) -> dict[str, str]:
+    from shared.eventsourcing.topics import events_topic
+
+    return {s: events_topic(s, prefix) for s in services}
+
+
 def _as_of(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -88,9 +94,15 @@ def replay(
     differences: Annotated[Path, typer.Option(
         "--differences", help="Where to write the differences (.json or .csv)")]
     = Path("audit-differences.json"),
+    check_stores: Annotated[bool, typer.Option(
+        "--check-stores/--no-check-stores",
+        help="With --source topics: check every record on the topics against the stores' "
+             "hash-chained events, and every published event against the topics")] = True,
 ) -> None:
     """Rebuild the funding ledger from the history alone with the same pure function and
-    compare it, line by line, with what funding recorded. Exit 1 on any difference."""
+    compare it, line by line, with what funding recorded; read from the topics, also compare
+    the topics with the stores (a forged or a missing event is a difference). Exit 1 on any
+    difference."""
     from services.funding.audit import (
         records_from_stores,
         records_from_topics,
@@ -99,6 +111,7 @@ def replay(
     from services.funding.audit import (
         replay as replay_ledger,
     )
+    from shared.audit.published import TopicImage, store_heads
     from shared.infra.stores import bus_location
 
     if source not in ("topics", "stores"):
@@ -116,6 +129,7 @@ def replay(
         def advance(count: int) -> None:
             progress.update(task, description=f"read {count:,} events from the {source}")
 
+        image = None
         if source == "stores":
             reading = records_from_stores(_dsns(list(SOURCES)), progress=advance)
         else:
@@ -124,11 +138,19 @@ def replay(
             except LookupError as exc:
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(2) from None
-            reading = records_from_topics(bootstrap, prefix, progress=advance)
+            if check_stores:
+                sources, topics = _dsns(list(SOURCES)), _topics(SOURCES, prefix)
+                image = TopicImage(SOURCES, asyncio.run(store_heads(sources, topics)))
+            reading = records_from_topics(bootstrap, prefix, progress=advance, image=image)
         records = asyncio.run(reading)
         progress.update(task, description=f"rebuilding the ledger from {len(records):,} events")
         report = asyncio.run(replay_ledger(funding_dsn, records, as_of=moment))
         progress.update(task, description="compared with funding's recorded ledger")
+        if image is not None:
+            progress.update(task, description="comparing the topics with the stores")
+            found = asyncio.run(image.compare(sources, topics))
+            report = report.with_topics_compared(image, found)
+            progress.update(task, description="compared the topics with the stores")
 
     typer.echo(f"replay by {auditor}" + (f" as of {moment.isoformat()}" if moment else ""))
     typer.echo(report.summary())
