@@ -6,13 +6,16 @@ import asyncio
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shared.eventsourcing.topics import SERVICES
+
+if TYPE_CHECKING:
+    from shared.eventsourcing.signing import PublicKeys
 
 app = typer.Typer(help="The auditor's tools (auditor role only).", no_args_is_help=True)
 
@@ -69,18 +72,70 @@ def verify(
     token: TokenOption = None,
     service: Annotated[list[str] | None, typer.Option(
         help="Only this service's store (repeatable)")] = None,
+    seals: Annotated[bool, typer.Option(
+        "--seals/--no-seals",
+        help="Check each chain against the heads its service sealed and published (needs "
+             "the broker and the services' public keys); without them only the chain's "
+             "consistency is checked, which a rewrite that recomputed it passes")] = True,
 ) -> None:
-    """Check every store's hash chain; name the first broken position. Exit 1 if any is."""
+    """Check every store's hash chain and that it has the hashes its service sealed; name
+    the first broken position. Exit 1 if any chain is broken, cut short or never sealed."""
     from shared.audit.verify import verify_stores
+    from shared.eventsourcing.heads import read_seals
 
     auditor = _authorise(token)
-    verdicts = asyncio.run(verify_stores(_dsns(service or SERVICES)))
-    typer.echo(f"hash-chain verification by {auditor}")
+    dsns = _dsns(service or SERVICES)
+    found = None
+    if seals:
+        bootstrap, prefix = _bus()
+        found = asyncio.run(read_seals(bootstrap, prefix, dsns, _public_keys()))
+    verdicts = asyncio.run(verify_stores(dsns, found))
+    typer.echo("hash-chain verification by " + auditor
+               + (" against the sealed heads" if seals else " (not against sealed heads)"))
     for name, v in verdicts.items():
-        status = "ok" if v.ok else f"BROKEN at position {v.first_bad_position}: {v.reason}"
+        if v.first_bad_position is not None:
+            status = f"BROKEN at position {v.first_bad_position}: {v.reason}"
+        elif v.unsealed:
+            status = f"NOT SEALED: {v.reason}"
+        elif v.latest_seal is not None:
+            status = (f"ok, sealed at position {v.latest_seal.position} "
+                      f"({v.latest_seal.sealed_at.isoformat(timespec='seconds')})")
+        else:
+            status = "ok"
+        if v.refused_seals:
+            status += f"; {v.refused_seals} records on its heads topic did not verify"
         typer.echo(f"  {name:<14} {v.checked:>9} events  {status}")
     if not all(v.ok for v in verdicts.values()):
         raise typer.Exit(1)
+
+
+def _bus() -> tuple[str, str]:
+    from shared.infra.stores import bus_location
+
+    try:
+        return bus_location(_state_dir())
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _public_keys() -> PublicKeys:
+    """``SONGJI_PUBLIC_KEYS``, else the public keys ``songji up`` keeps in its state folder."""
+    from shared.eventsourcing.signing import PublicKeys
+
+    value = os.environ.get("SONGJI_PUBLIC_KEYS")
+    kept = _state_dir() / "public-keys.json"
+    if not value and kept.exists():
+        value = kept.read_text()
+    if not value:
+        typer.echo("no public keys known: set SONGJI_PUBLIC_KEYS (or run `songji up`, which "
+                   "records them), or pass --no-seals", err=True)
+        raise typer.Exit(2)
+    try:
+        return PublicKeys.from_setting(value)
+    except ValueError as exc:
+        typer.echo(f"SONGJI_PUBLIC_KEYS: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("replay")
@@ -112,7 +167,6 @@ def replay(
         replay as replay_ledger,
     )
     from shared.audit.published import TopicImage, store_heads
-    from shared.infra.stores import bus_location
 
     if source not in ("topics", "stores"):
         raise typer.BadParameter("'topics' or 'stores'", param_hint="--source")
@@ -133,11 +187,7 @@ def replay(
         if source == "stores":
             reading = records_from_stores(_dsns(list(SOURCES)), progress=advance)
         else:
-            try:
-                bootstrap, prefix = bus_location(_state_dir())
-            except LookupError as exc:
-                typer.echo(str(exc), err=True)
-                raise typer.Exit(2) from None
+            bootstrap, prefix = _bus()
             if check_stores:
                 sources, topics = _dsns(list(SOURCES)), _topics(SOURCES, prefix)
                 image = TopicImage(SOURCES, asyncio.run(store_heads(sources, topics)))

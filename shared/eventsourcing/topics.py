@@ -17,12 +17,18 @@ def events_topic(service: str, prefix: str = "songji") -> str:
     return f"{prefix}.{service}.events"
 
 
+def heads_topic(service: str, prefix: str = "songji") -> str:
+    """Where ``service`` publishes its store's sealed heads (``shared.eventsourcing.heads``)."""
+    return f"{prefix}.{service}.heads"
+
+
 def dead_letter_topic(prefix: str = "songji") -> str:
     return f"{prefix}.dead-letter"
 
 
 def all_topics(prefix: str = "songji") -> list[str]:
-    return [events_topic(s, prefix) for s in SERVICES] + [dead_letter_topic(prefix)]
+    return ([events_topic(s, prefix) for s in SERVICES] + [heads_topic(s, prefix) for s in SERVICES]
+            + [dead_letter_topic(prefix)])
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 3) -> None:

@@ -28,6 +28,7 @@ from faststream.middlewares import AckPolicy
 from shared.contracts import Actor, Event, Metadata
 from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
 from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.heads import HeadSealer
 from shared.eventsourcing.inbox import Apply, Inbox, Origin
 from shared.eventsourcing.migrations import (
     KIT_MIGRATIONS,
@@ -36,8 +37,14 @@ from shared.eventsourcing.migrations import (
     migrations_done,
 )
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
-from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
+from shared.eventsourcing.topics import (
+    dead_letter_topic,
+    ensure_topics,
+    events_topic,
+    heads_topic,
+)
 from shared.runtime import catalogue
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.logging import configure_logging
@@ -113,7 +120,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
                               for s in sub.services})
         await ensure_topics(settings.kafka_bootstrap_servers,
-                            [own_topic, dead_letter_topic(prefix), *read_topics],
+                            [own_topic, heads_topic(spec.name, prefix), dead_letter_topic(prefix),
+                             *read_topics],
                             settings.topic_partitions)
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
                              logger=logging.getLogger("songji.faststream"),
@@ -129,6 +137,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
         tasks += [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
                   for job in spec.background]
+        sealer = _head_sealer(spec.name, settings, pool)
+        sealing = (asyncio.create_task(sealer.run(), name=f"{spec.name}-head-sealer")
+                   if sealer else None)
         app.state.ctx = ctx
         app.state.migrations = files
         log.info("service started", topic=own_topic, reads=read_topics)
@@ -138,6 +149,11 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             relay.stop()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
+            if sealer is not None and sealing is not None:  # seals the head as it ends
+                sealer.stop()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(sealing), timeout=10)
+                tasks.append(sealing)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -177,6 +193,17 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def _head_sealer(name: str, settings: ServiceSettings, pool: asyncpg.Pool) -> HeadSealer | None:
+    """The store's head sealer, when the service has a signing key."""
+    if settings.signing_key is None:
+        log.warning("no signing key: the store's head is not sealed")
+        return None
+    return HeadSealer(pool, service=name, key=SigningKey(settings.signing_key.get_secret_value()),
+                      bootstrap_servers=settings.kafka_bootstrap_servers,
+                      topic=heads_topic(name, settings.topic_prefix),
+                      interval=settings.head_seal_interval)
 
 
 async def _readiness(app: FastAPI) -> dict[str, bool]:

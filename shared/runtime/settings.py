@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,3 +39,10 @@ class ServiceSettings(BaseSettings):
     # arrives; there a larger value only saves idle fetch requests.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
     consumer_backoff_seconds: float = Field(0.1, ge=0)
+    # The service's Ed25519 private key and everyone's public keys (shared.eventsourcing.signing).
+    signing_key: SecretStr | None = None
+    public_keys: str | None = None
+    # How often the store's head is sealed with the signing key and published to the heads
+    # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
+    # seals is caught at the next one: a shorter interval narrows that window.
+    head_seal_interval: float = Field(30.0, gt=0, le=3600)
