@@ -7,9 +7,9 @@ process* only consumes and hands each record's raw headers and value on, in batc
 pipe, while the calling process adds them to its history: the two overlap, on two CPUs.
 
 The reader is a fresh interpreter (``python -m services.funding.topic_reader``) that imports
-aiokafka and nothing of Songji's: it starts in ~0.1 s, shares no memory with the caller (so
-its peak RSS is its own) and inherits no event loop, threads or locks from it, as a fork
-would.
+aiokafka and nothing of Songji's but how to log in to Kafka (``kafka_access``, standard
+library only): it starts in ~0.1 s, shares no memory with the caller (so its peak RSS is its
+own) and inherits no event loop, threads or locks from it, as a fork would.
 
 What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
 
@@ -96,7 +96,10 @@ async def batches(bootstrap: str, topics: Sequence[str], *, idle_ms: int
     at a time, read in this process until the topics stay quiet for ``idle_ms``."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **consumer_settings())
+    from shared.eventsourcing.kafka_access import KafkaAccess  # the auditor's login, if any
+
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **consumer_settings(),
+                                **KafkaAccess.from_env().client_options())
     known: dict[tuple[str, ...], tuple[str, ...]] = {}
     index = {topic: i for i, topic in enumerate(topics)}
     await consumer.start()

@@ -88,7 +88,8 @@ def verify(
     found = None
     if seals:
         bootstrap, prefix = _bus()
-        found = asyncio.run(read_seals(bootstrap, prefix, dsns, _public_keys()))
+        found = asyncio.run(read_seals(bootstrap, prefix, dsns, _public_keys(),
+                                       client_options=_kafka_options()))
     verdicts = asyncio.run(verify_stores(dsns, found))
     typer.echo("hash-chain verification by " + auditor
                + (" against the sealed heads" if seals else " (not against sealed heads)"))
@@ -115,6 +116,17 @@ def _bus() -> tuple[str, str]:
     try:
         return bus_location(_state_dir())
     except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _kafka_options() -> dict[str, object]:
+    """How the auditor logs in to Kafka (SONGJI_KAFKA_*: a read-only user in production)."""
+    from shared.eventsourcing.kafka_access import KafkaAccess
+
+    try:
+        return KafkaAccess.from_env().client_options()
+    except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
@@ -188,6 +200,7 @@ def replay(
             reading = records_from_stores(_dsns(list(SOURCES)), progress=advance)
         else:
             bootstrap, prefix = _bus()
+            _kafka_options()  # the reader process logs in with them: refused here if incomplete
             if check_stores:
                 sources, topics = _dsns(list(SOURCES)), _topics(SOURCES, prefix)
                 image = TopicImage(SOURCES, asyncio.run(store_heads(sources, topics)))

@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -66,7 +68,9 @@ class Relay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         probe_interval: float = 5.0,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``)."""
         self.store = store
         self.service = service
         self.bootstrap_servers = bootstrap_servers
@@ -75,6 +79,7 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.probe_interval = probe_interval
+        self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -123,8 +128,10 @@ class Relay:
             self._listener = await self.store.pool.acquire()
             await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
         if self._producer is None:
-            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions,
+                                client_options=self.client_options)
             producer = AIOKafkaProducer(
+                **self.client_options,
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
                 enable_idempotence=False,  # not needed: the inboxes deduplicate
@@ -205,13 +212,15 @@ class Relay:
             return False
         log.warning("broker lost published events; republishing from the start",
                     topic=self.topic, checkpoint=checkpoint.position, evidence=missing)
-        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions,
+                            client_options=self.client_options)
         await self._save_checkpoint(Checkpoint())
         self.republish_count += 1
         return True
 
     async def _first_missing_record(self, checkpoint: Checkpoint) -> str | None:
         consumer = AIOKafkaConsumer(
+            **self.client_options,
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,

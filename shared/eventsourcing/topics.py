@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,9 +32,11 @@ def all_topics(prefix: str = "songji") -> list[str]:
             + [dead_letter_topic(prefix)])
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 3) -> None:
-    """Create the topics that do not exist yet (a memory-only broker starts with none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 3, *,
+                        client_options: Mapping[str, Any] | None = None) -> None:
+    """Create the topics that do not exist yet (a memory-only broker starts with none).
+    ``client_options``: how to log in (``KafkaAccess.client_options``)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client_options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -119,17 +119,20 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         own_topic = events_topic(spec.name, prefix)
         read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
                               for s in sub.services})
+        access = settings.kafka_access()
         await ensure_topics(settings.kafka_bootstrap_servers,
                             [own_topic, heads_topic(spec.name, prefix), dead_letter_topic(prefix),
                              *read_topics],
-                            settings.topic_partitions)
+                            settings.topic_partitions, client_options=access.client_options())
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
+                             security=access.faststream_security(),
                              logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
         relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
                       topic=own_topic, partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
-                      probe_interval=settings.relay_probe_interval)
+                      probe_interval=settings.relay_probe_interval,
+                      client_options=access.client_options())
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
@@ -203,7 +206,8 @@ def _head_sealer(name: str, settings: ServiceSettings, pool: asyncpg.Pool) -> He
     return HeadSealer(pool, service=name, key=SigningKey(settings.signing_key.get_secret_value()),
                       bootstrap_servers=settings.kafka_bootstrap_servers,
                       topic=heads_topic(name, settings.topic_prefix),
-                      interval=settings.head_seal_interval)
+                      interval=settings.head_seal_interval,
+                      client_options=settings.kafka_access().client_options())
 
 
 async def _readiness(app: FastAPI) -> dict[str, bool]:

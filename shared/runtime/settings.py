@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.eventsourcing.kafka_access import KafkaAccess
 
 
 class ServiceSettings(BaseSettings):
@@ -46,3 +48,24 @@ class ServiceSettings(BaseSettings):
     # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
     # seals is caught at the next one: a shorter interval narrows that window.
     head_seal_interval: float = Field(30.0, gt=0, le=3600)
+    # How every Kafka client of the service logs in (shared.eventsourcing.kafka_access): in
+    # production its own SCRAM user over TLS, whose ACLs let it write only its own topics.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+    @model_validator(mode="after")
+    def _kafka_login_complete(self) -> ServiceSettings:
+        self.kafka_access()  # raises ValueError naming the missing setting
+        return self
+
+    def kafka_access(self) -> KafkaAccess:
+        password = self.kafka_sasl_password
+        return KafkaAccess(protocol=self.kafka_security_protocol,
+                           mechanism=self.kafka_sasl_mechanism,
+                           username=self.kafka_sasl_username,
+                           password=password.get_secret_value() if password else None,
+                           cafile=self.kafka_ssl_cafile)
