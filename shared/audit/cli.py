@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -178,7 +179,7 @@ def replay(
     from services.funding.audit import (
         replay as replay_ledger,
     )
-    from shared.audit.published import TopicImage, store_heads
+    from shared.audit.published import StoreDigests, TopicImage, store_heads
 
     if source not in ("topics", "stores"):
         raise typer.BadParameter("'topics' or 'stores'", param_hint="--source")
@@ -189,7 +190,7 @@ def replay(
     funding_dsn = _dsns(["funding"])["funding"]
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=False) as progress:
+                  transient=False) as progress, contextlib.ExitStack() as stack:
         task = progress.add_task(f"reading the history from the {source}", total=None)
 
         def advance(count: int) -> None:
@@ -203,7 +204,10 @@ def replay(
             _kafka_options()  # the reader process logs in with them: refused here if incomplete
             if check_stores:
                 sources, topics = _dsns(list(SOURCES)), _topics(SOURCES, prefix)
-                image = TopicImage(SOURCES, asyncio.run(store_heads(sources, topics)))
+                heads = asyncio.run(store_heads(sources, topics))
+                image = TopicImage(SOURCES, heads)
+                # The stores are read and digested in a process of their own meanwhile.
+                stored = stack.enter_context(StoreDigests(sources, heads))
             reading = records_from_topics(bootstrap, prefix, progress=advance, image=image)
         records = asyncio.run(reading)
         progress.update(task, description=f"rebuilding the ledger from {len(records):,} events")
@@ -211,7 +215,7 @@ def replay(
         progress.update(task, description="compared with funding's recorded ledger")
         if image is not None:
             progress.update(task, description="comparing the topics with the stores")
-            found = asyncio.run(image.compare(sources, topics))
+            found = asyncio.run(image.compare(sources, topics, stored.result()))
             report = report.with_topics_compared(image, found)
             progress.update(task, description="compared the topics with the stores")
 

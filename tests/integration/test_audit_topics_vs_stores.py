@@ -127,7 +127,7 @@ async def test_a_published_event_missing_from_its_topic_is_a_difference(
     topic does not hold: as if it had been deleted from the topic."""
     pool = await create_pool(world["SONGJI_TRAINING_DATABASE_URL"], max_size=1)
     try:
-        await EventStore(pool).append("worker-9", 0, [WorkerRegistered(
+        [stored] = await EventStore(pool).append("worker-9", 0, [WorkerRegistered(
             worker_id="w9", gender="male", birth_year=1979)], META)
         async with pool.acquire() as conn:
             await conn.execute(
@@ -138,8 +138,8 @@ async def test_a_published_event_missing_from_its_topic_is_a_difference(
 
     code, out = await songji(*_replay(tmp_path), env=world)
     assert code == 1, out
-    assert [(d["line_id"], d["field"]) for d in _found(tmp_path)] == [
-        ("training@1", "missing_from_topic")]
+    assert [(d["line_id"], d["field"], d["derived"]) for d in _found(tmp_path)] == [
+        ("training@1", "missing_from_topic", str(stored.event_id))]
 
 
 async def test_the_stores_must_be_known_unless_the_check_is_declined(
