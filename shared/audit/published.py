@@ -94,6 +94,7 @@ class TopicImage:
         self.uncounted = 0  # differences past MAX_DIFFERENCES
         self.records = 0
         self._layouts: dict[int, tuple[Sequence[str], _Layout]] = {}
+        self._set_aside: set[tuple[str, int, bytes]] = set()
 
     def add(self, service: str, names: Sequence[str], values: Sequence[bytes | None],
             value: bytes | None) -> None:
@@ -106,7 +107,7 @@ class TopicImage:
         if known is None or known[0] is not names:
             known = self._layouts[id(names)] = (names, _layout(names))
         covered, at_position, at_id = known[1]
-        if covered is None:  # a header named twice, or names and values that do not pair
+        if covered is None:  # a header named twice: the last one counts, as in a dict
             headers = dict(zip(names, values, strict=False))
             parts = tuple(headers.get(name) for name in COVERED)
             raw_position, raw_id = headers.get("ce_position"), headers.get("ce_id")
@@ -134,15 +135,15 @@ class TopicImage:
         self._aside(service, position, mine, _text(raw_id) or "")
 
     def _aside(self, service: str, position: int, mine: bytes, event_id: str) -> None:
-        aside = self.aside[service]
-        if any(p == position and d == mine for p, d, _ in aside):
+        if (service, position, mine) in self._set_aside:  # the same record again
             return
-        if sum(len(a) for a in self.aside.values()) >= MAX_ASIDE:
+        if len(self._set_aside) >= MAX_ASIDE:
             self._differ(TopicDifference(service, position, event_id or None, "not_compared",
                                          "too many records past the store's end or in "
                                          "conflict to compare them all"))
             return
-        aside.append((position, mine, event_id))
+        self._set_aside.add((service, position, mine))
+        self.aside[service].append((position, mine, event_id))
 
     def _differ(self, difference: TopicDifference) -> None:
         if len(self.differences) < MAX_DIFFERENCES:
