@@ -19,14 +19,17 @@ from aiokafka import AIOKafkaProducer
 from bench.timing import Rate, measure_rate
 from shared.contracts import Metadata
 from shared.contracts.training import AttendanceRecorded
+from shared.eventsourcing.authenticity import sign
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import SigningKey, new_key_pair
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import ensure_topics
 from shared.infra.postgres import create_database
 
 META = Metadata(correlation_id="bench-relay")
+signer = SigningKey(new_key_pair()[0])
 PARTITIONS = 3
 
 
@@ -59,7 +62,9 @@ async def bench_relay(server_url: str, bootstrap: str, *, events: int, repeats: 
             stored.extend(chunk)
             position = chunk[-1].position
         records = [(e.stream_id.encode(), e.envelope("training")) for e in stored]
-        records = [(key, env.kafka_value(), env.kafka_headers()) for key, env in records]
+        # Signed as the relay signs them: the same bytes go to the broker in both runs.
+        records = [(key, env.kafka_value(), sign(env.kafka_headers(), env.kafka_value(), signer))
+                   for key, env in records]
 
         async def fresh_topic() -> str:
             topic = f"bench.relay.{uuid.uuid4().hex[:8]}"
@@ -67,7 +72,7 @@ async def bench_relay(server_url: str, bootstrap: str, *, events: int, repeats: 
             return topic
 
         async def relay_run() -> int:
-            relay = Relay(store, service="training", bootstrap_servers=bootstrap,
+            relay = Relay(store, service="training", signer=signer, bootstrap_servers=bootstrap,
                           topic=await fresh_topic(), partitions=PARTITIONS,
                           probe_interval=3600)
             task = asyncio.create_task(relay.run())

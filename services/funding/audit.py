@@ -31,8 +31,11 @@ from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
 from shared.contracts import model_for
+from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.signing import PublicKeys
 from shared.eventsourcing.store import EventStore
+from shared.eventsourcing.topics import events_topic
 
 Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
@@ -58,6 +61,10 @@ class ReplayReport:
     published_lines: int
     differences: tuple[Difference, ...]
     derived_total_fen: int
+    # Records on the topics that their owning service did not publish (forged: see
+    # ``shared.eventsourcing.authenticity``): never counted, as the services never applied them.
+    refused: int = 0
+    refusals: tuple[str, ...] = ()  # the first few, with their reasons
 
     @property
     def ok(self) -> bool:
@@ -65,9 +72,14 @@ class ReplayReport:
 
     def summary(self) -> str:
         verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
-        return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
+        text = (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
                 f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
                 f"recorded, {self.published_lines} published -- {verdict}")
+        if self.refused:
+            text += (f"\n{self.refused} records on the topics REFUSED, not counted (not "
+                     "published by their topic's service):\n" +
+                     "\n".join(f"  {r}" for r in self.refusals))
+        return text
 
 
 # -- pure comparison -------------------------------------------------------------------------
@@ -145,6 +157,7 @@ async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
 
 
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
+                              public_keys: PublicKeys,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
                               idle_ms: int = 2000, reader_process: bool = True) -> History:
@@ -154,9 +167,14 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
     The topics are consumed by a reader process that hands the records over in batches while
     this process adds them to the history (``services.funding.topic_reader``): the two
     overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
-    history is the same."""
-    topics = [f"{prefix}.{s}.events" for s in services]
-    history = History()
+    history is the same.
+
+    Each record is checked as the services' inboxes check it (its type belongs to its topic's
+    service, which is its source and signed it, under ``public_keys``): a forged one is
+    refused (``History.refused``), never counted."""
+    topics = [events_topic(s, prefix) for s in services]
+    history = History(authenticity=Authenticity(
+        public_keys, {events_topic(s, prefix): s for s in services}))
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_parts
@@ -164,8 +182,8 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
-                    for names, values, value in batch:
-                        add(names, values, value)
+                    for topic, names, values, value in batch:
+                        add(names, values, value, topic)
                     if progress:
                         progress(len(history))
     except BaseException:
@@ -207,6 +225,7 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
         await pool.close()
     history = sources if isinstance(sources, History) else History.of(sources)
     derived, records_read = history.derive(own, as_of=as_of)
+    refused, refusals = history.refused, tuple(history.refusals)
     if as_of is not None:
         table = [x for x in table if x.due_at <= as_of]
         published = [x for x in published if x.due_at <= as_of]
@@ -217,7 +236,8 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
     return ReplayReport(as_of=as_of, records_read=records_read, derived_lines=len(derived),
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
-                        derived_total_fen=sum(x.amount_fen for x in derived))
+                        derived_total_fen=sum(x.amount_fen for x in derived),
+                        refused=refused, refusals=refusals)
 
 
 def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed] = (), *,

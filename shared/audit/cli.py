@@ -99,6 +99,7 @@ def replay(
     from services.funding.audit import (
         replay as replay_ledger,
     )
+    from shared.infra.signing_keys import known_public_keys
     from shared.infra.stores import bus_location
 
     if source not in ("topics", "stores"):
@@ -121,10 +122,12 @@ def replay(
         else:
             try:
                 bootstrap, prefix = bus_location(_state_dir())
-            except LookupError as exc:
+                public_keys = known_public_keys(_state_dir())
+            except (LookupError, ValueError) as exc:  # a ValueError never shows a key
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(2) from None
-            reading = records_from_topics(bootstrap, prefix, progress=advance)
+            reading = records_from_topics(bootstrap, prefix, public_keys=public_keys,
+                                          progress=advance)
         records = asyncio.run(reading)
         progress.update(task, description=f"rebuilding the ledger from {len(records):,} events")
         report = asyncio.run(replay_ledger(funding_dsn, records, as_of=moment))

@@ -10,6 +10,9 @@ It also notices a broker that lost what it was given (a new cluster, a memory-on
 restarted): it reads back the last record it wrote to each partition, by offset, and when that
 record is not there it republishes from the first position. The broker's reported end offsets
 are not trusted for this: some Kafka-compatible brokers report them wrong.
+
+Every event is signed with the service's key as it is published (``authenticity.sign``), so
+its readers can tell it from one written to the topic by anyone else.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from shared.eventsourcing.authenticity import sign
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import ensure_topics
 
@@ -60,6 +65,7 @@ class Relay:
         store: EventStore,
         *,
         service: str,
+        signer: SigningKey,
         bootstrap_servers: str,
         topic: str,
         partitions: int = 3,
@@ -69,6 +75,7 @@ class Relay:
     ) -> None:
         self.store = store
         self.service = service
+        self.signer = signer
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
@@ -159,11 +166,12 @@ class Relay:
             return 0
         sends = []
         for event in events:
+            value = event.kafka_value()
             sends.append(await self._producer.send(
                 self.topic,
-                value=event.kafka_value(),
+                value=value,
                 key=event.stream_id.encode(),
-                headers=event.kafka_headers(self.service),
+                headers=sign(event.kafka_headers(self.service), value, self.signer),
             ))
         results = await asyncio.gather(*sends)
         last_in_partition = {meta.partition: i for i, meta in enumerate(results)}

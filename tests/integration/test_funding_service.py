@@ -30,7 +30,14 @@ from shared.contracts.training import (
 )
 from shared.eventsourcing.topics import events_topic
 from tests.orgs import auth, token
-from tests.support import eventually, produce, read_topic, running_service, songji
+from tests.support import (
+    eventually,
+    produce,
+    read_topic,
+    running_service,
+    signed,
+    songji,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +67,9 @@ class Source:
         return env
 
     async def resend(self, service: str, env: Envelope) -> None:
-        await produce(self.bootstrap, events_topic(service, self.prefix), env.kafka_value(),
-                      key=env.subject.encode(), headers=env.kafka_headers())
+        value, headers = signed(env)
+        await produce(self.bootstrap, events_topic(service, self.prefix), value,
+                      key=env.subject.encode(), headers=headers)
 
 
 POLICY = {
