@@ -39,7 +39,7 @@ def signing_settings(service: str) -> dict[str, str]:
     return {"signing_key": TEST_PRIVATE_KEYS[service], "public_keys": TEST_PUBLIC_KEYS}
 
 
-def test_public_keys() -> PublicKeys:
+def public_keys_in_tests() -> PublicKeys:
     return PublicKeys.from_setting(TEST_PUBLIC_KEYS)
 
 

@@ -108,8 +108,9 @@ def check_authentic(headers: Mapping[str, bytes | str], body: bytes | None,
     if not encoded:
         raise Forged(f"unsigned (no {SIGNATURE_HEADER})")
     try:
-        signature = base64.urlsafe_b64decode(
-            encoded if isinstance(encoded, bytes) else encoded.encode())
+        signature = base64.b64decode(
+            encoded if isinstance(encoded, bytes) else encoded.encode(), altchars=b"-_",
+            validate=True)
     except (ValueError, binascii.Error):
         raise Forged(f"{SIGNATURE_HEADER} is not URL-safe base64") from None
     try:

@@ -15,7 +15,7 @@ from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
 from shared.infra.kafka import EmbeddedKafka
-from tests.support import TEST_PRIVATE_KEYS, header, read_topic, test_public_keys
+from tests.support import TEST_PRIVATE_KEYS, header, read_topic, public_keys_in_tests
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ async def test_relay_resumes_after_a_crash_without_losing_anything(
     assert header(sample, "ce_source") == "/songji/enrolment"
     assert header(sample, "ce_correlationid") == "relay-test"
     # Every record is signed by enrolment's key, over its headers and body, as readers check.
-    readers = Authenticity(test_public_keys(), {topic: "enrolment"})
+    readers = Authenticity(public_keys_in_tests(), {topic: "enrolment"})
     for record in records:
         readers.check({k: v for k, v in record.headers}, record.value, topic)
 
