@@ -15,7 +15,7 @@ from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
 from shared.infra.kafka import EmbeddedKafka
-from tests.support import TEST_PRIVATE_KEYS, header, read_topic, public_keys_in_tests
+from tests.support import TEST_PRIVATE_KEYS, header, public_keys_in_tests, read_topic
 
 pytestmark = pytest.mark.integration
 
