@@ -209,6 +209,9 @@ class History:
             except Forged as exc:
                 self._refuse(topic, h.get("ce_id"), str(exc))
                 return False
+            except UnknownEventType:  # dead-lettered as unknown by the inbox
+                self.skipped += 1
+                return False
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
                  value or b"")
         if event_type in _WORKER_TYPES:

@@ -31,8 +31,10 @@ from shared.contracts.training import (
 from shared.eventsourcing.topics import events_topic
 from tests.orgs import auth, token
 from tests.support import (
+    TEST_PUBLIC_KEYS,
     eventually,
     produce,
+    public_keys_in_tests,
     read_topic,
     running_service,
     signed,
@@ -181,7 +183,8 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
         assert types.count("songji.funding.PayoutReversed.v1") == 1
 
     # the auditor: rebuild from the topics and compare with the recorded ledger
-    history = await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=1500)
+    history = await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=1500,
+                                        public_keys=public_keys_in_tests())
     report = await replay(database, history)
     assert report.ok, report.differences
     assert report.derived_lines == report.recorded_lines == report.published_lines == 4
@@ -191,7 +194,7 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
     # the same through the auditor's command, as an auditor runs it
     env = {"SONGJI_FUNDING_DATABASE_URL": database, "SONGJI_TOPIC_PREFIX": topic_prefix,
            "SONGJI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SONGJI_TOKEN": token("auditor"),
-           "SONGJI_STATE_DIR": str(tmp_path)}
+           "SONGJI_STATE_DIR": str(tmp_path), "SONGJI_PUBLIC_KEYS": TEST_PUBLIC_KEYS}
     differences = tmp_path / "diff.csv"
     replay_cmd = ["audit", "replay", "--differences", str(differences)]
     code, out = await songji(*replay_cmd, env=env)
