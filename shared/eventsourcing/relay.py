@@ -11,8 +11,8 @@ restarted): it reads back the last record it wrote to each partition, by offset,
 record is not there it republishes from the first position. The broker's reported end offsets
 are not trusted for this: some Kafka-compatible brokers report them wrong.
 
-Every event is signed with the service's key as it is published (``authenticity.sign``), so
-its readers can tell it from one written to the topic by anyone else.
+Every batch is signed with the service's key as it is published (``authenticity.sign_batch``),
+so its readers can tell each of its events from one written to the topic by anyone else.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from shared.eventsourcing.authenticity import sign
+from shared.eventsourcing.authenticity import sign_batch
 from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import ensure_topics
@@ -164,14 +164,15 @@ class Relay:
         events = await self.store.read_after(checkpoint.position, self.batch_size)
         if not events:
             return 0
+        records = [(event.kafka_headers(self.service), event.kafka_value()) for event in events]
+        sign_batch(records, self.signer)  # one signature for the batch, a proof for each
         sends = []
-        for event in events:
-            value = event.kafka_value()
+        for event, (headers, value) in zip(events, records, strict=True):
             sends.append(await self._producer.send(
                 self.topic,
                 value=value,
                 key=event.stream_id.encode(),
-                headers=sign(event.kafka_headers(self.service), value, self.signer),
+                headers=headers,
             ))
         results = await asyncio.gather(*sends)
         last_in_partition = {meta.partition: i for i, meta in enumerate(results)}

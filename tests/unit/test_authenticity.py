@@ -11,13 +11,15 @@ from pydantic import ValidationError
 from shared.contracts import Envelope
 from shared.contracts.training import AttendanceRecorded
 from shared.eventsourcing.authenticity import (
+    PROOF_HEADER,
     SIGNATURE_HEADER,
     Authenticity,
     Forged,
     owner_of_type,
+    sign_batch,
     signed_bytes,
 )
-from shared.eventsourcing.signing import new_key_pair
+from shared.eventsourcing.signing import SigningKey, new_key_pair
 from shared.runtime.service import ServiceSpec, signing_keys
 from shared.runtime.settings import ServiceSettings
 from tests.support import TEST_PRIVATE_KEYS, TEST_PUBLIC_KEYS, public_keys_in_tests, signed
@@ -117,3 +119,30 @@ def test_a_service_whose_key_is_not_among_the_public_keys_does_not_start() -> No
                                signing_key=new_key_pair()[0], public_keys=TEST_PUBLIC_KEYS)
     with pytest.raises(ValueError, match="no key of training matching SONGJI_SIGNING_KEY"):
         signing_keys(ServiceSpec(name="training", title="t", description="d"), settings)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 500])
+def test_each_event_of_a_signed_batch_verifies_on_its_own_and_the_root_once(
+        size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [(attendance().kafka_headers(), attendance().kafka_value()) for _ in range(size)]
+    sign_batch(records, SigningKey(TEST_PRIVATE_KEYS["training"]))
+    keys = public_keys_in_tests()
+    verifications = []
+    real_verify = keys.verify
+    monkeypatch.setattr(keys, "verify", lambda *a: (verifications.append(a), real_verify(*a)))
+    reader = Authenticity(keys, OWNERS)
+    for headers, value in reversed(records):  # in any order, from any partition
+        reader.check(dict(headers), value, TRAINING)
+    assert len(verifications) == 1  # one signature for the batch, verified once
+    assert len({dict(h)[SIGNATURE_HEADER] for h, _ in records}) == 1
+    if size > 1:
+        (first, value), (second, _) = records[0], records[1]
+        swapped = {**dict(first), PROOF_HEADER: dict(second)[PROOF_HEADER]}
+        cut = {**dict(first), PROOF_HEADER: dict(first)[PROOF_HEADER][:-4]}
+        for headers in (swapped, cut):
+            with pytest.raises(Forged):
+                Authenticity(keys, OWNERS).check(headers, value, TRAINING)
+        # a genuine signature with a forged event's own proof leads to another root
+        forged_value = value.replace(b"240", b"999")
+        with pytest.raises(Forged, match="does not verify"):
+            reader.check(dict(first), forged_value, TRAINING)
