@@ -121,7 +121,7 @@ def test_a_service_whose_key_is_not_among_the_public_keys_does_not_start() -> No
         signing_keys(ServiceSpec(name="training", title="t", description="d"), settings)
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 500])
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
 def test_each_event_of_a_signed_batch_verifies_on_its_own_and_the_root_once(
         size: int, monkeypatch: pytest.MonkeyPatch) -> None:
     records = [(attendance().kafka_headers(), attendance().kafka_value()) for _ in range(size)]
@@ -146,3 +146,15 @@ def test_each_event_of_a_signed_batch_verifies_on_its_own_and_the_root_once(
         forged_value = value.replace(b"240", b"999")
         with pytest.raises(Forged, match="does not verify"):
             reader.check(dict(first), forged_value, TRAINING)
+
+
+def test_a_relay_batch_is_signed_64_events_at_a_time() -> None:
+    records = [(attendance().kafka_headers(), attendance().kafka_value()) for _ in range(130)]
+    sign_batch(records, SigningKey(TEST_PRIVATE_KEYS["training"]))
+    signatures = [dict(h)[SIGNATURE_HEADER] for h, _ in records]
+    assert [len(set(signatures[i:i + 64])) for i in (0, 64, 128)] == [1, 1, 1]
+    assert len(set(signatures)) == 3
+    reader = Authenticity(public_keys_in_tests(), OWNERS)
+    for headers, value in records:
+        reader.check(dict(headers), value, TRAINING)
+    assert len(dict(records[0][0])[PROOF_HEADER]) == 6 * 44  # six steps of 33 bytes
