@@ -32,7 +32,9 @@ from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
 from shared.audit.published import TopicDifference, TopicImage
 from shared.contracts import model_for
+from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.signing import PublicKeys
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
 
@@ -63,6 +65,10 @@ class ReplayReport:
     derived_total_fen: int
     # Records read from the topics and compared with the stores (None: not compared).
     compared_with_stores: int | None = None
+    # Records on the topics that their owning service did not publish (forged: see
+    # ``shared.eventsourcing.authenticity``): never counted, as the services never applied them.
+    refused: int = 0
+    refusals: tuple[str, ...] = ()  # the first few, with their reasons
 
     @property
     def ok(self) -> bool:
@@ -75,9 +81,14 @@ class ReplayReport:
             wrong = sum(d.where == TOPICS_VS_STORES for d in self.differences)
             against = (f"; {self.compared_with_stores} topic records compared with the stores"
                        f", {wrong} not as stored")
-        return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
+        text = (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
                 f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
                 f"recorded, {self.published_lines} published{against} -- {verdict}")
+        if self.refused:
+            text += (f"\n{self.refused} records on the topics REFUSED, not counted (not "
+                     "published by their topic's service):\n" +
+                     "\n".join(f"  {r}" for r in self.refusals))
+        return text
 
     def with_topics_compared(self, image: TopicImage, found: Iterable[TopicDifference]
                              ) -> ReplayReport:
@@ -167,22 +178,27 @@ async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
 
 
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
+                              public_keys: PublicKeys,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
                               idle_ms: int = 2000, reader_process: bool = True,
                               image: TopicImage | None = None) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
-    to disk by worker as it is read (see ``services.funding.history``). With an ``image``,
-    every record is also added to it, to be compared with the stores
-    (``shared.audit.published``).
+    to disk by worker as it is read (see ``services.funding.history``).
 
     The topics are consumed by a reader process that hands the records over in batches while
     this process adds them to the history (``services.funding.topic_reader``): the two
     overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
-    history is the same."""
+    history is the same.
+
+    Each record is checked as the services' inboxes check it (its type belongs to its topic's
+    service, which is its source and signed it, under ``public_keys``): a forged one is
+    refused (``History.refused``), never counted. With an ``image``, every record, refused or
+    not, is also added to it, to be compared with the stores (``shared.audit.published``)."""
     services = list(services)
     topics = [events_topic(s, prefix) for s in services]
-    history = History()
+    owners = {topic: service for topic, service in zip(topics, services, strict=True)}
+    history = History(authenticity=Authenticity(public_keys, owners))
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_parts
@@ -191,12 +207,12 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
             with no_collections():
                 async for batch in reading:
                     if image is None:
-                        for names, values, value, _ in batch:
-                            add(names, values, value)
+                        for topic, names, values, value in batch:
+                            add(names, values, value, topic)
                     else:
-                        for names, values, value, topic in batch:
-                            add(names, values, value)
-                            image.add(services[topic], names, values, value)
+                        for topic, names, values, value in batch:
+                            add(names, values, value, topic)
+                            image.add(owners[topic], names, values, value)
                     if progress:
                         progress(len(history))
     except BaseException:
@@ -238,6 +254,7 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
         await pool.close()
     history = sources if isinstance(sources, History) else History.of(sources)
     derived, records_read = history.derive(own, as_of=as_of)
+    refused, refusals = history.refused, tuple(history.refusals)
     if as_of is not None:
         table = [x for x in table if x.due_at <= as_of]
         published = [x for x in published if x.due_at <= as_of]
@@ -248,7 +265,8 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
     return ReplayReport(as_of=as_of, records_read=records_read, derived_lines=len(derived),
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
-                        derived_total_fen=sum(x.amount_fen for x in derived))
+                        derived_total_fen=sum(x.amount_fen for x in derived),
+                        refused=refused, refusals=refusals)
 
 
 def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed] = (), *,

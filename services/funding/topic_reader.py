@@ -13,8 +13,9 @@ own) and inherits no event loop, threads or locks from it, as a fork would.
 
 What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
 
-- ``B``: a batch, ``marshal`` of a list of ``(header names, header values, value, topic)``
-  (``Message``): the bytes as aiokafka gave them, the headers' ``(name, value)`` pairs split
+- ``B``: a batch, ``marshal`` of a list of ``(topic, header names, header values, value)``
+  (``Message``): the topic (one interned string per topic, so written once a frame), the
+  bytes as aiokafka gave them, the headers' ``(name, value)`` pairs split
   into two tuples. ``marshal`` because it is the cheapest measured for this shape: ~0.9 µs a
   record to write and ~1.7 µs to read, against ~3.9 and ~2.0 µs for ``pickle`` (which
   memoises every object it writes). Both ends are the same interpreter, and the bytes are
@@ -63,10 +64,10 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-# A record as handed over: its header names, its header values (in the same order), its
-# value and the index of its topic in the topics asked for. See ``batches`` for why the
-# headers are split.
-Message = tuple[tuple[str, ...], tuple["bytes | None", ...], "bytes | None", int]
+# A record as handed over: its topic (the readers check what it holds against its owner),
+# its header names, its header values (in the same order) and its value. See ``batches`` for
+# why the headers are split.
+Message = tuple[str, tuple[str, ...], tuple["bytes | None", ...], "bytes | None"]
 
 _HEAD = struct.Struct("<cQ")
 _BATCH, _END, _ERROR = b"B", b"E", b"X"
@@ -101,7 +102,6 @@ async def batches(bootstrap: str, topics: Sequence[str], *, idle_ms: int
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **consumer_settings(),
                                 **KafkaAccess.from_env().client_options())
     known: dict[tuple[str, ...], tuple[str, ...]] = {}
-    index = {topic: i for i, topic in enumerate(topics)}
     await consumer.start()
     try:
         # The broker's end offsets cannot be trusted (see DESIGN.md): read until the topics
@@ -114,15 +114,14 @@ async def batches(bootstrap: str, topics: Sequence[str], *, idle_ms: int
             for _ in range(_LET_FETCH):
                 await asyncio.sleep(0)
             records: list[Message] = []
-            for tp, part in batch.items():
-                topic = index[tp.topic]
+            for part in batch.values():
                 for m in part:
                     if m.headers:
                         names, values = zip(*m.headers, strict=True)
                         names = known.get(names) or _known(known, names)
                     else:
                         names = values = ()
-                    records.append((names, values, m.value, topic))
+                    records.append((sys.intern(m.topic), names, values, m.value))
             yield records
     finally:
         await consumer.stop()

@@ -134,20 +134,12 @@ def _kafka_options() -> dict[str, object]:
 
 def _public_keys() -> PublicKeys:
     """``SONGJI_PUBLIC_KEYS``, else the public keys ``songji up`` keeps in its state folder."""
-    from shared.eventsourcing.signing import PublicKeys
+    from shared.infra.signing_keys import known_public_keys
 
-    value = os.environ.get("SONGJI_PUBLIC_KEYS")
-    kept = _state_dir() / "public-keys.json"
-    if not value and kept.exists():
-        value = kept.read_text()
-    if not value:
-        typer.echo("no public keys known: set SONGJI_PUBLIC_KEYS (or run `songji up`, which "
-                   "records them), or pass --no-seals", err=True)
-        raise typer.Exit(2)
     try:
-        return PublicKeys.from_setting(value)
-    except ValueError as exc:
-        typer.echo(f"SONGJI_PUBLIC_KEYS: {exc}", err=True)
+        return known_public_keys(_state_dir())
+    except (LookupError, ValueError) as exc:  # a ValueError never shows a key
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
 
@@ -201,6 +193,7 @@ def replay(
             reading = records_from_stores(_dsns(list(SOURCES)), progress=advance)
         else:
             bootstrap, prefix = _bus()
+            public_keys = _public_keys()
             _kafka_options()  # the reader process logs in with them: refused here if incomplete
             if check_stores:
                 sources, topics = _dsns(list(SOURCES)), _topics(SOURCES, prefix)
@@ -208,7 +201,8 @@ def replay(
                 image = TopicImage(SOURCES, heads)
                 # The stores are read and digested in a process of their own meanwhile.
                 stored = stack.enter_context(StoreDigests(sources, heads))
-            reading = records_from_topics(bootstrap, prefix, progress=advance, image=image)
+            reading = records_from_topics(bootstrap, prefix, public_keys=public_keys,
+                                          progress=advance, image=image)
         records = asyncio.run(reading)
         progress.update(task, description=f"rebuilding the ledger from {len(records):,} events")
         report = asyncio.run(replay_ledger(funding_dsn, records, as_of=moment))

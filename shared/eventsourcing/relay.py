@@ -10,6 +10,9 @@ It also notices a broker that lost what it was given (a new cluster, a memory-on
 restarted): it reads back the last record it wrote to each partition, by offset, and when that
 record is not there it republishes from the first position. The broker's reported end offsets
 are not trusted for this: some Kafka-compatible brokers report them wrong.
+
+Every batch is signed with the service's key as it is published (``authenticity.sign_batch``),
+so its readers can tell each of its events from one written to the topic by anyone else.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from shared.eventsourcing.authenticity import sign_batch
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import ensure_topics
 
@@ -62,6 +67,7 @@ class Relay:
         store: EventStore,
         *,
         service: str,
+        signer: SigningKey,
         bootstrap_servers: str,
         topic: str,
         partitions: int = 3,
@@ -73,6 +79,7 @@ class Relay:
         """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``)."""
         self.store = store
         self.service = service
+        self.signer = signer
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
@@ -164,13 +171,15 @@ class Relay:
         events = await self.store.read_after(checkpoint.position, self.batch_size)
         if not events:
             return 0
+        records = [(event.kafka_headers(self.service), event.kafka_value()) for event in events]
+        sign_batch(records, self.signer)  # one signature for the batch, a proof for each
         sends = []
-        for event in events:
+        for event, (headers, value) in zip(events, records, strict=True):
             sends.append(await self._producer.send(
                 self.topic,
-                value=event.kafka_value(),
+                value=value,
                 key=event.stream_id.encode(),
-                headers=event.kafka_headers(self.service),
+                headers=headers,
             ))
         results = await asyncio.gather(*sends)
         last_in_partition = {meta.partition: i for i, meta in enumerate(results)}

@@ -23,6 +23,14 @@ def heads_topic(service: str, prefix: str = "songji") -> str:
     return f"{prefix}.{service}.heads"
 
 
+def owner_of_topic(topic: str, prefix: str = "songji") -> str | None:
+    """The service that publishes ``topic`` (None: not a services' events topic)."""
+    for service in SERVICES:
+        if topic == events_topic(service, prefix):
+            return service
+    return None
+
+
 def dead_letter_topic(prefix: str = "songji") -> str:
     return f"{prefix}.dead-letter"
 

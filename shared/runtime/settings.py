@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.eventsourcing.kafka_access import KafkaAccess
+from shared.eventsourcing.signing import check_public_keys, check_signing_key
 
 
 class ServiceSettings(BaseSettings):
@@ -41,9 +42,13 @@ class ServiceSettings(BaseSettings):
     # arrives; there a larger value only saves idle fetch requests.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
     consumer_backoff_seconds: float = Field(0.1, ge=0)
-    # The service's Ed25519 private key and everyone's public keys (shared.eventsourcing.signing).
-    signing_key: SecretStr | None = None
-    public_keys: str | None = None
+    signing_key: SecretStr = Field(
+        description="This service's Ed25519 private key (SONGJI_SIGNING_KEY, URL-safe base64 of "
+                    "32 bytes): its relay signs every event it publishes with it")
+    public_keys: str = Field(
+        description="JSON object (SONGJI_PUBLIC_KEYS): service -> its Ed25519 public key (or "
+                    "several, comma-separated, newest first, while one is rotated in) for "
+                    "every publishing service; what this service reads is checked against it")
     # How often the store's head is sealed with the signing key and published to the heads
     # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
     # seals is caught at the next one: a shorter interval narrows that window.
@@ -56,6 +61,17 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+
+    @field_validator("signing_key")
+    @classmethod
+    def _is_a_signing_key(cls, value: SecretStr) -> SecretStr:
+        check_signing_key(value.get_secret_value())  # its error never shows the value
+        return value
+
+    @field_validator("public_keys")
+    @classmethod
+    def _are_public_keys(cls, value: str) -> str:
+        return check_public_keys(value)
 
     @model_validator(mode="after")
     def _kafka_login_complete(self) -> ServiceSettings:

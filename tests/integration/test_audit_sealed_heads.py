@@ -22,13 +22,18 @@ from shared.eventsourcing.signing import PublicKeys, SigningKey, new_key_pair
 from shared.eventsourcing.store import _COLUMNS, EventStore, _row_to_event
 from shared.eventsourcing.topics import heads_topic
 from tests.orgs import token
-from tests.support import eventually, running_service, songji
+from tests.support import (
+    TEST_PRIVATE_KEYS,
+    TEST_PUBLIC_KEYS,
+    eventually,
+    running_service,
+    songji,
+)
 
 pytestmark = pytest.mark.integration
 
 META = Metadata(correlation_id="sealed-heads")
-KEYS = {s: new_key_pair() for s in ("enrolment", "training", "assessment")}
-PUBLIC = PublicKeys.setting({s: public for s, (_, public) in KEYS.items()})
+PUBLIC = TEST_PUBLIC_KEYS  # the services' keys in tests
 
 
 async def _append(dsn: str, count: int, first: int = 0) -> None:
@@ -49,7 +54,8 @@ async def _seal(dsn: str, service: str, bootstrap: str, prefix: str,
     """What the service's sealer does on one turn."""
     pool = await create_pool(dsn, max_size=1)
     try:
-        sealer = HeadSealer(pool, service=service, key=SigningKey(key or KEYS[service][0]),
+        sealer = HeadSealer(pool, service=service,
+                            key=SigningKey(key or TEST_PRIVATE_KEYS[service]),
                             bootstrap_servers=bootstrap, topic=heads_topic(service, prefix))
         assert await sealer.seal_if_moved() is not None
         await sealer._close()
@@ -160,7 +166,7 @@ async def test_verify_needs_the_public_keys_unless_seals_are_declined(
 
 async def test_a_running_service_seals_its_head_and_seals_it_again_when_it_stops(
         database: str, kafka_bootstrap: str, topic_prefix: str) -> None:
-    private, _ = KEYS["training"]
+    private = TEST_PRIVATE_KEYS["training"]
     keys = PublicKeys.from_setting(PUBLIC)
 
     async def sealed_position() -> int:

@@ -20,10 +20,11 @@ from shared.contracts.enrolment import WorkerRegistered
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
 from tests.orgs import token
-from tests.support import produce, songji
+from tests.support import TEST_PRIVATE_KEYS, TEST_PUBLIC_KEYS, produce, signed, songji
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +48,8 @@ async def _append_and_publish(dsn: str, service: str, bootstrap: str, prefix: st
         store = EventStore(pool)
         for stream, event in events:
             await store.append(stream, await store.stream_version(stream), [event], META)
-        relay = Relay(store, service=service, bootstrap_servers=bootstrap,
-                      topic=events_topic(service, prefix))
+        relay = Relay(store, service=service, signer=SigningKey(TEST_PRIVATE_KEYS[service]),
+                      bootstrap_servers=bootstrap, topic=events_topic(service, prefix))
         try:
             await relay._connect()
             while await relay.publish_pending():
@@ -75,6 +76,7 @@ async def world(new_database: Callable[[], Awaitable[str]], kafka_bootstrap: str
     env = {f"SONGJI_{s.upper()}_DATABASE_URL": dsn for s, dsn in dsns.items()}
     return {**env, "SONGJI_TOPIC_PREFIX": topic_prefix,
             "SONGJI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "SONGJI_PUBLIC_KEYS": TEST_PUBLIC_KEYS,
             "SONGJI_TOKEN": token("auditor"), "SONGJI_STATE_DIR": str(tmp_path)}
 
 
@@ -98,27 +100,34 @@ async def test_topics_that_match_the_stores_pass(world: dict[str, str], tmp_path
 async def test_a_record_forged_onto_a_topic_is_a_difference(
         world: dict[str, str], tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """A record in the CloudEvents shape the inbox accepts, from another source, with no
-    position (as in the issue), and one that claims the position of a genuine event."""
+    """Records in the CloudEvents shape the inbox accepts: from another source with no
+    position (as in the issue); one that claims the position of a genuine event; and one
+    signed with enrolment's own key (a holder of the key, or a relay gone wrong) whose data
+    is not the stored event's, which no signature check can tell from a genuine one."""
     topic = events_topic("enrolment", topic_prefix)
-    for position in (None, 2):
+    forgeries = [("https://attacker.example", None, "forged-worker-1", False),
+                 ("https://attacker.example", 2, "forged-worker-2", False),
+                 ("/songji/enrolment", 3, "forged-worker-3", True)]
+    for source, position, worker, with_key in forgeries:
         forged = Envelope(
-            id=uuid.uuid4(), source="https://attacker.example", type=WorkerRegistered.ce_type(),
+            id=uuid.uuid4(), source=source, type=WorkerRegistered.ce_type(),
             subject="worker-forged", time=datetime.now(UTC), schema_version=1,
             correlation_id="forged", stream_version=1, position=position,
-            data=WorkerRegistered(worker_id="forged-worker-1", gender="male",
+            data=WorkerRegistered(worker_id=worker, gender="male",
                                   birth_year=1980).model_dump(mode="json"))
-        await produce(kafka_bootstrap, topic, forged.kafka_value(), key=b"worker-forged",
-                      headers=forged.kafka_headers())
+        value, headers = (signed(forged) if with_key
+                          else (forged.kafka_value(), forged.kafka_headers()))
+        await produce(kafka_bootstrap, topic, value, key=b"worker-forged", headers=headers)
 
     code, out = await songji(*_replay(tmp_path), env=world)
     assert code == 1, out
     assert "DIFFERENCES" in out and "MATCHES" not in out
     found = {(d["line_id"], d["field"]) for d in _found(tmp_path)}
     assert ("enrolment@2", "differs_from_store") in found
+    assert ("enrolment@3", "differs_from_store") in found
     assert any(line.startswith("enrolment:") and field == "no_position"
                for line, field in found), found
-    assert len(found) == 2
+    assert len(found) == 3
 
 
 async def test_a_published_event_missing_from_its_topic_is_a_difference(

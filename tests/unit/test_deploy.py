@@ -153,3 +153,23 @@ def test_each_deployment_logs_in_as_its_own_kafka_user() -> None:
         assert env["SONGJI_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
             "name": f"songji-{name}", "key": "password"}
         assert any(m["mountPath"] == "/etc/songji/kafka-ca" for m in container["volumeMounts"])
+
+
+def test_each_service_gets_its_own_signing_key_and_no_key_is_shipped() -> None:
+    deployments = {doc["metadata"]["name"]: doc for _, doc in manifests()
+                   if doc["kind"] == "Deployment"}
+    for service in SERVICES:
+        [container] = deployments[service]["spec"]["template"]["spec"]["containers"]
+        [key] = [e for e in container["env"] if e["name"] == "SONGJI_SIGNING_KEY"]
+        assert key["valueFrom"]["secretKeyRef"] == {"name": f"songji-{service}-signing",
+                                                    "key": "SONGJI_SIGNING_KEY"}
+    for _, doc in manifests():
+        values = {**doc.get("data", {}), **doc.get("stringData", {})}
+        assert "SONGJI_SIGNING_KEY" not in values
+        assert values.get("SONGJI_PUBLIC_KEYS", "") == ""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for service in SERVICES:
+        assert compose[service]["env_file"] == [".env", f"keys/{service}.env"]
+    example = (DEPLOY / "env.example").read_text()
+    assert "SONGJI_PUBLIC_KEYS=\n" in example
+    assert not any(line.startswith("SONGJI_SIGNING_KEY") for line in example.splitlines())

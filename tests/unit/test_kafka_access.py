@@ -9,8 +9,10 @@ from faststream.security import SASLScram512
 
 from shared.eventsourcing.kafka_access import KafkaAccess
 from shared.runtime.settings import ServiceSettings
+from tests.support import signing_settings
 
-BASE = {"database_url": "postgresql://localhost/x", "kafka_bootstrap_servers": "localhost:9092"}
+BASE = {"database_url": "postgresql://localhost/x", "kafka_bootstrap_servers": "localhost:9092",
+        **signing_settings("training")}
 
 
 def test_the_default_is_plaintext_with_no_options() -> None:
