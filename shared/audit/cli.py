@@ -102,6 +102,8 @@ def verify(
         elif v.latest_seal is not None:
             status = (f"ok, sealed at position {v.latest_seal.position} "
                       f"({v.latest_seal.sealed_at.isoformat(timespec='seconds')})")
+            if v.checked > v.latest_seal.position:  # covered by the chain only, until sealed
+                status += f"; not sealed yet: the last {v.checked - v.latest_seal.position}"
         else:
             status = "ok"
         if v.refused_seals:

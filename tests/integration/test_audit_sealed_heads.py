@@ -119,8 +119,13 @@ VERIFY = ("audit", "verify", "--service", "enrolment", "--service", "training")
 async def test_untampered_stores_match_their_seals(stores: dict[str, str]) -> None:
     code, out = await songji(*VERIFY, env=stores)
     assert code == 0, out
-    assert "3 events  ok, sealed at position 3" in out
-    assert "2 events  ok, sealed at position 2" in out
+    assert "3 events  ok, sealed at position 3 (" in out
+    assert "2 events  ok, sealed at position 2 (" in out
+    # events after the last seal: checked by the chain alone until the next seal, and said so
+    await _append(stores["SONGJI_TRAINING_DATABASE_URL"], 2, first=2)
+    code, out = await songji(*VERIFY, env=stores)
+    assert code == 0, out
+    assert "4 events  ok, sealed at position 2" in out and "not sealed yet: the last 2" in out
 
 
 async def test_a_rewrite_with_the_chain_recomputed_is_caught(stores: dict[str, str]) -> None:
