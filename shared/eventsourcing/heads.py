@@ -13,8 +13,10 @@ What a seal does not cover: events appended after the latest seal (until the nex
 anyone who holds the service's private key (they can seal a recomputed chain).
 
 A seal on the topic: key = the service's name, value = canonical JSON of ``SealedHead``
-(``payload``), header ``songji_signature`` = the Ed25519 signature of the value (URL-safe
-base64).
+(``payload``), header ``songji_signature`` = the Ed25519 signature (URL-safe base64) of
+``songji-sealed-head-v1\n`` followed by the value. The prefix keeps the service's one key
+from signing anything that could pass for something else (an events root is signed under
+its own prefix, ``shared.eventsourcing.authenticity``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from shared.eventsourcing.topics import heads_topic
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "songji_signature"
+SEAL_DOMAIN = b"songji-sealed-head-v1\n"  # what the signature is of: this, then the value
 MAX_SEAL_BYTES = 1024  # a seal is ~200 bytes; anything larger on the topic is not one
 MAX_SEALS = 1_000_000  # kept per service when read (~100 bytes each): a seal a minute, 2 years
 
@@ -79,7 +82,7 @@ class SealedHead:
 def seal(key: SigningKey, head: SealedHead) -> tuple[bytes, list[tuple[str, bytes]]]:
     """The value and headers of a seal on the heads topic."""
     value = head.payload()
-    return value, [(SIGNATURE_HEADER, base64.urlsafe_b64encode(key.sign(value)))]
+    return value, [(SIGNATURE_HEADER, base64.urlsafe_b64encode(key.sign(SEAL_DOMAIN + value)))]
 
 
 def open_seal(keys: PublicKeys, service: str, value: bytes | None,
@@ -93,7 +96,7 @@ def open_seal(keys: PublicKeys, service: str, value: bytes | None,
         raw_signature = base64.urlsafe_b64decode(signature)
     except (ValueError, binascii.Error):
         raise BadSignature("the seal's signature is not base64") from None
-    keys.verify(service, value, raw_signature)
+    keys.verify(service, SEAL_DOMAIN + value, raw_signature)
     head = SealedHead.from_payload(value)
     if head.service != service:
         raise BadSignature(f"a seal of {head.service} on {service}'s heads topic")

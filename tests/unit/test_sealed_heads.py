@@ -3,6 +3,7 @@ the auditor keeps of a stored event is the one of the record its relay publishes
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 
@@ -37,6 +38,14 @@ def test_a_seal_under_another_key_or_altered_or_on_another_topic_is_refused() ->
         open_seal(KEYS, "training", value, headers)
     with pytest.raises(ValueError, match="no signature"):
         open_seal(KEYS, "training", value, [(SIGNATURE_HEADER, None)])
+
+
+def test_a_signature_of_the_bare_value_is_not_a_seal() -> None:
+    """Only what was signed as a seal (under its prefix) opens as one."""
+    value = HEAD.payload()
+    bare = base64.urlsafe_b64encode(SigningKey(TRAINING[0]).sign(value))
+    with pytest.raises(BadSignature):
+        open_seal(KEYS, "training", value, [(SIGNATURE_HEADER, bare)])
 
 
 def test_two_seals_of_one_position_are_both_checked() -> None:
