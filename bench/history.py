@@ -11,6 +11,8 @@ million events) and not through the stores (benchmark 1 measures those).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +36,9 @@ from shared.contracts.training import (
     SessionPlan,
     TraineeOutcome,
 )
-from shared.eventsourcing.topics import ensure_topics, events_topic
+from shared.eventsourcing.authenticity import sign
+from shared.eventsourcing.signing import PublicKeys, SigningKey
+from shared.eventsourcing.topics import SERVICES, ensure_topics, events_topic
 
 SITE = WorkSite(province="新疆", city="阜康市", site_name="阜康工业园")
 OCCUPATION = "electrician"
@@ -157,6 +161,18 @@ def class_envelopes(index: int, shape: Shape, clock: Clock, *, prefix: str = "be
             class_id=class_id, certified_on=days[-1] + timedelta(days=5)), clock.tick())
 
 
+def bench_signing_key(service: str) -> SigningKey:
+    """A fixed key per service for the benchmark's histories (made from the service's name:
+    a benchmark has nothing to protect, and the replay's process derives the same)."""
+    seed = hashlib.sha256(f"songji-bench-{service}".encode()).digest()
+    return SigningKey(base64.urlsafe_b64encode(seed).decode())
+
+
+def bench_public_keys() -> PublicKeys:
+    return PublicKeys.from_setting(PublicKeys.setting(
+        {s: bench_signing_key(s).public_text() for s in SERVICES}))
+
+
 def history(events: int, shape: Shape = Shape()) -> Iterator[tuple[str, Envelope]]:
     """About ``events`` events (whole classes), classes interleaved a little as in real life."""
     clock = Clock()
@@ -170,6 +186,7 @@ async def write_history(bootstrap: str, prefix: str, events: int, *, shape: Shap
                         ) -> int:
     """Produce the history to ``<prefix>.training.events`` / ``.assessment.events``."""
     topics = {s: events_topic(s, prefix) for s in ("training", "assessment")}
+    signers = {s: bench_signing_key(s) for s in topics}  # as each service's relay signs
     await ensure_topics(bootstrap, topics.values(), partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
                                 max_batch_size=512 * 1024)
@@ -178,9 +195,11 @@ async def write_history(bootstrap: str, prefix: str, events: int, *, shape: Shap
     try:
         pending = []
         for service, env in history(events, shape):
-            pending.append(await producer.send(topics[service], env.kafka_value(),
+            value = env.kafka_value()
+            pending.append(await producer.send(topics[service], value,
                                                key=env.subject.encode(),
-                                               headers=env.kafka_headers()))
+                                               headers=sign(env.kafka_headers(), value,
+                                                            signers[service])))
             written += 1
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -46,11 +46,13 @@ from shared.contracts.training import (
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import events_topic
 from shared.infra.dev_organisations import dev_tokens
 from shared.infra.launcher import Launcher
 from shared.infra.postgres import create_database
+from shared.infra.signing_keys import private_keys
 
 TRAINEES = 30
 SESSIONS = 4
@@ -194,6 +196,9 @@ async def bench_latency(server_url: str, bootstrap: str, *, certifications: int,
     prefix = f"{tag}lat"
     pools, relays, tasks = [], [], []
     stores: dict[str, EventStore] = {}
+    state_dir = Path(tempfile.mkdtemp(prefix="songji-bench-"))
+    # The relays sign with the keys the launcher gives the services (funding checks them).
+    keys = {s: SigningKey(k) for s, k in private_keys(state_dir).items()}
     for service in ("training", "assessment"):
         dsn = await create_database(server_url, f"{tag}_lat_{service}")
         pool = await create_pool(dsn, max_size=4)
@@ -201,9 +206,9 @@ async def bench_latency(server_url: str, bootstrap: str, *, certifications: int,
             await apply_migrations(conn, migration_files(KIT_MIGRATIONS))
         pools.append(pool)
         stores[service] = EventStore(pool)
-        relays.append(Relay(stores[service], service=service, bootstrap_servers=bootstrap,
+        relays.append(Relay(stores[service], service=service, signer=keys[service],
+                            bootstrap_servers=bootstrap,
                             topic=events_topic(service, prefix), probe_interval=60))
-    state_dir = Path(tempfile.mkdtemp(prefix="songji-bench-"))
     launcher = Launcher(postgres_url=server_url, kafka_bootstrap=bootstrap,
                         state_dir=state_dir, topic_prefix=prefix, database_prefix=f"{tag}_lat",
                         extra_env={"SONGJI_LOG_LEVEL": "WARNING"})

@@ -90,11 +90,12 @@ async def _raw(bootstrap: str, prefix: str) -> dict:
 
 
 async def _ledger(bootstrap: str, prefix: str) -> dict:
-    from bench.history import policy_record
+    from bench.history import bench_public_keys, policy_record
     from services.funding.audit import rebuild_ledger, records_from_topics
 
     started = time.perf_counter()
-    records = await records_from_topics(bootstrap, prefix, services=SOURCES, idle_ms=IDLE_MS)
+    records = await records_from_topics(bootstrap, prefix, services=SOURCES, idle_ms=IDLE_MS,
+                                        public_keys=bench_public_keys())
     read = time.perf_counter() - started - IDLE_MS / 1000
     built = time.perf_counter()
     ledger = rebuild_ledger(records, [policy_record()])

@@ -33,6 +33,7 @@ from chaos import bus, malformed
 from chaos.system import RunSystem
 from shared.eventsourcing.topics import SERVICES, all_topics, ensure_topics, events_topic
 from shared.infra.kafka import EmbeddedKafka
+from shared.infra.signing_keys import private_keys
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,8 @@ class Injector:
         self.note(f"{len(shuffled)} records delivered a second time, cross-stream shuffled")
 
     async def inject_malformed(self) -> None:
-        batch = malformed.messages(self.system.topic_prefix, round_=self.counts[MALFORMED])
+        batch = malformed.messages(self.system.topic_prefix, private_keys(self.system.state_dir),
+                                   round_=self.counts[MALFORMED])
         await bus.produce(self.broker.bootstrap_servers, [m.record for m in batch])
         self.malformed += batch
         self.counts[MALFORMED] += len(batch)

@@ -12,11 +12,14 @@ import importlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chaos.bus import MALFORMED_KEY_PREFIX, Record
 from shared.contracts.base import model_for
+from shared.eventsourcing.authenticity import sign
+from shared.eventsourcing.signing import SigningKey, new_key_pair
 from shared.eventsourcing.topics import SERVICES, events_topic
 from shared.runtime.service import Subscription
 
@@ -31,7 +34,19 @@ BROKEN_DATA_TYPE = {
 }
 KINDS = ("no_cloudevents_headers", "missing_headers", "header_without_value",
          "header_not_utf8", "body_not_json", "body_not_object", "unknown_event_type",
-         "data_breaks_contract")
+         "data_breaks_contract",
+         # forged: well-formed, but not what the topic's service published
+         "unsigned", "signed_by_another_key", "type_of_another_service",
+         "source_not_its_service")
+# What the dead letter of each forged kind must say (every reader checks these first).
+FORGED_REASONS = {
+    "unsigned": "unsigned",
+    "signed_by_another_key": "does not verify under",
+    "type_of_another_service": "not to the topic of",
+    "source_not_its_service": "ce_source 'https://attacker.example'",
+}
+# Whose type is put on each service's topic by ``type_of_another_service``.
+ANOTHER = dict(zip(SERVICES, (*SERVICES[1:], SERVICES[0]), strict=True))
 
 
 @dataclass(frozen=True)
@@ -69,20 +84,37 @@ def _headers(ce_type: str, service: str) -> list[tuple[str, bytes | None]]:
     return [(k, v.encode()) for k, v in attributes.items()]
 
 
+def _signed(headers: list[tuple[str, bytes | None]], value: bytes, key: str
+            ) -> list[tuple[str, bytes | None]]:
+    """Signed with ``key`` (a private key text), where a header with no value allows it."""
+    if any(v is None for _, v in headers):
+        return headers
+    complete = [(k, v) for k, v in headers if v is not None]
+    return list(sign(complete, value, SigningKey(key)))
+
+
 def _with(headers: list[tuple[str, bytes | None]], name: str, value: bytes | None
           ) -> list[tuple[str, bytes | None]]:
     return [*headers, (name, value)]
 
 
-def messages(prefix: str, round_: int = 0) -> list[Malformed]:
+def messages(prefix: str, keys: Mapping[str, str], round_: int = 0) -> list[Malformed]:
+    """The malformed and forged messages of one round; ``keys`` are the services' private
+    keys: a message that is well-formed in all but one way is signed by its service, so that
+    it is that one way that gets it refused."""
     assert all(model_for(t) for t in BROKEN_DATA_TYPE.values())
     everyone = consumers()
     out = []
+    attacker_key = new_key_pair()[0]
     for service in SERVICES:
         topic = events_topic(service, prefix)
         readers = [c for c in everyone if service in c.services]
         broken_type = BROKEN_DATA_TYPE[service]
         valid_data = b"{}"  # refused for its headers before the data is looked at
+        other = ANOTHER[service]
+        genuine = _headers(broken_type, service)
+        attacker = [(k, b"https://attacker.example" if k == "ce_source" else v)
+                    for k, v in genuine]
         bodies: dict[str, tuple[list[tuple[str, bytes | None]], bytes]] = {
             "no_cloudevents_headers": ([], b"hello, kafka"),
             "missing_headers": ([("ce_specversion", b"1.0"), ("ce_type", broken_type.encode())],
@@ -98,6 +130,16 @@ def messages(prefix: str, round_: int = 0) -> list[Malformed]:
             "data_breaks_contract": (_headers(broken_type, service),
                                      json.dumps({"worker_id": 42}).encode()),
         }
+        bodies = {kind: (_signed(headers, value, keys[service]), value)
+                  for kind, (headers, value) in bodies.items()}
+        bodies |= {
+            "unsigned": (genuine, valid_data),
+            "signed_by_another_key": (_signed(genuine, valid_data, attacker_key), valid_data),
+            "type_of_another_service": (_signed(_headers(BROKEN_DATA_TYPE[other], other),
+                                                valid_data, keys[other]), valid_data),
+            "source_not_its_service": (_signed(attacker, valid_data, keys[service]),
+                                       valid_data),
+        }
         for kind, (headers, value) in bodies.items():
             key = MALFORMED_KEY_PREFIX + f"{service}-{kind}-{round_}".encode()
             expected = frozenset(c.name for c in readers
@@ -112,7 +154,7 @@ class DeadLetterCheck:
     expected: int = 0  # (message, consumer) pairs
     found: int = 0
     missing: list[str] = field(default_factory=list)
-    without_reason: list[str] = field(default_factory=list)
+    without_reason: list[str] = field(default_factory=list)  # or not the reason expected
     reasons: dict[str, str] = field(default_factory=dict)  # kind -> one reason seen
 
     @property
@@ -135,7 +177,9 @@ def check_dead_letters(injected: list[Malformed], dead: list[Record]) -> DeadLet
                 continue
             result.found += 1
             h = letter.header
-            if not h.get("dlq_reason") or h.get("dlq_origin_topic") != m.record.topic:
+            reason = h.get("dlq_reason") or ""
+            if (not reason or h.get("dlq_origin_topic") != m.record.topic
+                    or FORGED_REASONS.get(m.kind, "") not in reason):
                 result.without_reason.append(label)
             else:
                 result.reasons.setdefault(m.kind, h["dlq_reason"][:90])

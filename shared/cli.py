@@ -172,6 +172,18 @@ def keys_new() -> None:
     typer.echo(Fernet.generate_key().decode())
 
 
+@keys_app.command("new-signing")
+def keys_new_signing() -> None:
+    """Print a new Ed25519 key pair for a service's event signatures: the private key (its
+    SONGJI_SIGNING_KEY, for that service alone) and the public key (its entry in every
+    service's and the auditor's SONGJI_PUBLIC_KEYS)."""
+    from shared.eventsourcing.signing import new_key_pair
+
+    private, public = new_key_pair()
+    typer.echo(f"SONGJI_SIGNING_KEY={private}")
+    typer.echo(f"public key: {public}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     service: Annotated[str, typer.Argument(help="enrolment or notifications")],

@@ -17,12 +17,46 @@ from aiokafka.structs import ConsumerRecord
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
+from shared.contracts import Envelope
+from shared.eventsourcing.authenticity import sign
+from shared.eventsourcing.signing import PublicKeys, SigningKey, new_key_pair
+from shared.eventsourcing.topics import SERVICES
 from shared.runtime.service import ServiceSpec, create_app
 
 T = TypeVar("T")
 
 TEST_SECRETS = {"personal_data_key": Fernet.generate_key().decode(),
                 "lookup_key": Fernet.generate_key().decode()}
+
+# One key pair per service for the whole test run, as ``songji up`` makes them.
+TEST_PRIVATE_KEYS = {service: new_key_pair()[0] for service in SERVICES}
+TEST_PUBLIC_KEYS = PublicKeys.setting({s: SigningKey(k).public_text()
+                                       for s, k in TEST_PRIVATE_KEYS.items()})
+
+
+def signing_settings(service: str) -> dict[str, str]:
+    """A service's own private key and everyone's public keys, as settings."""
+    return {"signing_key": TEST_PRIVATE_KEYS[service], "public_keys": TEST_PUBLIC_KEYS}
+
+
+def public_keys_in_tests() -> PublicKeys:
+    return PublicKeys.from_setting(TEST_PUBLIC_KEYS)
+
+
+def signed(envelope: Envelope, *, key: str | None = None
+           ) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """``envelope``'s body and headers, signed as its source service's relay signs them (or
+    with ``key``, a private key text)."""
+    service = envelope.source.removeprefix("/songji/")
+    value = envelope.kafka_value()
+    signer = SigningKey(key or TEST_PRIVATE_KEYS[service])
+    return value, sign(envelope.kafka_headers(), value, signer)
+
+
+def signed_headers(service: str, headers: list[tuple[str, bytes]], value: bytes
+                   ) -> list[tuple[str, bytes]]:
+    """Raw ``headers`` of a message of ``service``'s with its signature added."""
+    return sign(list(headers), value, SigningKey(TEST_PRIVATE_KEYS[service]))
 
 
 async def read_topic(bootstrap: str, topic: str, *, at_least: int,
@@ -77,7 +111,8 @@ async def eventually(check: Callable[[], Awaitable[T]], *, seconds: float = 20.0
 def service_app(spec: ServiceSpec, *, database_url: str, bootstrap: str, topic_prefix: str,
                 **settings: Any) -> FastAPI:
     """The service's real app with test settings; its lifespan not started yet."""
-    extra = TEST_SECRETS if spec.name == "enrolment" else {}
+    extra = {**(TEST_SECRETS if spec.name == "enrolment" else {}),
+             **signing_settings(spec.name)}
     config = spec.settings_class(database_url=database_url, kafka_bootstrap_servers=bootstrap,
                                  topic_prefix=topic_prefix, relay_poll_interval=0.2,
                                  relay_probe_interval=0.5, consumer_backoff_seconds=0.01,

@@ -31,20 +31,25 @@ from services.funding.domain.money import format_yuan
 from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
 from services.funding.topic_reader import read_topics
+from shared.audit.published import TopicDifference, TopicImage
 from shared.contracts import model_for
+from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.signing import PublicKeys
 from shared.eventsourcing.store import EventStore
+from shared.eventsourcing.topics import events_topic
 
 Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
             "policy_id", "policy_version", "justified_by", "corrects_line_id", "due_at")
 SOURCE_SERVICES = ("enrolment", "training", "assessment")
+TOPICS_VS_STORES = "topics_vs_stores"  # a Difference's ``where``: a topic record not as stored
 
 
 @dataclass(frozen=True)
 class Difference:
     line_id: str
-    where: str  # "ledger_table" or "published_events"
+    where: str  # "ledger_table", "published_events" or TOPICS_VS_STORES
     field: str  # a field name, or "missing" / "unexpected"
     derived: Any
     recorded: Any
@@ -63,6 +68,12 @@ class ReplayReport:
     # funding's GET /budget must show when the lines match, rejections and recoveries
     # included.
     funds: tuple[FundPosition, ...] = ()
+    # Records read from the topics and compared with the stores (None: not compared).
+    compared_with_stores: int | None = None
+    # Records on the topics that their owning service did not publish (forged: see
+    # ``shared.eventsourcing.authenticity``): never counted, as the services never applied them.
+    refused: int = 0
+    refusals: tuple[str, ...] = ()  # the first few, with their reasons
 
     @property
     def ok(self) -> bool:
@@ -70,14 +81,36 @@ class ReplayReport:
 
     def summary(self) -> str:
         verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
-        budget = "".join(
+        against = ""
+        if self.compared_with_stores is not None:
+            wrong = sum(d.where == TOPICS_VS_STORES for d in self.differences)
+            against = (f"; {self.compared_with_stores} topic records compared with the stores"
+                       f", {wrong} not as stored")
+        text = (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
+                f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
+                f"recorded, {self.published_lines} published{against} -- {verdict}")
+        text += "".join(
             f"\n  fund {f.fund}: allocated {format_yuan(f.allocated_fen)}, committed "
             f"{format_yuan(f.committed_fen)}, paid {format_yuan(f.paid_fen)}, recovered "
             f"{format_yuan(f.recovered_fen)}, available {format_yuan(f.available_fen)} yuan"
             for f in self.funds)
-        return (f"replayed {self.records_read} events: {self.derived_lines} lines derived "
-                f"(net {self.derived_total_fen / 100:.2f} yuan), {self.recorded_lines} "
-                f"recorded, {self.published_lines} published -- {verdict}{budget}")
+        if self.refused:
+            text += (f"\n{self.refused} records on the topics REFUSED, not counted (not "
+                     "published by their topic's service):\n" +
+                     "\n".join(f"  {r}" for r in self.refusals))
+        return text
+
+    def with_topics_compared(self, image: TopicImage, found: Iterable[TopicDifference]
+                             ) -> ReplayReport:
+        """This report with the differences between the topics and the stores added: each
+        named by its event's store position (``<service>@<position>``) or, for a record
+        that names none, its event id."""
+        extra = tuple(Difference(
+            line_id=f"{d.service}@{d.position}" if d.position else f"{d.service}:{d.event_id}",
+            where=TOPICS_VS_STORES, field=d.problem, derived=d.event_id, recorded=d.detail)
+            for d in found)
+        return dataclasses.replace(self, differences=self.differences + extra,
+                                   compared_with_stores=image.records)
 
 
 # -- pure comparison -------------------------------------------------------------------------
@@ -155,18 +188,27 @@ async def records_from_stores(dsns: Mapping[str, str], *, batch: int = 5000,
 
 
 async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
+                              public_keys: PublicKeys,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
-                              idle_ms: int = 2000, reader_process: bool = True) -> History:
+                              idle_ms: int = 2000, reader_process: bool = True,
+                              image: TopicImage | None = None) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
     to disk by worker as it is read (see ``services.funding.history``).
 
     The topics are consumed by a reader process that hands the records over in batches while
     this process adds them to the history (``services.funding.topic_reader``): the two
     overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
-    history is the same."""
-    topics = [f"{prefix}.{s}.events" for s in services]
-    history = History()
+    history is the same.
+
+    Each record is checked as the services' inboxes check it (its type belongs to its topic's
+    service, which is its source and signed it, under ``public_keys``): a forged one is
+    refused (``History.refused``), never counted. With an ``image``, every record, refused or
+    not, is also added to it, to be compared with the stores (``shared.audit.published``)."""
+    services = list(services)
+    topics = [events_topic(s, prefix) for s in services]
+    owners = {topic: service for topic, service in zip(topics, services, strict=True)}
+    history = History(authenticity=Authenticity(public_keys, owners))
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_parts
@@ -174,8 +216,13 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
-                    for names, values, value in batch:
-                        add(names, values, value)
+                    if image is None:
+                        for topic, names, values, value in batch:
+                            add(names, values, value, topic)
+                    else:
+                        for topic, names, values, value in batch:
+                            add(names, values, value, topic)
+                            image.add(owners[topic], names, values, value)
                     if progress:
                         progress(len(history))
     except BaseException:
@@ -217,6 +264,7 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
         await pool.close()
     history = sources if isinstance(sources, History) else History.of(sources)
     derived, records_read = history.derive(own, as_of=as_of)
+    refused, refusals = history.refused, tuple(history.refusals)
     if as_of is not None:
         table = [x for x in table if x.due_at <= as_of]
         published = [x for x in published if x.due_at <= as_of]
@@ -229,7 +277,8 @@ async def replay(funding_dsn: str, sources: History | Iterable[Consumed], *,
                         recorded_lines=len(table), published_lines=len(published),
                         differences=tuple(differences),
                         derived_total_fen=sum(x.amount_fen for x in derived),
-                        funds=settle(own_then, derived).funds)
+                        funds=settle(own_then, derived).funds,
+                        refused=refused, refusals=refusals)
 
 
 def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed] = (), *,

@@ -62,6 +62,7 @@ from services.funding.domain.ledger import (
 )
 from shared.contracts import Envelope, Event, UnknownEventType, model_for
 from shared.contracts.training import ClassCompleted
+from shared.eventsourcing.authenticity import Authenticity, Forged
 
 # Fixed before the length of the history is known. A bucket's records, parsed, are what a
 # derivation process holds besides what it inherited: with 256 buckets that grew with the
@@ -69,6 +70,7 @@ from shared.contracts.training import ClassCompleted
 # more than with 1,024 (~1,000), which cost no more CPU time (measured in process).
 BUCKETS = 1024
 _FLUSH_AT = 50_000  # buffered records, all buckets together
+_REFUSALS_KEPT = 20  # forged records named in the report; all are counted
 # Below this many records one process derives everything: forking costs more than it saves.
 PARALLEL_FROM = 50_000
 _WORKER_TYPES = frozenset(m.ce_type() for m in WORKER_RECORDS)
@@ -104,10 +106,16 @@ def default_processes() -> int:
 class History:
     """Records read from the topics or the stores (or given), partitioned for ``derive``.
 
-    ``spill=False`` keeps the buckets in memory (for short histories and tests)."""
+    ``spill=False`` keeps the buckets in memory (for short histories and tests). With
+    ``authenticity``, messages (``add_message``, ``add_parts``) are checked as the services'
+    inboxes check them, and the forged ones refused (``refused``, ``refusals``)."""
 
-    def __init__(self, *, buckets: int = BUCKETS, spill: bool = True) -> None:
+    def __init__(self, *, buckets: int = BUCKETS, spill: bool = True,
+                 authenticity: Authenticity | None = None) -> None:
         self.buckets = buckets
+        self.authenticity = authenticity
+        self.refused = 0  # not published by their topic's service: dead-lettered by inboxes
+        self.refusals: list[str] = []  # the first few: topic, event id, reason
         self.kept: dict[str, Consumed] = {}  # shared records, parsed
         # class id -> its records (with ``spill``, where each is in the class file)
         self.classes: dict[str, list[Kept | tuple[int, int]]] = defaultdict(list)
@@ -150,17 +158,18 @@ class History:
     # -- adding ------------------------------------------------------------------------------
 
     def add_message(self, headers: Sequence[tuple[str, bytes | None]] | None,
-                    value: bytes | None) -> bool:
-        """A binary-mode CloudEvent from Kafka; False if the services' inbox would refuse it
-        for its headers (``Envelope.from_kafka``'s checks; the id, the time and the data are
-        checked when the record is parsed, see ``_parse``)."""
+                    value: bytes | None, topic: str | None = None) -> bool:
+        """A binary-mode CloudEvent from Kafka, read from ``topic``; False if the services'
+        inbox would refuse it for its headers (``Envelope.from_kafka``'s checks, then its
+        authenticity; the id, the time and the data are checked when the record is parsed,
+        see ``_parse``)."""
         if headers:
             names, values = zip(*headers, strict=True)
-            return self.add_parts(names, values, value)
-        return self.add_parts((), (), value)
+            return self.add_parts(names, values, value, topic)
+        return self.add_parts((), (), value, topic)
 
     def add_parts(self, names: Sequence[str], values: Sequence[bytes | None],
-                  value: bytes | None) -> bool:
+                  value: bytes | None, topic: str | None = None) -> bool:
         """``add_message`` with the headers as their names and their values: how the topic
         reader hands them over (the names of every record one shared tuple of interned
         strings, so that they are not copied, hashed and compared for every record)."""
@@ -194,6 +203,15 @@ class History:
             # (``text_headers``).
             self.skipped += 1
             return False
+        if self.authenticity is not None:
+            try:
+                self.authenticity.check(h, value, topic or "")
+            except Forged as exc:
+                self._refuse(topic, h.get("ce_id"), str(exc))
+                return False
+            except UnknownEventType:  # dead-lettered as unknown by the inbox
+                self.skipped += 1
+                return False
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
                  value or b"")
         if event_type in _WORKER_TYPES:
@@ -215,6 +233,13 @@ class History:
                     self._flush()
             return True
         return self._route(entry)
+
+    def _refuse(self, topic: str | None, event_id: bytes | str | None, reason: str) -> None:
+        self.refused += 1
+        if len(self.refusals) < _REFUSALS_KEPT:
+            if isinstance(event_id, bytes):
+                event_id = event_id.decode(errors="replace")
+            self.refusals.append(f"{topic} event {(event_id or '?')[:64]}: {reason[:300]}")
 
     def add_stored(self, event_id: str, stream_id: str, version: int, recorded_at: datetime,
                    event_type: str, data: dict[str, Any]) -> bool:

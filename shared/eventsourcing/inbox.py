@@ -1,7 +1,8 @@
 """The inbox: apply an event and record its id in one transaction, so redelivery has no effect.
 
 Delivery from Kafka is at least once; the inbox row and the effect commit together, so the
-effect happens exactly once. A message that is not a valid Songji CloudEvent, or whose handler
+effect happens exactly once. A message that is not a valid Songji CloudEvent, that its topic's
+owning service did not publish (``shared.eventsourcing.authenticity``), or whose handler
 keeps failing after bounded retries, goes to the dead-letter topic with the reason and its origin
 in headers, and the consumer carries on with the next message.
 """
@@ -21,6 +22,7 @@ from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from shared.contracts import Envelope, Event, InvalidMessage, UnknownEventType, model_for
 from shared.contracts.envelope import RawHeaders, readable_headers, text_headers
+from shared.eventsourcing.authenticity import Authenticity
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +55,10 @@ class Inbox:
         dead_letter: DeadLetterPublisher,
         attempts: int = 3,
         backoff_seconds: float = 0.1,
+        authenticity: Authenticity,
     ) -> None:
         self.pool = pool
+        self.authenticity = authenticity
         self.consumer = consumer
         self.handlers = {model.ce_type(): apply for model, apply in handlers.items()}
         self.dead_letter = dead_letter
@@ -70,7 +74,9 @@ class Inbox:
         """Handle one message from the bus, given its headers as the record holds them (bytes,
         or None); never raises for a bad message."""
         try:
-            envelope = Envelope.from_kafka(text_headers(headers), value)
+            text = text_headers(headers)
+            envelope = Envelope.from_kafka(text, value)
+            self.authenticity.check(text, value, origin.topic)  # before anything is applied
             apply = self.handlers.get(envelope.type)
             if apply is None:
                 model_for(envelope.type)  # unknown to every contract -> dead letter

@@ -10,6 +10,9 @@ It also notices a broker that lost what it was given (a new cluster, a memory-on
 restarted): it reads back the last record it wrote to each partition, by offset, and when that
 record is not there it republishes from the first position. The broker's reported end offsets
 are not trusted for this: some Kafka-compatible brokers report them wrong.
+
+Every batch is signed with the service's key as it is published (``authenticity.sign_batch``),
+so its readers can tell each of its events from one written to the topic by anyone else.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -26,6 +31,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from shared.eventsourcing.authenticity import sign_batch
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import ensure_topics
 
@@ -60,21 +67,26 @@ class Relay:
         store: EventStore,
         *,
         service: str,
+        signer: SigningKey,
         bootstrap_servers: str,
         topic: str,
         partitions: int = 3,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         probe_interval: float = 5.0,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``)."""
         self.store = store
         self.service = service
+        self.signer = signer
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.probe_interval = probe_interval
+        self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -123,8 +135,10 @@ class Relay:
             self._listener = await self.store.pool.acquire()
             await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
         if self._producer is None:
-            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions,
+                                client_options=self.client_options)
             producer = AIOKafkaProducer(
+                **self.client_options,
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
                 enable_idempotence=False,  # not needed: the inboxes deduplicate
@@ -157,13 +171,15 @@ class Relay:
         events = await self.store.read_after(checkpoint.position, self.batch_size)
         if not events:
             return 0
+        records = [(event.kafka_headers(self.service), event.kafka_value()) for event in events]
+        sign_batch(records, self.signer)  # one signature for the batch, a proof for each
         sends = []
-        for event in events:
+        for event, (headers, value) in zip(events, records, strict=True):
             sends.append(await self._producer.send(
                 self.topic,
-                value=event.kafka_value(),
+                value=value,
                 key=event.stream_id.encode(),
-                headers=event.kafka_headers(self.service),
+                headers=headers,
             ))
         results = await asyncio.gather(*sends)
         last_in_partition = {meta.partition: i for i, meta in enumerate(results)}
@@ -205,13 +221,15 @@ class Relay:
             return False
         log.warning("broker lost published events; republishing from the start",
                     topic=self.topic, checkpoint=checkpoint.position, evidence=missing)
-        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions,
+                            client_options=self.client_options)
         await self._save_checkpoint(Checkpoint())
         self.republish_count += 1
         return True
 
     async def _first_missing_record(self, checkpoint: Checkpoint) -> str | None:
         consumer = AIOKafkaConsumer(
+            **self.client_options,
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,

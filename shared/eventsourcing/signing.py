@@ -108,6 +108,12 @@ class PublicKeys:
     def services(self) -> list[str]:
         return sorted(self._keys)
 
+    def holds(self, service: str, public_text: str) -> bool:
+        """Whether ``public_text`` is one of ``service``'s keys."""
+        raw = _raw(public_text, f"public key of {service}")
+        return any(key.public_bytes(Encoding.Raw, PublicFormat.Raw) == raw
+                   for key in self._keys.get(service, ()))
+
     def verify(self, service: str, data: bytes, signature: bytes) -> None:
         """Raise BadSignature unless one of ``service``'s keys signed ``data``."""
         keys = self._keys.get(service)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -344,8 +344,16 @@ class EventStore:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT last_position FROM event_head WHERE id = 1")
 
-    async def verify(self, *, batch: int = 5000) -> Verification:
-        """Recompute the hash chain from the start; name the first position that breaks it."""
+    async def verify(self, *, batch: int = 5000,
+                     sealed: Mapping[int, Sequence[bytes]] | None = None) -> Verification:
+        """Recompute the hash chain from the start; name the first position that breaks it.
+
+        ``sealed``: the chain hashes its service sealed at some positions (and published
+        outside this database, ``shared.eventsourcing.heads``). The chain must have each of
+        them, and reach the last: a chain recomputed after an edit, or cut short, is caught
+        even though it is consistent in itself."""
+        sealed = sealed or {}
+        matched = 0  # the last sealed position the chain was found to have
         previous, expected_position, checked = b"", 1, 0
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             cursor = conn.cursor(f"SELECT {_COLUMNS} FROM events ORDER BY position",
@@ -359,6 +367,15 @@ class EventStore:
                     return Verification(checked, event.position,
                                         f"event at position {event.position} does not match "
                                         "its hash")
+                seals = sealed.get(event.position)
+                if seals:
+                    if any(bytes(h) != event.hash for h in seals):
+                        return Verification(
+                            checked, event.position,
+                            f"the chain at position {event.position} is not the one its "
+                            f"service sealed: an event after position {matched} was rewritten "
+                            "and the chain recomputed")
+                    matched = event.position
                 previous = event.hash
                 expected_position += 1
                 checked += 1
@@ -366,4 +383,9 @@ class EventStore:
         if head["last_position"] != checked or bytes(head["last_hash"]) != previous:
             return Verification(checked, checked + 1,
                                 "the head does not match the last event (removed at the end?)")
+        last_sealed = max(sealed, default=0)
+        if last_sealed > checked:
+            return Verification(checked, checked + 1,
+                                f"the store ends at position {checked}, but its service sealed "
+                                f"position {last_sealed}: events were removed at the end")
         return Verification(checked, None, None)

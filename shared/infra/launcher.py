@@ -24,6 +24,7 @@ from shared.eventsourcing.topics import SERVICES
 from shared.infra.dev_organisations import dev_tokens, organisations_env
 from shared.infra.ports import free_port
 from shared.infra.postgres import create_database
+from shared.infra.signing_keys import service_signing_env
 from shared.infra.stores import write_stores_file
 
 log = structlog.get_logger(__name__)
@@ -130,6 +131,8 @@ class Launcher:
             **organisations_env(self.state_dir),
             **self._service_env(name),
             **self.extra_env,
+            # Its own key only (never another service's), whatever the environment holds.
+            **service_signing_env(self.state_dir, name),
             "SONGJI_DATABASE_URL": dsn,
             "SONGJI_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "SONGJI_TOPIC_PREFIX": self.topic_prefix,

@@ -28,7 +28,9 @@ from faststream.middlewares import AckPolicy
 from shared.auth.identity import require_token
 from shared.contracts import Actor, Event, Metadata
 from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
+from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.heads import HeadSealer
 from shared.eventsourcing.inbox import Apply, Inbox, Origin
 from shared.eventsourcing.migrations import (
     KIT_MIGRATIONS,
@@ -37,8 +39,15 @@ from shared.eventsourcing.migrations import (
     migrations_done,
 )
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import PublicKeys, SigningKey
 from shared.eventsourcing.store import EventStore
-from shared.eventsourcing.topics import dead_letter_topic, ensure_topics, events_topic
+from shared.eventsourcing.topics import (
+    dead_letter_topic,
+    ensure_topics,
+    events_topic,
+    heads_topic,
+    owner_of_topic,
+)
 from shared.runtime import catalogue
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware, correlation_id_from
@@ -87,6 +96,7 @@ class ServiceContext:
     store: EventStore
     broker: KafkaBroker
     relay: Relay
+    public_keys: PublicKeys | None = None
     inboxes: list[Inbox] = field(default_factory=list)
 
 
@@ -102,8 +112,26 @@ def metadata_for(request: Request, actor: Actor | None = None) -> Metadata:
     return Metadata(correlation_id=request.state.correlation_id, actor=actor or Actor())
 
 
+def signing_keys(spec: ServiceSpec, settings: ServiceSettings) -> tuple[SigningKey, PublicKeys]:
+    """The service's own key and everyone's public keys; ValueError (naming the settings,
+    never a value) when its own public key, or that of a service it reads, is not among them:
+    what it publishes would be refused by every reader, or what it reads would all be."""
+    own = SigningKey(settings.signing_key.get_secret_value())
+    keys = PublicKeys.from_setting(settings.public_keys)
+    if not keys.holds(spec.name, own.public_text()):
+        raise ValueError(f"SONGJI_PUBLIC_KEYS holds no key of {spec.name} matching "
+                         "SONGJI_SIGNING_KEY")
+    read = {s for sub in spec.subscriptions for s in sub.services}
+    missing = sorted(read - set(keys.services))
+    if missing:
+        raise ValueError(f"SONGJI_PUBLIC_KEYS has no key of {', '.join(missing)}, "
+                         f"which {spec.name} reads")
+    return own, keys
+
+
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
+    signer, public_keys = signing_keys(spec, settings)
     files = migration_files(KIT_MIGRATIONS, spec.migrations)
 
     @contextlib.asynccontextmanager
@@ -117,23 +145,35 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         own_topic = events_topic(spec.name, prefix)
         read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
                               for s in sub.services})
+        access = settings.kafka_access()
         await ensure_topics(settings.kafka_bootstrap_servers,
-                            [own_topic, dead_letter_topic(prefix), *read_topics],
-                            settings.topic_partitions)
+                            [own_topic, heads_topic(spec.name, prefix), dead_letter_topic(prefix),
+                             *read_topics],
+                            settings.topic_partitions, client_options=access.client_options())
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
+                             security=access.faststream_security(),
                              logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
-        relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
-                      topic=own_topic, partitions=settings.topic_partitions,
+        relay = Relay(store, service=spec.name, signer=signer,
+                      bootstrap_servers=settings.kafka_bootstrap_servers, topic=own_topic,
+                      partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
-                      probe_interval=settings.relay_probe_interval)
-        ctx = ServiceContext(spec.name, settings, pool, store, broker, relay)
+                      probe_interval=settings.relay_probe_interval,
+                      client_options=access.client_options())
+        ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
         await broker.start()
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
         tasks += [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
                   for job in spec.background]
+        # Seals the store's head now and then, and as the service stops (see heads.py).
+        sealer = HeadSealer(pool, service=spec.name, key=signer,
+                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            topic=heads_topic(spec.name, prefix),
+                            interval=settings.head_seal_interval,
+                            client_options=access.client_options())
+        sealing = asyncio.create_task(sealer.run(), name=f"{spec.name}-head-sealer")
         app.state.ctx = ctx
         app.state.migrations = files
         log.info("service started", topic=own_topic, reads=read_topics)
@@ -143,6 +183,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             relay.stop()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
+            sealer.stop()  # its last seal: the head as the service leaves it
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sealing), timeout=10)
+            tasks.append(sealing)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -214,10 +258,14 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
     async def dead_letter(key: bytes | None, value: bytes | None, headers: dict[str, str]) -> None:
         await ctx.broker.publish(value or b"", dead_topic, key=key, headers=headers)
 
+    topics = [events_topic(s, settings.topic_prefix) for s in sub.services]
+    assert ctx.public_keys is not None
     inbox = Inbox(ctx.pool, consumer=f"{ctx.name}.{sub.name}", handlers=sub.handlers,
                   dead_letter=dead_letter, attempts=settings.consumer_attempts,
-                  backoff_seconds=settings.consumer_backoff_seconds)
-    topics = [events_topic(s, settings.topic_prefix) for s in sub.services]
+                  backoff_seconds=settings.consumer_backoff_seconds,
+                  authenticity=Authenticity(
+                      ctx.public_keys,
+                      {t: owner_of_topic(t, settings.topic_prefix) for t in topics}))
 
     @ctx.broker.subscriber(
         *topics,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.eventsourcing.kafka_access import KafkaAccess
+from shared.eventsourcing.signing import check_public_keys, check_signing_key
 from shared.runtime.limits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_BLOCK_BYTES,
@@ -52,3 +54,46 @@ class ServiceSettings(BaseSettings):
     max_headers: int = Field(DEFAULT_MAX_HEADERS, ge=8)
     max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024)
     max_header_block_bytes: int = Field(DEFAULT_MAX_HEADER_BLOCK_BYTES, ge=1024)
+    signing_key: SecretStr = Field(
+        description="This service's Ed25519 private key (SONGJI_SIGNING_KEY, URL-safe base64 of "
+                    "32 bytes): its relay signs every event it publishes with it")
+    public_keys: str = Field(
+        description="JSON object (SONGJI_PUBLIC_KEYS): service -> its Ed25519 public key (or "
+                    "several, comma-separated, newest first, while one is rotated in) for "
+                    "every publishing service; what this service reads is checked against it")
+    # How often the store's head is sealed with the signing key and published to the heads
+    # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
+    # seals is caught at the next one: a shorter interval narrows that window.
+    head_seal_interval: float = Field(30.0, gt=0, le=3600)
+    # How every Kafka client of the service logs in (shared.eventsourcing.kafka_access): in
+    # production its own SCRAM user over TLS, whose ACLs let it write only its own topics.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+    @field_validator("signing_key")
+    @classmethod
+    def _is_a_signing_key(cls, value: SecretStr) -> SecretStr:
+        check_signing_key(value.get_secret_value())  # its error never shows the value
+        return value
+
+    @field_validator("public_keys")
+    @classmethod
+    def _are_public_keys(cls, value: str) -> str:
+        return check_public_keys(value)
+
+    @model_validator(mode="after")
+    def _kafka_login_complete(self) -> ServiceSettings:
+        self.kafka_access()  # raises ValueError naming the missing setting
+        return self
+
+    def kafka_access(self) -> KafkaAccess:
+        password = self.kafka_sasl_password
+        return KafkaAccess(protocol=self.kafka_security_protocol,
+                           mechanism=self.kafka_sasl_mechanism,
+                           username=self.kafka_sasl_username,
+                           password=password.get_secret_value() if password else None,
+                           cafile=self.kafka_ssl_cafile)

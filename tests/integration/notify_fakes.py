@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 from shared.contracts import Envelope, Event
 from shared.eventsourcing.topics import events_topic
 from shared.infra.ports import free_port, wait_for_port
-from tests.support import produce
+from tests.support import produce, signed
 
 ENROLMENT_TOKEN = "enrolment-token-for-notifications"
 
@@ -159,6 +159,7 @@ async def publish(bootstrap: str, prefix: str, event: Event, subject: str, *,
                         type=event.ce_type(), subject=subject, time=time or datetime.now(UTC),
                         data=event.model_dump(mode="json"), schema_version=event.schema_version,
                         correlation_id=f"corr-{subject}", stream_version=1)
-    await produce(bootstrap, events_topic(event.service, prefix), envelope.kafka_value(),
-                  key=subject.encode(), headers=envelope.kafka_headers())
+    value, headers = signed(envelope)
+    await produce(bootstrap, events_topic(event.service, prefix), value,
+                  key=subject.encode(), headers=headers)
     return envelope

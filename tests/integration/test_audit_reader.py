@@ -20,9 +20,13 @@ from aiokafka.errors import KafkaConnectionError
 from services.funding.audit import rebuild_ledger, records_from_topics
 from services.funding.domain import build_ledger
 from services.funding.history import History
+from shared.contracts import Envelope, InvalidMessage
+from shared.contracts.envelope import text_headers
+from shared.eventsourcing.authenticity import SIGNATURE_HEADER, Authenticity
+from shared.eventsourcing.signing import new_key_pair
 from shared.eventsourcing.topics import ensure_topics, events_topic
+from tests.support import public_keys_in_tests, signed, signed_headers
 from tests.unit.funding.test_history import (
-    _accepted_by_inbox,
     _envelope,
     _sources_and_own,
     _variants,
@@ -38,6 +42,20 @@ WORLD = {"trainees": [{"days_a": 3, "days_b": 2, "level": 4, "revoke": True,
          "pay_first": False, "affiliated_body": False}
 
 
+def _accepted_by_inbox(headers: list[tuple[str, bytes | None]], value: bytes | None) -> bool:
+    """What the services' inbox does with the record on its own service's topic
+    (``Inbox.receive``: well-formed, authentic, its data within its contract)."""
+    try:
+        text = text_headers(headers)
+        envelope = Envelope.from_kafka(text, value)
+        owner = envelope.type.split(".")[1]
+        Authenticity(public_keys_in_tests(), {"t": owner}).check(text, value, "t")
+        envelope.event()
+    except (InvalidMessage, ValueError, LookupError):
+        return False
+    return True
+
+
 def _children() -> set[int]:
     """This process's living child processes (Linux; the embedded broker is one)."""
     found: set[int] = set()
@@ -50,7 +68,7 @@ def _contents(history: History) -> dict[str, Any]:
     """All a history holds, independent of the order the records were read in (the reader
     and the consumer here may interleave partitions differently)."""
     entries = [e for b in range(history.buckets) for e in history._entries(b)]
-    return {"added": history.added, "skipped": history.skipped,
+    return {"added": history.added, "skipped": history.skipped, "refused": history.refused,
             "kept": sorted(history.kept), "entries": sorted(entries, key=repr),
             "classes": {c: sorted((history._class_entry(e) for e in v), key=repr)
                         for c, v in history.classes.items()},
@@ -84,25 +102,44 @@ async def test_the_reader_process_reads_the_history_read_in_process(
     w = build_world(WORLD)
     sources, own = _sources_and_own(w.records)
     messages, accepted = [], []
+    forged = 0
     for record in sources:
         service = record.event.ce_type().split(".")[1]
-        for headers, value in _variants(_envelope(record)):
-            messages.append((events_topic(service, topic_prefix), record.stream_id.encode(),
-                             headers, value))
+        topic = events_topic(service, topic_prefix)
+        env = _envelope(record).model_copy(update={"source": f"/songji/{service}"})
+        for headers, value in _variants(env):
+            # Each variant signed by its service (where it can be: a header without a value
+            # cannot be signed), as if its relay had published it.
+            if all(v is not None for _, v in headers):
+                headers = signed_headers(service, headers, value or b"")
+            messages.append((topic, record.stream_id.encode(), headers, value))
             accepted.append(_accepted_by_inbox(headers, value))
+        # and forged: unsigned, signed by another key, on another service's topic
+        value, good = signed(env)
+        other = "enrolment" if service != "enrolment" else "training"
+        for headers, where in (([h for h in good if h[0] != SIGNATURE_HEADER], topic),
+                               (signed(env, key=new_key_pair()[0])[1], topic),
+                               (good, events_topic(other, topic_prefix))):
+            messages.append((where, record.stream_id.encode(), headers, value))
+            forged += 1
     await _publish(kafka_bootstrap, topic_prefix, messages)
 
     counted: list[int] = []
+    keys = public_keys_in_tests()
     read = await records_from_topics(kafka_bootstrap, topic_prefix, services=SERVICES,
-                                     idle_ms=1000, progress=counted.append)
+                                     idle_ms=1000, progress=counted.append, public_keys=keys)
     here = await records_from_topics(kafka_bootstrap, topic_prefix, services=SERVICES,
-                                     idle_ms=1000, reader_process=False)
+                                     idle_ms=1000, reader_process=False, public_keys=keys)
     try:
         assert _contents(read) == _contents(here)
-        # every message came through: read or skipped (refused for its headers; bodies that
-        # break their contract are dropped when derived), and the valid records are the
-        # sources, each once
-        assert read.added + read.skipped == len(messages) and read.skipped > 0
+        # every message came through: read, skipped (refused for its headers; bodies that
+        # break their contract are dropped when derived) or refused as forged, and the valid
+        # records are the sources, each once
+        assert read.added + read.skipped + read.refused == len(messages)
+        assert read.skipped > 0 and read.refused == here.refused == forged
+        assert read.refusals and all(
+            any(why in r for why in ("unsigned", "does not verify", "not to the topic of"))
+            for r in read.refusals)
         valid = list(read)
         assert len(valid) == len(sources) < sum(accepted)
         assert {r.event_id for r in valid} == {r.event_id for r in sources}
@@ -122,7 +159,8 @@ async def test_empty_topics_give_an_empty_history(
     await ensure_topics(kafka_bootstrap, [events_topic(s, topic_prefix) for s in SERVICES])
     for reader_process in (True, False):
         with await records_from_topics(kafka_bootstrap, topic_prefix, services=SERVICES,
-                                       idle_ms=500, reader_process=reader_process) as history:
+                                       idle_ms=500, reader_process=reader_process,
+                                       public_keys=public_keys_in_tests()) as history:
             assert len(history) == 0 and history.skipped == 0
             assert rebuild_ledger(history).lines == ()
     assert _children() == before
@@ -137,7 +175,8 @@ async def test_an_error_in_the_reader_process_is_raised_in_the_caller(
     for reader_process in (True, False):
         with pytest.raises(KafkaConnectionError):
             await records_from_topics(unreachable, "nowhere", idle_ms=500,
-                                      reader_process=reader_process)
+                                      reader_process=reader_process,
+                                      public_keys=public_keys_in_tests())
     assert _children() == before
 
 
@@ -155,7 +194,8 @@ async def test_a_reader_that_dies_is_reported_and_waited_for(
     dies.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(dies))  # what the reader is started with
     with pytest.raises(ReaderFailed, match="ended with 3"):
-        await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=500)
+        await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=500,
+                                  public_keys=public_keys_in_tests())
     assert _children() == before
 
 

@@ -9,15 +9,18 @@ import pytest
 
 from shared.contracts import Metadata
 from shared.contracts.enrolment import WorkerRegistered
+from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.relay import Checkpoint, Relay
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
 from shared.infra.kafka import EmbeddedKafka
-from tests.support import header, read_topic
+from tests.support import TEST_PRIVATE_KEYS, header, public_keys_in_tests, read_topic
 
 pytestmark = pytest.mark.integration
 
 META = Metadata(correlation_id="relay-test")
+ENROLMENT_KEY = SigningKey(TEST_PRIVATE_KEYS["enrolment"])
 
 
 async def fill(store: EventStore, streams: int, per_stream: int) -> None:
@@ -56,8 +59,8 @@ async def test_relay_resumes_after_a_crash_without_losing_anything(
     streams, per_stream = 6, 10
     await fill(store, streams, per_stream)
     topic = events_topic("enrolment", topic_prefix)
-    options = dict(service="enrolment", bootstrap_servers=kafka_bootstrap, topic=topic,
-                   batch_size=17)
+    options = dict(service="enrolment", signer=ENROLMENT_KEY, bootstrap_servers=kafka_bootstrap,
+                   topic=topic, batch_size=17)
 
     crashing = CrashAfterPublishing(store, **options)
     await crashing._connect()
@@ -86,6 +89,10 @@ async def test_relay_resumes_after_a_crash_without_losing_anything(
     assert header(sample, "ce_specversion") == "1.0"
     assert header(sample, "ce_source") == "/songji/enrolment"
     assert header(sample, "ce_correlationid") == "relay-test"
+    # Every record is signed by enrolment's key, over its headers and body, as readers check.
+    readers = Authenticity(public_keys_in_tests(), {topic: "enrolment"})
+    for record in records:
+        readers.check({k: v for k, v in record.headers}, record.value, topic)
 
 
 async def test_relay_republishes_when_the_broker_comes_back_empty(
@@ -93,7 +100,8 @@ async def test_relay_republishes_when_the_broker_comes_back_empty(
 ) -> None:
     topic = events_topic("enrolment", topic_prefix)
     with EmbeddedKafka() as broker:
-        relay = Relay(store, service="enrolment", bootstrap_servers=broker.bootstrap_servers,
+        relay = Relay(store, service="enrolment", signer=ENROLMENT_KEY,
+                      bootstrap_servers=broker.bootstrap_servers,
                       topic=topic, poll_interval=0.1, probe_interval=0.3)
         task = asyncio.create_task(relay.run())
         try:

@@ -16,7 +16,14 @@ from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.eventsourcing.topics import dead_letter_topic, events_topic
 from shared.infra.kafka import EmbeddedKafka
 from tests.orgs import FUKANG, auth
-from tests.support import eventually, header, produce, read_topic, running_service
+from tests.support import (
+    eventually,
+    header,
+    produce,
+    read_topic,
+    running_service,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -97,11 +104,14 @@ async def test_malformed_message_goes_to_dead_letter_and_the_next_is_processed(
                 running_service(NOTIFICATIONS, database_url=notify_db, **common) as (_, notes)):
         await produce(kafka_bootstrap, topic, b"{not json", key=b"worker-x",
                       headers=[("ce_specversion", b"1.0"), ("ce_id", b"bad-1")])
-        await produce(kafka_bootstrap, topic, b'{"worker_id": "w"}', key=b"worker-y", headers=[
-            ("ce_specversion", b"1.0"), ("ce_id", b"9b8e1f3a-0000-4000-8000-000000000001"),
-            ("ce_source", b"/songji/enrolment"),
-            ("ce_type", b"songji.enrolment.WorkerRegistered.v1"),
-            ("ce_subject", b"worker-y"), ("ce_time", b"2025-07-24T08:00:00+08:00")])
+        broken = b'{"worker_id": "w"}'  # signed by enrolment, but it breaks the contract
+        await produce(kafka_bootstrap, topic, broken, key=b"worker-y", headers=signed_headers(
+            "enrolment", [
+                ("ce_specversion", b"1.0"), ("ce_id", b"9b8e1f3a-0000-4000-8000-000000000001"),
+                ("ce_source", b"/songji/enrolment"),
+                ("ce_type", b"songji.enrolment.WorkerRegistered.v1"),
+                ("ce_subject", b"worker-y"), ("ce_time", b"2025-07-24T08:00:00+08:00")],
+            broken))
         worker_id = await register(enrol, 3)
 
         async def known() -> bool:

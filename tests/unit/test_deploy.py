@@ -10,10 +10,22 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.eventsourcing.topics import SERVICES
+from services.assessment.app import SPEC as ASSESSMENT
+from services.enrolment.app import SPEC as ENROLMENT
+from services.funding.app import SPEC as FUNDING
+from services.notifications.app import SPEC as NOTIFICATIONS
+from services.training.app import SPEC as TRAINING
+from shared.eventsourcing.topics import (
+    SERVICES,
+    all_topics,
+    dead_letter_topic,
+    events_topic,
+    heads_topic,
+)
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 K8S = DEPLOY / "kubernetes"
+SPECS = (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS)
 
 
 def manifests() -> list[tuple[str, dict]]:
@@ -83,3 +95,96 @@ def test_no_secret_value_is_shipped() -> None:
                     value = code.split(setting, 1)[1].lstrip(":= \t\"'").rstrip("\"' ")
                     assert value == "", f"{path.name} gives {setting} a value"
             assert "CHANGE-ME" not in code, f"{path.name} ships a placeholder secret"
+
+
+WRITES = {"Write", "Create", "Delete", "Alter", "AlterConfigs", "All"}
+
+
+def _kafka_users() -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for _, doc in manifests() if doc["kind"] == "KafkaUser"}
+
+
+def _topics_allowed(user: dict, operations: set[str]) -> set[str]:
+    """The topics on which ``user`` has any of ``operations`` (literal names only: a prefix
+    or a wildcard on a topic would reach further than the one topic it names)."""
+    found = set()
+    for acl in user["spec"]["authorization"]["acls"]:
+        if acl["resource"]["type"] == "topic" and operations & set(acl["operations"]):
+            assert acl["resource"].get("patternType", "literal") == "literal", acl
+            found.add(acl["resource"]["name"])
+    return found
+
+
+def test_kafka_is_reached_only_with_a_login_and_requests_are_checked_against_acls() -> None:
+    [kafka] = [doc for _, doc in manifests() if doc["kind"] == "Kafka"]
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    assert listeners and all(
+        lst.get("authentication", {}).get("type") == "scram-sha-512" and lst["tls"]
+        for lst in listeners)
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert "userOperator" in kafka["spec"]["entityOperator"]
+    config = next(doc for _, doc in manifests() if doc["kind"] == "ConfigMap")["data"]
+    assert config["SONGJI_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["SONGJI_KAFKA_BOOTSTRAP_SERVERS"].endswith(f":{listeners[0]['port']}")
+
+
+def test_every_topic_is_declared() -> None:
+    declared = {doc["spec"]["topicName"] for _, doc in manifests()
+                if doc["kind"] == "KafkaTopic"}
+    assert declared == set(all_topics("songji"))
+
+
+def test_each_service_writes_only_its_own_topics_and_reads_what_it_consumes() -> None:
+    users = _kafka_users()
+    for spec in SPECS:
+        user = users[f"songji-{spec.name}"]
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "songji"
+        own = {events_topic(spec.name), heads_topic(spec.name)}
+        assert _topics_allowed(user, WRITES) == own | {dead_letter_topic()}, spec.name
+        consumed = {events_topic(s) for sub in spec.subscriptions for s in sub.services}
+        assert consumed <= _topics_allowed(user, {"Read"}), spec.name
+        groups = [acl["resource"] for acl in user["spec"]["authorization"]["acls"]
+                  if acl["resource"]["type"] == "group"]
+        assert groups == [{"type": "group", "name": f"songji.{spec.name}.",
+                           "patternType": "prefix"}]
+    assert {spec.name for spec in SPECS} == set(SERVICES)
+
+
+def test_the_auditor_reads_every_topic_and_writes_none() -> None:
+    auditor = _kafka_users()["songji-auditor"]
+    assert _topics_allowed(auditor, WRITES) == set()
+    assert _topics_allowed(auditor, {"Read"}) == set(all_topics("songji"))
+
+
+def test_each_deployment_logs_in_as_its_own_kafka_user() -> None:
+    for _, doc in manifests():
+        if doc["kind"] != "Deployment":
+            continue
+        name = doc["metadata"]["name"]
+        [container] = doc["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SONGJI_KAFKA_SASL_USERNAME"]["value"] == f"songji-{name}"
+        assert env["SONGJI_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"songji-{name}", "key": "password"}
+        assert any(m["mountPath"] == "/etc/songji/kafka-ca" for m in container["volumeMounts"])
+
+
+def test_each_service_gets_its_own_signing_key_and_no_key_is_shipped() -> None:
+    deployments = {doc["metadata"]["name"]: doc for _, doc in manifests()
+                   if doc["kind"] == "Deployment"}
+    for service in SERVICES:
+        [container] = deployments[service]["spec"]["template"]["spec"]["containers"]
+        [key] = [e for e in container["env"] if e["name"] == "SONGJI_SIGNING_KEY"]
+        assert key["valueFrom"]["secretKeyRef"] == {"name": f"songji-{service}-signing",
+                                                    "key": "SONGJI_SIGNING_KEY"}
+    for _, doc in manifests():
+        values = {**doc.get("data", {}), **doc.get("stringData", {})}
+        assert "SONGJI_SIGNING_KEY" not in values
+        assert values.get("SONGJI_PUBLIC_KEYS", "") == ""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for service in SERVICES:
+        assert compose[service]["env_file"] == [".env", f"keys/{service}.env"]
+    example = (DEPLOY / "env.example").read_text()
+    assert "SONGJI_PUBLIC_KEYS=\n" in example
+    assert not any(line.startswith("SONGJI_SIGNING_KEY") for line in example.splitlines())

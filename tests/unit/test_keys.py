@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from services.enrolment.settings import EnrolmentSettings
 from services.notifications.settings import NotificationSettings
 from shared.runtime.keys import KeyRing
+from tests.support import signing_settings
 
 A, B, C = (Fernet.generate_key().decode() for _ in range(3))
 
@@ -37,7 +38,8 @@ def test_what_is_not_a_ring_of_keys_is_refused(keys: str) -> None:
 
 def test_settings_refuse_a_bad_key_without_showing_it() -> None:
     secret = "this-is-not-a-fernet-key-but-is-secret"
-    common = {"database_url": "postgresql://x/y", "kafka_bootstrap_servers": "k:9092"}
+    common = {"database_url": "postgresql://x/y", "kafka_bootstrap_servers": "k:9092",
+              **signing_settings("notifications")}
     with pytest.raises(ValidationError) as refused:
         EnrolmentSettings(**common, lookup_key=C, personal_data_key=f"{A},{secret}")
     assert "key 2 of 2 is not a Fernet key" in str(refused.value)
@@ -58,5 +60,6 @@ def test_a_missing_setting_does_not_show_the_keys_that_were_given() -> None:
 
 def test_an_empty_webhook_key_setting_is_no_key() -> None:
     settings = NotificationSettings(database_url="postgresql://x/y",
-                                    kafka_bootstrap_servers="k:9092", webhook_secret_key=" ")
+                                    kafka_bootstrap_servers="k:9092", webhook_secret_key=" ",
+                                    **signing_settings("notifications"))
     assert settings.webhook_secret_key is None
