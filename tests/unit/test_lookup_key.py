@@ -15,11 +15,14 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from services.enrolment.settings import EnrolmentSettings
+from shared.eventsourcing.signing import PublicKeys, new_key_pair
 from shared.infra.launcher import secrets_env
 from shared.runtime.keys import check_random_secret
 
+_PRIVATE, _PUBLIC = new_key_pair()
 COMMON = {"database_url": "postgresql://x/y", "kafka_bootstrap_servers": "k:9092",
-          "personal_data_key": Fernet.generate_key().decode()}
+          "personal_data_key": Fernet.generate_key().decode(),
+          "signing_key": _PRIVATE, "public_keys": PublicKeys.setting({"enrolment": _PUBLIC})}
 WEAK = ["", "   ", "CHANGE-ME", "change-me", "k", "secret-lookup-key",
         secrets.token_hex(31), base64.b64encode(secrets.token_bytes(31)).decode(),
         "00" * 32, base64.b64encode(b"abcd" * 16).decode(), "A" * 43]
@@ -58,6 +61,7 @@ def test_enrolment_does_not_start_with_the_placeholder_and_says_why() -> None:
     env = {**os.environ, "SONGJI_DATABASE_URL": "postgresql://x/y",
            "SONGJI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
            "SONGJI_PERSONAL_DATA_KEY": COMMON["personal_data_key"],
+           "SONGJI_SIGNING_KEY": _PRIVATE, "SONGJI_PUBLIC_KEYS": COMMON["public_keys"],
            "SONGJI_LOOKUP_KEY": "CHANGE-ME"}
     done = subprocess.run([sys.executable, "-m", "services.enrolment"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)

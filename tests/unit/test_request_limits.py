@@ -23,7 +23,7 @@ from shared.runtime.limits import (
 from shared.runtime.logging import MAX_LOGGED_TEXT, bound_text
 from shared.runtime.paging import MAX_PAGE_SIZE
 from tests.orgs import token
-from tests.support import service_app
+from tests.support import service_app, signing_settings
 from tests.unit.test_contract_bounds import largest
 
 CHUNK = 64 * 1024
@@ -224,6 +224,8 @@ def test_a_service_process_bounds_the_request_head_in_the_server(
     monkeypatch.setattr(main.uvicorn, "run", lambda app, **options: seen.update(options))
     monkeypatch.setenv("SONGJI_DATABASE_URL", "postgresql://nowhere/none")
     monkeypatch.setenv("SONGJI_KAFKA_BOOTSTRAP_SERVERS", "localhost:1")
+    for name, value in signing_settings(ASSESSMENT.name).items():
+        monkeypatch.setenv(f"SONGJI_{name.upper()}", value)
     main.run_service(ASSESSMENT)
     assert seen["http"] == "h11"
     assert seen["h11_max_incomplete_event_size"] == 16 * 1024 + main.REQUEST_LINE_BYTES
