@@ -83,14 +83,30 @@ def signed_bytes(headers: Iterable[tuple[str, bytes | str]], body: bytes | None)
     Sorted by the names as text: UTF-8 keeps the order of the code points, so it is the
     order of their bytes."""
     parts = [DOMAIN]
+    add = parts.append
     for name, value in sorted(headers):
-        if name.startswith("ce_") and name not in _NOT_SIGNED:
-            raw_name = name.encode()
-            raw = value if isinstance(value, bytes) else value.encode()
-            parts += (_LENGTH(len(raw_name)), raw_name, _LENGTH(len(raw)), raw)
+        if name[:3] == "ce_" and name not in _NOT_SIGNED:
+            add(_NAMES.get(name) or _name(name))
+            raw = value if value.__class__ is bytes else value.encode()  # type: ignore[union-attr]
+            add(_LENGTH(len(raw)))
+            add(raw)
     body = body or b""
-    parts += (_LENGTH(len(body)), body)
+    add(_LENGTH(len(body)))
+    add(body)
     return b"".join(parts)
+
+
+# A name's length and bytes, as they go into ``signed_bytes``: the same dozen names in every
+# event (every reader and the auditor's replay compute this for each event they read).
+_NAMES: dict[str, bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    raw = name.encode()
+    prefixed = _LENGTH(len(raw)) + raw
+    if len(_NAMES) < 256:
+        _NAMES[name] = prefixed
+    return prefixed
 
 
 def leaf_of(headers: Iterable[tuple[str, bytes | str]], body: bytes | None) -> bytes:
