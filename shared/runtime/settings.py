@@ -39,3 +39,6 @@ class ServiceSettings(BaseSettings):
     # arrives; there a larger value only saves idle fetch requests.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
     consumer_backoff_seconds: float = Field(0.1, ge=0)
+    # The longest wait between two tries while the database is away (the waits double from
+    # consumer_backoff_seconds up to this): how late a consumer may notice that it is back.
+    consumer_outage_max_wait_seconds: float = Field(5.0, gt=0, le=300)
