@@ -37,6 +37,9 @@ Apply = Callable[[asyncpg.Connection, Envelope, Any], Awaitable[None]]
 DeadLetterPublisher = Callable[[bytes | None, bytes | None, dict[str, str]], Awaitable[None]]
 
 
+DEAD_LETTER_HEADER_PREFIX = "dlq_"  # the headers a dead letter adds to the record's own
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
@@ -171,7 +174,10 @@ class Inbox:
         log.warning("message dead-lettered", consumer=self.consumer, topic=origin.topic,
                     partition=origin.partition, offset=origin.offset, reason=reason)
         dead_headers = {
-            **{k: v for k, v in readable_headers(headers).items() if k.startswith("ce_")},
+            # The record's own headers, all of them, so a replay (`songji dlq replay`) puts
+            # back what was sent; none that could pass for the dead letter's own.
+            **{k: v for k, v in readable_headers(headers).items()
+               if not k.startswith(DEAD_LETTER_HEADER_PREFIX)},
             "dlq_reason": reason[:2000],
             "dlq_consumer": self.consumer,
             "dlq_origin_topic": origin.topic,
