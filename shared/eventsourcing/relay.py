@@ -76,6 +76,7 @@ class Relay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         probe_interval: float = 5.0,
+        max_message_bytes: int = 1_048_576,
     ) -> None:
         self.store = store
         self.service = service
@@ -85,6 +86,7 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.probe_interval = probe_interval
+        self.max_message_bytes = max_message_bytes
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -165,6 +167,7 @@ class Relay:
                 enable_idempotence=False,  # not needed: the inboxes deduplicate
                 linger_ms=2,
                 partitioner=stream_partitioner,
+                max_request_size=self.max_message_bytes,
             )
             await producer.start()
             self._producer = producer

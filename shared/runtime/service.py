@@ -122,7 +122,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         relay = Relay(store, service=spec.name, bootstrap_servers=settings.kafka_bootstrap_servers,
                       topic=own_topic, partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
-                      probe_interval=settings.relay_probe_interval)
+                      probe_interval=settings.relay_probe_interval,
+                      max_message_bytes=settings.relay_max_message_bytes)
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))

@@ -69,31 +69,33 @@ async def test_an_oversized_event_is_quarantined_and_the_events_after_it_are_pub
     assert row.state == "quarantined" and relay.quarantined == 1
 
 
-async def test_a_quarantined_event_is_published_again_when_a_re_drive_is_asked(
+async def test_a_quarantined_event_is_published_once_re_driven_after_the_cause_is_fixed(
     store: EventStore, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """The cause fixed (here: a row as the relay writes it, for an event the broker takes),
-    the operator's re-drive publishes it with its own headers and key, once."""
-    await store.append("w-held", 0, [registered("held")], META)
-    [held] = await store.read_after(0, 1)
+    """Quarantined for its size; the relay's limit raised (the broker takes it), the
+    operator's re-drive publishes it with its own key and headers, once."""
+    await store.append("w-big", 0, [registered("y" * OVERSIZED)], META)
+    await store.append("w-next", 0, [registered("next")], META)
     topic = events_topic("enrolment", topic_prefix)
-    async with store.pool.acquire() as conn:
-        await conn.execute(
-            """INSERT INTO relay_checkpoint (topic, position) VALUES ($1, 1)""", topic)
-        await quarantine.quarantine(conn, topic, held, "MessageSizeTooLargeError: (was)")
-    relay = Relay(store, service="enrolment", bootstrap_servers=kafka_bootstrap, topic=topic,
-                  poll_interval=0.1, probe_interval=60)
-    async with running(relay):
-        await asyncio.sleep(0.5)
-        assert await read_topic(kafka_bootstrap, topic, at_least=1, seconds=1) == []
+    options = dict(service="enrolment", bootstrap_servers=kafka_bootstrap, topic=topic,
+                   poll_interval=0.1, probe_interval=60)
+    async with running(Relay(store, **options)):
+        [after] = await read_topic(kafka_bootstrap, topic, at_least=1, seconds=20)
+        assert after.key == b"w-next"
+
+        async def quarantined() -> bool:
+            return [q.state for q in await quarantined_rows(store.pool)] == ["quarantined"]
+        await eventually(quarantined)
+
+    [big] = await store.read_after(0, 1)
+    async with running(Relay(store, **options, max_message_bytes=2 * OVERSIZED)):
         async with store.pool.acquire() as conn:
-            assert await quarantine.ask_redrive(conn, [held.position]) == 1
-        [record] = await read_topic(kafka_bootstrap, topic, at_least=1, seconds=20)
-        assert record.key == b"w-held" and header(record, "ce_id") == str(held.event_id)
+            assert await quarantine.ask_redrive(conn, [big.position]) == 1
 
         async def redriven() -> bool:
-            [row] = await quarantined_rows(store.pool)
-            return row.state == "re-driven"
+            return [q.state for q in await quarantined_rows(store.pool)] == ["re-driven"]
         await eventually(redriven)
-    await asyncio.sleep(0.3)
-    assert len(await read_topic(kafka_bootstrap, topic, at_least=2, seconds=1)) == 1
+    records = await read_topic(kafka_bootstrap, topic, at_least=3, seconds=3)
+    assert sorted(r.key for r in records) == [b"w-big", b"w-next"]
+    [record] = [r for r in records if r.key == b"w-big"]
+    assert header(record, "ce_id") == str(big.event_id) and len(record.value) > OVERSIZED
