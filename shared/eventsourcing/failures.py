@@ -26,6 +26,11 @@ _NOT_ACCEPTING_CONNECTIONS = "not currently accepting connections"
 
 _CHAIN_DEPTH = 8  # how far along __cause__ / __context__ a wrapped failure is looked for
 
+class Unpublishable(Exception):
+    """An event that cannot be made into a record at all (its content fails to serialise):
+    as final as a refusal by the broker."""
+
+
 # What a broker refuses for one record whatever is retried: the record itself is wrong for
 # this topic (too large, malformed) or the topic's name is invalid. Failures that concern the
 # cluster (not authorised, timeouts, no leader, connection lost) are not here: they would
@@ -38,6 +43,7 @@ REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
     kafka_errors.CorruptRecordException,
     kafka_errors.InvalidTimestampError,
     kafka_errors.UnsupportedForMessageFormatError,
+    Unpublishable,
 )
 
 

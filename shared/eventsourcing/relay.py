@@ -35,7 +35,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.structs import RecordMetadata
 
 from shared.eventsourcing import quarantine
-from shared.eventsourcing.failures import is_refused_for_good
+from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent
 from shared.eventsourcing.topics import ensure_topics
 
@@ -236,6 +236,8 @@ class Relay:
                 ))
             except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
                 sends.append(exc)
+            except (ValueError, TypeError) as exc:  # its content cannot be serialised
+                sends.append(Unpublishable(repr(exc)))
         futures = [s for s in sends if not isinstance(s, BaseException)]
         results = iter(await asyncio.gather(*futures, return_exceptions=True))
         return [s if isinstance(s, BaseException) else next(results) for s in sends]

@@ -6,7 +6,11 @@ import asyncpg
 import pytest
 from aiokafka import errors as kafka_errors
 
-from shared.eventsourcing.failures import is_infrastructure_failure, is_refused_for_good
+from shared.eventsourcing.failures import (
+    Unpublishable,
+    is_infrastructure_failure,
+    is_refused_for_good,
+)
 
 
 def postgres_error(cls: type[asyncpg.PostgresError], message: str = "x") -> Exception:
@@ -59,6 +63,7 @@ def test_an_outage_wrapped_in_another_error_is_still_an_outage() -> None:
     (kafka_errors.RecordTooLargeError(), True),
     (kafka_errors.InvalidTopicError(), True),
     (kafka_errors.CorruptRecordException(), True),
+    (Unpublishable("ValueError('cannot serialise')"), True),
     (kafka_errors.KafkaTimeoutError(), False),
     (kafka_errors.KafkaConnectionError(), False),
     (kafka_errors.NotLeaderForPartitionError(), False),
