@@ -46,6 +46,7 @@ KILL, BROKER, REPLAY, MALFORMED = ("kill -9 and restart a service", "restart the
                                    "deliver every event again, cross-stream shuffled",
                                    "malformed message")
 OUTAGE = "take a service's database away, then back"
+OUTAGE_REDELIVERED = 100  # events delivered again to the service's consumers during its outage
 
 
 @dataclass
@@ -124,14 +125,36 @@ class Injector:
         server = self.system.launcher.postgres_url
         database = database_name(self.system.launcher.processes[name].dsn)
         ended = await refuse_connections(server, database)
-        self.note(f"database of {name} away ({ended} sessions ended) for "
-                  f"{self.outage_seconds:.0f}s")
+        started = time.monotonic()
         try:
-            await asyncio.sleep(self.outage_seconds)
+            again = await self.redeliver_to(name)
+            self.note(f"database of {name} away ({ended} sessions ended) for "
+                      f"{self.outage_seconds:.0f}s; {again} records it reads delivered again "
+                      "meanwhile")
+            await asyncio.sleep(max(0.0, self.outage_seconds - (time.monotonic() - started)))
         finally:
             await allow_connections(server, database)
         self.counts[OUTAGE] += 1
         self.note(f"database of {name} back")
+
+    async def redeliver_to(self, name: str) -> int:
+        """Deliver again, in a random order, a sample of the events the service's consumers
+        handle, so that they meet the outage whatever the load is doing then (a consumer
+        that dead-lettered one would have given up on a valid event; one that acknowledged it
+        unapplied would not be caught here, it was applied before). Each copy lands after
+        its original, so no stream's order changes."""
+        mine = [c for c in malformed.consumers() if c.name.startswith(f"{name}.")]
+        handles = frozenset().union(*(c.handles for c in mine))
+        topics = sorted({events_topic(s, self.system.topic_prefix)
+                         for c in mine for s in c.services})
+        if not topics:
+            return 0
+        records = [r for r in await bus.read_all(self.broker.bootstrap_servers, topics)
+                   if not bus.is_injected(r) and r.header.get("ce_type") in handles]
+        sample = self.rng.sample(records, min(len(records), OUTAGE_REDELIVERED))
+        await bus.produce(self.broker.bootstrap_servers, sample)
+        self.counts["records delivered again during outages"] += len(sample)
+        return len(sample)
 
     async def _ready(self, name: str, seconds: float) -> None:
         url = self.system.urls[name] + "/ready"

@@ -19,7 +19,9 @@ def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCh
         (f"  {BROKER}", str(counts[BROKER])),
         (f"  {REPLAY}", f"{counts[REPLAY]} rounds, {counts['records re-produced']} records"),
         (f"  {MALFORMED}s", str(counts[MALFORMED])),
-        (f"  {OUTAGE}", f"{counts[OUTAGE]} ({counts['outage seconds']}s each)"),
+        (f"  {OUTAGE}", f"{counts[OUTAGE]} ({counts['outage seconds']}s each; "
+                        f"{counts['records delivered again during outages']} records "
+                        "delivered again to their consumers meanwhile)"),
         ("  funding commands: " + LOST_ANSWER, str(counts[LOST_ANSWER])),
         ("  funding commands: " + KILLED_MID_REQUEST, str(counts[KILLED_MID_REQUEST])),
         ("  requests whose answer was lost", f"{lost_answers} (answers replayed from their "
