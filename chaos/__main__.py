@@ -25,7 +25,8 @@ def parse(argv: list[str]) -> Options:
         # One of funding's commands killed mid-request (the others lose their answer): each
         # kill keeps funding away while its consumer rejoins the group.
         return Options(workers=args.workers or 12, seed=args.seed, pause=(0.5, 2.0),
-                       settle_seconds=90, json_out=args.json, request_kills=1)
+                       settle_seconds=90, json_out=args.json, request_kills=1,
+                       outage_seconds=5.0)
     return Options(workers=args.workers or 149, seed=args.seed, json_out=args.json)
 
 

@@ -9,6 +9,10 @@ broker right after its restart, before the relays republish (so consumers, whose
 offsets went with the broker, read the shuffled copies first and the relays' copies after).
 Malformed messages go on every topic after the broker's restart (the embedded broker keeps
 the dead-letter topic in memory too; letters written before its restart would go with it).
+Each service's database is taken away once, for a while (30 s; a few with ``--quick``), also
+after the broker's restart so that a valid event wrongly dead-lettered meanwhile would still
+be on the dead-letter topic to be counted: the database refuses connections and its sessions
+are ended (``shared.infra.outage``), then it is back.
 
 Funding's commands (the policy and budget at set-up, then the whole disbursement) get faults
 of their own, on the requests themselves: see ``RequestFaults`` below.
@@ -17,6 +21,7 @@ of their own, on the requests themselves: see ``RequestFaults`` below.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import signal
@@ -33,6 +38,7 @@ from chaos import bus, malformed
 from chaos.system import RunSystem
 from shared.eventsourcing.topics import SERVICES, all_topics, ensure_topics, events_topic
 from shared.infra.kafka import EmbeddedKafka
+from shared.infra.outage import allow_connections, database_name, refuse_connections
 from shared.infra.signing_keys import private_keys
 
 log = structlog.get_logger(__name__)
@@ -40,6 +46,8 @@ log = structlog.get_logger(__name__)
 KILL, BROKER, REPLAY, MALFORMED = ("kill -9 and restart a service", "restart the broker empty",
                                    "deliver every event again, cross-stream shuffled",
                                    "malformed message")
+OUTAGE = "take a service's database away, then back"
+OUTAGE_REDELIVERED = 100  # events delivered again to the service's consumers during its outage
 
 
 @dataclass
@@ -55,6 +63,10 @@ def plan(rng: random.Random, *, pause: tuple[float, float]) -> Plan:
     steps = [*kills[:at], (BROKER, "broker"), *kills[at:]]
     steps.insert(rng.randrange(0, at + 1), (REPLAY, "topics"))
     steps.append((MALFORMED, "every topic"))
+    # Each database away once, somewhere after the broker's restart (at + 1: the replay
+    # was inserted before it).
+    for service in rng.sample(SERVICES, len(SERVICES)):
+        steps.insert(rng.randrange(at + 2, len(steps) + 1), (OUTAGE, service))
     return Plan(steps, [rng.uniform(*pause) for _ in steps])
 
 
@@ -65,6 +77,7 @@ class Injector:
     rng: random.Random
     plan: Plan
     down: tuple[float, float] = (0.3, 2.5)
+    outage_seconds: float = 30.0
     counts: Counter = field(default_factory=Counter)
     malformed: list[malformed.Malformed] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
@@ -85,6 +98,8 @@ class Injector:
                 await self.restart_broker()
             elif fault == REPLAY:
                 await self.replay()
+            elif fault == OUTAGE:
+                await self.database_outage(target)
             else:
                 await self.inject_malformed()
 
@@ -101,6 +116,57 @@ class Injector:
         # out the dead member's session, and the next fault may well come meanwhile.
         launcher.restart(name)
         self.note(f"{name} restarted")
+
+    async def database_outage(self, name: str) -> None:
+        """The service's database away for ``outage_seconds``: new connections refused, its
+        sessions ended; the service itself keeps running. Taken once the service is ready (a
+        service still starting when its database goes would not start at all, which is
+        another fault: a start needs its database)."""
+        await self._ready(name, 90)
+        server = self.system.launcher.postgres_url
+        database = database_name(self.system.launcher.processes[name].dsn)
+        ended = await refuse_connections(server, database)
+        started = time.monotonic()
+        try:
+            again = await self.redeliver_to(name)
+            self.note(f"database of {name} away ({ended} sessions ended) for "
+                      f"{self.outage_seconds:.0f}s; {again} records it reads delivered again "
+                      "meanwhile")
+            await asyncio.sleep(max(0.0, self.outage_seconds - (time.monotonic() - started)))
+        finally:
+            await allow_connections(server, database)
+        self.counts[OUTAGE] += 1
+        self.note(f"database of {name} back")
+
+    async def redeliver_to(self, name: str) -> int:
+        """Deliver again, in a random order, a sample of the events the service's consumers
+        handle, so that they meet the outage whatever the load is doing then (a consumer
+        that dead-lettered one would have given up on a valid event; one that acknowledged it
+        unapplied would not be caught here, it was applied before). Each copy lands after
+        its original, so no stream's order changes."""
+        mine = [c for c in malformed.consumers() if c.name.startswith(f"{name}.")]
+        handles = frozenset().union(*(c.handles for c in mine))
+        topics = sorted({events_topic(s, self.system.topic_prefix)
+                         for c in mine for s in c.services})
+        if not topics:
+            return 0
+        records = [r for r in await bus.read_all(self.broker.bootstrap_servers, topics)
+                   if not bus.is_injected(r) and r.header.get("ce_type") in handles]
+        sample = self.rng.sample(records, min(len(records), OUTAGE_REDELIVERED))
+        await bus.produce(self.broker.bootstrap_servers, sample)
+        self.counts["records delivered again during outages"] += len(sample)
+        return len(sample)
+
+    async def _ready(self, name: str, seconds: float) -> None:
+        url = self.system.urls[name] + "/ready"
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{name} not ready after {seconds}s")
 
     async def restart_broker(self) -> None:
         prefix = self.system.topic_prefix

@@ -156,10 +156,12 @@ class DeadLetterCheck:
     missing: list[str] = field(default_factory=list)
     without_reason: list[str] = field(default_factory=list)  # or not the reason expected
     reasons: dict[str, str] = field(default_factory=dict)  # kind -> one reason seen
+    # Letters of records that were not injected malformed: valid events a consumer gave up on
+    valid_dead_lettered: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.without_reason
+        return not self.missing and not self.without_reason and not self.valid_dead_lettered
 
 
 def check_dead_letters(injected: list[Malformed], dead: list[Record]) -> DeadLetterCheck:
@@ -167,6 +169,11 @@ def check_dead_letters(injected: list[Malformed], dead: list[Record]) -> DeadLet
     for r in dead:
         by_key[r.key][r.header.get("dlq_consumer", "?")] = r
     result = DeadLetterCheck()
+    for r in dead:
+        if not (r.key or b"").startswith(MALFORMED_KEY_PREFIX):
+            result.valid_dead_lettered.append(
+                f"{r.header.get('ce_type', '?')} {r.header.get('ce_id', '?')} by "
+                f"{r.header.get('dlq_consumer', '?')}: {r.header.get('dlq_reason', '')[:120]}")
     for m in injected:
         for consumer in sorted(m.expected_by):
             result.expected += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from chaos.faults import BROKER, KILL, KILLED_MID_REQUEST, LOST_ANSWER, MALFORMED, REPLAY
+from chaos.faults import BROKER, KILL, KILLED_MID_REQUEST, LOST_ANSWER, MALFORMED, OUTAGE, REPLAY
 from chaos.malformed import DeadLetterCheck
 from chaos.snapshot import Snapshot
 from chaos.verdict import Verdict
@@ -19,6 +19,9 @@ def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCh
         (f"  {BROKER}", str(counts[BROKER])),
         (f"  {REPLAY}", f"{counts[REPLAY]} rounds, {counts['records re-produced']} records"),
         (f"  {MALFORMED}s", str(counts[MALFORMED])),
+        (f"  {OUTAGE}", f"{counts[OUTAGE]} ({counts['outage seconds']}s each; "
+                        f"{counts['records delivered again during outages']} records "
+                        "delivered again to their consumers meanwhile)"),
         ("  funding commands: " + LOST_ANSWER, str(counts[LOST_ANSWER])),
         ("  funding commands: " + KILLED_MID_REQUEST, str(counts[KILLED_MID_REQUEST])),
         ("  requests whose answer was lost", f"{lost_answers} (answers replayed from their "
@@ -33,7 +36,8 @@ def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCh
          + (": events and answers equal to the clean run's" if verdict.disbursement_equal
             else ": DIFFERS from the clean run")),
         ("dead letters", f"{dead.found}/{dead.expected} (message, consumer) pairs, "
-                         "each with its reason"),
+                         "each with its reason; valid events dead-lettered: "
+                         f"{len(dead.valid_dead_lettered)}"),
         ("lost", str(sum(verdict.lost.values()))),
         *((f"  {k}", str(n)) for k, n in sorted(verdict.lost.items())),
         ("duplicated effects", str(sum(verdict.duplicated.values()))),
@@ -60,7 +64,8 @@ def as_json(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetter
             "disbursement": verdict.disbursement,
             "disbursement_equal": verdict.disbursement_equal,
             "dead_letters": {"expected": dead.expected, "found": dead.found,
-                             "reasons": dead.reasons},
+                             "reasons": dead.reasons,
+                             "valid_dead_lettered": len(dead.valid_dead_lettered)},
             "lost": sum(verdict.lost.values()), "lost_by_kind": dict(verdict.lost),
             "duplicated": sum(verdict.duplicated.values()),
             "duplicated_by_kind": dict(verdict.duplicated), "notes": verdict.notes,

@@ -32,6 +32,7 @@ class Options:
     settle_seconds: float = 180.0
     json_out: Path | None = None
     request_kills: int | None = None  # funding commands killed mid-request; None: half
+    outage_seconds: float = 30.0  # how long each service's database is away
 
 
 async def settle(system: RunSystem, worker_ids: dict[int, str], seconds: float,
@@ -88,7 +89,9 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
                     started: float) -> int:
     system = await start_run("chaos", postgres_url=pg_url, broker=broker, root=root)
     rng = random.Random(options.seed)
-    injector = faults.Injector(system, broker, rng, faults.plan(rng, pause=options.pause))
+    injector = faults.Injector(system, broker, rng, faults.plan(rng, pause=options.pause),
+                               outage_seconds=options.outage_seconds)
+    injector.counts["outage seconds"] = round(options.outage_seconds)
     # A generator of its own, so that the plan above stays what it was for a given seed.
     request_rng = random.Random(f"{options.seed}-requests")
     request_faults = faults.RequestFaults(system, request_rng, injector.counts, injector.note,

@@ -45,6 +45,8 @@ def judge(clean: Snapshot, chaos: Snapshot, dead: DeadLetterCheck | None) -> Ver
               ", ".join(dead.missing[:3]))
         v.add(v.lost, "dead letters without a reason", len(dead.without_reason),
               ", ".join(dead.without_reason[:3]))
+        v.add(v.lost, "valid events dead-lettered", len(dead.valid_dead_lettered),
+              "; ".join(dead.valid_dead_lettered[:3]))
     return v
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shared.audit import cli as audit_cli
+from shared.dlq import cli as dlq_cli
 from shared.runtime.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ app = typer.Typer(help="Songji (送技): vocational training for migrant workers
 schemas_app = typer.Typer(help="The JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(dlq_cli.app, name="dlq")
 keys_app = typer.Typer(help="The keys that seal data at rest.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

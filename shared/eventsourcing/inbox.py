@@ -1,15 +1,23 @@
 """The inbox: apply an event and record its id in one transaction, so redelivery has no effect.
 
 Delivery from Kafka is at least once; the inbox row and the effect commit together, so the
-effect happens exactly once. A message that is not a valid Songji CloudEvent, that its topic's
-owning service did not publish (``shared.eventsourcing.authenticity``), or whose handler
-keeps failing after bounded retries, goes to the dead-letter topic with the reason and its origin
-in headers, and the consumer carries on with the next message.
+effect happens exactly once. Only what can never succeed goes to the dead-letter topic, with
+the reason and its origin in headers, and the consumer carries on with the next message: a
+message that is not a valid Songji CloudEvent, or whose handler keeps failing for a reason of
+its own after bounded attempts.
+
+A failure of the infrastructure (the database unreachable, restarting, out of connections, a
+lost connection, a timeout, a serialization failure) is not the message's fault: the inbox
+waits it out, with a capped exponential backoff and a log line per wait, and tries again,
+however long it takes; the message is not acknowledged meanwhile, so the consumer reads
+nothing after it, and a consumer killed while it waits gets the message again after restart.
+The wait ends at once when the inbox is stopped (``ConsumerStopped``: not acknowledged either).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +26,11 @@ from typing import Any
 
 import asyncpg
 import structlog
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from shared.contracts import Envelope, Event, InvalidMessage, UnknownEventType, model_for
 from shared.contracts.envelope import RawHeaders, readable_headers, text_headers
 from shared.eventsourcing.authenticity import Authenticity
+from shared.eventsourcing.failures import is_infrastructure_failure
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +38,19 @@ Apply = Callable[[asyncpg.Connection, Envelope, Any], Awaitable[None]]
 DeadLetterPublisher = Callable[[bytes | None, bytes | None, dict[str, str]], Awaitable[None]]
 
 
+DEAD_LETTER_HEADER_PREFIX = "dlq_"  # the headers a dead letter adds to the record's own
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"  # a valid event this consumer has no handler for
     DEAD_LETTERED = "dead-lettered"
+
+
+class ConsumerStopped(Exception):
+    """The inbox was stopped while it waited out an outage: the message was neither applied
+    nor dead-lettered, and must not be acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +72,7 @@ class Inbox:
         attempts: int = 3,
         backoff_seconds: float = 0.1,
         authenticity: Authenticity,
+        outage_max_wait_seconds: float = 5.0,
     ) -> None:
         self.pool = pool
         self.authenticity = authenticity
@@ -64,6 +81,9 @@ class Inbox:
         self.dead_letter = dead_letter
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
+        self.outage_max_wait_seconds = outage_max_wait_seconds
+        self.outage_waits = 0  # how many times this inbox waited for the infrastructure
+        self._stopping = asyncio.Event()
 
     @property
     def event_types(self) -> list[str]:
@@ -92,17 +112,11 @@ class Inbox:
             event_type=envelope.type,
         )
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts),
-                wait=wait_exponential(multiplier=self.backoff_seconds, max=5),
-                reraise=True,
-            ):
-                with attempt:
-                    applied = await self.apply(envelope, event, apply)
+            applied = await self._apply_waiting_out_outages(envelope, event, apply)
             outcome = Outcome.APPLIED if applied else Outcome.DUPLICATE
             log.info("event consumed", consumer=self.consumer, outcome=outcome.value)
             return outcome
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ConsumerStopped):
             raise
         except Exception as exc:
             await self._dead_letter(headers, value, origin,
@@ -110,6 +124,42 @@ class Inbox:
             return Outcome.DEAD_LETTERED
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id", "event_id", "event_type")
+
+    def stop(self) -> None:
+        """End any wait for the infrastructure now (the waiting message stays unacknowledged)."""
+        self._stopping.set()
+
+    async def _apply_waiting_out_outages(self, envelope: Envelope, event: Event,
+                                         apply: Apply) -> bool:
+        """Apply the event. A failure of the infrastructure is waited out however long it
+        lasts; any other failure is tried ``attempts`` times in all, then raised."""
+        failures = 0
+        outage = 0
+        while True:
+            try:
+                return await self.apply(envelope, event, apply)
+            except Exception as exc:
+                if is_infrastructure_failure(exc):
+                    outage += 1
+                    self.outage_waits += 1
+                    wait = min(self.outage_max_wait_seconds,
+                               max(self.backoff_seconds, 0.01) * 2 ** min(outage - 1, 30))
+                    log.warning("infrastructure unavailable; message not acknowledged, "
+                                "trying again after a wait", consumer=self.consumer,
+                                attempt=outage, wait_seconds=round(wait, 3), error=repr(exc))
+                    await self._wait(wait)
+                    continue
+                failures += 1
+                if failures >= self.attempts:
+                    raise
+                await self._wait(min(5.0, self.backoff_seconds * 2 ** (failures - 1)))
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep, unless the inbox is stopped first (then raise ConsumerStopped)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        if self._stopping.is_set():
+            raise ConsumerStopped(self.consumer)
 
     async def apply(self, envelope: Envelope, event: Event, apply: Apply) -> bool:
         """Record the event id and apply it in one transaction; False if seen before."""
@@ -129,7 +179,10 @@ class Inbox:
         log.warning("message dead-lettered", consumer=self.consumer, topic=origin.topic,
                     partition=origin.partition, offset=origin.offset, reason=reason)
         dead_headers = {
-            **{k: v for k, v in readable_headers(headers).items() if k.startswith("ce_")},
+            # The record's own headers, all of them, so a replay (`songji dlq replay`) puts
+            # back what was sent; none that could pass for the dead letter's own.
+            **{k: v for k, v in readable_headers(headers).items()
+               if not k.startswith(DEAD_LETTER_HEADER_PREFIX)},
             "dlq_reason": reason[:2000],
             "dlq_consumer": self.consumer,
             "dlq_origin_topic": origin.topic,

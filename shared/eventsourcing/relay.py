@@ -11,6 +11,13 @@ restarted): it reads back the last record it wrote to each partition, by offset,
 record is not there it republishes from the first position. The broker's reported end offsets
 are not trusted for this: some Kafka-compatible brokers report them wrong.
 
+Nothing stops it for good. An event the broker refuses whatever is retried (larger than the
+largest message it takes, an invalid topic, a corrupt record) is quarantined: recorded with
+the reason in ``relay_quarantine`` (``shared.eventsourcing.quarantine``), logged, and passed
+by the checkpoint, so the events after it are published; an operator re-drives it once the
+cause is fixed. Any other failure (the broker or the database away, a timeout) is retried
+after a pause, each retry logged with how many failed in a row and since when.
+
 Every batch is signed with the service's key as it is published (``authenticity.sign_batch``),
 so its readers can tell each of its events from one written to the topic by anyone else.
 """
@@ -30,10 +37,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.structs import RecordMetadata
 
+from shared.eventsourcing import quarantine
 from shared.eventsourcing.authenticity import sign_batch
+from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
 from shared.eventsourcing.signing import SigningKey
-from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
+from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent
 from shared.eventsourcing.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -75,6 +85,7 @@ class Relay:
         poll_interval: float = 1.0,
         probe_interval: float = 5.0,
         client_options: Mapping[str, Any] | None = None,
+        max_message_bytes: int = 1_048_576,
     ) -> None:
         """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``)."""
         self.store = store
@@ -87,18 +98,22 @@ class Relay:
         self.poll_interval = poll_interval
         self.probe_interval = probe_interval
         self.client_options = dict(client_options or {})
+        self.max_message_bytes = max_message_bytes
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._stopping = asyncio.Event()
         self.published = 0
         self.republish_count = 0
+        self.quarantined = 0
+        self.failures_in_a_row = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Publish until stopped; broker or database outages are retried, never fatal."""
         next_probe = 0.0
+        failing_since = 0.0
         try:
             while not self._stopping.is_set():
                 try:
@@ -106,10 +121,20 @@ class Relay:
                     if time.monotonic() >= next_probe:
                         await self.check_broker()
                         next_probe = time.monotonic() + self.probe_interval
-                    if await self.publish_pending() == 0:
+                    published = await self.publish_pending()
+                    published += await self.redrive_requested()
+                    self.failures_in_a_row = 0
+                    if published == 0:
                         await self._idle()
-                except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("relay cycle failed, retrying", topic=self.topic, error=repr(exc))
+                except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError,
+                        asyncpg.InterfaceError) as exc:
+                    if self.failures_in_a_row == 0:
+                        failing_since = time.monotonic()
+                    self.failures_in_a_row += 1
+                    log.warning("relay cycle failed, retrying", topic=self.topic,
+                                failures_in_a_row=self.failures_in_a_row,
+                                failing_for_seconds=round(time.monotonic() - failing_since, 1),
+                                error=repr(exc))
                     await self._disconnect_producer()
                     await self._idle(self.poll_interval)
         finally:
@@ -130,8 +155,20 @@ class Relay:
                 await self.store.pool.release(self._listener)
             self._listener = None
 
+    def _listening(self) -> bool:
+        """Whether the listener connection is still there: after the database ended it, the
+        pool may have taken it back, and then even asking it fails."""
+        try:
+            return self._listener is not None and not self._listener.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
     async def _connect(self) -> None:
-        if self._listener is None or self._listener.is_closed():
+        if not self._listening():
+            if self._listener is not None:
+                with contextlib.suppress(Exception):
+                    await self.store.pool.release(self._listener)
+                self._listener = None
             self._listener = await self.store.pool.acquire()
             await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
         if self._producer is None:
@@ -144,6 +181,7 @@ class Relay:
                 enable_idempotence=False,  # not needed: the inboxes deduplicate
                 linger_ms=2,
                 partitioner=stream_partitioner,
+                max_request_size=self.max_message_bytes,
             )
             await producer.start()
             self._producer = producer
@@ -165,32 +203,97 @@ class Relay:
     # -- publishing --------------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
-        """Publish the next batch after the checkpoint; return how many were published."""
-        assert self._producer is not None
+        """Publish the next batch after the checkpoint; return how many were published or
+        quarantined. The checkpoint moves past every event published or refused for good, up
+        to the first that failed otherwise; that failure is raised (the cycle is retried)."""
         checkpoint = await self.load_checkpoint()
         events = await self.store.read_after(checkpoint.position, self.batch_size)
         if not events:
             return 0
-        records = [(event.kafka_headers(self.service), event.kafka_value()) for event in events]
-        sign_batch(records, self.signer)  # one signature for the batch, a proof for each
-        sends = []
-        for event, (headers, value) in zip(events, records, strict=True):
-            sends.append(await self._producer.send(
-                self.topic,
-                value=value,
-                key=event.stream_id.encode(),
-                headers=headers,
-            ))
-        results = await asyncio.gather(*sends)
-        last_in_partition = {meta.partition: i for i, meta in enumerate(results)}
-        for partition, i in last_in_partition.items():
-            checkpoint.offsets[str(partition)] = [results[i].offset, str(events[i].event_id)]
-        checkpoint.position = events[-1].position
-        await self._save_checkpoint(checkpoint)
-        self.published += len(events)
-        log.debug("relay published", topic=self.topic, count=len(events),
-                  position=checkpoint.position)
-        return len(events)
+        outcomes = await self._send(events)
+        done = 0
+        refused: list[tuple[StoredEvent, BaseException]] = []
+        retry: BaseException | None = None
+        last_in_partition: dict[int, tuple[int, StoredEvent]] = {}
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, RecordMetadata):
+                last_in_partition[outcome.partition] = (outcome.offset, event)
+            elif is_refused_for_good(outcome):
+                refused.append((event, outcome))
+            else:
+                retry = outcome
+                break
+            done += 1
+        if done:
+            for partition, (offset, event) in last_in_partition.items():
+                checkpoint.offsets[str(partition)] = [offset, str(event.event_id)]
+            checkpoint.position = events[done - 1].position
+            await self._save_checkpoint(checkpoint, refused)
+            self.published += done - len(refused)
+            log.debug("relay published", topic=self.topic, count=done - len(refused),
+                      position=checkpoint.position)
+        if retry is not None:
+            raise retry
+        return done
+
+    async def _send(self, events: list[StoredEvent]) -> list[RecordMetadata | BaseException]:
+        """Send the events in order; each one's record metadata, or why it was not taken."""
+        assert self._producer is not None
+        records: list[tuple[list[tuple[str, bytes]], bytes] | BaseException] = []
+        for event in events:
+            try:
+                records.append((event.kafka_headers(self.service), event.kafka_value()))
+            except (ValueError, TypeError) as exc:  # its content cannot be serialised
+                records.append(Unpublishable(repr(exc)))
+        # One signature for the records that could be made, a proof for each.
+        sign_batch([r for r in records if not isinstance(r, BaseException)], self.signer)
+        sends: list[asyncio.Future | BaseException] = []
+        for event, record in zip(events, records, strict=True):
+            if isinstance(record, BaseException):
+                sends.append(record)
+                continue
+            headers, value = record
+            try:
+                sends.append(await self._producer.send(
+                    self.topic, value=value, key=event.stream_id.encode(), headers=headers))
+            except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
+                sends.append(exc)
+        futures = [s for s in sends if not isinstance(s, BaseException)]
+        results = iter(await asyncio.gather(*futures, return_exceptions=True))
+        return [s if isinstance(s, BaseException) else next(results) for s in sends]
+
+    async def redrive_requested(self) -> int:
+        """Publish again the quarantined events an operator asked for; one the broker refuses
+        again goes back to quarantine with the new reason. Returns how many were re-driven."""
+        async with self.store.pool.acquire() as conn:
+            positions = await quarantine.due_for_redrive(conn, self.topic, self.batch_size)
+        events = [e for p in positions for e in await self.store.read_after(p - 1, 1)
+                  if e.position == p]
+        if not events:
+            return 0
+        outcomes = await self._send(events)
+        done = 0
+        async with self.store.pool.acquire() as conn:
+            for event, outcome in zip(events, outcomes, strict=True):
+                if isinstance(outcome, RecordMetadata):
+                    await quarantine.redriven(conn, self.topic, event.position)
+                    log.info("quarantined event re-driven", topic=self.topic,
+                             position=event.position, event_id=str(event.event_id))
+                    done += 1
+                elif is_refused_for_good(outcome):
+                    await self._quarantine(conn, event, outcome)
+                else:
+                    raise outcome
+        return done
+
+    async def _quarantine(self, conn: asyncpg.Connection, event: StoredEvent,
+                          refusal: BaseException) -> None:
+        reason = f"{type(refusal).__name__}: {refusal}"
+        await quarantine.quarantine(conn, self.topic, event, reason)
+        self.quarantined += 1
+        log.error("the broker refused an event for good: quarantined, the relay goes on",
+                  topic=self.topic, position=event.position, event_id=str(event.event_id),
+                  event_type=event.event_type, reason=reason[:500])
 
     async def load_checkpoint(self) -> Checkpoint:
         async with self.store.pool.acquire() as conn:
@@ -199,8 +302,15 @@ class Relay:
             )
         return Checkpoint(row["position"], dict(row["offsets"])) if row else Checkpoint()
 
-    async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        async with self.store.pool.acquire() as conn:
+    async def _save_checkpoint(
+        self, checkpoint: Checkpoint,
+        refused: list[tuple[StoredEvent, BaseException]] | None = None,
+    ) -> None:
+        """Write the checkpoint and quarantine what the broker refused, in one transaction:
+        the checkpoint never passes an event that is neither on the topic nor recorded."""
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            for event, refusal in refused or ():
+                await self._quarantine(conn, event, refusal)
             await conn.execute(
                 """INSERT INTO relay_checkpoint (topic, position, offsets, updated_at)
                    VALUES ($1, $2, $3, now())

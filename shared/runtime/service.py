@@ -22,6 +22,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -31,7 +32,7 @@ from shared.contracts.envelope import InvalidMessage, readable_headers, text_hea
 from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.heads import HeadSealer
-from shared.eventsourcing.inbox import Apply, Inbox, Origin
+from shared.eventsourcing.inbox import Apply, ConsumerStopped, Inbox, Origin
 from shared.eventsourcing.migrations import (
     KIT_MIGRATIONS,
     apply_migrations,
@@ -159,7 +160,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                       partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
                       probe_interval=settings.relay_probe_interval,
-                      client_options=access.client_options())
+                      client_options=access.client_options(),
+                      max_message_bytes=settings.relay_max_message_bytes)
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
@@ -190,6 +192,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for inbox in ctx.inboxes:
+                inbox.stop()  # a consumer waiting for the database stops waiting
             await broker.stop()
             await pool.close()
             log.info("service stopped")
@@ -263,6 +267,7 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
     inbox = Inbox(ctx.pool, consumer=f"{ctx.name}.{sub.name}", handlers=sub.handlers,
                   dead_letter=dead_letter, attempts=settings.consumer_attempts,
                   backoff_seconds=settings.consumer_backoff_seconds,
+                  outage_max_wait_seconds=settings.consumer_outage_max_wait_seconds,
                   authenticity=Authenticity(
                       ctx.public_keys,
                       {t: owner_of_topic(t, settings.topic_prefix) for t in topics}))
@@ -272,7 +277,13 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        ack_policy=AckPolicy.ACK,
+        # The offset is committed (aiokafka's commit of what getone returned: this record and
+        # those before it) only after the handler returned. A handler that raises, or an inbox
+        # stopped while it waits for the database, leaves the record uncommitted and seeks
+        # back to it, so it is read again (here, or after a restart, by whoever has the
+        # partition). The inbox dead-letters what can never succeed and returns, so raising
+        # means something failed that is worth another try.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{ctx.name}.{sub.name}",
         description=sub.description,
         parser=_parse_any_headers,
@@ -280,7 +291,10 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
     async def receive(msg: KafkaMessage) -> None:
         raw = msg.raw_message
         origin = Origin(topic=raw.topic, partition=raw.partition, offset=raw.offset, key=raw.key)
-        await inbox.receive(raw.headers, raw.value, origin)
+        try:
+            await inbox.receive(raw.headers, raw.value, origin)
+        except ConsumerStopped:
+            raise NackMessage() from None  # not acknowledged: read again after the restart
 
     return inbox
 

@@ -41,6 +41,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     relay_poll_interval: float = Field(1.0, gt=0)
     relay_probe_interval: float = Field(5.0, gt=0)
+    # The largest record the relay sends (the producer's max_request_size): an event larger
+    # than this is quarantined. Raise it with the broker's message.max.bytes (and the topic's
+    # max.message.bytes), then re-drive what was quarantined.
+    relay_max_message_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
     consumer_attempts: int = Field(3, ge=1)
     # How long a fetch may wait for data. The embedded broker answers a waiting fetch only when
     # this runs out, not when a record arrives, so it bounds the consume latency (measured:
@@ -97,3 +101,6 @@ class ServiceSettings(BaseSettings):
                            username=self.kafka_sasl_username,
                            password=password.get_secret_value() if password else None,
                            cafile=self.kafka_ssl_cafile)
+    # The longest wait between two tries while the database is away (the waits double from
+    # consumer_backoff_seconds up to this): how late a consumer may notice that it is back.
+    consumer_outage_max_wait_seconds: float = Field(5.0, gt=0, le=300)

@@ -1,11 +1,12 @@
 """`make chaos` in a small form, as part of `make test`: 12 workers played on a clean system
 and again while every service is killed once, the broker restarts empty, every event is
-delivered twice in a shuffled cross-stream order and malformed messages land on every topic,
+delivered twice in a shuffled cross-stream order, malformed messages land on every topic and
+each service's database is away for a few seconds,
 and each of funding's money commands (policy, budget, batch, objection, resolution, bank
 file, payment) has its answer lost or funding killed under it, and is retried with its
 Idempotency-Key. Nothing may be lost or duplicated, the disbursement must equal the clean
-run's, and every malformed message must be dead-lettered, with its reason, by every consumer
-that reads its topic."""
+run's, every malformed message must be dead-lettered, with its reason, by every consumer
+that reads its topic, and no valid event may be dead-lettered."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import FUNDING_COMMANDS, KILLED_MID_REQUEST, LOST_ANSWER
+from chaos.faults import FUNDING_COMMANDS, KILLED_MID_REQUEST, LOST_ANSWER, OUTAGE
 from chaos.malformed import KINDS
 from shared.auth.tokens import ENV_INLINE
 
@@ -41,12 +42,14 @@ def test_small_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert faults["restart the broker empty"] == 1
     assert faults["records re-produced"] > 0
     assert faults["malformed message"] == 5 * len(KINDS)
+    assert faults[OUTAGE] == 5  # each service's database away once
     assert faults[LOST_ANSWER] >= 1 and faults[KILLED_MID_REQUEST] >= 1
     assert faults[LOST_ANSWER] + faults[KILLED_MID_REQUEST] == len(FUNDING_COMMANDS)
     assert got["disbursement_equal"]
     assert got["disbursement"]["batches"] == got["disbursement"]["payments"] == 1
     dead = got["dead_letters"]
     assert dead["found"] == dead["expected"] > faults["malformed message"]
+    assert dead["valid_dead_lettered"] == 0, output[-4000:]
     assert set(dead["reasons"]) == set(KINDS)
     assert "not a CloudEvents 1.0 message" in dead["reasons"]["no_cloudevents_headers"]
     assert "unknown event type" in dead["reasons"]["unknown_event_type"]

@@ -47,10 +47,10 @@ def first_seen_versions(records) -> dict[str, list[int]]:
 class CrashAfterPublishing(Relay):
     """Dies between sending to the broker and writing its checkpoint: the worst moment."""
 
-    async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
+    async def _save_checkpoint(self, checkpoint: Checkpoint, refused=None) -> None:
         if checkpoint.position > 0:
             raise SystemExit("simulated crash")
-        await super()._save_checkpoint(checkpoint)
+        await super()._save_checkpoint(checkpoint, refused)
 
 
 async def test_relay_resumes_after_a_crash_without_losing_anything(
