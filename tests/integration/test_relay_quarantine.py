@@ -13,12 +13,14 @@ from shared.contracts import Metadata
 from shared.contracts.enrolment import WorkerRegistered
 from shared.eventsourcing import quarantine
 from shared.eventsourcing.relay import Relay
+from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
-from tests.support import eventually, header, read_topic
+from tests.support import TEST_PRIVATE_KEYS, eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
 
+ENROLMENT_KEY = SigningKey(TEST_PRIVATE_KEYS["enrolment"])
 META = Metadata(correlation_id="quarantine-test")
 OVERSIZED = 1_200_000  # characters; the producer takes at most 1 MB (max_request_size)
 
@@ -51,7 +53,8 @@ async def test_an_oversized_event_is_quarantined_and_the_events_after_it_are_pub
     for i in range(3):
         await store.append(f"w-after-{i}", 0, [registered(f"after-{i}")], META)
     topic = events_topic("enrolment", topic_prefix)
-    relay = Relay(store, service="enrolment", bootstrap_servers=kafka_bootstrap, topic=topic,
+    relay = Relay(store, service="enrolment", signer=ENROLMENT_KEY,
+                  bootstrap_servers=kafka_bootstrap, topic=topic,
                   poll_interval=0.1, probe_interval=60)
     async with running(relay):
         records = await read_topic(kafka_bootstrap, topic, at_least=4, seconds=20)
@@ -77,7 +80,8 @@ async def test_a_quarantined_event_is_published_once_re_driven_after_the_cause_i
     await store.append("w-big", 0, [registered("y" * OVERSIZED)], META)
     await store.append("w-next", 0, [registered("next")], META)
     topic = events_topic("enrolment", topic_prefix)
-    options = dict(service="enrolment", bootstrap_servers=kafka_bootstrap, topic=topic,
+    options = dict(service="enrolment", signer=ENROLMENT_KEY, bootstrap_servers=kafka_bootstrap,
+                   topic=topic,
                    poll_interval=0.1, probe_interval=60)
     async with running(Relay(store, **options)):
         [after] = await read_topic(kafka_bootstrap, topic, at_least=1, seconds=20)
