@@ -18,7 +18,7 @@ from shared.contracts.assessment import CertificationRevoked
 from shared.runtime.idempotency import REPLAYED_HEADER
 from tests.integration.test_funding_service import POLICY, Source, certificate, run_class
 from tests.integration.test_idempotency import HR, event_types, keyed
-from tests.support import eventually, running_service
+from tests.support import eventually, public_keys_in_tests, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -232,7 +232,8 @@ async def test_rejected_line_is_paid_once_in_a_new_batch_and_recoveries_return_t
         assert (line["status"], line["payable_fen"]) == ("recovered", 0)
 
     # the auditor's replay: the same lines, and the same budget as GET /budget
-    history = await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=1500)
+    history = await records_from_topics(kafka_bootstrap, topic_prefix, idle_ms=1500,
+                                        public_keys=public_keys_in_tests())
     report = await replay(database, history)
     assert report.ok, report.differences
     [fund] = report.funds
