@@ -76,11 +76,20 @@ class ReplayReport:
     refusals: tuple[str, ...] = ()  # the first few, with their reasons
 
     @property
-    def ok(self) -> bool:
+    def matches(self) -> bool:
+        """The lines derived from what the services published equal the recorded ones."""
         return not self.differences
 
+    @property
+    def ok(self) -> bool:
+        """Nothing to report: the lines match and nobody else wrote to the topics. A forged
+        record the services refused changed no line, but someone could write to a topic,
+        and the auditor must say so (exit 1)."""
+        return self.matches and not self.refused
+
     def summary(self) -> str:
-        verdict = "MATCHES" if self.ok else f"{len(self.differences)} DIFFERENCES"
+        verdict = ("MATCHES" if self.matches else f"{len(self.differences)} DIFFERENCES") + (
+            f", {self.refused} FORGED records refused" if self.refused else "")
         against = ""
         if self.compared_with_stores is not None:
             wrong = sum(d.where == TOPICS_VS_STORES for d in self.differences)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from shared.contracts.envelope import readable_headers
 from shared.eventsourcing.inbox import DEAD_LETTER_HEADER_PREFIX
+from shared.eventsourcing.kafka_access import KafkaAccess
 
 MAX_READ = 100_000  # letters read at most in one command
 QUIET_MS = 1_500  # the topic is taken as read to its end after this long with nothing new
@@ -92,12 +94,18 @@ def _letter(record: ConsumerRecord) -> Letter:
                   headers=readable_headers(record.headers))
 
 
+def _login() -> dict[str, Any]:
+    """How the operator's tool logs in to the cluster (SONGJI_KAFKA_*, as the services do):
+    a secured cluster refuses a client that does not."""
+    return KafkaAccess.from_env().client_options()
+
+
 async def read_letters(bootstrap: str, topic: str, *, keep: Callable[[Letter], bool],
                        limit: int, after: dict[int, int] | None = None) -> list[Letter]:
     """The letters ``keep`` accepts, oldest first per partition, at most ``limit``; ``after``:
     per partition, only offsets above this one. Reads until the topic has been quiet for a
     moment (the broker's end offsets are not trusted), within a deadline."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**_login(), bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     found: list[Letter] = []
@@ -135,7 +143,7 @@ async def read_letters(bootstrap: str, topic: str, *, keep: Callable[[Letter], b
 
 
 async def read_one(bootstrap: str, topic: str, partition: int, offset: int) -> Letter | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**_login(), bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -163,7 +171,7 @@ def distinct_origins(letters: Iterable[Letter]) -> list[Letter]:
 async def replay(bootstrap: str, letters: Iterable[Letter]) -> int:
     """Produce each letter's record again on its origin topic, with its key and its own
     headers; how many were produced."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**_login(), bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     sent = 0
     try:

@@ -24,6 +24,21 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 # false), and is only taken as an outage with that message.
 _NOT_ACCEPTING_CONNECTIONS = "not currently accepting connections"
 
+# Single states outside those classes that are the server's condition, not the statement's:
+# 25006 a read-only transaction (writes reaching a primary demoted in a failover), 55P03 a
+# lock not available (a lock timeout while another transaction holds it).
+_TRANSIENT_SQLSTATES = frozenset({"25006", "55P03"})
+
+# The client's own refusals of the work (an argument of the wrong type or out of range, a
+# feature or setting it does not support): InterfaceErrors, but no outage; waiting would
+# stop the consumer for ever on one bad message.
+_CLIENT_REFUSALS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions._base.DataError,
+    asyncpg.exceptions._base.ClientConfigurationError,
+    asyncpg.exceptions._base.UnsupportedClientFeatureError,
+    asyncpg.exceptions._base.UnsupportedServerFeatureError,
+)
+
 _CHAIN_DEPTH = 8  # how far along __cause__ / __context__ a wrapped failure is looked for
 
 class Unpublishable(Exception):
@@ -32,15 +47,15 @@ class Unpublishable(Exception):
 
 
 # What a broker refuses for one record whatever is retried: the record itself is wrong for
-# this topic (too large, malformed) or the topic's name is invalid. Failures that concern the
-# cluster (not authorised, timeouts, no leader, connection lost) are not here: they would
-# refuse every record alike, and are retried.
+# this topic (too large, an invalid timestamp or format) or the topic's name is invalid. A
+# corrupt record (a checksum that failed on the way) is retried: it is the network's doing.
+# Failures that concern the cluster (not authorised, timeouts, no leader, connection lost)
+# are not here: they would refuse every record alike, and are retried.
 REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
     kafka_errors.MessageSizeTooLargeError,
     kafka_errors.RecordTooLargeError,
     kafka_errors.RecordListTooLargeError,
     kafka_errors.InvalidTopicError,
-    kafka_errors.CorruptRecordException,
     kafka_errors.InvalidTimestampError,
     kafka_errors.UnsupportedForMessageFormatError,
     Unpublishable,
@@ -61,13 +76,15 @@ def is_infrastructure_failure(exc: BaseException) -> bool:
 
 
 def _is_infrastructure(exc: BaseException) -> bool:
+    if isinstance(exc, _CLIENT_REFUSALS):
+        return False
     if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError | asyncpg.InterfaceError):
         # OSError: refused, reset, unreachable. InterfaceError: the client's side of a lost
         # connection (ConnectionDoesNotExistError) or a pool closing under it.
         return True
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None) or ""
-        if sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+        if sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES or sqlstate in _TRANSIENT_SQLSTATES:
             return True
         return sqlstate == "55000" and _NOT_ACCEPTING_CONNECTIONS in str(exc)
     return False

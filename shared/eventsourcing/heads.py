@@ -152,7 +152,8 @@ class HeadSealer:
             producer = await self._connect()
             await asyncio.wait_for(producer.send_and_wait(
                 self.topic, value, key=self.service.encode(), headers=headers), 30)
-        except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:  # InterfaceError: a connection lost or closing
             log.warning("sealing the head failed, retrying next turn", topic=self.topic,
                         error=repr(exc))
             await self._close()

@@ -258,6 +258,11 @@ class Relay:
                     self.topic, value=value, key=event.stream_id.encode(), headers=headers))
             except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
                 sends.append(exc)
+                if not is_refused_for_good(exc):
+                    # Sending the rest now could put a stream's later events on the topic
+                    # before this one: they wait for the retry of the whole cycle.
+                    sends.extend(exc for _ in range(len(events) - len(sends)))
+                    break
         futures = [s for s in sends if not isinstance(s, BaseException)]
         results = iter(await asyncio.gather(*futures, return_exceptions=True))
         return [s if isinstance(s, BaseException) else next(results) for s in sends]

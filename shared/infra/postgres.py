@@ -9,6 +9,7 @@ from binaries and a data folder that user can reach (see ``shared.infra.server_u
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import signal
 import subprocess
@@ -81,7 +82,11 @@ class EmbeddedPostgres:
                       "--encoding=UTF8", "--locale=C")
         options = [arg for setting in (_FAST_SETTINGS if self.fast else ())
                    for arg in ("-c", setting)]
-        log_file = open(self.data_dir / "postgres.log", "ab")
+        # Not following a link: under root the folder belongs to the server's user, who could
+        # have planted one to make root append to (or create) a file of its choosing.
+        log_file = os.fdopen(os.open(self.data_dir / "postgres.log",
+                                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                                     0o600), "ab")
         self._process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=300", *options],
@@ -125,7 +130,7 @@ class EmbeddedPostgres:
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
-            shutil.chown(path, self._user.uid, self._user.gid)
+            os.lchown(path, self._user.uid, self._user.gid)  # a link's own owner, never its target
 
     def _run(self, exe: str, *args: str) -> None:
         subprocess.run([str(self.bin_dir / exe), *args], check=True, capture_output=True,

@@ -188,3 +188,9 @@ def test_each_service_gets_its_own_signing_key_and_no_key_is_shipped() -> None:
     example = (DEPLOY / "env.example").read_text()
     assert "SONGJI_PUBLIC_KEYS=\n" in example
     assert not any(line.startswith("SONGJI_SIGNING_KEY") for line in example.splitlines())
+
+
+def test_the_operator_rereads_dead_letters_and_writes_only_events_topics() -> None:
+    operator = _kafka_users()["songji-operator"]
+    assert _topics_allowed(operator, {"Read"}) == {dead_letter_topic()}
+    assert _topics_allowed(operator, WRITES) == {events_topic(s) for s in SERVICES}

@@ -31,6 +31,8 @@ def postgres_error(cls: type[asyncpg.PostgresError], message: str = "x") -> Exce
     postgres_error(asyncpg.QueryCanceledError),
     postgres_error(asyncpg.ObjectNotInPrerequisiteStateError,
                    'database "x" is not currently accepting connections'),
+    postgres_error(asyncpg.ReadOnlySQLTransactionError),  # a failover's demoted primary
+    postgres_error(asyncpg.LockNotAvailableError),
 ], ids=lambda e: type(e).__name__)
 def test_the_infrastructure_failing_is_waited_out(exc: Exception) -> None:
     assert is_infrastructure_failure(exc)
@@ -43,6 +45,8 @@ def test_the_infrastructure_failing_is_waited_out(exc: Exception) -> None:
     postgres_error(asyncpg.ObjectNotInPrerequisiteStateError, "some other state"),
     ValueError("a bug"),
     KeyError("w-1"),
+    # the client refusing an argument (an InterfaceError): waiting would stop for ever
+    asyncpg.exceptions._base.DataError("invalid input for query argument $1"),
 ], ids=lambda e: type(e).__name__)
 def test_a_failure_of_the_work_itself_is_not(exc: Exception) -> None:
     assert not is_infrastructure_failure(exc)
@@ -62,7 +66,7 @@ def test_an_outage_wrapped_in_another_error_is_still_an_outage() -> None:
     (kafka_errors.MessageSizeTooLargeError(), True),
     (kafka_errors.RecordTooLargeError(), True),
     (kafka_errors.InvalidTopicError(), True),
-    (kafka_errors.CorruptRecordException(), True),
+    (kafka_errors.CorruptRecordException(), False),  # damaged on the way: sent again
     (Unpublishable("ValueError('cannot serialise')"), True),
     (kafka_errors.KafkaTimeoutError(), False),
     (kafka_errors.KafkaConnectionError(), False),
