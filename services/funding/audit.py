@@ -208,20 +208,24 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
     services = list(services)
     topics = [events_topic(s, prefix) for s in services]
     owners = {topic: service for topic, service in zip(topics, services, strict=True)}
-    history = History(authenticity=Authenticity(public_keys, owners))
+    authenticity = Authenticity(public_keys, owners)
+    history = History(authenticity=authenticity)
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_parts
-        reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process)
+        # The reader process checks the records' authenticity too, as far as it has time
+        # (``topic_reader._judge``): its verdicts are taken, the rest are checked here.
+        reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process,
+                              authenticity=authenticity)
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
                     if image is None:
-                        for topic, names, values, value in batch:
-                            add(names, values, value, topic)
+                        for topic, names, values, value, verdict in batch:
+                            add(names, values, value, topic, verdict)
                     else:
-                        for topic, names, values, value in batch:
-                            add(names, values, value, topic)
+                        for topic, names, values, value, verdict in batch:
+                            add(names, values, value, topic, verdict)
                             image.add(owners[topic], names, values, value)
                     if progress:
                         progress(len(history))

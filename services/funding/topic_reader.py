@@ -52,6 +52,7 @@ import asyncio
 import contextlib
 import fcntl
 import gc
+import json
 import marshal
 import os
 import pickle
@@ -60,20 +61,26 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported by the reader process only when it checks (``_authenticity``)
+    from shared.eventsourcing.authenticity import Authenticity, Verdict
 
 # A record as handed over: its topic (the readers check what it holds against its owner),
-# its header names, its header values (in the same order) and its value. See ``batches`` for
-# why the headers are split.
-Message = tuple[str, tuple[str, ...], tuple["bytes | None", ...], "bytes | None"]
+# its header names, its header values (in the same order), its value, and the verdict on its
+# authenticity when the reader process reached it (None: the caller checks it). See
+# ``batches`` for why the headers are split, ``_judge`` for the verdicts.
+Message = tuple[str, tuple[str, ...], tuple["bytes | None", ...], "bytes | None",
+                "Verdict | None"]
 
 _HEAD = struct.Struct("<cQ")
 _BATCH, _END, _ERROR = b"B", b"E", b"X"
 _QUEUED = 2  # frames written but not yet in the pipe, in the reader
 _BATCH_RECORDS = 5_000  # records taken from the consumer at a time
 _FRAME_RECORDS = 5_000  # a batch is split into frames of at most this many records
+_JUDGED = 500  # records judged between two looks at whether the caller is still behind
 _NAME_SEQUENCES = 64  # header name sequences shared (``_known``); more are sent as they are
 _PIPE_BYTES = 1 << 20  # asked of the kernel for the pipe (Linux; 64 KB otherwise)
 _LET_FETCH = 3  # loop turns: the fetch routine wakes, builds the requests, its tasks send them
@@ -121,7 +128,7 @@ async def batches(bootstrap: str, topics: Sequence[str], *, idle_ms: int
                         names = known.get(names) or _known(known, names)
                     else:
                         names = values = ()
-                    records.append((sys.intern(m.topic), names, values, m.value))
+                    records.append((sys.intern(m.topic), names, values, m.value, None))
             yield records
     finally:
         await consumer.stop()
@@ -137,14 +144,66 @@ def _known(known: dict[tuple[str, ...], tuple[str, ...]], names: tuple[str, ...]
     return canonical
 
 
-async def _consume(bootstrap: str, topics: list[str], idle_ms: int, out: _Writer) -> int:
+async def _consume(bootstrap: str, topics: list[str], idle_ms: int, out: _Writer,
+                   checks: str) -> int:
+    # The checks' code (the contracts) loads in a thread while the consumer connects.
+    loading = asyncio.ensure_future(asyncio.to_thread(_authenticity, checks)) if checks else None
+    authenticity: Authenticity | None = None
     sent = 0
     async for records in batches(bootstrap, topics, idle_ms=idle_ms):
+        if loading is not None:
+            authenticity, loading = await loading, None
         for start in range(0, len(records), _FRAME_RECORDS):
+            frame = records[start:start + _FRAME_RECORDS]
+            if authenticity is not None:
+                _judge(frame, authenticity, out.behind)
             # Waits only when ``_QUEUED`` frames are already waiting: the caller is behind.
-            await out.put(_BATCH, marshal.dumps(records[start:start + _FRAME_RECORDS]))
+            await out.put(_BATCH, marshal.dumps(frame))
         sent += len(records)
     return sent
+
+
+def _authenticity(checks: str) -> Authenticity:
+    """The caller's checks (``_checks_argument``) in this process."""
+    from shared.eventsourcing.authenticity import Authenticity
+    from shared.eventsourcing.signing import PublicKeys
+
+    keys, owners = json.loads(checks)
+    return Authenticity(PublicKeys.from_setting(keys), owners)
+
+
+def _checks_argument(authenticity: Authenticity | None) -> str:
+    if authenticity is None:
+        return ""
+    return json.dumps([authenticity.keys.to_setting(), authenticity.owners])
+
+
+def _judge(frame: list[Message], authenticity: Authenticity, behind: Callable[[], bool]
+           ) -> None:
+    """Reach the verdicts on ``frame``'s records here, ``_JUDGED`` at a time, for as long
+    as the caller is ``behind`` (frames wait for it): then this process has time to spare,
+    and each verdict reached here is CPU time the caller does not spend. When the caller
+    catches up, the rest go over without one and the caller checks them: so on two CPUs the
+    checks fall where there is time for them, whichever process is the slower.
+
+    The verdict is ``Authenticity.verdict`` on exactly the mapping the caller's
+    ``History.add_parts`` would check: given only when the header names are distinct and
+    every value is ASCII bytes, where it maps them as ``dict(zip(names, values))`` (a null
+    value makes ``join`` fail: no verdict either). An unexpected exception in the checks
+    leaves the record without a verdict, so that the caller meets it as before."""
+    for start in range(0, len(frame), _JUDGED):
+        if not behind():
+            return
+        for at in range(start, min(start + _JUDGED, len(frame))):
+            topic, names, values, value, _ = frame[at]
+            try:
+                headers = dict(zip(names, values, strict=True))
+                if len(headers) != len(names) or not b"".join(values).isascii():  # type: ignore[arg-type]
+                    continue
+                verdict = authenticity.verdict(headers, value, topic)
+            except Exception:  # the caller reaches it again, and meets it
+                continue
+            frame[at] = (topic, names, values, value, verdict)
 
 
 class _Writer:
@@ -166,6 +225,10 @@ class _Writer:
         if self.failed is not None:
             raise self.failed
 
+    def behind(self) -> bool:
+        """Whether frames wait for the caller (it has at least one more to work through)."""
+        return self.frames.qsize() > 0
+
     def close(self) -> None:
         self.frames.put(None)
         self.thread.join()
@@ -185,14 +248,15 @@ class _Writer:
 
 
 def _main(argv: list[str]) -> int:
-    fd, bootstrap, idle_ms, topics = int(argv[0]), argv[1], int(argv[2]), argv[3:]
+    fd, bootstrap, idle_ms, checks, topics = (int(argv[0]), argv[1], int(argv[2]), argv[3],
+                                              argv[4:])
     # The reader holds nothing for long and makes no reference cycles to speak of, but
     # allocates several objects a record: collections, even rarer ones, rescan the batch in
     # hand over and over (a third of its CPU time, measured).
     gc.disable()
     out = _Writer(fd)
     try:
-        sent = asyncio.run(_consume(bootstrap, topics, idle_ms, out))
+        sent = asyncio.run(_consume(bootstrap, topics, idle_ms, out, checks))
         tail = (_END, str(sent).encode())
     except Exception as exc:  # handed to the caller, which raises it
         try:
@@ -228,10 +292,13 @@ def _next_frame(fd: int) -> tuple[bytes, bytearray]:
 
 
 async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
-                      process: bool = True) -> AsyncIterator[list[Message]]:
+                      process: bool = True, authenticity: Authenticity | None = None
+                      ) -> AsyncIterator[list[Message]]:
     """Batches of ``Message``s of every record on ``topics`` from the first offset,
     until the topics stay quiet for ``idle_ms``: read by a reader process, or by this one
-    (``process=False``: the same records, the same batches, without the overlap)."""
+    (``process=False``: the same records, the same batches, without the overlap). With
+    ``authenticity``, the reader process reaches the verdicts of as many records as it has
+    time for (``_judge``), with the same keys and owners: the others' verdicts are None."""
     if not process:
         async for records in batches(bootstrap, topics, idle_ms=idle_ms):
             yield records
@@ -242,7 +309,8 @@ async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
     try:
         # A session of its own: a Ctrl-C reaches the caller, which ends the reader.
         reader = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __name__, str(write_end), bootstrap, str(idle_ms), *topics,
+            sys.executable, "-m", __name__, str(write_end), bootstrap, str(idle_ms),
+            _checks_argument(authenticity), *topics,
             pass_fds=(write_end,), stdin=subprocess.DEVNULL, start_new_session=True)
     except BaseException:
         os.close(read_end)

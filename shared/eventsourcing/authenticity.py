@@ -44,7 +44,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 
-from shared.contracts.base import model_for
+from shared.contracts.base import UnknownEventType, model_for
 from shared.contracts.envelope import InvalidMessage
 from shared.eventsourcing.signing import BadSignature, PublicKeys, SigningKey
 
@@ -231,6 +231,15 @@ def check_authentic(headers: Mapping[str, bytes | str], body: bytes | None,
         verified[seen] = None
 
 
+# ``Authenticity.verdict``: a message is authentic (``AUTHENTIC``), of a type no contract
+# declares (``UNKNOWN_TYPE``: dead-lettered as unknown), or forged, refused with the reason
+# (the text of its ``Forged``). Plain values, so that a process that checked messages can
+# hand its verdicts to the one that acts on them (the auditor's topic reader does).
+Verdict = bool | str
+AUTHENTIC: Verdict = True
+UNKNOWN_TYPE: Verdict = False
+
+
 class Authenticity:
     """The checks for one reader: everyone's public keys and the owner of each topic it reads
     (a topic missing from ``owners`` is owned by no one: everything read from it is refused).
@@ -246,3 +255,16 @@ class Authenticity:
         """``check_authentic`` for a message read from ``topic``: raises ``Forged`` (or
         ``UnknownEventType``)."""
         check_authentic(headers, body, self.owners.get(topic), self.keys, self._verified)
+
+    def verdict(self, headers: Mapping[str, bytes | str], body: bytes | None, topic: str
+                ) -> Verdict:
+        """``check``'s outcome as a value that can be handed to another process (see
+        ``Verdict``); any other exception is raised, as ``check`` raises it."""
+        try:
+            self.check(headers, body, topic)
+        except Forged as exc:
+            return str(exc)
+        except UnknownEventType:
+            return UNKNOWN_TYPE
+        return AUTHENTIC
+
