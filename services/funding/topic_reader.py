@@ -63,7 +63,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # imported by the reader process only when it checks (``_authenticity``)
     from shared.eventsourcing.authenticity import Authenticity, Verdict
@@ -74,6 +74,10 @@ if TYPE_CHECKING:  # imported by the reader process only when it checks (``_auth
 # ``batches`` for why the headers are split, ``_judge`` for the verdicts.
 Message = tuple[str, tuple[str, ...], tuple["bytes | None", ...], "bytes | None",
                 "Verdict | None"]
+# Which verdicts the reader process reaches: as many as it has time for while the caller is
+# behind (``spare``, see ``_judge``), every one (``all``: the reader may become the slower
+# of the two), or none (``none``: the caller checks every record).
+ReaderChecks = Literal["spare", "all", "none"]
 
 _HEAD = struct.Struct("<cQ")
 _BATCH, _END, _ERROR = b"B", b"E", b"X"
@@ -149,33 +153,41 @@ async def _consume(bootstrap: str, topics: list[str], idle_ms: int, out: _Writer
     # The checks' code (the contracts) loads in a thread while the consumer connects.
     loading = asyncio.ensure_future(asyncio.to_thread(_authenticity, checks)) if checks else None
     authenticity: Authenticity | None = None
+    behind = out.behind
     sent = 0
     async for records in batches(bootstrap, topics, idle_ms=idle_ms):
         if loading is not None:
-            authenticity, loading = await loading, None
+            (authenticity, every), loading = await loading, None
+            if every:
+                behind = _always
         for start in range(0, len(records), _FRAME_RECORDS):
             frame = records[start:start + _FRAME_RECORDS]
             if authenticity is not None:
-                _judge(frame, authenticity, out.behind)
+                _judge(frame, authenticity, behind)
             # Waits only when ``_QUEUED`` frames are already waiting: the caller is behind.
             await out.put(_BATCH, marshal.dumps(frame))
         sent += len(records)
     return sent
 
 
-def _authenticity(checks: str) -> Authenticity:
-    """The caller's checks (``_checks_argument``) in this process."""
+def _authenticity(checks: str) -> tuple[Authenticity, bool]:
+    """The caller's checks (``_checks_argument``) in this process, and whether to judge
+    every record."""
     from shared.eventsourcing.authenticity import Authenticity
     from shared.eventsourcing.signing import PublicKeys
 
-    keys, owners = json.loads(checks)
-    return Authenticity(PublicKeys.from_setting(keys), owners)
+    keys, owners, mode = json.loads(checks)
+    return Authenticity(PublicKeys.from_setting(keys), owners), mode == "all"
 
 
-def _checks_argument(authenticity: Authenticity | None) -> str:
-    if authenticity is None:
+def _checks_argument(authenticity: Authenticity | None, mode: ReaderChecks) -> str:
+    if authenticity is None or mode == "none":
         return ""
-    return json.dumps([authenticity.keys.to_setting(), authenticity.owners])
+    return json.dumps([authenticity.keys.to_setting(), authenticity.owners, mode])
+
+
+def _always() -> bool:
+    return True
 
 
 def _judge(frame: list[Message], authenticity: Authenticity, behind: Callable[[], bool]
@@ -292,13 +304,14 @@ def _next_frame(fd: int) -> tuple[bytes, bytearray]:
 
 
 async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
-                      process: bool = True, authenticity: Authenticity | None = None
-                      ) -> AsyncIterator[list[Message]]:
+                      process: bool = True, authenticity: Authenticity | None = None,
+                      checks: ReaderChecks = "spare") -> AsyncIterator[list[Message]]:
     """Batches of ``Message``s of every record on ``topics`` from the first offset,
     until the topics stay quiet for ``idle_ms``: read by a reader process, or by this one
     (``process=False``: the same records, the same batches, without the overlap). With
-    ``authenticity``, the reader process reaches the verdicts of as many records as it has
-    time for (``_judge``), with the same keys and owners: the others' verdicts are None."""
+    ``authenticity``, the reader process reaches the verdicts, with the same keys and
+    owners, of as many records as ``checks`` says (see ``ReaderChecks``): the others'
+    verdicts are None."""
     if not process:
         async for records in batches(bootstrap, topics, idle_ms=idle_ms):
             yield records
@@ -310,7 +323,7 @@ async def read_topics(bootstrap: str, topics: Sequence[str], *, idle_ms: int,
         # A session of its own: a Ctrl-C reaches the caller, which ends the reader.
         reader = await asyncio.create_subprocess_exec(
             sys.executable, "-m", __name__, str(write_end), bootstrap, str(idle_ms),
-            _checks_argument(authenticity), *topics,
+            _checks_argument(authenticity, checks), *topics,
             pass_fds=(write_end,), stdin=subprocess.DEVNULL, start_new_session=True)
     except BaseException:
         os.close(read_end)
