@@ -174,6 +174,8 @@ async def _consume(bootstrap: str, topics: list[str], idle_ms: int, out: _Writer
             # Waits only when ``_QUEUED`` frames are already waiting: the caller is behind.
             await out.put(_BATCH, marshal.dumps(frame))
         sent += len(records)
+    if loading is not None:  # no records: its failure, if any, is still reported
+        await loading
     return sent
 
 
