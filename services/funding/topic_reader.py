@@ -234,6 +234,7 @@ class _Writer:
         self.fd = fd
         self.frames: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=_QUEUED)
         self.failed: BaseException | None = None
+        self.writing = False  # a frame is being written (set and read without a lock: a hint)
         self.thread = threading.Thread(target=self._run, name="frames", daemon=True)
         self.thread.start()
 
@@ -247,8 +248,10 @@ class _Writer:
             raise self.failed
 
     def behind(self) -> bool:
-        """Whether frames wait for the caller (it has at least one more to work through)."""
-        return self.frames.qsize() > 0
+        """Whether frames wait for the caller: one being written (into a full pipe, as a
+        rule: the caller's own reading thread already holds the next frame in full) or
+        queued. The caller then has at least two frames to work through besides."""
+        return self.writing or self.frames.qsize() > 0
 
     def close(self) -> None:
         self.frames.put(None)
@@ -257,10 +260,12 @@ class _Writer:
     def _run(self) -> None:
         try:
             while (frame := self.frames.get()) is not None:
+                self.writing = True
                 for part in frame:
                     view, done = memoryview(part), 0
                     while done < len(part):  # a write may stop short (a signal, say)
                         done += os.write(self.fd, view[done:])
+                self.writing = False
         except BaseException as exc:  # the caller went away (BrokenPipeError)
             self.failed = exc
             with contextlib.suppress(queue.Empty):  # unblock a waiting ``put``
