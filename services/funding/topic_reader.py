@@ -3,12 +3,14 @@
 Consuming a topic with aiokafka costs ~4 µs of Python per record with the garbage collector
 off, ~6 µs with it on (fetch responses, record batches, ``ConsumerRecord`` objects), and
 ``History.add_message`` ~5 µs. In one process the two take turns on one CPU. Here a *reader
-process* only consumes and hands each record's raw headers and value on, in batches, over a
-pipe, while the calling process adds them to its history: the two overlap, on two CPUs.
+process* consumes and hands each record's raw headers and value on, in batches, over a
+pipe, while the calling process adds them to its history: the two overlap, on two CPUs. It
+also checks the records' authenticity when it has time (see ``B`` below).
 
 The reader is a fresh interpreter (``python -m services.funding.topic_reader``) that imports
-aiokafka and nothing of Songji's but how to log in to Kafka (``kafka_access``, standard
-library only): it starts in ~0.1 s, shares no memory with the caller (so its peak RSS is its
+aiokafka and of Songji's how to log in to Kafka (``kafka_access``, standard library only)
+and, to check authenticity, the contracts and the keys (loaded in a thread while the consumer
+connects): it starts in ~0.1 s, shares no memory with the caller (so its peak RSS is its
 own) and inherits no event loop, threads or locks from it, as a fork would.
 
 What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
