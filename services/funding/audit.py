@@ -30,7 +30,7 @@ from services.funding.domain.ledger import FundPosition, Ledger, LedgerLine, set
 from services.funding.domain.money import format_yuan
 from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
-from services.funding.topic_reader import read_topics
+from services.funding.topic_reader import ReaderChecks, read_topics
 from shared.audit.published import TopicDifference, TopicImage
 from shared.contracts import model_for
 from shared.eventsourcing.authenticity import Authenticity
@@ -201,6 +201,7 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
                               services: Iterable[str] = SOURCE_SERVICES,
                               progress: Progress | None = None,
                               idle_ms: int = 2000, reader_process: bool = True,
+                              reader_checks: ReaderChecks = "spare",
                               image: TopicImage | None = None) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
     to disk by worker as it is read (see ``services.funding.history``).
@@ -212,25 +213,32 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
 
     Each record is checked as the services' inboxes check it (its type belongs to its topic's
     service, which is its source and signed it, under ``public_keys``): a forged one is
-    refused (``History.refused``), never counted. With an ``image``, every record, refused or
+    refused (``History.refused``), never counted. The reader process reaches the verdicts on
+    as many records as ``reader_checks`` says (by default those it has time for while this
+    process is behind: see ``topic_reader._judge``), this process those of the rest: the
+    same check, so the same verdicts. With an ``image``, every record, refused or
     not, is also added to it, to be compared with the stores (``shared.audit.published``)."""
     services = list(services)
     topics = [events_topic(s, prefix) for s in services]
     owners = {topic: service for topic, service in zip(topics, services, strict=True)}
-    history = History(authenticity=Authenticity(public_keys, owners))
+    authenticity = Authenticity(public_keys, owners)
+    history = History(authenticity=authenticity)
     try:
         # Malformed messages are skipped: they went to the dead-letter topic.
         add = history.add_parts
-        reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process)
+        # The reader process checks the records' authenticity too, as far as it has time
+        # (``topic_reader._judge``): its verdicts are taken, the rest are checked here.
+        reading = read_topics(bootstrap, topics, idle_ms=idle_ms, process=reader_process,
+                              authenticity=authenticity, checks=reader_checks)
         async with contextlib.aclosing(reading):
             with no_collections():
                 async for batch in reading:
                     if image is None:
-                        for topic, names, values, value in batch:
-                            add(names, values, value, topic)
+                        for topic, names, values, value, verdict in batch:
+                            add(names, values, value, topic, verdict)
                     else:
-                        for topic, names, values, value in batch:
-                            add(names, values, value, topic)
+                        for topic, names, values, value, verdict in batch:
+                            add(names, values, value, topic, verdict)
                             image.add(owners[topic], names, values, value)
                     if progress:
                         progress(len(history))

@@ -62,7 +62,7 @@ from services.funding.domain.ledger import (
 )
 from shared.contracts import Envelope, Event, UnknownEventType, model_for
 from shared.contracts.training import ClassCompleted
-from shared.eventsourcing.authenticity import Authenticity, Forged
+from shared.eventsourcing.authenticity import AUTHENTIC, UNKNOWN_TYPE, Authenticity, Verdict
 
 # Fixed before the length of the history is known. A bucket's records, parsed, are what a
 # derivation process holds besides what it inherited: with 256 buckets that grew with the
@@ -169,10 +169,16 @@ class History:
         return self.add_parts((), (), value, topic)
 
     def add_parts(self, names: Sequence[str], values: Sequence[bytes | None],
-                  value: bytes | None, topic: str | None = None) -> bool:
+                  value: bytes | None, topic: str | None = None,
+                  verdict: Verdict | None = None) -> bool:
         """``add_message`` with the headers as their names and their values: how the topic
         reader hands them over (the names of every record one shared tuple of interned
-        strings, so that they are not copied, hashed and compared for every record)."""
+        strings, so that they are not copied, hashed and compared for every record).
+
+        ``verdict``: this history's ``authenticity.verdict`` on the headers as they are
+        mapped here (``dict(zip(names, values))``, the value and the topic), when another
+        process already reached it (the topic reader, see ``services.funding.topic_reader``);
+        None: reached here."""
         # The inbox decodes every header as UTF-8. Nearly always they are all ASCII, and then
         # their concatenation is too (one C call instead of a decode per header) and the
         # bytes compare and convert as the text would; otherwise decode them one by one.
@@ -204,13 +210,13 @@ class History:
             self.skipped += 1
             return False
         if self.authenticity is not None:
-            try:
-                self.authenticity.check(h, value, topic or "")
-            except Forged as exc:
-                self._refuse(topic, h.get("ce_id"), str(exc))
-                return False
-            except UnknownEventType:  # dead-lettered as unknown by the inbox
-                self.skipped += 1
+            if verdict is None:
+                verdict = self.authenticity.verdict(h, value, topic or "")
+            if verdict is not AUTHENTIC:
+                if verdict is UNKNOWN_TYPE:  # dead-lettered as unknown by the inbox
+                    self.skipped += 1
+                else:  # forged: the reason
+                    self._refuse(topic, h.get("ce_id"), str(verdict))
                 return False
         entry = (h["ce_id"], h["ce_subject"], stream_version, h["ce_time"], event_type,
                  value or b"")

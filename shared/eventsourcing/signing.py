@@ -104,6 +104,13 @@ class PublicKeys:
         """The setting's text for ``{service: public key text}``."""
         return json.dumps(dict(keys), sort_keys=True, separators=(",", ":"))
 
+    def to_setting(self) -> str:
+        """These keys as ``SONGJI_PUBLIC_KEYS`` text (``from_setting`` reads it back): to hand
+        them to another process."""
+        return self.setting({service: ",".join(
+            _b64(key.public_bytes(Encoding.Raw, PublicFormat.Raw)) for key in keys)
+            for service, keys in self._keys.items()})
+
     @property
     def services(self) -> list[str]:
         return sorted(self._keys)

@@ -130,16 +130,23 @@ async def test_the_reader_process_reads_the_history_read_in_process(
                                      idle_ms=1000, progress=counted.append, public_keys=keys)
     here = await records_from_topics(kafka_bootstrap, topic_prefix, services=SERVICES,
                                      idle_ms=1000, reader_process=False, public_keys=keys)
+    # The verdicts on authenticity reached in the reader process (every one of them here;
+    # by default only while the caller is behind) are the caller's own.
+    judged_there, judged_here = [
+        await records_from_topics(kafka_bootstrap, topic_prefix, services=SERVICES,
+                                  idle_ms=1000, public_keys=keys, reader_checks=checks)
+        for checks in ("all", "none")]
     try:
-        assert _contents(read) == _contents(here)
+        assert _contents(read) == _contents(here) == _contents(judged_there) == _contents(
+            judged_here)
         # every message came through: read, skipped (refused for its headers; bodies that
         # break their contract are dropped when derived) or refused as forged, and the valid
         # records are the sources, each once
         assert read.added + read.skipped + read.refused == len(messages)
         assert read.skipped > 0 and read.refused == here.refused == forged
-        assert read.refusals and all(
+        assert read.refusals and judged_there.refusals and all(
             any(why in r for why in ("unsigned", "does not verify", "not to the topic of"))
-            for r in read.refusals)
+            for r in read.refusals + judged_there.refusals)
         valid = list(read)
         assert len(valid) == len(sources) < sum(accepted)
         assert {r.event_id for r in valid} == {r.event_id for r in sources}
@@ -148,8 +155,8 @@ async def test_the_reader_process_reads_the_history_read_in_process(
         assert rebuild_ledger(read, own) == rebuild_ledger(here, own) == expected
         assert expected.lines
     finally:
-        read.close()
-        here.close()
+        for history in (read, here, judged_there, judged_here):
+            history.close()
     assert _children() == before
 
 

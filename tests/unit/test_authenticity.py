@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.contracts import Envelope
 from shared.contracts.training import AttendanceRecorded
+from shared.eventsourcing import authenticity
 from shared.eventsourcing.authenticity import (
+    AUTHENTIC,
     PROOF_HEADER,
     SIGNATURE_HEADER,
+    UNKNOWN_TYPE,
     Authenticity,
     Forged,
     owner_of_type,
@@ -158,3 +165,55 @@ def test_a_relay_batch_is_signed_64_events_at_a_time() -> None:
     for headers, value in records:
         reader.check(dict(headers), value, TRAINING)
     assert len(dict(records[0][0])[PROOF_HEADER]) == 6 * 44  # six steps of 33 bytes
+
+
+_NAMES = st.sampled_from([
+    "ce_id", "ce_type", "ce_time", "ce_source", "ce_a", "ce_", "ce_é", "ce_Z", "ce_signature",
+    "ce_signatureproof", "content-type", "traceparent", "CE_ID", "ce_position"])
+_VALUES = st.one_of(st.binary(max_size=40), st.text(max_size=20))
+
+
+@settings(deadline=None)
+@given(headers=st.dictionaries(_NAMES, _VALUES, max_size=14), body=st.binary(max_size=60))
+def test_a_mapping_signs_as_its_pairs_do(headers: dict[str, bytes | str], body: bytes
+                                         ) -> None:
+    """Readers pass a mapping, the relay pairs: the signed bytes are the same, whatever the
+    names (signed or not, in any order) and values (bytes or text), however many times a
+    sequence of names comes back."""
+    for _ in range(2):  # the second time, the sequence of names is one already met
+        assert authenticity.signed_bytes(headers, body) == authenticity.signed_bytes(
+            list(reversed(headers.items())), body)
+
+
+@settings(deadline=None)
+@given(st.one_of(st.text(alphabet="AZaz09-_+/= \n.é", max_size=12),
+                 st.binary(max_size=12).map(base64.urlsafe_b64encode),
+                 st.binary(max_size=12)))
+def test_a_signature_or_proof_decodes_as_b64decode_reads_url_safe_base64(
+        encoded: str | bytes) -> None:
+    raw = encoded if isinstance(encoded, bytes) else encoded.encode()
+    try:
+        expected: bytes | None = base64.b64decode(raw, altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error):
+        expected = None
+    try:
+        decoded: bytes | None = authenticity._decoded(encoded, "it")
+    except Forged:
+        decoded = None
+    assert decoded == expected
+
+
+def test_a_verdict_is_what_check_raises_or_not() -> None:
+    """What the auditor's topic reader hands over instead of checking again: authentic, of
+    an unknown type, or forged with the reason ``check`` gives."""
+    reader = Authenticity(public_keys_in_tests(), OWNERS)
+    value, headers = signed(attendance())
+    assert reader.verdict(dict(headers), value, TRAINING) is AUTHENTIC
+    unknown = {**dict(headers), "ce_type": b"songji.training.NoSuchThing"}
+    assert reader.verdict(unknown, value, TRAINING) is UNKNOWN_TYPE
+    for forged, topic in ((dict(headers), ENROLMENT),
+                          ({**dict(headers), "ce_id": b"other"}, TRAINING),
+                          ({**dict(headers), SIGNATURE_HEADER: b"!"}, TRAINING)):
+        with pytest.raises(Forged) as refused:
+            reader.check(forged, value, topic)
+        assert reader.verdict(forged, value, topic) == str(refused.value) != ""

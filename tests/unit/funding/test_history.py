@@ -159,6 +159,57 @@ def test_a_message_is_read_exactly_when_the_inbox_would_accept_it():
     assert checked >= len(w.records) * 2  # the valid message and the upper-case id at least
 
 
+def test_the_verdicts_the_topic_reader_hands_over_are_the_callers_own():
+    """The reader process checks authenticity with the caller's keys and owners and hands
+    the verdicts over (``topic_reader._judge``): the history the caller builds with them is
+    the one it builds checking every record itself, refusals and their reasons included;
+    records whose headers it would map otherwise (not ASCII, a null value) go without one."""
+    from services.funding.topic_reader import _judge
+    from shared.eventsourcing.authenticity import Authenticity
+    from shared.eventsourcing.signing import new_key_pair
+    from tests.support import public_keys_in_tests, signed, signed_headers
+
+    w = build_world({"trainees": [{"days_a": 2, "days_b": 1, "level": 4, "revoke": True,
+                                   "voids_before": 1, "voids_after": 0}],
+                     "budget_yuan": 0, "late_budget": False, "second_policy": False,
+                     "per_year": None, "pay_first": False, "affiliated_body": False})
+    sources, _ = _sources_and_own(w.records)
+    owners = {f"t.{s}": s for s in ("enrolment", "training", "assessment")}
+    frame = []
+    for record in sources:
+        service = record.event.ce_type().split(".")[1]
+        env = _envelope(record).model_copy(update={"source": f"/songji/{service}"})
+        for headers, value in _variants(env):
+            if all(v is not None for _, v in headers):
+                headers = signed_headers(service, headers, value or b"")
+            frame.append((f"t.{service}", headers, value))
+        value, good = signed(env)
+        other = "enrolment" if service != "enrolment" else "training"
+        frame += [(f"t.{service}", [h for h in good if h[0] != "ce_signature"], value),
+                  (f"t.{service}", signed(env, key=new_key_pair()[0])[1], value),
+                  (f"t.{other}", good, value), ("t.unowned", good, value),
+                  (f"t.{service}", [*good, ("ce_note", "é".encode())], value),
+                  (f"t.{service}", [*good, ("ce_id", str(uuid.uuid4()).encode())], value)]
+    messages = [(topic, tuple(sys.intern(k) for k, _ in headers),
+                 tuple(v for _, v in headers), value, None) for topic, headers, value in frame]
+    judged = list(messages)
+    _judge(judged, Authenticity(public_keys_in_tests(), owners), lambda: True)
+    verdicts = [m[4] for m in judged]
+    assert verdicts.count(None) < len(verdicts) // 4 and None in verdicts
+    assert {type(v) for v in verdicts} == {bool, str, type(None)}
+    histories = []
+    for handed in (messages, judged):
+        history = History(spill=False,
+                          authenticity=Authenticity(public_keys_in_tests(), owners))
+        for topic, names, values, value, verdict in handed:
+            history.add_parts(names, values, value, topic, verdict)
+        histories.append(history)
+    here, there = histories
+    assert here.refused > len(sources) * 4 and here.skipped > 0
+    assert (there.added, there.skipped, there.refused, there.refusals, list(there)) == (
+        here.added, here.skipped, here.refused, here.refusals, list(here))
+
+
 def test_records_with_the_same_header_names_share_one_interned_tuple():
     from services.funding.topic_reader import _NAME_SEQUENCES, _known
 
