@@ -239,8 +239,10 @@ async def test_a_huge_answer_is_not_read(
                 tracemalloc.stop()
     assert delivery["last_status"] == 200
     # Reading the answer would hold 5 MiB at least (10 MiB, measured); the first 64 KiB are
-    # all that is read.
-    assert peak < 2 * 1024 * 1024, peak
+    # all that is read. The peak is the whole test process's (the service's consumers and
+    # everything else that ran meanwhile: 0.4 to 2.1 MiB seen), so the bound sits below the
+    # 5 MiB any full read must hold, not just above the 64 KiB.
+    assert peak < 4 * 1024 * 1024, peak
     assert huge.connections[0].closed_at is not None
 
 
