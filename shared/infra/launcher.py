@@ -22,7 +22,7 @@ import structlog
 from services.enrolment.vault import new_key
 from shared.eventsourcing.topics import SERVICES
 from shared.infra.dev_organisations import dev_tokens, organisations_env
-from shared.infra.ports import free_port
+from shared.infra.ports import free_port_block
 from shared.infra.postgres import create_database
 from shared.infra.signing_keys import service_signing_env
 from shared.infra.stores import write_stores_file
@@ -90,9 +90,15 @@ class Launcher:
         (a signal turned into KeyboardInterrupt, say), the ones already started are killed:
         they run in sessions of their own, so nothing else would stop them."""
         try:
+            # Without a base port, a block of free ports below the kernel's ephemeral range: a
+            # port found free there (free_port) can be taken by an outgoing connection, or be
+            # found free twice, before the service binds it (seen: funding's bind refused and
+            # its requests answered by another server).
+            services = list(services)
+            base = self.base_port or free_port_block(len(services))
             for index, name in enumerate(services):
                 dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
-                port = self.base_port + index if self.base_port else free_port()
+                port = base + index
                 self.processes[name] = self._spawn(name, dsn, port)
             write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
                               bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
