@@ -5,13 +5,13 @@ Handlers load, decide, append: this is the load, shared so no service re-impleme
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from shared.contracts import model_for
-from shared.eventsourcing.store import EventStore
+from shared.eventsourcing.store import EventStore, StoredEvent
 
 S = TypeVar("S")
 
@@ -21,7 +21,12 @@ async def load(store: EventStore, stream_id: str, evolve: Callable[[S, Any], S],
     """The state after every event of the stream, and the version to append after; read on
     ``conn`` when the caller is inside a transaction on it (see ``EventStore.read_stream``)."""
     stored = await store.read_stream(stream_id, conn=conn)
+    return fold(stored, evolve, initial), (stored[-1].version if stored else 0)
+
+
+def fold(stored: Sequence[StoredEvent], evolve: Callable[[S, Any], S], initial: S) -> S:
+    """The state after ``stored``, each event parsed into its contract, in order."""
     state = initial
     for event in stored:
         state = evolve(state, model_for(event.event_type).model_validate(event.data))
-    return state, (stored[-1].version if stored else 0)
+    return state

@@ -192,6 +192,16 @@ class Forbidden(DomainError):
     status_code = 403
 
 
+def require_role(org: Organisation, action: Action) -> None:
+    """The role half of ``require``, for before the target is known: an organisation whose
+    kind never does this is refused (403 ``wrong_role``) without learning anything about the
+    target, not even whether it exists. Its scope is checked by ``require`` once it is."""
+    permission = PERMISSIONS[action]
+    if org.role in permission.anywhere or org.role == permission.scoped:
+        return
+    require(org, action)  # refused by role, with the same reason ``require`` gives
+
+
 def require(org: Organisation, action: Action, target: Target = Target()) -> None:
     """Raise Forbidden (403) naming whether role or scope is wrong; return when allowed."""
     decision = authorise(org, action, target)

@@ -125,7 +125,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConcurrencyError)
     async def concurrency_error(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        # The command pipeline has already made the command again as often as it may
+        # (shared/runtime/commands.py); the client is told when trying again makes sense.
+        retry_after = getattr(exc, "retry_after", 1)
         return JSONResponse(
-            status_code=409,
+            status_code=409, headers={"Retry-After": str(retry_after)},
             content={"code": "concurrent_update", "message": str(exc)},
         )

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -50,6 +50,7 @@ from shared.eventsourcing.topics import (
     owner_of_topic,
 )
 from shared.runtime import catalogue
+from shared.runtime.commands import CommandSpec, RetryPolicy
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware, correlation_id_from
 from shared.runtime.logging import configure_logging
@@ -58,6 +59,13 @@ from shared.runtime.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+Projection = Callable[[asyncpg.Connection, Sequence[Event]], Awaitable[None]]
+
+
+async def _no_projection(_: asyncpg.Connection, __: Sequence[Event]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -85,20 +93,29 @@ class ServiceSpec:
     # (path pattern, bytes) for routes whose valid bodies exceed the body-size setting; none
     # does today (tests/unit/test_request_limits.py measures the largest of each route).
     larger_bodies: Sequence[tuple[str, int]] = ()
+    # Every command the service takes, by type, and how it runs through the kit's pipeline
+    # (shared/runtime/commands.py); ``projection`` keeps the service's read models of its own
+    # events, in the transaction that appends them.
+    commands: Mapping[type[Any], CommandSpec[Any, Any, Any]] = field(default_factory=dict)
+    projection: Projection = _no_projection
 
 
 @dataclass
-class ServiceContext:
-    """What handlers get: the settings, the database, the event store and the broker."""
+class ServiceContext(Generic[SettingsT]):
+    """What handlers get: the service's own settings (typed: ``ServiceContext[
+    TrainingSettings]``), the database, the event store, the broker, and its commands."""
 
     name: str
-    settings: ServiceSettings
+    settings: SettingsT
     pool: asyncpg.Pool
     store: EventStore
     broker: KafkaBroker
     relay: Relay
     public_keys: PublicKeys | None = None
     inboxes: list[Inbox] = field(default_factory=list)
+    commands: Mapping[type[Any], CommandSpec[Any, Any, Any]] = field(default_factory=dict)
+    project: Projection = _no_projection
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def context(request: Request) -> ServiceContext:
@@ -106,7 +123,7 @@ def context(request: Request) -> ServiceContext:
     return request.app.state.ctx
 
 
-Context = Annotated[ServiceContext, Depends(context)]
+Context = Annotated[ServiceContext[Any], Depends(context)]
 
 
 def metadata_for(request: Request, actor: Actor | None = None) -> Metadata:
@@ -162,7 +179,11 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                       probe_interval=settings.relay_probe_interval,
                       client_options=access.client_options(),
                       max_message_bytes=settings.relay_max_message_bytes)
-        ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys)
+        ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys,
+                             commands=spec.commands, project=spec.projection,
+                             retry_policy=RetryPolicy(settings.command_attempts,
+                                                      settings.command_backoff_seconds,
+                                                      settings.command_backoff_cap_seconds))
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
         await broker.start()

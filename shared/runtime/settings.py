@@ -52,6 +52,11 @@ class ServiceSettings(BaseSettings):
     # arrives; there a larger value only saves idle fetch requests.
     consumer_fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
     consumer_backoff_seconds: float = Field(0.1, ge=0)
+    # A command that lost a race for its stream is made again (shared/runtime/commands.py):
+    # at most this many attempts, waiting a random time up to base * 2**n seconds, capped.
+    command_attempts: int = Field(8, ge=1, le=50)
+    command_backoff_seconds: float = Field(0.005, ge=0, le=1)
+    command_backoff_cap_seconds: float = Field(0.25, ge=0, le=10)
     # What one request may weigh (shared/runtime/limits.py): above it, 413 or 431 before
     # anything reads the request.
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)

@@ -1,0 +1,239 @@
+"""One pipeline for every command of every service.
+
+authorise → look up → load → decide → project → append → keep the Idempotency-Key answer, in
+**one** transaction on the request's connection. A service does not write this sequence: it
+declares, per command type, a ``CommandSpec`` (in its ``ServiceSpec.commands``), and its routes
+call ``execute``. What the kit guarantees for every command of every service:
+
+- **One authorisation check.** The role is checked first (``require_role``: a role that may
+  never do this learns nothing about the target, not even whether it exists), then, once the
+  target is loaded, ``require`` with its scope (a station's site, an institution's own class).
+- **Nothing half done.** The look-ups, the load, the projection, the command's other writes,
+  the append and the stored Idempotency-Key answer commit together or not at all. A rule
+  broken anywhere raises before anything is written.
+- **Conflicts are the service's problem, not the caller's.** When another command appended to
+  the stream between this one's load and its append (``ConcurrencyError``), the attempt is
+  rolled back and made again, looked-up facts and state re-read: the decision is pure, so
+  making it again is safe, and it is made against the state that won the race (a capacity
+  check sees the enrolment that took the last place). Attempts are bounded
+  (``command_attempts``) with jittered, capped backoff, so a command ends within a known
+  time; after the last, 409 ``concurrent_update`` with ``Retry-After``.
+- **Short hold of the store's head.** Every append locks the store's single head row until
+  commit (the gap-free order the relay relies on), so the append is the attempt's last write:
+  the lock is held for the append and the commit only, not while projections are written.
+
+Ids a command creates (an attendance id, a survey id) come from ``Call.new_id``: the same on
+every attempt of one request, so a retried decision names the same records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import asyncpg
+import structlog
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from shared.aggregate import fold
+from shared.auth.policy import Action, Organisation, Target, require, require_role
+from shared.contracts import Event, Metadata
+from shared.eventsourcing.db import transaction
+from shared.eventsourcing.store import ConcurrencyError
+from shared.runtime.idempotency import IdempotentRequest, answer
+
+if TYPE_CHECKING:
+    from shared.runtime.service import ServiceContext
+
+log = structlog.get_logger(__name__)
+
+C = TypeVar("C", bound=BaseModel)  # a command
+S = TypeVar("S")  # an aggregate's state
+G = TypeVar("G")  # what a decision is given besides command and state
+
+
+@dataclass(frozen=True)
+class Decider(Generic[S]):
+    """An aggregate, as the pipeline needs it: where its events live (``stream`` of the
+    aggregate's id), the state before any event, how an event changes the state, and
+    ``decide(command, state, given) -> events``, pure, raising ``DomainError`` on a broken
+    rule."""
+
+    stream: Callable[[str], str]
+    initial: S
+    evolve: Callable[[S, Any], S]
+    decide: Callable[[Any, S, Any], Sequence[Event]]
+
+
+@dataclass
+class Call(Generic[C]):
+    """One command being executed: what ``given``, ``scope``, ``record`` and ``answer`` see."""
+
+    ctx: ServiceContext[Any]
+    command: C
+    org: Organisation
+    conn: asyncpg.Connection
+    metadata: Metadata
+    _ids: list[str] = field(default_factory=list)
+    _used: int = 0
+
+    def new_id(self) -> str:
+        """A fresh id for something the command creates; the n-th call gives the same id on
+        every attempt of this request."""
+        if self._used == len(self._ids):
+            self._ids.append(uuid.uuid4().hex)
+        self._used += 1
+        return self._ids[self._used - 1]
+
+    def _next_attempt(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._used = 0
+
+
+async def _nothing(_: Call[Any]) -> None:
+    return None
+
+
+def _no_scope(_: Any, __: Any, ___: Any) -> Target:
+    return Target()
+
+
+async def _no_writes(_: Call[Any], __: Any, ___: Sequence[Event]) -> None:
+    return None
+
+
+def _no_answer(_: Call[Any], __: Any, ___: Sequence[Event]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class CommandSpec(Generic[C, S, G]):
+    """How one command type runs through the pipeline.
+
+    - ``decider``: the aggregate it is decided by and appended to;
+    - ``aggregate_id(command, given)``: which one (usually a field of the command);
+    - ``action``: what the acting organisation must be allowed to do;
+    - ``given(call)``: what the decision needs to look up (a class view, a roster, today),
+      read on ``call.conn`` in the command's transaction; it may lock what must not change
+      until commit, and raise ``NotFound`` for what the command names but does not exist;
+    - ``scope(command, state, given)``: the target the permission is checked against (raise
+      ``NotFound`` when the aggregate does not exist and the command needs it);
+    - ``record(call, given, events)``: what the command writes besides its events and their
+      projection (the sealed personal record of a registration, a certificate number used);
+    - ``answer(call, given, events)``: the body of the route's answer, with ``status_code``.
+    """
+
+    decider: Decider[S]
+    aggregate_id: Callable[[C, G], str]
+    action: Action
+    given: Callable[[Call[C]], Awaitable[G]] = _nothing  # type: ignore[assignment]
+    scope: Callable[[C, S, G], Target] = _no_scope
+    record: Callable[[Call[C], G, Sequence[Event]], Awaitable[None]] = _no_writes
+    answer: Callable[[Call[C], G, Sequence[Event]], Any] = _no_answer
+    status_code: int = 204
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[G]):
+    """What a command did: its events (as appended) and what its decision was given."""
+
+    events: Sequence[Event]
+    given: G
+    body: Any
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a command that lost a race is made again, and how long it waits between
+    attempts: a random time up to ``base * 2**n`` seconds, at most ``cap`` (full jitter, so
+    the losers of one race do not collide again in step)."""
+
+    attempts: int = 8
+    base: float = 0.005
+    cap: float = 0.25
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2 ** attempt))
+
+    def retry_after_seconds(self) -> int:
+        """What the 409 after the last attempt tells the client to wait: as long as all the
+        attempts could have waited, at least a second."""
+        return max(1, round(sum(min(self.cap, self.base * 2 ** n)
+                                for n in range(self.attempts))))
+
+
+class CommandConflict(ConcurrencyError):
+    """Every attempt lost its race: 409 ``concurrent_update`` with ``Retry-After``."""
+
+    def __init__(self, last: ConcurrencyError, attempts: int, retry_after: int) -> None:
+        super().__init__(last.stream_id, last.expected, last.actual)
+        self.attempts = attempts
+        self.retry_after = retry_after
+
+
+async def run(ctx: ServiceContext[Any], command: BaseModel, org: Organisation,
+              metadata: Metadata, conn: asyncpg.Connection | None = None) -> Outcome[Any]:
+    """Execute ``command`` through the pipeline; on ``conn`` (a savepoint per attempt in the
+    caller's transaction, e.g. the one that holds an Idempotency-Key) or in a transaction of
+    its own per attempt."""
+    spec = ctx.commands.get(type(command))
+    if spec is None:
+        raise TypeError(f"{ctx.name} declares no command {type(command).__name__}")
+    require_role(org, spec.action)
+    policy = ctx.retry_policy
+    call: Call[Any] = Call(ctx, command, org, conn, metadata)  # type: ignore[arg-type]
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            async with transaction(ctx.pool, conn) as attempt_conn:
+                call._next_attempt(attempt_conn)
+                return await _attempt(ctx, spec, call, attempt)
+        except ConcurrencyError as conflict:
+            if attempt == policy.attempts:
+                log.warning("command conflicts exhausted", command=type(command).__name__,
+                            stream=conflict.stream_id, attempts=attempt)
+                raise CommandConflict(conflict, attempt, policy.retry_after_seconds()) from None
+            log.info("command conflict, deciding again", command=type(command).__name__,
+                     stream=conflict.stream_id, attempt=attempt)
+            await asyncio.sleep(policy.delay(attempt))
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+async def _attempt(ctx: ServiceContext[Any], spec: CommandSpec[Any, Any, Any], call: Call[Any],
+                   attempt: int) -> Outcome[Any]:
+    given = await spec.given(call)
+    aggregate_id = spec.aggregate_id(call.command, given)
+    stream = spec.decider.stream(aggregate_id)
+    stored = await ctx.store.read_stream(stream, conn=call.conn)
+    state = fold(stored, spec.decider.evolve, spec.decider.initial)
+    version = stored[-1].version if stored else 0
+    require(call.org, spec.action, spec.scope(call.command, state, given))
+    events = list(spec.decider.decide(call.command, state, given))
+    await ctx.project(call.conn, events)
+    await spec.record(call, given, events)
+    await ctx.store.append(stream, version, events, call.metadata, conn=call.conn)
+    return Outcome(events, given, spec.answer(call, given, events), attempt)
+
+
+async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request,
+                  org: Organisation, once: IdempotentRequest) -> Response:
+    """A route's whole body: run ``command`` under the request's Idempotency-Key (when it
+    carries one) and answer with the command's status code and body."""
+    from shared.auth.http import acting_metadata  # auth.http imports the service module
+
+    spec = ctx.commands[type(command)]
+    metadata = acting_metadata(request, org)
+
+    async def effect(conn: asyncpg.Connection | None) -> Response:
+        outcome = await run(ctx, command, org, metadata, conn)
+        if spec.status_code == 204:
+            return Response(status_code=204)
+        return answer(spec.status_code, outcome.body)
+
+    return await once.run(ctx.pool, org.org_id, effect)
