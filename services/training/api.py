@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from services.training import handlers, projections
+from services.training import projections
 from services.training.domain.attendance import CompleteClass, RecordAttendance, VoidAttendance
 from services.training.domain.catalogue import SEED_DEMAND, SEED_OCCUPATIONS
 from services.training.domain.class_run import ApproveClass, ScheduleClass
@@ -19,10 +20,12 @@ from services.training.domain.institution import (
 )
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
-from shared.contracts.bounds import Id
+from shared.contracts.bounds import MAX_CLASS_SIZE, Id
 from shared.contracts.common import CheckInMethod
 from shared.contracts.training import ClassCompleted
-from shared.runtime.errors import NotFound
+from shared.runtime.commands import Outcome, execute, run_each
+from shared.runtime.errors import DomainError, NotFound
+from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.paging import Page, answer_page, iso, one_page
 from shared.runtime.params import PathId
 from shared.runtime.service import Context
@@ -44,6 +47,54 @@ class Attendance(BaseModel):
 
 class AttendanceCreated(BaseModel):
     attendance_id: str
+
+
+class CheckIn(BaseModel):
+    worker_id: Id
+    minutes: int = Field(ge=0, description="Whole minutes attended")
+    method: CheckInMethod
+
+
+class SessionRegister(BaseModel):
+    check_ins: list[CheckIn] = Field(min_length=1, max_length=MAX_CLASS_SIZE)
+
+    @field_validator("check_ins")
+    @classmethod
+    def _each_trainee_once(cls, check_ins: list[CheckIn]) -> list[CheckIn]:
+        seen: set[str] = set()
+        for line in check_ins:
+            if line.worker_id in seen:
+                raise ValueError("a trainee appears more than once in the register")
+            seen.add(line.worker_id)
+        return check_ins
+
+
+class RegisterLine(BaseModel):
+    worker_id: str
+    outcome: Literal["recorded", "already_recorded", "refused"]
+    attendance_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class SessionRegisterAnswer(BaseModel):
+    lines: list[RegisterLine]
+
+
+# Refusals about one trainee, which refuse that line of a register and not the others.
+TRAINEE_REFUSALS = frozenset({"worker_not_enrolled", "minutes_exceed_session",
+                              "attendance_already_recorded", "too_many_attendance_records"})
+
+
+def register_line(worker_id: str, outcome: Outcome[Any] | DomainError) -> RegisterLine:
+    if not isinstance(outcome, DomainError):
+        return RegisterLine(worker_id=worker_id, outcome="recorded",
+                            attendance_id=outcome.body["attendance_id"])
+    if outcome.code == "attendance_already_recorded":
+        return RegisterLine(worker_id=worker_id, outcome="already_recorded",
+                            attendance_id=str(outcome.details["attendance_id"]))
+    return RegisterLine(worker_id=worker_id, outcome="refused", code=outcome.code,
+                        message=outcome.message)
 
 
 @router.get("/occupations", tags=["catalogue"], summary="The occupation catalogue (paged)",
@@ -68,65 +119,93 @@ async def get_destinations(_: Acting, page: Page, request: Request,
 @router.post("/institutions", status_code=status.HTTP_204_NO_CONTENT, tags=["institutions"],
              responses=REFUSALS, summary="Accredit an institution (HR bureau)")
 async def post_institution(body: AccreditInstitution, request: Request, ctx: Context,
-                           org: Acting) -> None:
-    await handlers.accredit(ctx, body, org, acting_metadata(request, org))
+                           org: Acting, once: Idempotent) -> Response:
+    return await execute(ctx, body, request, org, once)
 
 
 @router.post("/institutions/{institution_id}/suspension", status_code=204,
              tags=["institutions"], responses=REFUSALS, summary="Suspend an institution (HR)")
 async def post_suspension(institution_id: PathId, body: Reason, request: Request, ctx: Context,
-                          org: Acting) -> None:
+                          org: Acting, once: Idempotent) -> Response:
     cmd = SuspendInstitution(institution_id=institution_id, reason=body.reason)
-    await handlers.suspend(ctx, cmd, org, acting_metadata(request, org))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/institutions/{institution_id}/reinstatement", status_code=204,
              tags=["institutions"], responses=REFUSALS, summary="Reinstate an institution (HR)")
 async def post_reinstatement(institution_id: PathId, request: Request, ctx: Context,
-                             org: Acting) -> None:
+                             org: Acting, once: Idempotent) -> Response:
     cmd = ReinstateInstitution(institution_id=institution_id)
-    await handlers.reinstate(ctx, cmd, org, acting_metadata(request, org))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/classes", status_code=status.HTTP_204_NO_CONTENT, tags=["classes"],
              responses=REFUSALS, summary="Schedule a class run (its institution)")
-async def post_class(body: ScheduleClass, request: Request, ctx: Context, org: Acting) -> None:
-    await handlers.schedule(ctx, body, org, acting_metadata(request, org))
+async def post_class(body: ScheduleClass, request: Request, ctx: Context, org: Acting,
+                     once: Idempotent) -> Response:
+    return await execute(ctx, body, request, org, once)
 
 
 @router.post("/classes/{class_id}/approval", status_code=204, tags=["classes"],
              responses=REFUSALS, summary="Approve a class, opening enrolment (HR bureau)")
-async def post_approval(class_id: PathId, request: Request, ctx: Context, org: Acting) -> None:
-    await handlers.approve(ctx, ApproveClass(class_id=class_id), org,
-                           acting_metadata(request, org))
+async def post_approval(class_id: PathId, request: Request, ctx: Context, org: Acting,
+                        once: Idempotent) -> Response:
+    return await execute(ctx, ApproveClass(class_id=class_id), request, org, once)
 
 
 @router.post("/classes/{class_id}/attendance", status_code=201, tags=["attendance"],
              response_model=AttendanceCreated, responses=REFUSALS,
              summary="Record a trainee's attendance at a session (its institution)")
 async def post_attendance(class_id: PathId, body: Attendance, request: Request, ctx: Context,
-                          org: Acting) -> AttendanceCreated:
+                          org: Acting, once: Idempotent) -> Response:
     cmd = RecordAttendance(class_id=class_id, **body.model_dump())
-    attendance_id = await handlers.record_attendance(ctx, cmd, org,
-                                                     acting_metadata(request, org))
-    return AttendanceCreated(attendance_id=attendance_id)
+    return await execute(ctx, cmd, request, org, once)
+
+
+@router.post("/classes/{class_id}/sessions/{session_id}/attendance", tags=["attendance"],
+             response_model=SessionRegisterAnswer, responses=REFUSALS,
+             summary="Record a session's register in one request: every check-in a face-check "
+                     "terminal or the platform's session log holds (its institution)",
+             description="The check-ins are decided together and recorded in one transaction: "
+                         "each line is answered `recorded` (with its attendance id), "
+                         "`already_recorded` (with the existing record's id) or `refused` "
+                         "(with the reason's code and sentence: not enrolled, more minutes "
+                         "than the session, too many records). A refusal about the class or "
+                         "the session itself (unknown, not approved, completed, not held yet) "
+                         "refuses the whole register and records nothing. Send an "
+                         "Idempotency-Key to upload a register again safely.")
+async def post_session_register(class_id: PathId, session_id: PathId, body: SessionRegister,
+                                request: Request, ctx: Context, org: Acting,
+                                once: Idempotent) -> Response:
+    commands = [RecordAttendance(class_id=class_id, session_id=session_id,
+                                 worker_id=line.worker_id, minutes=line.minutes,
+                                 method=line.method) for line in body.check_ins]
+    metadata = acting_metadata(request, org)
+
+    async def record(conn: asyncpg.Connection | None) -> Response:
+        outcomes = await run_each(ctx, commands, org, metadata, conn,
+                                  refusable=lambda e: e.code in TRAINEE_REFUSALS)
+        return answer(200, SessionRegisterAnswer(lines=[
+            register_line(cmd.worker_id, outcome)
+            for cmd, outcome in zip(commands, outcomes, strict=True)]))
+
+    return await once.run(ctx.pool, org.org_id, record)
 
 
 @router.post("/classes/{class_id}/attendance/{attendance_id}/void", status_code=204,
              tags=["attendance"], responses=REFUSALS,
              summary="Void an attendance record (a correction; nothing is deleted)")
 async def post_void(class_id: PathId, attendance_id: PathId, body: Reason, request: Request,
-                    ctx: Context, org: Acting) -> None:
+                    ctx: Context, org: Acting, once: Idempotent) -> Response:
     cmd = VoidAttendance(class_id=class_id, attendance_id=attendance_id, reason=body.reason)
-    await handlers.void_attendance(ctx, cmd, org, acting_metadata(request, org))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/classes/{class_id}/completion", tags=["classes"], response_model=ClassCompleted,
              responses=REFUSALS, summary="Complete a class: every trainee's attendance outcome")
 async def post_completion(class_id: PathId, request: Request, ctx: Context,
-                          org: Acting) -> ClassCompleted:
-    return await handlers.complete(ctx, CompleteClass(class_id=class_id), org,
-                                   acting_metadata(request, org))
+                          org: Acting, once: Idempotent) -> Response:
+    return await execute(ctx, CompleteClass(class_id=class_id), request, org, once)
 
 
 @router.get("/classes/{class_id}/sheet", tags=["queries"], responses=REFUSALS,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.training import projections
 from services.training.api import router
+from services.training.commands import COMMANDS
 from services.training.consumers import ROSTER
 from services.training.settings import TrainingSettings
 from shared.runtime.service import ServiceSpec
@@ -19,4 +21,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[ROSTER],
     settings_class=TrainingSettings,
+    commands=COMMANDS,
+    projection=projections.project,
 )

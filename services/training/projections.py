@@ -93,3 +93,25 @@ async def class_sheet(conn: asyncpg.Connection, class_id: str, after: tuple[Any,
         "ORDER BY session_date, session_id, worker_id, attendance_id LIMIT $6",
         class_id, *after, limit)
     return [dict(r) for r in trainees], [dict(r) for r in attendance]
+
+
+async def on_roster(conn: asyncpg.Connection, class_id: str, worker_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM roster WHERE class_id = $1 AND worker_id = $2)",
+        class_id, worker_id)
+
+
+async def worker_of_record(conn: asyncpg.Connection, class_id: str,
+                           attendance_id: str) -> str | None:
+    """Whose record ``attendance_id`` is, when it is one of this class's."""
+    return await conn.fetchval(
+        "SELECT worker_id FROM attendance_sheet WHERE attendance_id = $1 AND class_id = $2",
+        attendance_id, class_id)
+
+
+async def class_records(conn: asyncpg.Connection, class_id: str) -> list[asyncpg.Record]:
+    """Every attendance record of the class, voided ones included (at most a class's size
+    times a trainee's bound, ``MAX_ATTENDANCE_RECORDS``)."""
+    return await conn.fetch(
+        "SELECT attendance_id, session_id, session_date, worker_id, minutes, voided_reason "
+        "FROM attendance_sheet WHERE class_id = $1", class_id)

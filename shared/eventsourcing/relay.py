@@ -1,7 +1,8 @@
 """The outbox relay: the event store is the outbox.
 
-It publishes committed events to ``<prefix>.<service>.events`` in position order, keyed by stream
-id (so each stream's events stay in one partition, in order), and then checkpoints the last
+It publishes committed events to ``<prefix>.<service>.events`` in position order, keyed by
+``partition_key`` of the stream id (so each stream's events, and those of the streams named
+under it, stay in one partition, in order), and then checkpoints the last
 position it published in the service's own database. A crash between publishing and
 checkpointing republishes a few events: delivery is at least once, and the inboxes make the
 effect exactly once.
@@ -43,7 +44,7 @@ from shared.eventsourcing import quarantine
 from shared.eventsourcing.authenticity import sign_batch
 from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
 from shared.eventsourcing.signing import SigningKey
-from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent
+from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent, partition_key
 from shared.eventsourcing.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -255,7 +256,8 @@ class Relay:
             headers, value = record
             try:
                 sends.append(await self._producer.send(
-                    self.topic, value=value, key=event.stream_id.encode(), headers=headers))
+                    self.topic, value=value, key=partition_key(event.stream_id).encode(),
+                    headers=headers))
             except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
                 sends.append(exc)
                 if not is_refused_for_good(exc):

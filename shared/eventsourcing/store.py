@@ -45,6 +45,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def partition_key(stream_id: str) -> str:
+    """The key a stream's events are published under: the stream id up to its first '/'.
+
+    A stream named ``<parent>/<part>`` (a trainee's attendance in ``class-<id>/trainee-<w>``)
+    is published under its parent's key, so its events share the parent's partition and reach
+    every consumer in the order they were committed, with the parent's (a class's records
+    before its completion). Any other stream is its own key."""
+    return stream_id.split("/", 1)[0]
+
+
 class ConcurrencyError(Exception):
     """The stream moved on since the caller read it: reload, decide again, retry.
 

@@ -42,10 +42,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from shared.aggregate import fold
-from shared.auth.policy import Action, Organisation, Target, require, require_role
+from shared.auth.policy import Action, Forbidden, Organisation, Target, require, require_role
 from shared.contracts import Event, Metadata
 from shared.eventsourcing.db import transaction
 from shared.eventsourcing.store import ConcurrencyError
+from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import IdempotentRequest, answer
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Decider(Generic[S]):
     ``decide(command, state, given) -> events``, pure, raising ``DomainError`` on a broken
     rule."""
 
-    stream: Callable[[str], str]
+    stream: Callable[[Any], str]
     initial: S
     evolve: Callable[[S, Any], S]
     decide: Callable[[Any, S, Any], Sequence[Event]]
@@ -117,7 +118,8 @@ class CommandSpec(Generic[C, S, G]):
     """How one command type runs through the pipeline.
 
     - ``decider``: the aggregate it is decided by and appended to;
-    - ``aggregate_id(command, given)``: which one (usually a field of the command);
+    - ``aggregate_id(command, given)``: which one (usually a field of the command), as the
+      decider's ``stream`` takes it;
     - ``action``: what the acting organisation must be allowed to do;
     - ``given(call)``: what the decision needs to look up (a class view, a roster, today),
       read on ``call.conn`` in the command's transaction; it may lock what must not change
@@ -130,7 +132,7 @@ class CommandSpec(Generic[C, S, G]):
     """
 
     decider: Decider[S]
-    aggregate_id: Callable[[C, G], str]
+    aggregate_id: Callable[[C, G], Any]
     action: Action
     given: Callable[[Call[C]], Awaitable[G]] = _nothing  # type: ignore[assignment]
     scope: Callable[[C, S, G], Target] = _no_scope
@@ -183,42 +185,90 @@ async def run(ctx: ServiceContext[Any], command: BaseModel, org: Organisation,
     """Execute ``command`` through the pipeline; on ``conn`` (a savepoint per attempt in the
     caller's transaction, e.g. the one that holds an Idempotency-Key) or in a transaction of
     its own per attempt."""
-    spec = ctx.commands.get(type(command))
-    if spec is None:
-        raise TypeError(f"{ctx.name} declares no command {type(command).__name__}")
-    require_role(org, spec.action)
+    [outcome] = await run_each(ctx, [command], org, metadata, conn)
+    if isinstance(outcome, DomainError):  # cannot happen: nothing is refusable line by line
+        raise outcome
+    return outcome
+
+
+async def run_each(ctx: ServiceContext[Any], commands: Sequence[BaseModel], org: Organisation,
+                   metadata: Metadata, conn: asyncpg.Connection | None = None, *,
+                   refusable: Callable[[DomainError], bool] = lambda _: False,
+                   ) -> list[Outcome[Any] | DomainError]:
+    """Execute several commands as one: all decided, then all written, in one transaction.
+
+    A command refused with a ``DomainError`` that ``refusable`` accepts is left out and its
+    refusal returned in its place (a session register's trainee who is not enrolled); any
+    other refusal, and every ``Forbidden`` or ``NotFound``, refuses them all. A conflict on any
+    stream makes the whole set again. The commands must name different aggregates: each is
+    decided on its stream as it was before any of them is appended."""
+    specs = [_spec(ctx, command) for command in commands]
+    for action in {spec.action for spec in specs}:
+        require_role(org, action)
+    calls: list[Call[Any]] = [Call(ctx, command, org, conn, metadata)  # type: ignore[arg-type]
+                              for command in commands]
     policy = ctx.retry_policy
-    call: Call[Any] = Call(ctx, command, org, conn, metadata)  # type: ignore[arg-type]
     for attempt in range(1, policy.attempts + 1):
         try:
             async with transaction(ctx.pool, conn) as attempt_conn:
-                call._next_attempt(attempt_conn)
-                return await _attempt(ctx, spec, call, attempt)
+                decided: list[_Decided | DomainError] = []
+                for spec, call in zip(specs, calls, strict=True):
+                    call._next_attempt(attempt_conn)
+                    try:
+                        decided.append(await _decide(ctx, spec, call))
+                    except DomainError as refusal:
+                        if isinstance(refusal, Forbidden | NotFound) or not refusable(refusal):
+                            raise
+                        decided.append(refusal)
+                written = [d for d in decided if isinstance(d, _Decided)]
+                for d in written:
+                    await ctx.project(attempt_conn, d.events)
+                    await d.spec.record(d.call, d.given, d.events)
+                # The appends last: the first one takes the store's head lock until commit.
+                for d in written:
+                    await ctx.store.append(d.stream, d.version, d.events, metadata,
+                                           conn=attempt_conn)
+                return [d if isinstance(d, DomainError) else
+                        Outcome(d.events, d.given, d.spec.answer(d.call, d.given, d.events),
+                                attempt) for d in decided]
         except ConcurrencyError as conflict:
+            names = sorted({type(c).__name__ for c in commands})
             if attempt == policy.attempts:
-                log.warning("command conflicts exhausted", command=type(command).__name__,
+                log.warning("command conflicts exhausted", commands=names,
                             stream=conflict.stream_id, attempts=attempt)
                 raise CommandConflict(conflict, attempt, policy.retry_after_seconds()) from None
-            log.info("command conflict, deciding again", command=type(command).__name__,
+            log.info("command conflict, deciding again", commands=names,
                      stream=conflict.stream_id, attempt=attempt)
             await asyncio.sleep(policy.delay(attempt))
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-async def _attempt(ctx: ServiceContext[Any], spec: CommandSpec[Any, Any, Any], call: Call[Any],
-                   attempt: int) -> Outcome[Any]:
+def _spec(ctx: ServiceContext[Any], command: BaseModel) -> CommandSpec[Any, Any, Any]:
+    spec = ctx.commands.get(type(command))
+    if spec is None:
+        raise TypeError(f"{ctx.name} declares no command {type(command).__name__}")
+    return spec
+
+
+@dataclass(frozen=True)
+class _Decided:
+    spec: CommandSpec[Any, Any, Any]
+    call: Call[Any]
+    given: Any
+    stream: str
+    version: int
+    events: list[Event]
+
+
+async def _decide(ctx: ServiceContext[Any], spec: CommandSpec[Any, Any, Any],
+                  call: Call[Any]) -> _Decided:
     given = await spec.given(call)
-    aggregate_id = spec.aggregate_id(call.command, given)
-    stream = spec.decider.stream(aggregate_id)
+    stream = spec.decider.stream(spec.aggregate_id(call.command, given))
     stored = await ctx.store.read_stream(stream, conn=call.conn)
     state = fold(stored, spec.decider.evolve, spec.decider.initial)
-    version = stored[-1].version if stored else 0
     require(call.org, spec.action, spec.scope(call.command, state, given))
     events = list(spec.decider.decide(call.command, state, given))
-    await ctx.project(call.conn, events)
-    await spec.record(call, given, events)
-    await ctx.store.append(stream, version, events, call.metadata, conn=call.conn)
-    return Outcome(events, given, spec.answer(call, given, events), attempt)
+    return _Decided(spec, call, given, stream, stored[-1].version if stored else 0, events)
 
 
 async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request,

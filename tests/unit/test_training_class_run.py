@@ -10,7 +10,7 @@ from services.training.domain.class_run import (
     session_bounds,
     session_minutes,
 )
-from services.training.domain.decide import decide_class
+from services.training.domain.decide import ClassGiven, decide_class
 from services.training.domain.institution import Institution, SuspendInstitution
 from shared.contracts.training import ClassApproved, ClassScheduled
 from shared.runtime.errors import DomainError
@@ -172,8 +172,9 @@ def test_a_class_of_an_institution_suspended_since_scheduling_is_not_approved():
 
 
 def test_decide_routes_class_commands():
-    events = decide_class(schedule_command(), ClassRun(), institution=accredited(),
-                          catalogue=CATALOGUE)
+    events = decide_class(schedule_command(), ClassRun(),
+                          ClassGiven(today=date(2025, 7, 1), catalogue=CATALOGUE,
+                                     institution=accredited()))
     assert isinstance(events[0], ClassScheduled)
 
 

@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from services.training.domain import institution
-from services.training.domain.decide import decide_institution
+from services.training.domain.decide import InstitutionGiven, decide_institution
 from services.training.domain.institution import (
     Institution,
     ReinstateInstitution,
@@ -83,6 +83,6 @@ def test_only_a_suspended_institution_is_reinstated():
 
 
 def test_decide_routes_institution_commands():
-    events = decide_institution(accredit_command(), Institution(), catalogue=CATALOGUE,
-                                today=TODAY)
+    events = decide_institution(accredit_command(), Institution(),
+                                InstitutionGiven(today=TODAY, catalogue=CATALOGUE))
     assert isinstance(events[0], InstitutionAccredited)

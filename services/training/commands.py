@@ -1,0 +1,156 @@
+"""Training's commands, as the kit's pipeline runs them (shared/runtime/commands.py).
+
+Attendance and completion exclude each other per class with a PostgreSQL advisory lock on
+the class: every check-in and void holds it shared (check-ins of one class run side by side),
+a completion holds it exclusively. So a completion reads the class's live records from the read
+model only once no check-in is in flight, and none can be added until it has committed (after
+which the class stream says the class is completed, and check-ins are refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from services.training import projections
+from services.training.domain.attendance import CompleteClass, RecordAttendance, VoidAttendance
+from services.training.domain.catalogue import catalogue_by_code
+from services.training.domain.class_run import ApproveClass, ClassRun, ScheduleClass
+from services.training.domain.decide import (
+    CLASS,
+    INSTITUTION,
+    TRAINEE,
+    ClassGiven,
+    InstitutionGiven,
+    TraineeGiven,
+    entries,
+)
+from services.training.domain.institution import (
+    AccreditInstitution,
+    ReinstateInstitution,
+    SuspendInstitution,
+)
+from services.training.settings import TrainingSettings
+from shared.aggregate import load
+from shared.auth.policy import Action, Target
+from shared.calendar import programme_today
+from shared.contracts import Event
+from shared.contracts.training import ClassCompleted
+from shared.runtime.commands import Call, CommandSpec
+from shared.runtime.errors import NotFound
+
+CATALOGUE = catalogue_by_code()
+
+_LOCK = "SELECT pg_advisory_xact_lock{}(hashtextextended('songji.training.class:' || $1, 0))"
+LOCK_CLASS_SHARED = _LOCK.format("_shared")
+LOCK_CLASS = _LOCK.format("")
+
+
+def _owner(class_id: str, state: ClassRun) -> Target:
+    """The class's institution; 404 for a class never scheduled (asked only of a role that may
+    act on classes at all: the pipeline checks the role first)."""
+    if state.scheduled is None:
+        raise NotFound("class_unknown", "No class is scheduled with this id.", class_id=class_id)
+    return Target(institution_id=state.scheduled.institution_id)
+
+
+# -- institutions ---------------------------------------------------------------------------
+
+async def _institution_given(_: Call[Any]) -> InstitutionGiven:
+    return InstitutionGiven(today=programme_today(), catalogue=CATALOGUE)
+
+
+def _institution_spec(action: Action) -> CommandSpec[Any, Any, InstitutionGiven]:
+    return CommandSpec(INSTITUTION, lambda cmd, _: cmd.institution_id, action,
+                       given=_institution_given)
+
+
+# -- classes --------------------------------------------------------------------------------
+
+async def _schedule_given(call: Call[ScheduleClass]) -> ClassGiven:
+    institution, _ = await load(call.ctx.store, INSTITUTION.stream(call.command.institution_id),
+                                INSTITUTION.evolve, INSTITUTION.initial, conn=call.conn)
+    return ClassGiven(today=programme_today(), catalogue=CATALOGUE, institution=institution)
+
+
+async def _approve_given(call: Call[ApproveClass]) -> ClassGiven:
+    """Approval re-checks the institution (a suspension since scheduling blocks it)."""
+    institution_id = await call.conn.fetchval(
+        "SELECT institution_id FROM class_runs WHERE class_id = $1", call.command.class_id)
+    institution = INSTITUTION.initial
+    if institution_id is not None:
+        institution, _ = await load(call.ctx.store, INSTITUTION.stream(institution_id),
+                                    INSTITUTION.evolve, INSTITUTION.initial, conn=call.conn)
+    return ClassGiven(today=programme_today(), catalogue=CATALOGUE, institution=institution)
+
+
+async def _complete_given(call: Call[CompleteClass]) -> ClassGiven:
+    class_id = call.command.class_id
+    await call.conn.execute(LOCK_CLASS, class_id)  # no check-in in flight, none until commit
+    settings: TrainingSettings = call.ctx.settings
+    return ClassGiven(today=programme_today(), catalogue=CATALOGUE,
+                      roster=await projections.roster(call.conn, class_id),
+                      records=entries(await projections.class_records(call.conn, class_id)),
+                      threshold_percent=settings.attendance_threshold_percent)
+
+
+def _completed(_: Call[CompleteClass], __: ClassGiven, events: Sequence[Event]) -> ClassCompleted:
+    [event] = events
+    assert isinstance(event, ClassCompleted)
+    return event
+
+
+# -- attendance -----------------------------------------------------------------------------
+
+async def _class_for_attendance(call: Call[Any]) -> ClassRun:
+    class_id = call.command.class_id
+    await call.conn.execute(LOCK_CLASS_SHARED, class_id)
+    state, _ = await load(call.ctx.store, CLASS.stream(class_id), CLASS.evolve, CLASS.initial,
+                          conn=call.conn)
+    return state
+
+
+async def _record_given(call: Call[RecordAttendance]) -> TraineeGiven:
+    cmd = call.command
+    return TraineeGiven(class_run=await _class_for_attendance(call), worker_id=cmd.worker_id,
+                        on_roster=await projections.on_roster(call.conn, cmd.class_id,
+                                                              cmd.worker_id),
+                        today=programme_today(), attendance_id=call.new_id())
+
+
+async def _void_given(call: Call[VoidAttendance]) -> TraineeGiven:
+    cmd = call.command
+    worker_id = await projections.worker_of_record(call.conn, cmd.class_id, cmd.attendance_id)
+    return TraineeGiven(class_run=await _class_for_attendance(call), worker_id=worker_id,
+                        on_roster=False, today=programme_today())
+
+
+def _trainee(cmd: Any, given: TraineeGiven) -> tuple[str, str]:
+    # A void naming no record of the class reads an empty stream: the rule refuses it
+    # (attendance_unknown), after the scope check.
+    return cmd.class_id, given.worker_id or ""
+
+
+def _class_owner(cmd: Any, _: ClassRun, given: TraineeGiven) -> Target:
+    return _owner(cmd.class_id, given.class_run)
+
+
+COMMANDS: dict[type[Any], CommandSpec[Any, Any, Any]] = {
+    AccreditInstitution: _institution_spec(Action.ACCREDIT_INSTITUTION),
+    SuspendInstitution: _institution_spec(Action.SUSPEND_INSTITUTION),
+    ReinstateInstitution: _institution_spec(Action.REINSTATE_INSTITUTION),
+    ScheduleClass: CommandSpec(
+        CLASS, lambda cmd, _: cmd.class_id, Action.SCHEDULE_CLASS, given=_schedule_given,
+        scope=lambda cmd, _, __: Target(institution_id=cmd.institution_id)),
+    ApproveClass: CommandSpec(CLASS, lambda cmd, _: cmd.class_id, Action.APPROVE_CLASS,
+                              given=_approve_given),
+    CompleteClass: CommandSpec(
+        CLASS, lambda cmd, _: cmd.class_id, Action.COMPLETE_CLASS, given=_complete_given,
+        scope=lambda cmd, state, _: _owner(cmd.class_id, state), answer=_completed,
+        status_code=200),
+    RecordAttendance: CommandSpec(
+        TRAINEE, _trainee, Action.RECORD_ATTENDANCE, given=_record_given, scope=_class_owner,
+        answer=lambda call, given, _: {"attendance_id": given.attendance_id}, status_code=201),
+    VoidAttendance: CommandSpec(TRAINEE, _trainee, Action.VOID_ATTENDANCE, given=_void_given,
+                                scope=_class_owner),
+}
