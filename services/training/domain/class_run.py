@@ -48,7 +48,9 @@ class PlannedSession(_Command):
 
 
 class ScheduleClass(_Command):
-    class_id: str = Field(min_length=1, max_length=64)
+    # No '/': a class is addressed by it in URLs, and its attendance streams are named
+    # under it (``class-{id}/trainee-{worker}``), which must never be another class's stream.
+    class_id: str = Field(min_length=1, max_length=64, pattern=r"^[^/]+$")
     institution_id: str = Field(min_length=1, max_length=64)
     occupation_code: OccupationCode
     target_level: SkillLevel
