@@ -27,7 +27,7 @@ up: $(STAMP)
 	$(BIN)/songji up
 
 test: $(BENCH_STAMP)
-	$(BIN)/ruff check shared services tests bench chaos
+	$(BIN)/ruff check shared services songji tests bench chaos
 	$(BIN)/pytest -ra
 
 unit: $(STAMP)
@@ -40,7 +40,7 @@ fuzz: $(STAMP)
 		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests bench chaos
+	$(BIN)/ruff check shared services songji tests bench chaos
 
 # Not part of `make test`: minutes of load on embedded servers. `make bench ARGS=--quick` for
 # a smoke run; see docs/benchmarks.md.

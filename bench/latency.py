@@ -50,9 +50,9 @@ from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore
 from shared.eventsourcing.topics import events_topic
 from shared.infra.dev_organisations import dev_tokens
-from shared.infra.launcher import Launcher
 from shared.infra.postgres import create_database
 from shared.infra.signing_keys import private_keys
+from songji.launcher import Launcher
 
 TRAINEES = 30
 SESSIONS = 4

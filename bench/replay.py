@@ -71,7 +71,7 @@ def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 async def _raw(bootstrap: str, prefix: str) -> dict:
     from aiokafka import AIOKafkaConsumer
 
-    from services.funding.topic_reader import consumer_settings
+    from songji.audit.topic_reader import consumer_settings
 
     gc.disable()  # as in the auditor's reader process
     consumer = AIOKafkaConsumer(*(events_topic(s, prefix) for s in SOURCES),
@@ -91,7 +91,7 @@ async def _raw(bootstrap: str, prefix: str) -> dict:
 
 async def _ledger(bootstrap: str, prefix: str) -> dict:
     from bench.history import bench_public_keys, policy_record
-    from services.funding.audit import rebuild_ledger, records_from_topics
+    from songji.audit.funding_replay import rebuild_ledger, records_from_topics
 
     started = time.perf_counter()
     records = await records_from_topics(bootstrap, prefix, services=SOURCES, idle_ms=IDLE_MS,

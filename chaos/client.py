@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 
 from chaos.faults import RequestFaults
-from shared.demo.client import ALWAYS_RETRIED, DemoError, Departments, _code
 from shared.runtime.idempotency import HEADER, REPLAYED_HEADER
+from songji.demo.client import ALWAYS_RETRIED, DemoError, Departments, _code
 
 # Conflict code -> the status of the success it stands for, and the fields of the refusal
 # that make up the success body (the demo reads ``worker_id`` and ``attendance_id``). Only

@@ -13,9 +13,9 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 
-from shared.demo import scenario as sc
-from shared.demo import steps
-from shared.demo.progress import Progress
+from songji.demo import scenario as sc
+from songji.demo import steps
+from songji.demo.progress import Progress
 
 Hook = Callable[[], Awaitable[None]]
 

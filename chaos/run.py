@@ -17,11 +17,11 @@ import httpx
 from chaos import bus, driver, faults, malformed, report, snapshot, verdict
 from chaos.client import ChaosDepartments
 from chaos.system import RunSystem, start_run
-from shared.demo import scenario as sc
-from shared.demo.steps import HR
 from shared.eventsourcing.topics import dead_letter_topic
 from shared.infra.kafka import EmbeddedKafka
 from shared.infra.provision import postgres_server
+from songji.demo import scenario as sc
+from songji.demo.steps import HR
 
 
 @dataclass(frozen=True)

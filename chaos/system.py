@@ -15,7 +15,7 @@ from pathlib import Path
 from shared.eventsourcing.topics import SERVICES
 from shared.infra.dev_organisations import dev_tokens
 from shared.infra.kafka import EmbeddedKafka
-from shared.infra.launcher import Launcher
+from songji.launcher import Launcher
 
 # The same settings for both runs, so that only the faults differ. A notice whose sender was
 # killed mid-send is taken over after CLAIM_TIMEOUT seconds instead of five minutes.

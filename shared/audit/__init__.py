@@ -1,1 +1,3 @@
-"""The auditor's tools: verify every store's hash chain, replay the history."""
+"""The kit's checks for the auditor, knowing no service: every store's hash chain
+(``verify``) and what the topics hold against the stores (``published``). The auditor's
+command and the funding replay are in ``songji.audit``."""

@@ -1,1 +1,2 @@
-"""The dead letters and the relay's quarantine, for operators: list, show, re-drive."""
+"""The dead letters, for operators: read, show and re-drive them (``letters``; the command is
+``songji.dlq.cli``)."""

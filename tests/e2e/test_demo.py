@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.auth.tokens import ENV_INLINE
-from shared.demo.scenario import build
+from songji.demo.scenario import build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

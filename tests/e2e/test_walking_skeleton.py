@@ -15,8 +15,8 @@ import pytest
 
 from shared.auth.tokens import ENV_INLINE
 from shared.infra.dev_organisations import dev_tokens
-from shared.infra.launcher import Launcher
 from shared.infra.ports import free_port_block
+from songji.launcher import Launcher
 from tests.integration.test_skeleton_services import national_id, registration
 from tests.orgs import auth
 from tests.support import eventually

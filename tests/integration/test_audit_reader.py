@@ -17,14 +17,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from services.funding.audit import rebuild_ledger, records_from_topics
 from services.funding.domain import build_ledger
-from services.funding.history import History
 from shared.contracts import Envelope, InvalidMessage
 from shared.contracts.envelope import text_headers
 from shared.eventsourcing.authenticity import SIGNATURE_HEADER, Authenticity
 from shared.eventsourcing.signing import new_key_pair
 from shared.eventsourcing.topics import ensure_topics, events_topic
+from songji.audit.funding_replay import rebuild_ledger, records_from_topics
+from songji.audit.history import History
 from tests.support import public_keys_in_tests, signed, signed_headers
 from tests.unit.funding.test_history import (
     _envelope,
@@ -192,7 +192,7 @@ async def test_a_reader_that_dies_is_reported_and_waited_for(
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader process that ends without its last frame (killed, say) is an error, not
     the end of the topics."""
-    from services.funding.topic_reader import ReaderFailed
+    from songji.audit.topic_reader import ReaderFailed
 
     before = _children()
     await ensure_topics(kafka_bootstrap, [events_topic(s, topic_prefix) for s in SERVICES])
@@ -210,7 +210,7 @@ async def test_a_caller_that_stops_early_leaves_no_reader_and_no_error_behind(
         kafka_bootstrap: str, topic_prefix: str) -> None:
     """The caller takes one batch and stops: the reader is ended and waited for, and the read
     it no longer waits for is not reported as an exception never retrieved."""
-    from services.funding.topic_reader import read_topics
+    from songji.audit.topic_reader import read_topics
 
     sources, _ = _sources_and_own(build_world(WORLD).records)
     await _publish(kafka_bootstrap, topic_prefix, [

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.funding.app import SPEC as FUNDING
-from services.funding.audit import records_from_topics, replay
 from shared.contracts import Envelope, Event
 from shared.contracts.training import (
     AttendanceRecorded,
@@ -22,6 +21,7 @@ from shared.contracts.training import (
 from shared.eventsourcing.authenticity import SIGNATURE_HEADER
 from shared.eventsourcing.signing import new_key_pair
 from shared.eventsourcing.topics import dead_letter_topic, events_topic
+from songji.audit.funding_replay import records_from_topics, replay
 from tests.integration.test_funding_service import DAYS, FUKANG, POLICY
 from tests.orgs import auth
 from tests.support import (

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from services.funding.app import SPEC as FUNDING
-from services.funding.audit import records_from_topics, replay
 from shared.contracts.assessment import CertificationRevoked
 from shared.runtime.idempotency import REPLAYED_HEADER
+from songji.audit.funding_replay import records_from_topics, replay
 from tests.integration.test_funding_service import POLICY, Source, certificate, run_class
 from tests.integration.test_idempotency import HR, event_types, keyed
 from tests.support import eventually, public_keys_in_tests, running_service

@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 
 from services.funding.app import SPEC as FUNDING
-from services.funding.audit import records_from_topics, replay
 from shared.audit.verify import verify_stores
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import (
@@ -29,6 +28,7 @@ from shared.contracts.training import (
     TraineeOutcome,
 )
 from shared.eventsourcing.topics import events_topic
+from songji.audit.funding_replay import records_from_topics, replay
 from tests.orgs import auth, token
 from tests.support import (
     TEST_PUBLIC_KEYS,

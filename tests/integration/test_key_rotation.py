@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from services.enrolment.app import SPEC as ENROLMENT
 from services.enrolment.vault import SEALED as VAULT_COLUMNS
 from services.notifications.app import SPEC as NOTIFICATIONS
-from shared.cli import KEY_SETTINGS
 from shared.infra.ports import free_port
 from shared.runtime.keys import KeyRing, replace_unchanged
+from songji.cli import KEY_SETTINGS
 from tests.integration.test_idempotency import HR, keyed
 from tests.integration.test_skeleton_services import register
 from tests.orgs import auth

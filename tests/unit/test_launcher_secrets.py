@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.infra.launcher import SECRET_SETTINGS, saved_secrets, secrets_env
+from songji.launcher import SECRET_SETTINGS, saved_secrets, secrets_env
 
 
 def test_keys_are_made_once_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,8 +38,8 @@ def test_each_service_is_given_its_own_signing_key_and_everyones_public_keys(
 ) -> None:
     from shared.eventsourcing.signing import SigningKey
     from shared.eventsourcing.topics import SERVICES
-    from shared.infra.launcher import Launcher
     from shared.infra.signing_keys import PRIVATE_FILE, known_public_keys, private_keys
+    from songji.launcher import Launcher
 
     monkeypatch.setenv("SONGJI_SIGNING_KEY", "set-for-another-process")
     monkeypatch.delenv("SONGJI_PUBLIC_KEYS", raising=False)

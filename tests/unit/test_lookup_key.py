@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from services.enrolment.settings import EnrolmentSettings
 from shared.eventsourcing.signing import PublicKeys, new_key_pair
-from shared.infra.launcher import secrets_env
 from shared.runtime.keys import check_random_secret
+from songji.launcher import secrets_env
 
 _PRIVATE, _PUBLIC = new_key_pair()
 COMMON = {"database_url": "postgresql://x/y", "kafka_bootstrap_servers": "k:9092",

@@ -264,7 +264,7 @@ def derive_lines(ordered: list[Consumed], workers: Iterable[str] | None = None,
     (policies, assessment bodies); so each worker is derived from that slice alone -- the
     same lines as from the whole history, at a fraction of the cost, and what lets the
     service recompute just the workers an event affects (and the auditor derive a history
-    one group of workers at a time, see ``services.funding.history``).
+    one group of workers at a time, see ``songji.audit.history``).
     """
     ordered = canonical(ordered)
     index = ClassRecords(r for r in ordered if worker_of(r.event) is None)

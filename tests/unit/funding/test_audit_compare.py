@@ -4,8 +4,8 @@ import csv
 import dataclasses
 import json
 
-from services.funding.audit import compare_lines, write_differences
 from services.funding.domain import build_ledger
+from songji.audit.funding_replay import compare_lines, write_differences
 
 from .world import FUKANG_DAYS, World, fukang_uplift
 

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.funding.audit import rebuild_ledger
 from services.funding.domain import build_ledger
 from services.funding.domain.facts import ConflictingDuplicate, Consumed
 from services.funding.domain.ledger import (
@@ -20,10 +19,11 @@ from services.funding.domain.ledger import (
     derive_lines,
     workers_in,
 )
-from services.funding.history import History
 from shared.contracts import Envelope, InvalidMessage
 from shared.contracts.envelope import text_headers
 from shared.contracts.training import ClassCompleted
+from songji.audit.funding_replay import rebuild_ledger
+from songji.audit.history import History
 
 from .test_order_independence import build_world, scenario
 
@@ -69,7 +69,7 @@ def test_the_history_derived_a_slice_at_a_time_is_the_ledger(s, rnd, buckets, sp
 
 
 def test_the_history_spills_and_reads_back_many_flushes(monkeypatch):
-    import services.funding.history as module
+    import songji.audit.history as module
 
     monkeypatch.setattr(module, "_FLUSH_AT", 7)
     s = {"trainees": [{"days_a": 6, "days_b": 4, "level": 4, "revoke": True,
@@ -164,9 +164,9 @@ def test_the_verdicts_the_topic_reader_hands_over_are_the_callers_own():
     the verdicts over (``topic_reader._judge``): the history the caller builds with them is
     the one it builds checking every record itself, refusals and their reasons included;
     records whose headers it would map otherwise (not ASCII, a null value) go without one."""
-    from services.funding.topic_reader import _judge
     from shared.eventsourcing.authenticity import Authenticity
     from shared.eventsourcing.signing import new_key_pair
+    from songji.audit.topic_reader import _judge
     from tests.support import public_keys_in_tests, signed, signed_headers
 
     w = build_world({"trainees": [{"days_a": 2, "days_b": 1, "level": 4, "revoke": True,
@@ -211,7 +211,7 @@ def test_the_verdicts_the_topic_reader_hands_over_are_the_callers_own():
 
 
 def test_records_with_the_same_header_names_share_one_interned_tuple():
-    from services.funding.topic_reader import _NAME_SEQUENCES, _known
+    from songji.audit.topic_reader import _NAME_SEQUENCES, _known
 
     known: dict[tuple[str, ...], tuple[str, ...]] = {}
     fresh = tuple("".join(["ce_", name]) for name in ("id", "type"))  # not interned

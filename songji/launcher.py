@@ -90,10 +90,10 @@ class Launcher:
         (a signal turned into KeyboardInterrupt, say), the ones already started are killed:
         they run in sessions of their own, so nothing else would stop them."""
         try:
-            # Without a base port, a block of free ports below the kernel's ephemeral range: a
-            # port found free there (free_port) can be taken by an outgoing connection, or be
-            # found free twice, before the service binds it (seen: funding's bind refused and
-            # its requests answered by another server).
+            # Without a base port, a block of free ports below the kernel's ephemeral range,
+            # which no outgoing connection is given: a port found free one at a time
+            # (free_port) could be taken by one, or handed out twice, before the service binds
+            # it, and its requests answered by another server.
             services = list(services)
             base = self.base_port or free_port_block(len(services))
             for index, name in enumerate(services):

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from shared.demo import scenario as sc
-from shared.demo.client import DemoError, Departments
-from shared.demo.progress import Progress
-from shared.demo.steps import STEPS, play
-from shared.demo.summary import Audit, collect, render
+from songji.demo import scenario as sc
+from songji.demo.client import DemoError, Departments
+from songji.demo.progress import Progress
+from songji.demo.steps import STEPS, play
+from songji.demo.summary import Audit, collect, render
 
 SOURCE_SERVICES = ("enrolment", "training", "assessment")
 
@@ -20,8 +20,8 @@ async def audit(dsns: Mapping[str, str] | None) -> Audit:
     """The auditor rebuilds the funding ledger from the source stores with the same pure
     function, compares it with what funding recorded and published, and checks every
     store's hash chain."""
-    from services.funding.audit import records_from_stores, replay
     from shared.audit.verify import verify_stores
+    from songji.audit.funding_replay import records_from_stores, replay
 
     result = Audit()
     if not dsns or "funding" not in dsns:

@@ -11,9 +11,9 @@ from datetime import date
 from typing import Any
 
 from shared.calendar import programme_today
-from shared.demo import scenario as sc
-from shared.demo.client import DemoError, Departments, bounded
-from shared.demo.progress import Progress
+from songji.demo import scenario as sc
+from songji.demo.client import DemoError, Departments, bounded
+from songji.demo.progress import Progress
 
 HR, STATION, INSTITUTION, BODY, UNION = ("hr-bureau", "station-fukang", "institution-1",
                                          "body-1", "union")

@@ -28,9 +28,7 @@ import asyncpg
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import FundPosition, Ledger, LedgerLine, settle
 from services.funding.domain.money import format_yuan
-from services.funding.history import History, fewer_collections, no_collections
 from services.funding.records import OUTPUT_TYPES, own_inputs, recorded_lines
-from services.funding.topic_reader import ReaderChecks, read_topics
 from shared.audit.published import TopicDifference, TopicImage
 from shared.contracts import model_for
 from shared.eventsourcing.authenticity import Authenticity
@@ -38,6 +36,8 @@ from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.signing import PublicKeys
 from shared.eventsourcing.store import EventStore
 from shared.eventsourcing.topics import events_topic
+from songji.audit.history import History, fewer_collections, no_collections
+from songji.audit.topic_reader import ReaderChecks, read_topics
 
 Progress = Callable[[int], None]
 COMPARED = ("amount_fen", "kind", "rule", "class_id", "worker_id", "payee_kind", "payee_id",
@@ -204,10 +204,10 @@ async def records_from_topics(bootstrap: str, prefix: str = "songji", *,
                               reader_checks: ReaderChecks = "spare",
                               image: TopicImage | None = None) -> History:
     """Every event on the services' topics from the first offset (no consumer group), spilled
-    to disk by worker as it is read (see ``services.funding.history``).
+    to disk by worker as it is read (see ``songji.audit.history``).
 
     The topics are consumed by a reader process that hands the records over in batches while
-    this process adds them to the history (``services.funding.topic_reader``): the two
+    this process adds them to the history (``songji.audit.topic_reader``): the two
     overlap, on two CPUs. ``reader_process=False`` consumes here instead, taking turns; the
     history is the same.
 
@@ -307,6 +307,6 @@ def rebuild_ledger(history: History | Iterable[Consumed], own: Iterable[Consumed
     own_then = own if as_of is None else [r for r in own if r.recorded_at <= as_of]
     # The lines are passed on, not held here: ``settle`` lets each go as it copies it. It
     # makes a few objects a line, each one a container the collector would track: with its
-    # default thresholds it rescanned every line again and again (1.0 of 2.6 s at 1M events).
+    # default thresholds the collector would rescan every line again and again as they pile up.
     with fewer_collections():
         return settle(own_then, history.derive(own, as_of=as_of)[0])

@@ -30,9 +30,9 @@ def _state_dir() -> Path:
 
 
 def _authorise(token: str | None) -> str:
-    from shared.audit.access import authorise_auditor
     from shared.infra.dev_organisations import organisations_env
     from shared.runtime.errors import DomainError
+    from songji.audit.access import authorise_auditor
 
     os.environ.update(organisations_env(_state_dir()))
     try:
@@ -165,15 +165,15 @@ def replay(
     compare it, line by line, with what funding recorded; read from the topics, also compare
     the topics with the stores (a forged or a missing event is a difference). Exit 1 on any
     difference."""
-    from services.funding.audit import (
+    from shared.audit.published import StoreDigests, TopicImage, store_heads
+    from songji.audit.funding_replay import (
         records_from_stores,
         records_from_topics,
         write_differences,
     )
-    from services.funding.audit import (
+    from songji.audit.funding_replay import (
         replay as replay_ledger,
     )
-    from shared.audit.published import StoreDigests, TopicImage, store_heads
 
     if source not in ("topics", "stores"):
         raise typer.BadParameter("'topics' or 'stores'", param_hint="--source")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shared.audit import cli as audit_cli
-from shared.dlq import cli as dlq_cli
 from shared.runtime.logging import configure_logging
+from songji.audit import cli as audit_cli
+from songji.dlq import cli as dlq_cli
 
 if TYPE_CHECKING:
     from shared.runtime.keys import Resealed, SealedColumn
@@ -40,8 +40,8 @@ def up(
 ) -> None:
     """Start the embedded PostgreSQL and broker (unless POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS
     point elsewhere) and all five services, each in its own process. Ctrl-C stops everything."""
-    from shared.infra.launcher import Launcher
     from shared.infra.provision import kafka_broker, postgres_server
+    from songji.launcher import Launcher
 
     configure_logging("INFO", "console")
     _stop_on_signals()
@@ -88,10 +88,10 @@ def demo(
     """Play the Fukang class of 2025 through the public APIs of running services (start them
     with `songji up`), then print the totals and the auditor's verdict. Funding's test clock
     must be on (SONGJI_TEST_CLOCK=true) for the public notice to pass."""
-    from shared.demo.runner import run_demo
     from shared.eventsourcing.topics import SERVICES
     from shared.infra.dev_organisations import dev_tokens
     from shared.infra.stores import store_dsns
+    from songji.demo.runner import run_demo
 
     urls = {name: os.environ.get(f"SONGJI_{name.upper()}_URL",
                                  f"http://127.0.0.1:{base_port + i}")
@@ -118,10 +118,10 @@ def run(
     """What `make run` does: start the embedded PostgreSQL and broker and the five services,
     play the Fukang class end to end, print the totals and the auditor's verdict, stop
     everything. Exit 0 on success. (`songji up` keeps a system running for exploration.)"""
-    from shared.demo.runner import run_demo
     from shared.infra.dev_organisations import dev_tokens
-    from shared.infra.launcher import Launcher
     from shared.infra.provision import kafka_broker, postgres_server
+    from songji.demo.runner import run_demo
+    from songji.launcher import Launcher
 
     configure_logging("WARNING", "console")
     _stop_on_signals()
@@ -201,8 +201,8 @@ def keys_rotate(
     keys can be removed from the setting."""
     import asyncpg
 
-    from shared.infra.launcher import saved_secrets
     from shared.runtime.keys import KeyRing, reseal_all
+    from songji.launcher import saved_secrets
 
     if service not in KEY_SETTINGS:
         raise typer.BadParameter(f"one of {', '.join(KEY_SETTINGS)}", param_hint="SERVICE")

@@ -7,7 +7,7 @@ process* consumes and hands each record's raw headers and value on, in batches, 
 pipe, while the calling process adds them to its history: the two overlap, on two CPUs. It
 also checks the records' authenticity when it has time (see ``B`` below).
 
-The reader is a fresh interpreter (``python -m services.funding.topic_reader``) that imports
+The reader is a fresh interpreter (``python -m songji.audit.topic_reader``) that imports
 aiokafka and of Songji's how to log in to Kafka (``kafka_access``, standard library only)
 and, to check authenticity, the contracts and the keys (loaded in a thread while the consumer
 connects): it starts in ~0.1 s, shares no memory with the caller (so its peak RSS is its
@@ -24,20 +24,18 @@ What goes over the pipe, each frame a 9-byte head (kind, length) and a body:
   the reader's own, not the broker's.
 
   The names are the same ten for nearly every record, but aiokafka decodes them afresh for
-  each: sent as they came, the caller got ten new strings a record, copied out of every
-  frame, hashed and compared by content in every header lookup (its main thread spent 8.9 s
-  of CPU reading 1M events, 5.8 s doing the same work on records made in process). So every
-  record with the same names shares one tuple of interned strings (``_known``): ``marshal``
-  writes it once a frame, the caller gets back the very strings its lookups use, and its main
-  thread takes 5.9 s; splitting costs the reader ~1.4 µs a record (5.8 -> 7.2 s of CPU), and
-  reading 1M events took 8.0–8.2 s instead of 9.1–10.1 s (in process, alternating).
+  each: sent as they came, the caller would get ten new strings a record, copied out of
+  every frame, hashed and compared by content in every header lookup. So every record with
+  the same names shares one tuple of interned strings (``_known``): ``marshal`` writes it
+  once a frame and the caller gets back the very strings its lookups use, for ~1.4 µs a
+  record of splitting in the reader (the measurements: docs/benchmarks.md, benchmark 3).
 
   Each record also carries the verdict on its authenticity, when the reader reached it
   (``_judge``; None otherwise: the caller checks it). Checking a signed event (its leaf, its
   proof, a signature per batch of 64) costs ~9 µs of Python, more than the caller's ~6 µs
-  for everything else: checked in the caller, it made the caller the bottleneck of the
-  replay by far (200k events read and rebuilt in 6.5 s instead of 3.6 s unsigned). The
-  reader checks while the caller is behind, so the checks go to whichever CPU has time.
+  for everything else: checked in the caller alone, they would make the caller the
+  bottleneck of the replay. The reader checks while the caller is behind, so the checks go
+  to whichever CPU has time.
 - ``E``: the end, when the topics stayed quiet for ``idle_ms``; the body is the number of
   records sent, checked by the caller.
 - ``X``: an error the reader met (the broker unreachable, say), pickled, raised in the caller.
@@ -47,12 +45,11 @@ in the pipe, but at most ``_QUEUED`` frames wait there: if the caller is slower,
 waits, and memory stays bounded by a few batches whatever the length of the history.
 
 Those batches are small: each record in hand is ~2 KB of Python objects (``ConsumerRecord``,
-its headers as a tuple of pairs) and ~0.5 KB marshalled. A ``getmany`` without a limit
-returns everything prefetched (~12,000 records from 6 partitions), all marshalled before the
-first frame waits; with 10,000-record frames and 3 of them queued, the reader's peak at 1M
-events was 132–148 MB in runs of the benchmark where it had to wait for a busy caller. With
-the limits below (and the header names shared, see ``B``) it was 91 MB at 1M and 75–78 MB
-at 250k events.
+its headers as a tuple of pairs) and ~0.5 KB marshalled. The reader takes at most
+``_BATCH_RECORDS`` records from the consumer at a time (a ``getmany`` without a limit returns
+everything prefetched, all marshalled before the first frame waits) and sends them in frames
+of at most ``_FRAME_RECORDS``, so what it holds is bounded by those limits and ``_QUEUED``,
+not by how far behind the caller falls (its peaks: docs/benchmarks.md, benchmark 3).
 """
 
 from __future__ import annotations

@@ -65,9 +65,8 @@ from shared.contracts.training import ClassCompleted
 from shared.eventsourcing.authenticity import AUTHENTIC, UNKNOWN_TYPE, Authenticity, Verdict
 
 # Fixed before the length of the history is known. A bucket's records, parsed, are what a
-# derivation process holds besides what it inherited: with 256 buckets that grew with the
-# history (~3,900 records a bucket at 1M events) and the derivation process's peak by 7 MB
-# more than with 1,024 (~1,000), which cost no more CPU time (measured in process).
+# derivation process holds besides what it inherited, so they are kept few: ~1,000 a bucket
+# at 1M events (docs/benchmarks.md, benchmark 3).
 BUCKETS = 1024
 _FLUSH_AT = 50_000  # buffered records, all buckets together
 _REFUSALS_KEPT = 20  # forged records named in the report; all are counted
@@ -177,7 +176,7 @@ class History:
 
         ``verdict``: this history's ``authenticity.verdict`` on the headers as they are
         mapped here (``dict(zip(names, values))``, the value and the topic), when another
-        process already reached it (the topic reader, see ``services.funding.topic_reader``);
+        process already reached it (the topic reader, see ``songji.audit.topic_reader``);
         None: reached here."""
         # The inbox decodes every header as UTF-8. Nearly always they are all ASCII, and then
         # their concatenation is too (one C call instead of a decode per header) and the
@@ -310,10 +309,10 @@ class History:
 
     def _class_spill(self, entry: Entry) -> tuple[int, int]:
         """A class record written to the class file: where it is (offset, length). Kept in
-        memory, even deflated, the class records grew with the history (5.0 MB at 1M events
-        against 1.2 MB at 250k) and every derivation process inherited them; this way a class
-        costs a list of three small tuples, and its records are read back (``os.pread``,
-        which each forked process can do on the shared descriptor) when it is parsed."""
+        memory, even deflated, the class records would grow with the history and every
+        derivation process would inherit them; this way a class costs a list of three small
+        tuples, and its records are read back (``os.pread``, which each forked process can do
+        on the shared descriptor) when it is parsed."""
         if self._class_fd is None:
             self._class_fd = os.open(Path(self._dir.name) / "classes",  # type: ignore[union-attr]
                                      os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)

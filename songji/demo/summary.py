@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.demo.client import Departments
-from shared.demo.steps import BODY, HR, Run, class_lines
+from songji.demo.client import Departments
+from songji.demo.steps import BODY, HR, Run, class_lines
 
 LEVEL_NAMES = {5: "初级工 basic", 4: "中级工 intermediate", 3: "高级工 advanced",
                2: "技师 technician", 1: "高级技师 senior technician"}
