@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from shared.calendar import programme_today
+from shared.contracts.bounds import MAX_CLASS_SIZE
 from songji.demo import scenario as sc
 from songji.demo.client import DemoError, Departments, bounded
 from songji.demo.progress import Progress
@@ -184,8 +185,8 @@ async def enrol(api: Departments, run: Run, progress: Progress) -> None:
 
 async def record_attendance(api: Departments, run: Run, progress: Progress) -> None:
     records = sum(1 for w in run.scenario.workers for m in w.minutes if m > 0)
-    progress.step("Institution records attendance, session by session (face check, "
-                  "platform log, on-the-job sign-off)", records)
+    progress.step("Institution records attendance, a session's register at a time (face "
+                  "check, platform log, on-the-job sign-off)", records)
 
     async def attend(plan: sc.ClassPlan, worker: sc.Worker, i: int, minutes: int) -> str:
         session = plan.sessions[i]
@@ -197,12 +198,37 @@ async def record_attendance(api: Departments, run: Run, progress: Progress) -> N
             what=f"attendance of worker #{worker.index} at {plan.class_id} s{i + 1:03d}")
         return response.json()["attendance_id"]
 
+    async def register(plan: sc.ClassPlan, i: int, present: list[sc.Worker]) -> None:
+        """The session's register in one request, as a face-check terminal uploads it; lines
+        refused because training has not yet heard of an enrolment are sent again."""
+        session = plan.sessions[i]
+        waiting = [{"worker_id": run.worker_ids[w.index], "minutes": w.minutes[i],
+                    "method": session.check_in} for w in present]
+        deadline = time.monotonic() + api.wait_seconds
+        while waiting:
+            lines = []
+            for chunk in range(0, len(waiting), MAX_CLASS_SIZE):
+                response = await api.call(
+                    INSTITUTION, "POST", "training",
+                    f"/classes/{plan.class_id}/sessions/s{i + 1:03d}/attendance",
+                    json={"check_ins": waiting[chunk:chunk + MAX_CLASS_SIZE]}, expect=(200,),
+                    what=f"register of {plan.class_id} s{i + 1:03d}")
+                lines += response.json()["lines"]
+            refused = [line for line in lines if line["outcome"] == "refused"]
+            if any(line["code"] != "worker_not_enrolled" for line in refused) or (
+                    refused and time.monotonic() > deadline):
+                raise DemoError(f"register of {plan.class_id} s{i + 1:03d}: {refused[:3]}")
+            late = {line["worker_id"] for line in refused}
+            waiting = [line for line in waiting if line["worker_id"] in late]
+            if waiting:
+                await asyncio.sleep(0.2)
+
     async def one_class(key: str) -> None:
         plan = run.scenario.classes[key]
         trainees = run.scenario.in_class(key)
         for i in range(len(plan.sessions)):
             present = [w for w in trainees if w.minutes[i] > 0]
-            await bounded(4, [attend(plan, w, i, w.minutes[i]) for w in present])
+            await register(plan, i, present)
             progress.advance(len(present))
         # A correction, as the institution would make it: a face check matched the wrong
         # trainee, so that record is voided (never deleted) and the history shows both.
