@@ -24,6 +24,10 @@ FIGURES = {
     "relay_vs_raw_producer",
     "replay_vs_raw_consumer", "replay_seconds", "replay_memory_growth",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_lines_seen",
+    "appends_single_vs_message_db", "appends_batch100_vs_message_db",
+    "burst_refused", "burst_p50_ms", "burst_p99_ms",
+    "growth_large_vs_small",
+    "throughput_vs_ceiling", "throughput_refused",
 }
 
 
@@ -46,12 +50,25 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     figures = {f["key"]: f for f in results["figures"]}
     assert set(figures) == FIGURES
     informational = {"appends_single_row_alone_vs_raw", "appends_batch100_row_alone_vs_raw",
-                     "latency_p50_ms", "latency_p95_ms"}
+                     "latency_p50_ms", "latency_p95_ms", "burst_p50_ms", "throughput_refused"}
     for key, f in figures.items():
         assert f["value"] is not None and f["target"]
         assert f["result"] == "—" if key in informational else f["result"] in ("PASS", "MISS")
     assert figures["latency_lines_seen"]["value"] == results["details"]["latency"][
         "certifications"] > 0
+    details = results["details"]
+    # Every check-in of the burst was answered, and what was accepted is what was stored.
+    burst = details["burst"]
+    assert burst["sent"] == figures["burst_refused"]["baseline"] > 0
+    assert burst["accepted"] + figures["burst_refused"]["value"] == burst["sent"]
+    assert burst["stored_events"] == burst["accepted"]
+    # The two classes compared hold the histories they were given, however they are stored.
+    growth = details["growth"]
+    assert growth["small"]["accepted"] == growth["large"]["accepted"] > 0
+    assert growth["large_class_events"] > growth["small_class_events"] >= 100
+    assert all(r["ceiling"]["accepted"] == r["ceiling"]["sent"] > 0
+               for r in details["throughput"]["rounds"])
     table = (tmp_path / "latest.md").read_text()
     assert table.count("| 1 store appends |") == 6 and "| 4 latency |" in table
+    assert table.count("| 5 Message DB appends |") == 2 and "| 8 command throughput |" in table
     assert (tmp_path / "latency.png").stat().st_size > 1000
