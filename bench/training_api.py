@@ -27,11 +27,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from shared.infra.launcher import Launcher
 
 from bench.timing import percentile
 from shared.calendar import programme_today
 from shared.infra.dev_organisations import dev_tokens
+from songji.launcher import Launcher
 
 INSTITUTION = "inst-1"  # the institution of dev organisation "institution-1"
 SITE = {"province": "新疆", "city": "阜康市", "site_name": "阜康工业园"}
