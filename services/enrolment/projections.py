@@ -90,7 +90,7 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                        event.certificate_id, event.revoked_on)
 
 
-# -- reads for handlers and queries ---------------------------------------------------------
+# -- reads for the commands' look-ups and for queries ---------------------------------------
 
 async def class_view(conn: asyncpg.Connection, class_id: str, *,
                      lock: bool = False) -> ClassView | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -50,7 +50,7 @@ async def approved_class(src: Source, database: str, class_id: str, capacity: in
         target_level=5, site=WorkSite(**FUKANG), mode="night", capacity=capacity,
         sessions=sessions, required_minutes=120))
     await src.send("training", f"class-{class_id}", ClassApproved(
-        class_id=class_id, approved_on=date.today()))
+        class_id=class_id, approved_on=programme_today()))
 
     async def known() -> bool:
         rows = await fetch(database, "SELECT approved FROM class_views WHERE class_id = $1",

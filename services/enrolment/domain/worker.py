@@ -57,7 +57,7 @@ class Worker:
 
 
 def refuse_duplicate(existing_worker_id: str | None, *, existing_visible: bool = False) -> None:
-    """The handler looks the national ID up; a hit means this person is already registered.
+    """Registering looks the national ID up; a hit means this person is already registered.
 
     The refusal names the existing worker only when ``existing_visible``: the registering
     organisation may read that worker's record anyway (a station at the worker's site, which
