@@ -1,7 +1,8 @@
 """Assessment's HTTP API. Every command needs an organisation's bearer token, runs through the
 kit's command pipeline (services/assessment/commands.py) and accepts an ``Idempotency-Key``
 (shared/runtime/idempotency.py): a result retried after its answer was lost is refused
-(``result_already_recorded``) without the certificate number, unless it carried one."""
+(``result_already_recorded``) without its certificate number, unless the request carried a
+key, whose retry gets the first answer again."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Results recorded at the same time through assessment's API on the real servers: each is
 recorded, none answered 409 ``concurrent_update``, and the passes are numbered one after the
 other, each number once. The body's certificate sequence, locked from the look-up to the
-commit, serialises its results: each is decided on the state the one before committed."""
+commit, serialises its results: each is decided on the state the one before committed. A
+result retried with its Idempotency-Key gets its first answer, certificate number included."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from services.assessment.domain.certificate_number import certificate_number
 from shared.calendar import programme_today
 from shared.contracts.common import WorkSite
 from shared.contracts.training import ClassCompleted, ClassScheduled, SessionPlan, TraineeOutcome
+from shared.runtime.idempotency import HEADER, REPLAYED_HEADER
 from tests.integration.test_funding_service import Source
 from tests.orgs import FUKANG, auth
 from tests.support import eventually, running_service
@@ -87,3 +89,20 @@ async def test_results_recorded_at_once_are_all_recorded_and_numbered_in_turn(
         read = (await assessment.get("/assessments/as-1/results", headers=BODY)).json()
         assert sorted(c["certificate_number"] for c in read["certificates"]) == numbers
         assert len(read["results"]) == len(CANDIDATES)
+
+        # the failed result voided and recorded again, retried with its Idempotency-Key: the
+        # retry gets the first answer (its certificate number), and nothing is recorded twice
+        failed = answers[-1].json()["result_id"]
+        assert (await assessment.post(f"/assessments/as-1/results/{failed}/void", headers=BODY,
+                                      json={"reason": "marking error"})).status_code == 204
+        keyed = {**BODY, HEADER: "result-again"}
+        again = [await assessment.post("/assessments/as-1/results", headers=keyed, json={
+            "worker_id": CANDIDATES[-1], "theory_score": 80, "practical_score": 75})
+            for _ in range(2)]
+        assert [a.status_code for a in again] == [201, 201]
+        assert again[1].content == again[0].content
+        assert again[1].headers[REPLAYED_HEADER] == "true"
+        assert again[0].json()["certificate_number"] == \
+            certificate_number("YNSK", today.year, len(CANDIDATES))
+        read = (await assessment.get("/assessments/as-1/results", headers=BODY)).json()
+        assert len(read["results"]) == len(CANDIDATES) + 1
