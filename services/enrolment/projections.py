@@ -11,6 +11,7 @@ import asyncpg
 from services.enrolment.domain.views import Certificate, ClassView
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
+from shared.contracts.common import WorkSite
 from shared.contracts.enrolment import (
     EnrolmentWithdrawn,
     IntakeSurveyRecorded,
@@ -18,6 +19,7 @@ from shared.contracts.enrolment import (
     WorkerRegistered,
 )
 from shared.contracts.training import ClassApproved, ClassCompleted, ClassScheduled
+from shared.runtime.errors import NotFound
 
 # -- own events -----------------------------------------------------------------------------
 
@@ -88,7 +90,7 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                        event.certificate_id, event.revoked_on)
 
 
-# -- reads for handlers and queries ---------------------------------------------------------
+# -- reads for the commands' look-ups and for queries ---------------------------------------
 
 async def class_view(conn: asyncpg.Connection, class_id: str, *,
                      lock: bool = False) -> ClassView | None:
@@ -116,9 +118,29 @@ async def profile(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-async def worker_of_enrolment(conn: asyncpg.Connection, enrolment_id: str) -> str | None:
-    return await conn.fetchval("SELECT worker_id FROM enrolments WHERE enrolment_id = $1",
-                               enrolment_id)
+async def enrolment(conn: asyncpg.Connection, enrolment_id: str) -> tuple[str, str] | None:
+    """Whose enrolment this is and in which class: (worker id, class id)."""
+    row = await conn.fetchrow("SELECT worker_id, class_id FROM enrolments WHERE enrolment_id = $1",
+                              enrolment_id)
+    return (row["worker_id"], row["class_id"]) if row else None
+
+
+async def site_of(conn: asyncpg.Connection, worker_id: str) -> WorkSite | None:
+    """Where the worker works (what a liaison station's scope is checked against)."""
+    found = await profile(conn, worker_id)
+    if found is None:
+        return None
+    return WorkSite(province=found["province"], city=found["city"],
+                    site_name=found["site_name"])
+
+
+async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite:
+    """``site_of`` a worker the request names: 404 when no worker has this id."""
+    site = await site_of(conn, worker_id)
+    if site is None:
+        raise NotFound("worker_unknown", "No worker is registered with this id.",
+                       worker_id=worker_id)
+    return site
 
 
 async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any]:
