@@ -1,10 +1,11 @@
 """Funding's HTTP API: policy, budget, disbursement, and the queries (ledger, budget, grants).
 
-Every command here accepts an ``Idempotency-Key`` (shared/runtime/idempotency.py): publishing
-a policy makes a new version each time, and the disbursement's answers (the notice's dates,
-the bank file) cannot be had again by a client that lost them, so an HR bureau on a bad link
-retries with the key instead of guessing from a conflict. The test clock (rehearsals only,
-process memory) does not take one.
+Every command runs through the kit's pipeline (``services/funding/commands.py``) and accepts
+an ``Idempotency-Key`` (shared/runtime/idempotency.py): publishing a policy makes a new version
+each time, and the disbursement's answers (the notice's dates, the bank file) cannot be had
+again by a client that lost them, so an HR bureau on a bad link retries with the key instead
+of guessing from a conflict. The test clock (rehearsals only, process memory) does not take
+one. Who may do or read what is the shared policy's (``shared/auth/policy.py``).
 """
 
 from __future__ import annotations
@@ -13,25 +14,27 @@ import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.funding import handlers
-from services.funding.access import MANAGE, READ_ALL, ledger_scope, require_role
+from services.funding import commands
 from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import LedgerLine
-from services.funding.records import own_inputs
+from services.funding.records import current_ledger, own_inputs
+from services.funding.settings import FundingContext
 from shared.auth.http import REFUSALS, Acting, acting_metadata
+from shared.auth.policy import Action, Organisation, Target, authorise, require
 from shared.contracts import Metadata
 from shared.contracts.bounds import MAX_BATCH_LINES, Id, NewId
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
+from shared.runtime.commands import execute, run
 from shared.runtime.errors import NotFound
-from shared.runtime.idempotency import Idempotent
+from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.paging import Page, iso, one_page
 from shared.runtime.params import PathId, QueryId
-from shared.runtime.service import Context
 
 router = APIRouter(responses=REFUSALS)
 MAX_ESTIMATE_TRAINEES = 10_000
@@ -79,17 +82,21 @@ class FundOut(BaseModel):
              response_model=FundingPolicyPublished,
              summary="Publish a version of the funding policy (uplift at most 50%)")
 async def post_policy(body: policy.PublishFundingPolicy, request: Request,
-                      ctx: Context, org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "publish_funding_policy")
+                      ctx: FundingContext, org: Acting, once: Idempotent) -> Response:
     metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.publish_policy(ctx, body, metadata, conn)))
+
+    async def publish(conn: asyncpg.Connection | None) -> Response:
+        outcome = await commands.publish_policy(ctx, body, org, metadata, conn)
+        return answer(201, outcome.body)
+
+    return await once.run(ctx.pool, org.org_id, publish)
 
 
 @router.get("/policies", tags=["policy"], response_model=list[FundingPolicyPublished],
             summary="Every version of the funding policy, in the order they take effect (paged)")
-async def get_policies(ctx: Context, _: Acting, page: Page, request: Request,
+async def get_policies(ctx: FundingContext, org: Acting, page: Page, request: Request,
                        response: Response) -> list[FundingPolicyPublished]:
+    require(org, Action.VIEW_FUNDING_POLICY)
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
     return [r.policy for r in one_page(refs, _policy_key, page, request, response)]
@@ -107,22 +114,19 @@ async def _policies(conn) -> list[policy.PolicyRef]:
 
 @router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],
              response_model=dict, summary="Allocate money from a named fund")
-async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Context,
+async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: FundingContext,
                           org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "allocate_budget")
-    metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.allocate_budget(ctx, body, metadata, conn)))
+    return await execute(ctx, body, request, org, once)
 
 
 @router.get("/budget", tags=["budget"], response_model=list[FundOut],
             summary="Per fund: allocated, committed, paid, recovered and available "
                     "(fen; paged by fund)")
-async def get_budget(ctx: Context, org: Acting, page: Page, request: Request,
+async def get_budget(ctx: FundingContext, org: Acting, page: Page, request: Request,
                      response: Response) -> list[FundOut]:
-    require_role(org, READ_ALL, "view_budget")
+    require(org, Action.VIEW_BUDGET)
     async with ctx.pool.acquire() as conn:
-        ledger = await handlers.current_ledger(conn)
+        ledger = await current_ledger(conn)
     funds = one_page(ledger.funds, lambda f: (f.fund,), page, request, response)
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
                     paid_fen=f.paid_fen, recovered_fen=f.recovered_fen,
@@ -131,22 +135,31 @@ async def get_budget(ctx: Context, org: Acting, page: Page, request: Request,
 
 # -- the ledger ------------------------------------------------------------------------------
 
+def ledger_payee(org: Organisation) -> str | None:
+    """None: ``org`` may read every line; otherwise the one payee whose lines it may read (an
+    institution's own). 403 for an organisation that reads no ledger line."""
+    if authorise(org, Action.VIEW_LEDGER).allowed:
+        return None
+    require(org, Action.VIEW_LEDGER, Target(institution_id=org.institution_id))
+    return org.institution_id
+
+
 @router.get("/ledger", tags=["ledger"], response_model=list[LineOut],
             summary="Ledger lines, filtered by payee, class, worker, fund or status (paged, "
                     "by class, worker, rule and sequence)")
-async def get_ledger(ctx: Context, page: Page, request: Request, response: Response,
+async def get_ledger(ctx: FundingContext, page: Page, request: Request, response: Response,
                      payee_id: QueryId = None, class_id: QueryId = None,
                      worker_id: QueryId = None, fund: QueryId = None,
                      line_status: Annotated[str | None, Query(alias="status",
                                                               max_length=40)] = None,
                      *, org: Acting) -> list[LineOut]:
-    only_payee = ledger_scope(org)
+    only_payee = ledger_payee(org)
     if only_payee is not None:
         if payee_id not in (None, only_payee):
             return []
         payee_id = only_payee
     async with ctx.pool.acquire() as conn:
-        ledger = await handlers.current_ledger(conn)
+        ledger = await current_ledger(conn)
     wanted = {"payee_id": payee_id, "class_id": class_id, "worker_id": worker_id,
               "fund": fund, "status": line_status}
     lines = [x for x in ledger.lines
@@ -160,10 +173,12 @@ def _line_key(line: LedgerLine) -> tuple[str, str, str, int]:
 
 @router.get("/ledger/{line_id}", tags=["ledger"], response_model=LineOut,
             responses={404: {"description": "No such line"}})
-async def get_line(line_id: PathId, ctx: Context, org: Acting) -> LineOut:
-    only_payee = ledger_scope(org)
+async def get_line(line_id: PathId, ctx: FundingContext, org: Acting) -> LineOut:
+    only_payee = ledger_payee(org)
     async with ctx.pool.acquire() as conn:
-        line = (await handlers.current_ledger(conn)).line(line_id)
+        line = (await current_ledger(conn)).line(line_id)
+    # A line payable to someone else is not found, as an unknown one: its existence is not
+    # the institution's to learn.
     if line is None or only_payee not in (None, line.payee_id):
         raise NotFound("line_not_found", f"no ledger line {line_id!r}")
     return LineOut.of(line)
@@ -172,7 +187,7 @@ async def get_line(line_id: PathId, ctx: Context, org: Acting) -> LineOut:
 @router.get("/grants/estimate", tags=["ledger"],
             summary="Grant calculator: the estimate under the policy in force, and, for a "
                     "class, what is due and paid")
-async def get_estimate(ctx: Context, org: Acting,
+async def get_estimate(ctx: FundingContext, org: Acting,
                        occupation: Annotated[str, Query(max_length=40)],
                        level: Annotated[int, Query(ge=1, le=5)],
                        # a work site's limits, so a bad one is a 422, not a failed WorkSite
@@ -184,17 +199,20 @@ async def get_estimate(ctx: Context, org: Acting,
                        days: Annotated[int, Query(ge=0, le=366)],
                        trainees: Annotated[int, Query(ge=1, le=MAX_ESTIMATE_TRAINEES)] = 1,
                        class_id: QueryId = None, worker_id: QueryId = None) -> dict:
+    require(org, Action.VIEW_FUNDING_POLICY)
     site = WorkSite(province=province, city=city, site_name="-")
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
-        ledger = await handlers.current_ledger(conn) if class_id else None
+        ledger = await current_ledger(conn) if class_id else None
     estimate = grants.estimate_grant(refs, occupation=occupation, level=level, site=site,
                                      first_session=first_session, days=days, trainees=trainees)
     if estimate is None:
         raise NotFound("no_rate", "no policy in force, or no catalogue rate for that "
                                   "occupation and level")
     out: dict = {"estimate": dataclasses.asdict(estimate)}
-    if ledger is not None and class_id is not None and org.role in READ_ALL:
+    # What is due and paid for the class: only for those who may read the whole ledger.
+    if ledger is not None and class_id is not None and authorise(org,
+                                                                 Action.VIEW_LEDGER).allowed:
         comparison = grants.compare(estimate, ledger, class_id=class_id, worker_id=worker_id)
         out |= {"due_fen": comparison.due_fen, "paid_fen": comparison.paid_fen}
     return out
@@ -254,19 +272,17 @@ class Confirmation(BaseModel):
              response_model=list[dict],
              summary="Approve a batch of due lines; the public notice starts")
 async def post_batch(body: BatchApproval, request: Request,
-                     ctx: Context, org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "approve_disbursement")
-    metadata = acting_metadata(request, org)
-    cmd = disbursement.ApproveDisbursement(**body.model_dump(), approved_by=approver(metadata))
-    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.approve_disbursement(ctx, cmd, metadata, conn)))
+                     ctx: FundingContext, org: Acting, once: Idempotent) -> Response:
+    cmd = disbursement.ApproveDisbursement(**body.model_dump(),
+                                           approved_by=approver(acting_metadata(request, org)))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.get("/batches/{batch_id}", tags=["disbursement"])
-async def get_batch(batch_id: PathId, ctx: Context, org: Acting) -> dict:
-    require_role(org, READ_ALL, "view_batch")
+async def get_batch(batch_id: PathId, ctx: FundingContext, org: Acting) -> dict:
+    require(org, Action.VIEW_BATCH)
     async with ctx.pool.acquire() as conn:
-        view = (await handlers.current_ledger(conn)).batch(batch_id)
+        view = (await current_ledger(conn)).batch(batch_id)
     if view is None:
         raise NotFound("batch_not_found", f"no batch {batch_id!r}")
     return {"batch_id": batch_id, "approved": view.approved.model_dump(mode="json"),
@@ -279,25 +295,20 @@ async def get_batch(batch_id: PathId, ctx: Context, org: Acting) -> dict:
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED,
              tags=["disbursement"], response_model=list,
              summary="Raise an objection during the public notice")
-async def post_objection(batch_id: PathId, body: Objection, request: Request, ctx: Context,
+async def post_objection(batch_id: PathId, body: Objection, request: Request, ctx: FundingContext,
                          org: Acting, once: Idempotent) -> Response:
     cmd = disbursement.RaiseObjection(batch_id=batch_id, **body.model_dump())
-    metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.raise_objection(ctx, cmd, metadata, conn)))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolution",
              tags=["disbursement"], response_model=list)
 async def post_resolution(batch_id: PathId, objection_id: PathId, body: Resolution,
-                          request: Request, ctx: Context, org: Acting,
+                          request: Request, ctx: FundingContext, org: Acting,
                           once: Idempotent) -> Response:
-    require_role(org, MANAGE, "resolve_objection")
     cmd = disbursement.ResolveObjection(batch_id=batch_id, objection_id=objection_id,
                                         outcome=body.outcome)
-    metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 200, lambda conn: (
-        handlers.resolve_objection(ctx, cmd, metadata, conn)))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/batches/{batch_id}/instructions", tags=["disbursement"],
@@ -305,17 +316,19 @@ async def post_resolution(batch_id: PathId, objection_id: PathId, body: Resoluti
              responses={200: {"content": {"text/csv": {}},
                               "description": "The bank file; its SHA-256 in X-File-SHA256"}})
 async def post_instruction(batch_id: PathId, body: InstructionRequest, request: Request,
-                           ctx: Context, org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "issue_payment_instruction")
+                           ctx: FundingContext, org: Acting, once: Idempotent) -> Response:
     accounts = {k: BankAccount(**v.model_dump()) for k, v in body.accounts.items()}
     cmd = disbursement.IssuePaymentInstruction(instruction_id=body.instruction_id,
-                                               batch_id=batch_id)
+                                               batch_id=batch_id, accounts=accounts)
     metadata = acting_metadata(request, org)
 
-    async def issue(conn) -> Response:
-        events, content = await handlers.issue_instruction(ctx, cmd, accounts, metadata, conn)
-        return Response(content, media_type="text/csv",
-                        headers={"X-File-SHA256": events[0].file_sha256,
+    # The pipeline's ``execute`` answers JSON; the bank file is CSV, and its kept answer must
+    # be sealed: so the route runs the command itself (``run``: the same pipeline) under its
+    # Idempotency-Key.
+    async def issue(conn: asyncpg.Connection | None) -> Response:
+        file: commands.BankFile = (await run(ctx, cmd, org, metadata, conn)).body
+        return Response(file.content, media_type="text/csv",
+                        headers={"X-File-SHA256": file.sha256,
                                  "Content-Disposition":
                                      f'attachment; filename="{body.instruction_id}.csv"'})
 
@@ -326,19 +339,13 @@ async def post_instruction(batch_id: PathId, body: InstructionRequest, request: 
 
 @router.post("/batches/{batch_id}/confirmations", tags=["disbursement"], response_model=list)
 async def post_confirmation(batch_id: PathId, body: Confirmation, request: Request,
-                            ctx: Context, org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "confirm_payment")
+                            ctx: FundingContext, org: Acting, once: Idempotent) -> Response:
     cmd = disbursement.ConfirmPayment(batch_id=batch_id, **body.model_dump())
-    metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 200, lambda conn: (
-        handlers.confirm_payment(ctx, cmd, metadata, conn)))
+    return await execute(ctx, cmd, request, org, once)
 
 
 @router.post("/recoveries", status_code=status.HTTP_201_CREATED, tags=["disbursement"],
              response_model=dict)
-async def post_recovery(body: disbursement.RecordRecovery, request: Request, ctx: Context,
+async def post_recovery(body: disbursement.RecordRecovery, request: Request, ctx: FundingContext,
                         org: Acting, once: Idempotent) -> Response:
-    require_role(org, MANAGE, "record_recovery")
-    metadata = acting_metadata(request, org)
-    return await once.run_answered(ctx.pool, org.org_id, 201, lambda conn: (
-        handlers.record_recovery(ctx, body, metadata, conn)))
+    return await execute(ctx, body, request, org, once)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.funding.api import router
+from services.funding.commands import COMMANDS
 from services.funding.consumers import INPUTS
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import router as test_clock_router
@@ -21,4 +22,5 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[INPUTS],
     settings_class=FundingSettings,
+    commands=COMMANDS,
 )

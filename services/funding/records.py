@@ -10,10 +10,12 @@ import structlog
 
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import (
+    Ledger,
     LedgerLine,
     class_of,
     counts_only_once_completed,
     derive_lines,
+    settle,
     worker_of,
 )
 from shared.contracts import Envelope, Metadata, model_for
@@ -29,6 +31,12 @@ OUTPUT_TYPES = (PayoutDue.ce_type(), PayoutReversed.ce_type())
 
 def payout_stream(line_id: str) -> str:
     return f"payout-{line_id}"
+
+
+async def lock_ledger(conn: asyncpg.Connection) -> None:
+    """Take the ledger lock until the transaction on ``conn`` ends: one ledger writer at a
+    time (a recompute, a disbursement decision, a policy published)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
 
 
 # -- the input log ---------------------------------------------------------------------------
@@ -101,7 +109,7 @@ async def affected_workers(conn: asyncpg.Connection, record: Consumed) -> list[s
     if counts_only_once_completed(event):
         # Under the ledger lock, so a completion consumed concurrently either is seen here
         # or re-derives after this record has committed (its recompute takes the lock).
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+        await lock_ledger(conn)
     if counts_only_once_completed(event) and not await conn.fetchval(
             "SELECT EXISTS (SELECT FROM funding_input_log WHERE class_id = $1 "
             "AND event_type = $2)", class_of(event), _COMPLETED):
@@ -141,6 +149,11 @@ async def recorded_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
     return [_row_to_line(r) for r in rows]
 
 
+async def current_ledger(conn: asyncpg.Connection) -> Ledger:
+    """The recorded lines with statuses from funding's own events, as of now."""
+    return settle(await own_inputs(conn), await recorded_lines(conn))
+
+
 def _payout(line: LedgerLine) -> PayoutDue | PayoutReversed:
     common = dict(line_id=line.line_id, rule=line.rule, payee_kind=line.payee_kind,
                   payee_id=line.payee_id, class_id=line.class_id, worker_id=line.worker_id,
@@ -163,7 +176,7 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
     lines were published."""
     if workers is not None and not workers:
         return 0
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+    await lock_ledger(conn)
     lines = derive_lines(await inputs_for(conn, workers), workers)
     known = {r["line_id"]: r for r in await conn.fetch(
         "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
+from fastapi import Depends
 from pydantic import Field
 
+from services.funding.domain.notice_calendar import WorkingCalendar
+from shared.runtime.service import ServiceContext, context
 from shared.runtime.settings import ServiceSettings
 
 
@@ -24,3 +28,11 @@ class FundingSettings(ServiceSettings):
     days_ahead: int = Field(
         0, ge=0, description="How far funding's 'today' is ahead of the real date; only "
                              "with the test clock (SONGJI_DAYS_AHEAD, or POST /test-clock)")
+
+    def calendar(self) -> WorkingCalendar:
+        """The working days the public notice counts."""
+        return WorkingCalendar.of(self.holidays, self.makeup_working_days)
+
+
+# Funding's routes get its context with its own settings, typed.
+FundingContext = Annotated[ServiceContext[FundingSettings], Depends(context)]

@@ -44,6 +44,7 @@ from shared.contracts import Envelope
 from shared.eventsourcing.db import transaction
 from shared.runtime.idempotency import Sealer
 from shared.runtime.keys import KeyRing, SealedColumn
+from shared.runtime.service import ServiceContext
 
 log = structlog.get_logger(__name__)
 
@@ -121,9 +122,11 @@ async def get_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> dict[str, An
     return dict(row) if row else None
 
 
-async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> bool:
-    """Soft delete (the delivery log keeps pointing at it); undelivered events are cancelled."""
-    async with pool.acquire() as conn, conn.transaction():
+async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID,
+                         conn: asyncpg.Connection | None = None) -> bool:
+    """Soft delete (the delivery log keeps pointing at it); undelivered events are cancelled.
+    ``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
+    async with transaction(pool, conn) as conn:
         done = await conn.fetchval(
             "UPDATE webhooks SET deleted_at = now() WHERE webhook_id = $1 "
             "AND deleted_at IS NULL RETURNING true", webhook_id)
@@ -365,9 +368,9 @@ class WebhookDispatcher:
                 due.delivery_id, due.claim_token, state, self.clock())
 
 
-async def deliver_webhooks(ctx: Any) -> None:
+async def deliver_webhooks(ctx: ServiceContext[NotificationSettings]) -> None:
     """ServiceSpec background job: deliver due webhook events until cancelled."""
-    settings: NotificationSettings = ctx.settings
+    settings = ctx.settings
     policy = ReceiverPolicy(allow_local=settings.webhook_allow_local)
     async with receiver_http.receiver_client(policy) as client:
         await WebhookDispatcher(ctx.pool, settings, client=client, policy=policy).run()

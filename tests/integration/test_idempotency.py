@@ -277,3 +277,30 @@ async def test_a_retried_webhook_registration_makes_one_webhook_and_keeps_its_se
         assert len((await api.get("/webhooks", headers=HR)).json()) == 1
         [kept] = await rows(database, "SELECT body, sealed FROM idempotency_keys")
         assert kept["sealed"] and secret.encode() not in bytes(kept["body"])
+
+
+async def test_a_retried_webhook_removal_gets_its_first_answer(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    async with running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, local_channel_path=tmp_path / "m.jsonl",
+        webhook_secret_key=Fernet.generate_key().decode(), webhook_allow_local=True,
+    ) as (_, api):
+        registered = await api.post("/webhooks", headers=HR, json={
+            "url": "http://127.0.0.1:9/songji",
+            "event_types": ["songji.assessment.SkillLevelCertified.v1"]})
+        assert registered.status_code == 201, registered.text
+        path = f"/webhooks/{registered.json()['webhook_id']}"
+        refused = await api.delete(path, headers=keyed(auth("auditor"), "remove-1"))
+        assert (refused.status_code, refused.json()["code"]) == (403, "wrong_role")
+        removed = [await api.delete(path, headers=keyed(HR, "remove-1")) for _ in range(2)]
+        assert [r.status_code for r in removed] == [204, 204]
+        assert REPLAYED_HEADER not in removed[0].headers
+        assert removed[1].headers[REPLAYED_HEADER] == "true"
+        # without the key, the retry is told what is true now: there is no such webhook
+        gone = await api.delete(path, headers=HR)
+        assert (gone.status_code, gone.json()["code"]) == (404, "unknown_webhook")
+        kept = await rows(database, "SELECT org_id, key, status_code FROM idempotency_keys "
+                                    "ORDER BY key")
+        assert [tuple(k) for k in kept] == [("hr", "remove-1", 204)]
