@@ -18,7 +18,7 @@ from shared.auth.policy import Action, Organisation, Target, require
 from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
-__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation", "allowed_to",
+__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation",
            "current_registry"]
 
 # OpenAPI documentation of the answers every guarded command can give besides success.
@@ -42,15 +42,6 @@ def acting_organisation(
 
 
 Acting = Annotated[Organisation, Depends(acting_organisation)]
-
-
-def allowed_to(action: Action) -> Any:
-    """A dependency for a route (or a router) whose action needs no target: the acting
-    organisation, once the policy allows it ``action`` (403 naming why otherwise)."""
-    def allowed(org: Acting) -> Organisation:
-        require(org, action, Target())
-        return org
-    return Depends(allowed)
 
 
 def acting_metadata(request: Request, org: Organisation) -> Metadata:
