@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.identity import authenticated, current_registry
-from shared.auth.policy import Action, Organisation, Target, require
+from shared.auth.policy import Organisation
 from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
@@ -34,7 +34,7 @@ _bearer = HTTPBearer(auto_error=False, description="The organisation's or an off
                                                    "bearer token")
 
 
-def acting_organisation(
+async def acting_organisation(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Organisation:

@@ -83,7 +83,7 @@ def iso(moment: Any) -> str:
     return moment.isoformat()
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE,
                                 description="Items per page")] = DEFAULT_PAGE_SIZE,
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description=(
