@@ -95,12 +95,6 @@ async def class_sheet(conn: asyncpg.Connection, class_id: str, after: tuple[Any,
     return [dict(r) for r in trainees], [dict(r) for r in attendance]
 
 
-async def on_roster(conn: asyncpg.Connection, class_id: str, worker_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM roster WHERE class_id = $1 AND worker_id = $2)",
-        class_id, worker_id)
-
-
 async def worker_of_record(conn: asyncpg.Connection, class_id: str,
                            attendance_id: str) -> str | None:
     """Whose record ``attendance_id`` is, when it is one of this class's."""
