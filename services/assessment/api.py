@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.assessment import projections
+from services.assessment import projections, statistics
 from services.assessment.domain.assessment import ScheduleAssessment
 from services.assessment.domain.body import AddAssessor, RegisterAssessmentBody
 from services.assessment.domain.results import (
@@ -27,7 +27,7 @@ from shared.contracts.bounds import MAX_TIES, Id, Name
 from shared.runtime.commands import execute
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
-from shared.runtime.paging import Page, answer_page, one_page
+from shared.runtime.paging import Page, answer_page
 from shared.runtime.params import PathId
 from shared.runtime.service import Context
 
@@ -131,6 +131,7 @@ async def get_certificate_counts(ctx: Context, org: Acting, page: Page, request:
                                  response: Response) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS, Target())
     async with ctx.pool.acquire() as conn:
-        counts = await projections.certificate_counts(conn)
-    return one_page(counts, lambda c: (c["occupation_code"], c["level"]), page, request,
-                    response)
+        counts = await statistics.certificate_counts(conn, page.after_as(str, int),
+                                                     page.fetch_size())
+    return answer_page(counts, lambda c: (c["occupation_code"], c["level"]), page, request,
+                       response)

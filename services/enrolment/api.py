@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.enrolment import identities, projections
+from services.enrolment import identities, projections, statistics
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
 from services.enrolment.vault import vault_for
 from shared.auth.http import REFUSALS, Acting
@@ -28,7 +28,7 @@ from shared.contracts.common import ClassMode, OccupationCode
 from shared.runtime.commands import execute
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
-from shared.runtime.paging import Page, one_page
+from shared.runtime.paging import Page, answer_page
 from shared.runtime.params import PathId
 from shared.runtime.service import Context
 
@@ -132,7 +132,7 @@ async def get_enrolment_counts(ctx: Context, org: Acting, page: Page, request: R
                                response: Response) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS)
     async with ctx.pool.acquire() as conn:
-        counts = await projections.enrolment_counts(conn)
-    return one_page(counts, lambda c: tuple(c[k] for k in (
-        "province", "city", "site_name", "occupation_code", "gender", "level")),
-        page, request, response)
+        groups = await statistics.enrolment_counts(
+            conn, page.after_as(str, str, str, str, str, int), page.fetch_size())
+    return [statistics.shown(g) for g in answer_page(
+        groups, lambda g: tuple(g[k] for k in statistics.GROUP), page, request, response)]

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.enrolment import statistics
 from services.enrolment.domain.views import Certificate, ClassView
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
@@ -46,11 +47,14 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                            target_level, enrolled_on) VALUES ($1, $2, $3, $4, $5, $6)""",
                     event.enrolment_id, event.worker_id, event.class_id, event.occupation_code,
                     event.target_level, event.enrolled_on)
+                await statistics.count_enrolment(conn, event.enrolment_id, +1)
             case EnrolmentWithdrawn():
-                await conn.execute(
+                withdrawn = await conn.fetchval(
                     """UPDATE enrolments SET withdrawn_on = $2, withdrawal_reason = $3
-                       WHERE enrolment_id = $1""",
+                       WHERE enrolment_id = $1 AND withdrawn_on IS NULL RETURNING true""",
                     event.enrolment_id, event.withdrawn_on, event.reason)
+                if withdrawn:  # a live enrolment leaves its group's count once
+                    await statistics.count_enrolment(conn, event.enrolment_id, -1)
 
 
 # -- training's and assessment's events, through the inbox ---------------------------------
@@ -157,15 +161,3 @@ async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str,
         worker_id)
     return {"surveys": [dict(r) for r in surveys], "enrolments": [dict(r) for r in enrolments],
             "certificates": [dict(r) for r in certificates]}
-
-
-async def enrolment_counts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Live enrolments counted by site, occupation, gender and level: no one is identifiable
-    from a count, and no worker id leaves this query."""
-    rows = await conn.fetch(
-        """SELECT p.province, p.city, p.site_name, e.occupation_code, p.gender,
-                  e.target_level AS level, count(*) AS workers
-           FROM enrolments e JOIN worker_profiles p USING (worker_id)
-           WHERE e.withdrawn_on IS NULL
-           GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6""")
-    return [dict(r) for r in rows]

@@ -111,13 +111,10 @@ async def list_notifications(
 ) -> list[NotificationView]:
     require(org, Action.VIEW_DELIVERY_LOG)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT * FROM notifications WHERE ($1::text IS NULL OR kind = $1) "
-            "AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR recipient_id = $3) "
-            "AND ($4::timestamptz IS NULL OR (created_at, notification_id) > ($4, $5)) "
-            "ORDER BY created_at, notification_id LIMIT $6", kind, state, recipient_id,
-            *page.after_as(datetime.fromisoformat, UUID), page.fetch_size())
-    return [NotificationView(**dict(r)) for r in answer_page(
+        rows = await projections.notifications_page(
+            conn, {"kind": kind, "state": state, "recipient_id": recipient_id},
+            page.after_as(datetime.fromisoformat, UUID), page.fetch_size())
+    return [NotificationView(**r) for r in answer_page(
         rows, lambda r: (iso(r["created_at"]), str(r["notification_id"])), page, request,
         response)]
 
@@ -128,12 +125,9 @@ async def summary(ctx: NotificationsContext, org: Acting, page: Page, request: R
                   response: Response) -> list[KindSummary]:
     require(org, Action.VIEW_DELIVERY_LOG)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT kind, state, count(*) AS count FROM notifications "
-            "WHERE $1::text IS NULL OR (kind, state) > ($1, $2) "
-            "GROUP BY kind, state ORDER BY kind, state LIMIT $3",
-            *page.after_as(str, str), page.fetch_size())
-    return [KindSummary(**dict(r)) for r in answer_page(
+        rows = await projections.notification_counts(conn, page.after_as(str, str),
+                                                     page.fetch_size())
+    return [KindSummary(**r) for r in answer_page(
         rows, lambda r: (r["kind"], r["state"]), page, request, response)]
 
 
@@ -144,11 +138,8 @@ async def attempts(notification_id: UUID, ctx: NotificationsContext, org: Acting
                    request: Request, response: Response) -> list[AttemptView]:
     require(org, Action.VIEW_DELIVERY_LOG)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT attempt_id, attempt, channel, outcome, error_code, started_at, finished_at "
-            "FROM delivery_attempts WHERE notification_id = $1 "
-            "AND ($2::bigint IS NULL OR attempt_id > $2) ORDER BY attempt_id LIMIT $3",
-            notification_id, *page.after_as(int), page.fetch_size())
+        rows = await projections.attempts_page(conn, notification_id, *page.after_as(int),
+                                               page.fetch_size())
     page_rows = answer_page(rows, lambda r: (r["attempt_id"],), page, request, response)
     return [AttemptView(**{k: v for k, v in r.items() if k != "attempt_id"}) for r in page_rows]
 
