@@ -29,7 +29,6 @@ only. A store from before these tables is filled once from the same code (``ensu
 
 from __future__ import annotations
 
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -129,8 +128,8 @@ async def record_own(conn: asyncpg.Connection, event: Event,
             await conn.execute("INSERT INTO funding_instructions VALUES ($1, $2, false) "
                                "ON CONFLICT DO NOTHING", event.instruction_id, event.batch_id)
             for item in event.items:
-                await _fact(conn, item.line_id, event.model_copy(update={"items": [item]}),
-                            event.instruction_id)
+                await _fact(conn, item.line_id, event.model_copy(update={
+                    "items": [item], "total_fen": item.amount_fen}), event.instruction_id)
                 lines.add(item.line_id)
         case PaymentConfirmed():
             await conn.execute("UPDATE funding_instructions SET confirmed = true "
@@ -200,7 +199,9 @@ def _merged(events: list[Event]) -> list[Consumed]:
         elif isinstance(event, DisbursementApproved):
             joined[key] = seen.model_copy(update={"lines": [*seen.lines, *event.lines]})
         elif isinstance(event, PaymentInstructionIssued):
-            joined[key] = seen.model_copy(update={"items": [*seen.items, *event.items]})
+            joined[key] = seen.model_copy(update={
+                "items": [*seen.items, *event.items],
+                "total_fen": seen.total_fen + event.total_fen})
         elif isinstance(event, PaymentConfirmed):
             joined[key] = seen.model_copy(update={
                 "failed_line_ids": [*seen.failed_line_ids, *event.failed_line_ids]})
@@ -450,7 +451,8 @@ async def _walk_queue(conn: asyncpg.Connection, base_delta: dict[str, int],
 
 # -- filling the read models of an existing store --------------------------------------------
 
-_ready: weakref.WeakSet[asyncpg.Pool] = weakref.WeakSet()
+# Pools whose database was seen ready (kept, so that no other pool takes a freed one's id).
+_ready: dict[int, asyncpg.Pool] = {}
 
 
 async def ensure_ready_locked(conn: asyncpg.Connection) -> None:
@@ -463,14 +465,14 @@ async def ensure_ready_locked(conn: asyncpg.Connection) -> None:
 async def ensure_ready(pool: asyncpg.Pool) -> None:
     """Before a read: the read models hold the store's ledger (filled once, under the ledger
     lock, for a store recorded before them)."""
-    if pool in _ready:
+    if id(pool) in _ready:
         return
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT ready FROM funding_read_models"):
             from services.funding.records import lock_ledger
             await lock_ledger(conn)
             await ensure_ready_locked(conn)
-    _ready.add(pool)
+    _ready[id(pool)] = pool
 
 
 async def backfill(conn: asyncpg.Connection) -> None:
