@@ -29,7 +29,7 @@ only. A store from before these tables is filled once from the same code (``ensu
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -281,15 +281,27 @@ async def _settle_claims(conn: asyncpg.Connection, claims: set[ClaimKey],
         by_claim[(r["rule"], r["class_id"], r["worker_id"])].append(r)
     updates: list[tuple[Any, ...]] = []
     new_funds: list[tuple[Any, ...]] = []
-    for key, claim_rows in by_claim.items():
-        old = {r["line_id"]: r for r in claim_rows}
+    old = {r["line_id"]: r for r in rows}
+    # Claims whose lines no disbursement event names are settled together, in one call: with
+    # no facts, ``settle`` treats each claim alone and charges no fund (so the union of
+    # their results is each one's). The others, one call each, to know each one's funds.
+    undisbursed = [rs for rs in by_claim.values()
+                   if not any(facts[r["line_id"]] for r in rs)]
+    groups: list[tuple[ClaimKey | None, list[asyncpg.Record]]] = [
+        (None, [r for rs in undisbursed for r in rs])]
+    groups += [(key, rs) for key, rs in by_claim.items()
+               if any(facts[r["line_id"]] for r in rs)]
+    for key, claim_rows in groups:
         # in the order the whole ledger gives them to ``settle`` (records.recorded_lines)
         lines = [_bare(r) for r in sorted(claim_rows, key=lambda r: (r["due_at"],
                                                                       r["line_id"]))]
         ledger = settle(_merged([f for x in lines for f in facts[x.line_id]]), lines)
+        if key is None and ledger.funds:
+            raise AssertionError("claims without disbursement facts charged a fund")
         held = {lid for b in ledger.batches for lid in b.open_objections}
         withheld = {lid for b in ledger.batches for lid in b.withheld}
         for f in ledger.funds:
+            assert key is not None
             new_funds.append((*key, f.fund, f.committed_fen, f.paid_fen, f.recovered_fen))
             change = changes[f.fund]
             change.committed += f.committed_fen
@@ -376,7 +388,7 @@ async def _walk_queue(conn: asyncpg.Connection, base_delta: dict[str, int],
     old_waiting = new_waiting = bool(waiting)
     queued_change: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # fund -> [fen, refs]
     writes: list[tuple[str, str | None, str]] = []
-    old_only = sorted(old_entries)
+    old_only = deque(sorted(old_entries))
 
     def take_old(fund: str | None, payable: int) -> None:
         nonlocal old_waiting
@@ -408,13 +420,13 @@ async def _walk_queue(conn: asyncpg.Connection, base_delta: dict[str, int],
                    ORDER BY queued_at, line_id COLLATE "C" LIMIT $3""", *after, _WALK_CHUNK)
         if not rows:
             while old_only:  # removed entries after the last queued line
-                _, fund, payable = old_only.pop(0)
+                _, fund, payable = old_only.popleft()
                 take_old(fund, payable)
             break
         for row in rows:
             at: Position = (row["queued_at"], row["line_id"])
             while old_only and old_only[0][0] < at:
-                _, fund, payable = old_only.pop(0)
+                _, fund, payable = old_only.popleft()
                 take_old(fund, payable)
             if row["line_id"] not in new_entries:
                 take_old(row["fund"], row["payable_fen"])
