@@ -29,6 +29,7 @@ only. A store from before these tables is filled once from the same code (``ensu
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -485,6 +486,13 @@ async def ensure_ready(pool: asyncpg.Pool) -> None:
             await lock_ledger(conn)
             await ensure_ready_locked(conn)
     _ready[id(pool)] = pool
+
+
+async def fill_on_start(ctx: Any) -> None:
+    """The service's background job: fill the read models of a store recorded before them
+    as the service starts (a read, a command or a recompute would otherwise do it first)."""
+    await ensure_ready(ctx.pool)
+    await asyncio.Event().wait()  # a background job runs until the service stops
 
 
 async def backfill(conn: asyncpg.Connection) -> None:
