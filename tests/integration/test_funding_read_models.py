@@ -3,7 +3,7 @@ consumed events (completions, attendance voids, certificates, revocations) and f
 commands (policy versions, allocations to two funds, approvals, objections and their
 resolutions, bank instructions and confirmations with rejected lines, recoveries), on the
 real PostgreSQL: every line (status, what is left to pay, batch, fund), every fund, every
-batch, after every step."""
+batch, after every step; and filled from nothing at the end (a store from before them)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from services.funding.domain.disbursement import (
 )
 from services.funding.domain.ledger import DUE, Ledger
 from services.funding.domain.policy import PublishFundingPolicy
-from services.funding.records import current_ledger
+from services.funding.records import current_ledger, lock_ledger
 from services.funding.settings import FundingSettings
 from shared.auth.policy import Organisation
 from shared.contracts import Actor, Envelope, Event, Metadata
@@ -279,6 +279,12 @@ async def _run(postgres_url: str, steps: list[tuple[str, int]]) -> None:
         for n, (kind, pick) in enumerate(steps):
             await _step(h, kind, pick)
             await assert_read_models_equal_settle(pool, f"after step {n}: {kind} {pick}")
+        # and filled from nothing, as for a store recorded before the read models existed
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE funding_read_models SET ready = false")
+            await lock_ledger(conn)
+            await read_models.ensure_ready_locked(conn)
+        await assert_read_models_equal_settle(pool, "filled from nothing")
     finally:
         await pool.close()
 
