@@ -18,11 +18,11 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.funding import commands
+from services.funding import commands, read_models
 from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
-from services.funding.domain.ledger import LedgerLine
-from services.funding.records import current_ledger, own_inputs
+from services.funding.domain.ledger import Ledger, LedgerLine
+from services.funding.records import own_inputs
 from services.funding.settings import FundingContext
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Organisation, Target, authorise, require
@@ -33,7 +33,7 @@ from shared.contracts.funding import FundingPolicyPublished, ObjectionGround
 from shared.runtime.commands import execute, run
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent, answer
-from shared.runtime.paging import Page, iso, one_page
+from shared.runtime.paging import Page, PageRequest, answer_page, iso, one_page
 from shared.runtime.params import PathId, QueryId
 
 router = APIRouter(responses=REFUSALS)
@@ -125,9 +125,11 @@ async def post_allocation(body: budget.AllocateBudget, request: Request, ctx: Fu
 async def get_budget(ctx: FundingContext, org: Acting, page: Page, request: Request,
                      response: Response) -> list[FundOut]:
     require(org, Action.VIEW_BUDGET)
+    await read_models.ensure_ready(ctx.pool)
+    [after] = page.after_as(str)
     async with ctx.pool.acquire() as conn:
-        ledger = await current_ledger(conn)
-    funds = one_page(ledger.funds, lambda f: (f.fund,), page, request, response)
+        rows = await read_models.fund_positions(conn, after, page.fetch_size())
+    funds = answer_page(rows, lambda f: (f.fund,), page, request, response)
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
                     paid_fen=f.paid_fen, recovered_fen=f.recovered_fen,
                     available_fen=f.available_fen) for f in funds]
@@ -158,13 +160,35 @@ async def get_ledger(ctx: FundingContext, page: Page, request: Request, response
         if payee_id not in (None, only_payee):
             return []
         payee_id = only_payee
-    async with ctx.pool.acquire() as conn:
-        ledger = await current_ledger(conn)
     wanted = {"payee_id": payee_id, "class_id": class_id, "worker_id": worker_id,
               "fund": fund, "status": line_status}
-    lines = [x for x in ledger.lines
-             if all(v is None or getattr(x, k) == v for k, v in wanted.items())]
-    return [LineOut.of(x) for x in one_page(lines, _line_key, page, request, response)]
+    await read_models.ensure_ready(ctx.pool)
+    async with ctx.pool.acquire() as conn:
+        lines = await _ledger_page(conn, wanted, page)
+    return [LineOut.of(x) for x in answer_page(lines, _line_key, page, request, response)]
+
+
+async def _ledger_page(conn: asyncpg.Connection, wanted: dict[str, str | None],
+                       page: PageRequest) -> list[LedgerLine]:
+    """One page of the settled lines that match ``wanted``, in the order of ``_line_key``
+    (byte order, as the cursor compares), from an index that starts with the filter."""
+    where, args = [], []
+    for column, value in wanted.items():
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    after = page.after_as(str, str, str, int)
+    if page.after is not None:
+        args.extend(after)
+        n = len(args)
+        where.append(f'(class_id COLLATE "C", worker_id COLLATE "C", rule COLLATE "C", seq)'
+                     f" > (${n - 3}, ${n - 2}, ${n - 1}, ${n})")
+    args.append(page.fetch_size())
+    rows = await conn.fetch(
+        f"""SELECT * FROM funding_ledger WHERE {' AND '.join(where) or 'true'}
+            ORDER BY class_id COLLATE "C", worker_id COLLATE "C", rule COLLATE "C", seq
+            LIMIT ${len(args)}""", *args)
+    return [read_models.settled_line(r) for r in rows]
 
 
 def _line_key(line: LedgerLine) -> tuple[str, str, str, int]:
@@ -175,8 +199,9 @@ def _line_key(line: LedgerLine) -> tuple[str, str, str, int]:
             responses={404: {"description": "No such line"}})
 async def get_line(line_id: PathId, ctx: FundingContext, org: Acting) -> LineOut:
     only_payee = ledger_payee(org)
+    await read_models.ensure_ready(ctx.pool)
     async with ctx.pool.acquire() as conn:
-        line = (await current_ledger(conn)).line(line_id)
+        line = next(iter(await read_models.lines_by_id(conn, [line_id])), None)
     # A line payable to someone else is not found, as an unknown one: its existence is not
     # the institution's to learn.
     if line is None or only_payee not in (None, line.payee_id):
@@ -203,7 +228,7 @@ async def get_estimate(ctx: FundingContext, org: Acting,
     site = WorkSite(province=province, city=city, site_name="-")
     async with ctx.pool.acquire() as conn:
         refs = await _policies(conn)
-        ledger = await current_ledger(conn) if class_id else None
+        ledger = await _class_ledger(ctx, conn, class_id) if class_id else None
     estimate = grants.estimate_grant(refs, occupation=occupation, level=level, site=site,
                                      first_session=first_session, days=days, trainees=trainees)
     if estimate is None:
@@ -216,6 +241,14 @@ async def get_estimate(ctx: FundingContext, org: Acting,
         comparison = grants.compare(estimate, ledger, class_id=class_id, worker_id=worker_id)
         out |= {"due_fen": comparison.due_fen, "paid_fen": comparison.paid_fen}
     return out
+
+
+async def _class_ledger(ctx: FundingContext, conn: asyncpg.Connection,
+                        class_id: str) -> Ledger:
+    """A class's settled lines (what ``grants.compare`` reads of the ledger)."""
+    await read_models.ensure_ready(ctx.pool)
+    rows = await conn.fetch("SELECT * FROM funding_ledger WHERE class_id = $1", class_id)
+    return Ledger(lines=tuple(read_models.settled_line(r) for r in rows), funds=())
 
 
 # -- disbursement ----------------------------------------------------------------------------
@@ -281,8 +314,9 @@ async def post_batch(body: BatchApproval, request: Request,
 @router.get("/batches/{batch_id}", tags=["disbursement"])
 async def get_batch(batch_id: PathId, ctx: FundingContext, org: Acting) -> dict:
     require(org, Action.VIEW_BATCH)
+    await read_models.ensure_ready(ctx.pool)
     async with ctx.pool.acquire() as conn:
-        view = (await current_ledger(conn)).batch(batch_id)
+        view = next(iter(await read_models.batch_views(conn, [batch_id])), None)
     if view is None:
         raise NotFound("batch_not_found", f"no batch {batch_id!r}")
     return {"batch_id": batch_id, "approved": view.approved.model_dump(mode="json"),

@@ -27,10 +27,11 @@ from typing import Any
 
 import asyncpg
 
+from services.funding import read_models
 from services.funding.domain import budget, disbursement, policy
 from services.funding.domain.bank_csv import file_sha256, payment_instruction_csv
 from services.funding.domain.disbursement import LedgerGiven
-from services.funding.records import current_ledger, lock_ledger, recompute
+from services.funding.records import lock_ledger, recompute
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import today
 from shared.auth.policy import Action, Organisation
@@ -56,13 +57,28 @@ async def _policy_today(call: Call[policy.PublishFundingPolicy]) -> policy.Polic
 
 
 async def _budget_today(call: Call[budget.AllocateBudget]) -> budget.BudgetGiven:
+    # The allocation's projection gives the budget queue its money again: under the lock.
+    await lock_ledger(call.conn)
     return budget.BudgetGiven(today(_settings(call)))
 
 
 async def _ledger_under_lock(call: Call[Any]) -> LedgerGiven:
+    """The part of the settled ledger the command names (its lines, its batch and that
+    batch's lines, the batch of an objection or instruction id it names), from the read
+    models: what the decision reads of the whole ledger, at the cost of that part."""
     await lock_ledger(call.conn)
+    await read_models.ensure_ready_locked(call.conn)
+    command = call.command
+    named = list(getattr(command, "line_ids", ())) + (
+        [command.line_id] if hasattr(command, "line_id") else [])
+    ledger = await read_models.partial_ledger(
+        call.conn, line_ids=named,
+        batch_ids=[command.batch_id] if hasattr(command, "batch_id") else [],
+        objection_ids=[command.objection_id] if hasattr(command, "objection_id") else [],
+        instruction_ids=([command.instruction_id] if hasattr(command, "instruction_id")
+                         else []))
     settings = _settings(call)
-    return LedgerGiven(await current_ledger(call.conn), today(settings), settings.calendar())
+    return LedgerGiven(ledger, today(settings), settings.calendar())
 
 
 # -- answers ---------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
+from services.funding import read_models
+from services.funding.domain.entitlements import ClaimKey
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import (
     Ledger,
@@ -150,7 +152,9 @@ async def recorded_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
 
 
 async def current_ledger(conn: asyncpg.Connection) -> Ledger:
-    """The recorded lines with statuses from funding's own events, as of now."""
+    """The recorded lines with statuses from funding's own events, as of now: ``settle`` over
+    the whole history (the auditor's, and the definition the read models are held to; the
+    service reads them instead, see read_models.py)."""
     return settle(await own_inputs(conn), await recorded_lines(conn))
 
 
@@ -177,14 +181,17 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
     if workers is not None and not workers:
         return 0
     await lock_ledger(conn)
+    await read_models.ensure_ready_locked(conn)
     lines = derive_lines(await inputs_for(conn, workers), workers)
     known = {r["line_id"]: r for r in await conn.fetch(
         "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}
     published = 0
+    changed: set[ClaimKey] = set()
     for line in lines:
         row = known.get(line.line_id)
         if row is not None and _same(line, row):
             continue
+        changed.add(line.key)
         revision = 1 if row is None else row["revision"] + 1
         if row is not None:
             log.warning("ledger line revised by a late event", line_id=line.line_id,
@@ -206,6 +213,8 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
         await store.append(payout_stream(line.line_id), revision - 1, [_payout(line)],
                            metadata, conn=conn)
         published += 1
+    # the settled read models follow the lines, in this transaction (read_models.py)
+    await read_models.refresh(conn, changed)
     stale = await _stale_lines(conn, workers, {x.line_id for x in lines})
     for line_id in stale:  # a line the history no longer produces (late event); never silent
         log.warning("ledger line no longer derived", line_id=line_id)
