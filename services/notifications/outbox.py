@@ -37,7 +37,8 @@ async def enqueue(conn: asyncpg.Connection, envelope: Envelope, planned: Iterabl
             continue
         if decision == "wait":
             state, awaits = "awaiting_gender", p.only_if_female
-        rows.append((uuid.uuid4(), envelope.id, envelope.type, envelope.correlation_id,
+        source_id, source_type = p.about or (envelope.id, envelope.type)
+        rows.append((uuid.uuid4(), source_id, source_type, envelope.correlation_id,
                      p.recipient.kind, p.recipient.id, str(p.kind), p.ref, dict(p.params),
                      p.urgent, p.not_before, p.expires_at, p.worker_id, p.class_id, awaits,
                      state))

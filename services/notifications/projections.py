@@ -68,10 +68,15 @@ async def record_class(conn: asyncpg.Connection, envelope: Envelope,
         event.class_id, event.model_dump(mode="json"), envelope.id)
 
 
-async def scheduled_class(conn: asyncpg.Connection, class_id: str) -> ClassScheduled | None:
-    data = await conn.fetchval("SELECT scheduled FROM known_classes WHERE class_id = $1",
-                               class_id)
-    return ClassScheduled.model_validate(data) if data is not None else None
+async def scheduled_class(conn: asyncpg.Connection, class_id: str
+                          ) -> tuple[ClassScheduled, tuple[UUID, str]] | None:
+    """The class's schedule as last heard, with the (id, type) of the event that said it."""
+    row = await conn.fetchrow("SELECT scheduled, event_id FROM known_classes "
+                              "WHERE class_id = $1", class_id)
+    if row is None:
+        return None
+    return (ClassScheduled.model_validate(row["scheduled"]),
+            (row["event_id"], ClassScheduled.ce_type()))
 
 
 async def record_enrolment(conn: asyncpg.Connection, envelope: Envelope, enrolment_id: str,
