@@ -217,7 +217,7 @@ async def run_jobs(ctx: Any) -> None:
         try:
             job = await step(ctx.pool, ctx.store, settings.recompute_chunk_workers)
         except Exception as error:  # kept on the job, and tried again
-            failures = MAX_FAILURES
+            failures = 1  # not recorded (the database away): look again soon
             try:
                 failures = await _record_failure(ctx.pool, error)
             except Exception:  # the database is away: wait, try again
