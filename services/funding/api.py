@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.funding import commands, read_models
+from services.funding import commands, jobs, read_models
 from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import Ledger, LedgerLine
@@ -78,16 +78,27 @@ class FundOut(BaseModel):
 
 # -- policy and budget -----------------------------------------------------------------------
 
-@router.post("/policies", status_code=status.HTTP_201_CREATED, tags=["policy"],
-             response_model=FundingPolicyPublished,
-             summary="Publish a version of the funding policy (uplift at most 50%)")
+class PolicyPublication(FundingPolicyPublished):
+    """The version published, and the job that puts its lines in the ledger."""
+
+    job: str = Field(description="The recompute job's id: GET /jobs/{job} until its state is "
+                                 "done, when the ledger holds every line under this version")
+
+
+@router.post("/policies", status_code=status.HTTP_202_ACCEPTED, tags=["policy"],
+             response_model=PolicyPublication,
+             summary="Publish a version of the funding policy (uplift at most 50%); its "
+                     "lines follow in a recompute job (Location: /jobs/{job_id})")
 async def post_policy(body: policy.PublishFundingPolicy, request: Request,
                       ctx: FundingContext, org: Acting, once: Idempotent) -> Response:
     metadata = acting_metadata(request, org)
 
     async def publish(conn: asyncpg.Connection | None) -> Response:
-        outcome = await commands.publish_policy(ctx, body, org, metadata, conn)
-        return answer(201, outcome.body)
+        published = await commands.publish_policy(ctx, body, org, metadata, conn)
+        event: FundingPolicyPublished = published.outcome.body
+        response = answer(202, {**event.model_dump(mode="json"), "job": published.job.job_id})
+        response.headers["Location"] = f"/jobs/{published.job.job_id}"
+        return response
 
     return await once.run(ctx.pool, org.org_id, publish)
 
@@ -133,6 +144,50 @@ async def get_budget(ctx: FundingContext, org: Acting, page: Page, request: Requ
     return [FundOut(fund=f.fund, allocated_fen=f.allocated_fen, committed_fen=f.committed_fen,
                     paid_fen=f.paid_fen, recovered_fen=f.recovered_fen,
                     available_fen=f.available_fen) for f in funds]
+
+
+# -- recompute jobs --------------------------------------------------------------------------
+
+class ProgressOut(BaseModel):
+    done: int = Field(description="Workers whose lines are re-derived")
+    total: int | None = Field(description="Workers to re-derive (counted when the job starts)")
+    percent: int
+
+
+class JobOut(BaseModel):
+    job_id: str
+    kind: str
+    cause_event_id: str = Field(description="The event that made the recompute necessary")
+    state: Literal["queued", "running", "done", "failed"]
+    progress: ProgressOut
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"], response_model=JobOut,
+            responses={404: {"description": "No such job"}},
+            summary="A recompute job: its state and progress (the ledger is exact for its "
+                    "cause once it is done)")
+async def get_job(job_id: PathId, ctx: FundingContext, org: Acting) -> dict:
+    require(org, Action.VIEW_JOBS)
+    async with ctx.pool.acquire() as conn:
+        job = await jobs.job_by_id(conn, job_id)
+    if job is None:
+        raise NotFound("job_not_found", f"no job {job_id!r}")
+    return job.view()
+
+
+@router.get("/jobs", tags=["jobs"], response_model=list[JobOut],
+            summary="Recompute jobs, in the order they were recorded (paged)")
+async def get_jobs(ctx: FundingContext, org: Acting, page: Page, request: Request,
+                   response: Response) -> list[dict]:
+    require(org, Action.VIEW_JOBS)
+    [after] = page.after_as(int)
+    async with ctx.pool.acquire() as conn:
+        rows = await jobs.jobs_after(conn, after, page.fetch_size())
+    return [j.view() for j in answer_page(rows, lambda j: (j.seq,), page, request, response)]
 
 
 # -- the ledger ------------------------------------------------------------------------------

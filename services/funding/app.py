@@ -8,6 +8,7 @@ from pathlib import Path
 from services.funding.api import router
 from services.funding.commands import COMMANDS
 from services.funding.consumers import INPUTS
+from services.funding.jobs import run_jobs
 from services.funding.read_models import fill_on_start, project
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import router as test_clock_router
@@ -25,5 +26,5 @@ SPEC = ServiceSpec(
     settings_class=FundingSettings,
     commands=COMMANDS,
     projection=project,
-    background=[fill_on_start],
+    background=[fill_on_start, run_jobs],
 )

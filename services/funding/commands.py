@@ -14,9 +14,11 @@ Every command that takes the ledger lock takes it before its append (which holds
 store's head until commit), as the consumer's recompute does: one order, so a publication
 and a recompute never wait on each other in a circle.
 
-Publishing a policy also re-derives every ledger line (``publish_policy``), in the same
-transaction, after the policy's append: the lines it changes are justified by the policy's
-event, whose id exists only once it is appended.
+Publishing a policy can change every ledger line; re-deriving them all costs what the whole
+history costs, so it is not done in the request: ``publish_policy`` records a recompute job
+(``jobs.py``) in the policy's own transaction, after its append (the job names the policy's
+event, whose id exists only once it is appended), and the service's job runner re-derives
+the lines in chunks, each under the ledger lock for its own short transaction.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from typing import Any
 
 import asyncpg
 
-from services.funding import read_models
+from services.funding import jobs, read_models
 from services.funding.domain import budget, disbursement, policy
 from services.funding.domain.bank_csv import file_sha256, payment_instruction_csv
 from services.funding.domain.disbursement import LedgerGiven
-from services.funding.records import lock_ledger, recompute
+from services.funding.records import lock_ledger
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import today
 from shared.auth.policy import Action, Organisation
@@ -50,8 +52,9 @@ def _settings(call: Call[Any]) -> FundingSettings:
 # -- look-ups --------------------------------------------------------------------------------
 
 async def _policy_today(call: Call[policy.PublishFundingPolicy]) -> policy.PolicyGiven:
-    # The policy's append, then every line re-derived under the ledger lock: the lock first,
-    # in the order every ledger writer takes the two (see the module's docstring).
+    # The projection reads the read models under the ledger lock, taken before the append
+    # (the order every ledger writer takes the two); a recompute job's chunk holds it, so a
+    # publication waits at most one chunk.
     await lock_ledger(call.conn)
     return policy.PolicyGiven(today(_settings(call)))
 
@@ -141,18 +144,33 @@ COMMANDS: dict[type, CommandSpec[Any, Any, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class Publication:
+    """A policy published: its event, as the pipeline answered it, and the job that puts its
+    lines in the ledger."""
+
+    outcome: Outcome[policy.PolicyGiven]
+    job: jobs.Job
+
+
 async def publish_policy(ctx: ServiceContext[FundingSettings],
                          command: policy.PublishFundingPolicy, org: Organisation,
                          metadata: Metadata, conn: asyncpg.Connection | None = None
-                         ) -> Outcome[policy.PolicyGiven]:
-    """Publish through the pipeline, then re-derive every line (a policy can change any), in
-    one transaction (on ``conn`` when the caller holds one, e.g. an Idempotency-Key's).
+                         ) -> Publication:
+    """Publish through the pipeline and queue the recompute of every line (a policy can
+    change any), in one transaction (on ``conn`` when the caller holds one, e.g. an
+    Idempotency-Key's): the policy is never in the store without its job.
 
-    Not the command's ``record``, which runs before the append: a line the new version
-    changes names the version's event among those that justify it, and that event's id
-    exists only once appended. The recompute runs under the ledger lock the look-up took,
-    and appends the lines' ``PayoutDue`` / ``PayoutReversed`` after the policy, as before."""
+    Not the command's ``record``, which runs before the append: the job names the policy's
+    event, and the lines it changes name it among those that justify them; its id exists
+    only once appended. The lines are published with the request's metadata, caused by the
+    policy's event."""
     async with transaction(ctx.pool, conn) as conn:
         outcome = await run(ctx, command, org, metadata, conn)
-        await recompute(conn, ctx.store, None, metadata)
-    return outcome
+        # the version just appended: the stream's last, in this transaction
+        cause = str(await conn.fetchval(
+            "SELECT event_id FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+            policy.POLICY.stream(command.policy_id)))
+        job = await jobs.record_job(conn, cause,
+                                    metadata.model_copy(update={"causation_id": cause}))
+    return Publication(outcome, job)

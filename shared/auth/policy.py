@@ -95,6 +95,7 @@ class Action(StrEnum):
     ISSUE_PAYMENT_INSTRUCTION = "issue_payment_instruction"
     CONFIRM_PAYMENT = "confirm_payment"
     RECORD_RECOVERY = "record_recovery"
+    VIEW_JOBS = "view_jobs"  # funding's recompute jobs: state and progress
     VIEW_TEST_CLOCK = "view_test_clock"  # funding's 'today' (rehearsals)
     MOVE_TEST_CLOCK = "move_the_test_clock"
 
@@ -170,6 +171,7 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.ISSUE_PAYMENT_INSTRUCTION: _HR,
     Action.CONFIRM_PAYMENT: _HR,
     Action.RECORD_RECOVERY: _HR,
+    Action.VIEW_JOBS: _p(("hr_bureau", "auditor")),
     Action.VIEW_TEST_CLOCK: _p(ROLES),
     Action.MOVE_TEST_CLOCK: _HR,
 }

@@ -3,7 +3,9 @@ consumed events (completions, attendance voids, certificates, revocations) and f
 commands (policy versions, allocations to two funds, approvals, objections and their
 resolutions, bank instructions and confirmations with rejected lines, recoveries), on the
 real PostgreSQL: every line (status, what is left to pay, batch, fund), every fund, every
-batch, after every step; and filled from nothing at the end (a store from before them)."""
+batch, after every step and after every chunk of a policy's recompute job (one worker per
+chunk); filled from nothing at the end (a store from before them); and the lines the jobs
+left are those a one-shot recompute over the whole history gives."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.funding import read_models
+from services.funding import jobs, read_models
 from services.funding.commands import COMMANDS, publish_policy
 from services.funding.consumers import consume
 from services.funding.domain.bank_csv import BankAccount
@@ -30,9 +32,15 @@ from services.funding.domain.disbursement import (
     RecordRecovery,
     ResolveObjection,
 )
-from services.funding.domain.ledger import DUE, Ledger
+from services.funding.domain.ledger import DUE, Ledger, derive_lines
 from services.funding.domain.policy import PublishFundingPolicy
-from services.funding.records import current_ledger, lock_ledger
+from services.funding.records import (
+    current_ledger,
+    inputs_for,
+    lock_ledger,
+    recompute,
+    recorded_lines,
+)
 from services.funding.settings import FundingSettings
 from shared.auth.policy import Organisation
 from shared.contracts import Actor, Envelope, Event, Metadata
@@ -102,10 +110,18 @@ class History:
         try:
             if isinstance(command, PublishFundingPolicy):
                 await publish_policy(self.ctx, command, HR, METADATA)
+                await self.run_jobs()
             else:
                 await run(self.ctx, command, HR, METADATA)  # type: ignore[arg-type]
         except DomainError:
             pass  # refused by the rules: nothing written, which is also a history
+
+    async def run_jobs(self) -> None:
+        """The recompute jobs, one worker per chunk (each its own transaction, as the
+        service's runner does them): the read models equal ``settle`` after every chunk."""
+        while (job := await jobs.step(self.ctx.pool, self.ctx.store, 1)) is not None:
+            await assert_read_models_equal_settle(
+                self.ctx.pool, f"job {job.job_id} at {job.workers_done}/{job.workers_total}")
 
     async def ledger(self) -> Ledger:
         async with self.ctx.pool.acquire() as conn:
@@ -285,6 +301,13 @@ async def _run(postgres_url: str, steps: list[tuple[str, int]]) -> None:
             await lock_ledger(conn)
             await read_models.ensure_ready_locked(conn)
         await assert_read_models_equal_settle(pool, "filled from nothing")
+        # the chunked jobs left the ledger a one-shot recompute over the history gives
+        async with pool.acquire() as conn:
+            recorded = {x.line_id: x for x in await recorded_lines(conn)}
+            one_shot = derive_lines(await inputs_for(conn, None))
+        assert recorded == {x.line_id: x for x in one_shot}
+        async with pool.acquire() as conn, conn.transaction():
+            assert await recompute(conn, ctx.store, None, METADATA) == 0
     finally:
         await pool.close()
 

@@ -53,11 +53,15 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix) as (_, api):
         first = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-1"))
-        assert first.status_code == 201, first.text
+        assert first.status_code == 202, first.text
         assert REPLAYED_HEADER not in first.headers
         again = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-1"))
-        assert again.status_code == 201 and again.headers[REPLAYED_HEADER] == "true"
+        assert again.status_code == 202 and again.headers[REPLAYED_HEADER] == "true"
         assert again.content == first.content and again.json()["version"] == 1
+        # the same job, and where to follow it, with no second job queued
+        assert again.headers["Location"] == first.headers["Location"] == (
+            f"/jobs/{first.json()['job']}")
+        assert len(await rows(database, "SELECT 1 FROM funding_jobs")) == 1
         # the same JSON in another key order and spacing is the same request
         reordered = json.dumps(dict(reversed(POLICY.items())), indent=2).encode()
         assert (await api.post("/policies", content=reordered, headers={
@@ -74,11 +78,11 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
         assert (await event_types(database)).count("FundingPolicyPublished") == 1
         assert "BudgetAllocated" not in await event_types(database)
         [kept] = await rows(database, "SELECT org_id, key, status_code FROM idempotency_keys")
-        assert tuple(kept) == ("hr", "policy-1", 201)
+        assert tuple(kept) == ("hr", "policy-1", 202)
 
         # without a key, a retry is a new version, as before
         for _ in range(2):
-            assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 201
+            assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 202
         assert (await event_types(database)).count("FundingPolicyPublished") == 3
 
         # a refused command stores nothing: the key is still free for a corrected request
@@ -87,7 +91,7 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
         assert (refused.status_code, refused.json()["code"]) == (409, "uplift_above_ceiling")
         assert len(await rows(database, "SELECT 1 FROM idempotency_keys")) == 1
         fixed = await api.post("/policies", json=changed, headers=keyed(HR, "policy-2"))
-        assert fixed.status_code == 201 and fixed.json()["version"] == 4
+        assert fixed.status_code == 202 and fixed.json()["version"] == 4
         malformed = await api.post("/policies", json=POLICY, headers=keyed(HR, "a key"))
         assert malformed.status_code == 422  # printable ASCII without spaces
 
@@ -100,7 +104,7 @@ async def test_concurrent_requests_with_one_key_take_effect_once(
         answers = await asyncio.gather(*(
             api.post("/policies", json=POLICY, headers=keyed(HR, "policy-once"))
             for _ in range(6)))
-        assert {a.status_code for a in answers} == {201}
+        assert {a.status_code for a in answers} == {202}
         assert len({a.content for a in answers}) == 1
         assert sum(REPLAYED_HEADER not in a.headers for a in answers) == 1
         assert (await event_types(database)).count("FundingPolicyPublished") == 1
@@ -126,7 +130,7 @@ async def test_a_duplicate_waits_for_the_first_and_gives_up_with_409_while_it_ru
         finally:
             await first.close()
         assert (await api.post("/policies", json=POLICY,
-                               headers=keyed(HR, "busy"))).status_code == 201
+                               headers=keyed(HR, "busy"))).status_code == 202
         assert await event_types(database) == ["FundingPolicyPublished"]
 
 
@@ -147,9 +151,10 @@ async def test_the_key_commits_with_the_effect_or_not_at_all(
             await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-3"))
         assert await event_types(database) == []
         assert await rows(database, "SELECT 1 FROM idempotency_keys") == []
+        assert await rows(database, "SELECT 1 FROM funding_jobs") == []  # nor its job
         monkeypatch.setattr(IdempotentRequest, "_store", real_store)
         retried = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-3"))
-        assert retried.status_code == 201 and retried.json()["version"] == 1
+        assert retried.status_code == 202 and retried.json()["version"] == 1
         assert await event_types(database) == ["FundingPolicyPublished"]
 
 
@@ -159,7 +164,7 @@ async def test_a_retried_disbursement_gets_its_batch_and_bank_file_again(
     src = Source(kafka_bootstrap, topic_prefix)
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix, test_clock=True) as (_, api):
-        assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 201
+        assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 202
         assert (await api.post("/budget/allocations", headers=HR, json={
             "allocation_id": "a1", "fund": "municipal-special",
             "amount_fen": 10_000_00})).status_code == 201
