@@ -48,21 +48,25 @@ class Sizes:
     growth_large: int
     growth_requests: int  # commands timed in each of them
     throughput_trainees: int  # per class and round
+    province_small: int  # trainees in the two provinces compared
+    province_large: int
 
 
 FULL = Sizes(single_commits=2000, batch_commits=300, relay_events=50_000,
              replay_small=250_000, replay_large=1_000_000, certifications=1020,
              cert_rate=20, background_rate=100, repeats=3, burst_trainees=200,
              growth_small=100, growth_large=5000, growth_requests=200,
-             throughput_trainees=100)
+             throughput_trainees=100, province_small=10_000, province_large=100_000)
 QUICK = Sizes(single_commits=200, batch_commits=20, relay_events=3000, replay_small=5000,
               replay_large=20_000, certifications=30, cert_rate=20, background_rate=50,
               repeats=1, burst_trainees=50, growth_small=100, growth_large=1000,
-              growth_requests=50, throughput_trainees=12)
+              growth_requests=50, throughput_trainees=12, province_small=1000,
+              province_large=10_000)
 BENCHMARKS = ("appends", "relay", "replay", "latency", "messagedb", "burst", "growth",
-              "throughput")
+              "throughput", "province")
 THROUGHPUT_CLASSES, THROUGHPUT_CONCURRENCY = 20, 32
 BURST_P99_MS, GROWTH_AT_MOST, THROUGHPUT_AT_LEAST = 100, 1.2, 0.5
+PROVINCE_AT_MOST = 1.2
 
 
 def say(text: str) -> None:
@@ -302,6 +306,44 @@ async def run_throughput(pg: str, kafka: str, sizes: Sizes, figures: list[Figure
         say(console_line(f))
 
 
+async def run_province(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
+                       details: dict) -> None:
+    from bench.province import bench_province
+
+    small, large = sizes.province_small, sizes.province_large
+    say(f"[9] province scale: funding's reads over HTTP with {small:,} and {large:,} trainees")
+    runs = {}
+    for trainees in (small, large):
+        say(f"  {trainees:,} trainees: writing the history to funding's input log and ledger")
+        runs[trainees] = await bench_province(pg, kafka, trainees=trainees, progress=say)
+        run = runs[trainees]
+        say("    " + ", ".join(f"{name} p99 {t.quantile(99):.1f} ms"
+                               for name, t in run.reads.items())
+            + f"; policy published in {run.policy_seconds:.1f}s "
+              f"({run.policy_lines:,} lines added)")
+    details["province"] = {str(n): run.summary() for n, run in runs.items()}
+    what = {"ledger_by_class": "GET /ledger?limit=100&class_id=...",
+            "ledger_by_worker": "GET /ledger?limit=100&worker_id=...",
+            "budget": "GET /budget", "line": "GET /ledger/{line_id}"}
+    for name, request in what.items():
+        f = ratio_at_most_figure(
+            f"province_{name}_p99", "9 province scale",
+            f"p99 {request}, {large:,} trainees vs {small:,}",
+            runs[large].reads[name].quantile(99), "ms", f"{small:,} trainees",
+            runs[small].reads[name].quantile(99), PROVINCE_AT_MOST)
+        figures.append(f)
+        say(console_line(f))
+    # Publishing a policy re-derives every line before it answers (no job to follow yet):
+    # reported, not held to a target.
+    f = reported_ratio(
+        "province_policy_seconds", "9 province scale",
+        f"POST /policies answered (synchronous re-derivation; "
+        f"{runs[large].policy_lines:,} adjustment lines), {large:,} trainees vs {small:,}",
+        runs[large].policy_seconds, "s", f"{small:,} trainees", runs[small].policy_seconds)
+    figures.append(f)
+    say(console_line(f))
+
+
 async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figure]:
     sizes = QUICK if args.quick else FULL
     if args.replay_events:
@@ -330,6 +372,8 @@ async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figu
         await run_growth(pg, kafka, sizes, figures, details)
     if "throughput" in chosen:
         await run_throughput(pg, kafka, sizes, figures, details)
+    if "province" in chosen:
+        await run_province(pg, kafka, sizes, figures, details)
     write_results(out, figures, details, mode="quick" if args.quick else "full")
     return figures
 
