@@ -89,14 +89,18 @@ class ProvinceRun:
     lines: int
     setup_seconds: float
     reads: dict[str, Timings]
-    policy_seconds: float
+    policy_seconds: float  # from publishing a policy version to its recompute job's done
     policy_lines: int  # lines the policy version added (adjustments)
+    policy_answered_seconds: float  # the publication's own answer (202, with its job)
+    reads_during_job: Timings  # the worker ledger read while the job ran
 
     def summary(self) -> dict[str, Any]:
         return {"trainees": self.trainees, "classes": self.classes,
                 "input_events": self.input_events, "lines": self.lines,
                 "setup_seconds": self.setup_seconds, "policy_seconds": self.policy_seconds,
                 "policy_lines": self.policy_lines,
+                "policy_answered_seconds": self.policy_answered_seconds,
+                "reads_during_job": self.reads_during_job.summary(),
                 "reads": {k: t.summary() for k, t in self.reads.items()}}
 
 
@@ -169,10 +173,31 @@ async def funding_service(server_url: str, bootstrap: str, name: str
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-async def _post(api: httpx.AsyncClient, path: str, hr: dict[str, str], body: dict) -> None:
+async def _post(api: httpx.AsyncClient, path: str, hr: dict[str, str],
+                body: dict) -> httpx.Response:
     response = await api.post(path, headers=hr, json=body)
-    if response.status_code != 201:
+    if response.status_code not in (201, 202):
         raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
+    return response
+
+
+async def _job_state(api: httpx.AsyncClient, hr: dict[str, str], location: str) -> str:
+    response = await api.get(location, headers=hr)
+    response.raise_for_status()
+    state = response.json()["state"]
+    if state == "failed":
+        raise RuntimeError(f"{location} failed: {response.text[:500]}")
+    return state
+
+
+async def _publish_and_wait(api: httpx.AsyncClient, hr: dict[str, str], body: dict) -> None:
+    """Publish a policy and wait until its recompute job is done."""
+    location = (await _post(api, "/policies", hr, body)).headers["Location"]
+    for _ in range(36_000):  # polled, since the job is another process's: at most 2 hours
+        if await _job_state(api, hr, location) == "done":
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{location} not done after 2 hours")
 
 
 async def _relay_caught_up(dsn: str, seconds: float = 600) -> None:
@@ -279,7 +304,7 @@ async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
     async with funding_service(server_url, bootstrap, f"prov{trainees}") as (url, dsn, hr):
         async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
             started = time.perf_counter()
-            await _post(api, "/policies", hr, policy_body())
+            await _publish_and_wait(api, hr, policy_body())
             classes, events = await write_province(dsn, trainees, progress)
             lines = await _budget_and_batch(api, dsn, hr)
             await _relay_caught_up(dsn)
@@ -296,9 +321,22 @@ async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
             changed["training_subsidies"] = [
                 {**s, "amount_fen": s["amount_fen"] + 10_000}
                 for s in changed["training_subsidies"]]
+            # The policy's answer comes at once (202); its job re-derives the lines in chunks
+            # while the worker ledger is read, until the job says done.
             published = time.perf_counter()
-            await _post(api, "/policies", hr, changed)
-            policy_seconds = time.perf_counter() - published
+            location = (await _post(api, "/policies", hr, changed)).headers["Location"]
+            answered = time.perf_counter() - published
+            during = Timings()
+            running, done_at = True, None
+            while running:  # at least one round of reads, however soon the job is done
+                running = await _job_state(api, hr, location) != "done"
+                if not running:
+                    done_at = time.perf_counter()
+                batch = await _time_reads(url, hr, samples["ledger_by_worker"][:WARM_UP + 40])
+                during.latencies_ms += batch.latencies_ms
+                for status, n in batch.failed.items():
+                    during.failed[status] = during.failed.get(status, 0) + n
+            policy_seconds = (done_at or time.perf_counter()) - published
         conn = await asyncpg.connect(dsn)
         try:
             after = await conn.fetchval("SELECT count(*) FROM funding_ledger")
@@ -306,4 +344,5 @@ async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
             await conn.close()
     return ProvinceRun(trainees=classes * SHAPE.trainees, classes=classes,
                        input_events=events, lines=lines, setup_seconds=setup, reads=reads,
-                       policy_seconds=policy_seconds, policy_lines=after - lines)
+                       policy_seconds=policy_seconds, policy_lines=after - lines,
+                       policy_answered_seconds=answered, reads_during_job=during)
