@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from itertools import zip_longest
+from typing import Any, TypeVar
 
 from shared.calendar import programme_today
 from shared.contracts.bounds import MAX_BATCH_LINES, MAX_CLASS_SIZE
@@ -31,6 +33,8 @@ WORKER_CALLS = 16  # requests about single workers in flight at once
 CLASSES_AT_ONCE = 8  # classes worked on at once (a class's own requests go in order)
 SHOWN_CLASSES = 6  # a step names its classes one by one up to this many, else counts them
 
+T = TypeVar("T")
+
 
 @dataclass
 class Run:
@@ -47,6 +51,17 @@ class Run:
 
     def index_of(self, worker_id: str) -> int:
         return next(i for i, w in self.worker_ids.items() if w == worker_id)
+
+
+_GAP: Any = object()  # what zip_longest puts where a shorter group has run out
+
+
+def interleaved(groups: Iterable[Sequence[T]]) -> list[T]:
+    """The groups' items taken in turn, one from each: requests about one class (or one
+    assessment) spread out, so that requests in flight together touch different streams
+    rather than racing for the same one."""
+    return [item for row in zip_longest(*groups, fillvalue=_GAP) for item in row
+            if item is not _GAP]
 
 
 async def play(api: Departments, scenario: sc.Scenario, progress: Progress) -> Run:
@@ -194,7 +209,7 @@ async def schedule_and_approve(api: Departments, run: Run, progress: Progress) -
 # -- 4. enrolment ----------------------------------------------------------------------------
 
 async def enrol(api: Departments, run: Run, progress: Progress) -> None:
-    workers = run.scenario.workers
+    workers = interleaved(run.scenario.rosters.values())
     progress.step("Liaison station enrols each worker in the class they chose", len(workers))
 
     async def one(worker: sc.Worker) -> None:
@@ -350,8 +365,9 @@ async def assess(api: Departments, run: Run, progress: Progress) -> None:
                        expect=(201,), what=f"result of worker #{worker.index}")
         progress.advance()
 
-    await each(WORKER_CALLS, [(run.assessments[p.class_id], w) for p in plans
-                              for w in eligible[p.class_id]], result)
+    await each(WORKER_CALLS, interleaved([[(run.assessments[p.class_id], w)
+                                           for w in eligible[p.class_id]] for p in plans]),
+               result)
     progress.done(f"assessor tied to the institution recused ({run.recusal})")
 
 

@@ -1,5 +1,6 @@
 """The demo's pure pieces for many classes: requests run a bounded number at a time
-(``client.each``), and the printed summary names a few classes and totals the rest."""
+(``client.each``), those about one class are spread out (``steps.interleaved``), and the
+printed summary names a few classes and totals the rest."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import pytest
 
 from songji.demo.client import DemoError, each
+from songji.demo.steps import interleaved
 from songji.demo.summary import _classes
 
 
@@ -73,3 +75,8 @@ def test_many_classes_show_a_few_then_each_course_in_total() -> None:
     assert "200 classes" in lines[4] and "12000 trainees, 10000 met" in lines[4]
     assert "135 classes" in lines[5] and "7965 trainees, 6615 met" in lines[5]
     assert lines[6] == "  total: 19965 trainees in 335 classes"
+
+
+def test_interleaved_takes_the_groups_in_turn() -> None:
+    assert interleaved([[1, 2, 3], [4], [], [5, 6]]) == [1, 4, 5, 2, 6, 3]
+    assert interleaved([]) == []
