@@ -32,6 +32,7 @@ STEPS = 10
 WORKER_CALLS = 16  # requests about single workers in flight at once
 CLASSES_AT_ONCE = 8  # classes worked on at once (a class's own requests go in order)
 SHOWN_CLASSES = 6  # a step names its classes one by one up to this many, else counts them
+SLOW_READING = 25  # events a second: slower than any consumer was seen to read the bus
 
 T = TypeVar("T")
 
@@ -383,8 +384,13 @@ async def class_lines(api: Departments, run: Run) -> list[dict[str, Any]]:
 
 async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> None:
     """Funding consumes the events on its own; it is done when every trainee who attended
-    has a living-subsidy line and every certificate a training-subsidy line. It is given up
-    on when no line has come for ``wait_seconds``."""
+    has a living-subsidy line and every certificate a training-subsidy line.
+
+    Funding derives a class's lines once it has read the class's completion, which comes
+    after all of the class's attendance on the bus, so at a county's size the first line may
+    be many minutes away: until it comes, funding is given ``wait_seconds`` and the time to
+    read the attendance at a slow pace (``SLOW_READING``); after it, it is given up on when
+    no line has come for ``wait_seconds``."""
 
     async def live_certificates(assessment_id: str) -> int:
         results = await api.get(BODY, "assessment", f"/assessments/{assessment_id}/results")
@@ -393,8 +399,9 @@ async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> Non
     certified = sum(await each(CLASSES_AT_ONCE, run.assessments.values(), live_certificates))
     attended = sum(1 for c in run.completions.values() for t in c["trainees"]
                    if t["attended_minutes"] > 0)
+    records = sum(1 for w in run.scenario.workers for m in w.minutes if m > 0)
     progress.step("Funding derives subsidy lines from the event log", attended + certified)
-    deadline = time.monotonic() + api.wait_seconds
+    deadline = time.monotonic() + api.wait_seconds + records / SLOW_READING
     while True:
         asked = time.monotonic()
         lines = await class_lines(api, run)
@@ -514,27 +521,29 @@ UNSETTLED = {"pending", "claimed", "awaiting_gender"}
 
 async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
     """Notifications is done when nothing is waiting to go and every trainee paid has been
-    told (the payment is the last event of the programme). It is given up on when nothing
-    has settled for ``wait_seconds``."""
+    told (the payment is the last event of the programme). It is given up on when it has
+    neither made nor settled a notification for ``wait_seconds``."""
     lines = await class_lines(api, run)
     paid_workers = len({x["payee_id"] for x in lines
                         if x["payee_kind"] == "worker" and x["status"] == "paid"})
     progress.step("Notifications tells workers and departments", paid_workers)
     deadline = time.monotonic() + api.wait_seconds
-    unsettled = None
+    seen: tuple[int, int] | None = None  # notifications made, and settled
     while True:
         summary = await api.get(HR, "notifications", "/notifications/summary")
         told = sum(r["count"] for r in summary
                    if r["kind"] == "subsidy_paid" and r["state"] not in UNSETTLED)
+        made = sum(r["count"] for r in summary)
         waiting = sum(r["count"] for r in summary if r["state"] in UNSETTLED)
-        if told > progress.count or (unsettled is not None and waiting < unsettled):
+        if seen is not None and (made, made - waiting) > seen:
             deadline = time.monotonic() + api.wait_seconds
-        progress.count, unsettled = told, waiting
+        seen = made, made - waiting
+        progress.count = told
         progress.advance(0)
         if told >= paid_workers and not waiting:
             break
         if time.monotonic() > deadline:
-            raise DemoError(f"notifications still has {summary}, nothing settled for "
-                            f"{api.wait_seconds}s")
+            raise DemoError(f"notifications still has {summary}, nothing made or settled "
+                            f"for {api.wait_seconds}s")
         await asyncio.sleep(0.5)
     progress.done(f"{sum(r['count'] for r in summary if r['state'] == 'sent')} sent")
