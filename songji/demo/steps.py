@@ -416,8 +416,9 @@ async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> Non
         if time.monotonic() > deadline:
             raise DemoError(f"funding derived {living}/{attended} living and "
                             f"{training}/{certified} training subsidy lines")
-        # A large ledger takes a while to read: ask no more often than it takes to answer.
-        await asyncio.sleep(max(0.5, time.monotonic() - asked))
+        # A large ledger takes a while to read, and funding reads it with the process that
+        # derives it: leave it at least twice that time to derive between reads.
+        await asyncio.sleep(max(0.5, 2 * (time.monotonic() - asked)))
     progress.done(f"{training} training subsidy lines to {INSTITUTION_ID}, "
                   f"{living} living subsidy lines to trainees")
 
