@@ -44,6 +44,29 @@ def ratio_figure(key: str, benchmark: str, what: str, value: float, unit: str,
                   ratio >= at_least)
 
 
+def ratio_at_most_figure(key: str, benchmark: str, what: str, value: float, unit: str,
+                         baseline_name: str, baseline: float, at_most: float) -> Figure:
+    """A ratio that must stay small: value / baseline ≤ ``at_most``."""
+    ratio = value / baseline if baseline else float("inf")
+    return Figure(key, benchmark, what, value, unit, baseline_name, baseline, ratio,
+                  f"≤ {at_most:g}×", ratio <= at_most)
+
+
+def limit_figure(key: str, benchmark: str, what: str, value: float, unit: str, at_most: float,
+                 baseline_name: str = "", baseline: float | None = None) -> Figure:
+    """An absolute quantity with a ceiling (a count, milliseconds): value ≤ ``at_most``. The
+    baseline, if any, only gives the value its context (e.g. how many were sent)."""
+    return Figure(key, benchmark, what, value, unit, baseline_name, baseline, None,
+                  f"≤ {at_most:g} {unit}".strip(), value <= at_most)
+
+
+def reported_figure(key: str, benchmark: str, what: str, value: float, unit: str,
+                    baseline_name: str = "", baseline: float | None = None) -> Figure:
+    """A quantity shown for what it explains, with no target."""
+    return Figure(key, benchmark, what, value, unit, baseline_name, baseline, None, REPORTED,
+                  True)
+
+
 def reported_ratio(key: str, benchmark: str, what: str, value: float, unit: str,
                    baseline_name: str, baseline: float) -> Figure:
     """A ratio shown for what it explains, with no target."""
@@ -54,7 +77,10 @@ def reported_ratio(key: str, benchmark: str, what: str, value: float, unit: str,
 def _number(x: float | None, unit: str = "") -> str:
     if x is None:
         return "—"
-    text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+    if isinstance(x, int):  # a count
+        text = f"{x:,}"
+    else:
+        text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
     return f"{text} {unit}".strip()
 
 

@@ -5,7 +5,7 @@ Handlers load, decide, append: this is the load, shared so no service re-impleme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -26,7 +26,13 @@ async def load(store: EventStore, stream_id: str, evolve: Callable[[S, Any], S],
 
 def fold(stored: Sequence[StoredEvent], evolve: Callable[[S, Any], S], initial: S) -> S:
     """The state after ``stored``, each event parsed into its contract, in order."""
+    return fold_data(((e.event_type, e.data) for e in stored), evolve, initial)
+
+
+def fold_data(events: Iterable[tuple[str, Any]], evolve: Callable[[S, Any], S],
+              initial: S) -> S:
+    """``fold`` of (event type, data) pairs, as a query of a service's own may read them."""
     state = initial
-    for event in stored:
-        state = evolve(state, model_for(event.event_type).model_validate(event.data))
+    for event_type, data in events:
+        state = evolve(state, model_for(event_type).model_validate(data))
     return state

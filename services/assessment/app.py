@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.assessment import projections
 from services.assessment.api import router
+from services.assessment.commands import COMMANDS
 from services.assessment.consumers import CLASSES
 from services.assessment.settings import AssessmentSettings
 from shared.runtime.service import ServiceSpec
@@ -18,4 +20,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[CLASSES],
     settings_class=AssessmentSettings,
+    commands=COMMANDS,
+    projection=projections.project,
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.assessment import statistics
 from services.assessment.domain.class_view import ClassView
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import (
@@ -38,11 +39,16 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     event.certificate_id, event.certificate_number, event.assessment_id,
                     event.worker_id, event.body_id, event.occupation_code, event.level,
                     event.certified_on)
+                await statistics.count_certificate(conn, event.occupation_code, event.level, +1)
             case CertificationRevoked():
-                await conn.execute(
+                revoked = await conn.fetchrow(
                     "UPDATE certificates SET revoked_on = $2, revocation_reason = $3 "
-                    "WHERE certificate_id = $1",
+                    "WHERE certificate_id = $1 AND revoked_on IS NULL "
+                    "RETURNING occupation_code, level",
                     event.certificate_id, event.revoked_on, event.reason)
+                if revoked is not None:  # a live certificate leaves its group's count once
+                    await statistics.count_certificate(conn, revoked["occupation_code"],
+                                                       revoked["level"], -1)
 
 
 async def class_scheduled(conn: asyncpg.Connection, _: Envelope, event: ClassScheduled) -> None:
@@ -109,10 +115,14 @@ async def assessment_of_certificate(conn: asyncpg.Connection, certificate_id: st
 async def candidates_with_results(conn: asyncpg.Connection, assessment_id: str,
                                   after: str | None, limit: int) -> list[str]:
     """Up to ``limit`` workers with a result in the assessment, after ``after``, in order."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT worker_id FROM results WHERE assessment_id = $1 "
-        "AND ($2::text IS NULL OR worker_id > $2) ORDER BY worker_id LIMIT $3",
-        assessment_id, after, limit)
+    if after is None:
+        rows = await conn.fetch(
+            "SELECT DISTINCT worker_id FROM results WHERE assessment_id = $1 "
+            "ORDER BY worker_id LIMIT $2", assessment_id, limit)
+    else:
+        rows = await conn.fetch(
+            "SELECT DISTINCT worker_id FROM results WHERE assessment_id = $1 "
+            "AND worker_id > $2 ORDER BY worker_id LIMIT $3", assessment_id, after, limit)
     return [r["worker_id"] for r in rows]
 
 
@@ -130,10 +140,3 @@ async def results_of(conn: asyncpg.Connection, assessment_id: str,
         "ORDER BY certificate_number", assessment_id, workers)
     return {"results": [dict(r) for r in results],
             "certificates": [dict(r) for r in certificates]}
-
-
-async def certificate_counts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT occupation_code, level, count(*) AS certificates FROM certificates "
-        "WHERE revoked_on IS NULL GROUP BY 1, 2 ORDER BY 1, 2")
-    return [dict(r) for r in rows]

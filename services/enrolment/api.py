@@ -1,12 +1,13 @@
-"""Enrolment's HTTP API. Every command needs an organisation's bearer token.
+"""Enrolment's HTTP API. Every command needs an organisation's bearer token, and runs through
+the kit's command pipeline (services/enrolment/commands.py).
 
-Recording an intake survey and enrolling accept an ``Idempotency-Key``
-(shared/runtime/idempotency.py): a survey gets a new id each time, so a retried survey would
-be recorded twice; a retried enrolment is refused (``already_enrolled``) without the
-enrolment id the station needs later. Registering a worker does not need one: the national ID
-number makes it idempotent, and a repeat by a station at the worker's site is refused with the
-existing ``worker_id`` (another station is told only that the number is registered); nor does
-a withdrawal, which names its enrolment.
+Every command accepts an ``Idempotency-Key`` (shared/runtime/idempotency.py). Recording an
+intake survey and enrolling need one to be retried safely: a survey gets a new id each time,
+so a retried survey would be recorded twice; a retried enrolment is refused
+(``already_enrolled``) without the enrolment id the station needs later. Registering a worker
+does not: the national ID number makes it idempotent, and a repeat by a station at the
+worker's site is refused with the existing ``worker_id`` (another station is told only that
+the number is registered); nor does a withdrawal, which names its enrolment.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.enrolment import handlers, projections
-from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker
-from shared.auth.http import REFUSALS, Acting, acting_metadata
+from services.enrolment import identities, projections, statistics
+from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
+from services.enrolment.vault import vault_for
+from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Action, Target, require
 from shared.contracts.bounds import MAX_CHOICES
 from shared.contracts.common import ClassMode, OccupationCode
-from shared.runtime.idempotency import Idempotent, answer
-from shared.runtime.paging import Page, one_page
+from shared.runtime.commands import execute
+from shared.runtime.errors import NotFound
+from shared.runtime.idempotency import Idempotent
+from shared.runtime.paging import Page, answer_page
 from shared.runtime.params import PathId
 from shared.runtime.service import Context
 
 router = APIRouter()
-
 
 
 class WorkerRegisteredResponse(BaseModel):
@@ -61,9 +64,8 @@ class Withdrawal(BaseModel):
                         409: {"description": "Already registered; the body names the "
                                              "worker_id when the station may see that worker"}})
 async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
-                      org: Acting) -> WorkerRegisteredResponse:
-    worker_id = await handlers.register_worker(ctx, body, org, acting_metadata(request, org))
-    return WorkerRegisteredResponse(worker_id=worker_id)
+                      org: Acting, once: Idempotent) -> Response:
+    return await execute(ctx, body, request, org, once)
 
 
 @router.post("/workers/{worker_id}/intake-surveys", status_code=status.HTTP_201_CREATED,
@@ -72,13 +74,7 @@ async def post_worker(body: RegisterWorker, request: Request, ctx: Context,
 async def post_survey(worker_id: PathId, body: IntakeSurvey, request: Request, ctx: Context,
                       org: Acting, once: Idempotent) -> Response:
     command = RecordIntakeSurvey(worker_id=worker_id, **body.model_dump())
-    metadata = acting_metadata(request, org)
-
-    async def record(conn) -> Response:
-        survey_id = await handlers.record_intake_survey(ctx, command, org, metadata, conn)
-        return answer(201, SurveyRecorded(survey_id=survey_id))
-
-    return await once.run(ctx.pool, org.org_id, record)
+    return await execute(ctx, command, request, org, once)
 
 
 @router.post("/enrolments", status_code=status.HTTP_201_CREATED, tags=["enrolments"],
@@ -86,28 +82,23 @@ async def post_survey(worker_id: PathId, body: IntakeSurvey, request: Request, c
              summary="Enrol a worker in an approved, open class with places left")
 async def post_enrolment(body: Enrol, request: Request, ctx: Context,
                          org: Acting, once: Idempotent) -> Response:
-    metadata = acting_metadata(request, org)
-
-    async def enrol(conn) -> Response:
-        enrolment_id = await handlers.enrol(ctx, body, org, metadata, conn)
-        return answer(201, EnrolmentCreated(enrolment_id=enrolment_id))
-
-    return await once.run(ctx.pool, org.org_id, enrol)
+    return await execute(ctx, body, request, org, once)
 
 
 @router.post("/enrolments/{enrolment_id}/withdrawal", status_code=status.HTTP_204_NO_CONTENT,
              tags=["enrolments"], responses=REFUSALS,
              summary="Withdraw an enrolment, with a reason")
 async def post_withdrawal(enrolment_id: PathId, body: Withdrawal, request: Request, ctx: Context,
-                          org: Acting) -> None:
-    await handlers.withdraw(ctx, enrolment_id, body.reason, org, acting_metadata(request, org))
+                          org: Acting, once: Idempotent) -> Response:
+    command = Withdraw(enrolment_id=enrolment_id, reason=body.reason)
+    return await execute(ctx, command, request, org, once)
 
 
 @router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=REFUSALS,
             summary="A worker's surveys, enrolments and certificates (their station, HR)")
 async def get_training_record(worker_id: PathId, ctx: Context, org: Acting) -> dict[str, Any]:
     async with ctx.pool.acquire() as conn:
-        site = await handlers.worker_site(conn, worker_id)
+        site = await projections.worker_site(conn, worker_id)
         require(org, Action.VIEW_WORKER_RECORD, Target(site=site))
         return {"worker_id": worker_id, **await projections.training_record(conn, worker_id)}
 
@@ -124,7 +115,15 @@ class WorkerContact(BaseModel):
             responses=REFUSALS,
             summary="How to reach a worker (the notifications service only, at send time)")
 async def get_contact(worker_id: PathId, ctx: Context, org: Acting) -> WorkerContact:
-    return WorkerContact(**await handlers.worker_contact(ctx, worker_id, org))
+    require(org, Action.VIEW_CONTACT)
+    async with ctx.pool.acquire() as conn:
+        sealed = await identities.sealed_of(conn, worker_id)
+    if sealed is None:
+        raise NotFound("unknown_worker", f"No worker {worker_id}.")
+    record = vault_for(ctx.settings).open(sealed)
+    return WorkerContact(worker_id=worker_id, name=record["name"], mobile=record["mobile"],
+                         preferred_language=record.get("preferred_language", "zh-CN"),
+                         contact_window=record.get("contact_window"))
 
 
 @router.get("/statistics/enrolments", tags=["queries"], responses=REFUSALS,
@@ -133,7 +132,7 @@ async def get_enrolment_counts(ctx: Context, org: Acting, page: Page, request: R
                                response: Response) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS)
     async with ctx.pool.acquire() as conn:
-        counts = await projections.enrolment_counts(conn)
-    return one_page(counts, lambda c: tuple(c[k] for k in (
-        "province", "city", "site_name", "occupation_code", "gender", "level")),
-        page, request, response)
+        groups = await statistics.enrolment_counts(
+            conn, page.after_as(str, str, str, str, str, int), page.fetch_size())
+    return [statistics.shown(g) for g in answer_page(
+        groups, lambda g: tuple(g[k] for k in statistics.GROUP), page, request, response)]

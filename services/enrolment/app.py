@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.enrolment import projections
 from services.enrolment.api import router
+from services.enrolment.commands import COMMANDS
 from services.enrolment.consumers import CLASSES_AND_CERTIFICATES
 from services.enrolment.settings import EnrolmentSettings
 from shared.runtime.service import ServiceSpec
@@ -18,4 +20,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[CLASSES_AND_CERTIFICATES],
     settings_class=EnrolmentSettings,
+    commands=COMMANDS,
+    projection=projections.project,
 )

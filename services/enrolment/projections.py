@@ -8,9 +8,11 @@ from typing import Any
 
 import asyncpg
 
+from services.enrolment import statistics
 from services.enrolment.domain.views import Certificate, ClassView
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
+from shared.contracts.common import WorkSite
 from shared.contracts.enrolment import (
     EnrolmentWithdrawn,
     IntakeSurveyRecorded,
@@ -18,6 +20,7 @@ from shared.contracts.enrolment import (
     WorkerRegistered,
 )
 from shared.contracts.training import ClassApproved, ClassCompleted, ClassScheduled
+from shared.runtime.errors import NotFound
 
 # -- own events -----------------------------------------------------------------------------
 
@@ -44,11 +47,14 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                            target_level, enrolled_on) VALUES ($1, $2, $3, $4, $5, $6)""",
                     event.enrolment_id, event.worker_id, event.class_id, event.occupation_code,
                     event.target_level, event.enrolled_on)
+                await statistics.count_enrolment(conn, event.enrolment_id, +1)
             case EnrolmentWithdrawn():
-                await conn.execute(
+                withdrawn = await conn.fetchval(
                     """UPDATE enrolments SET withdrawn_on = $2, withdrawal_reason = $3
-                       WHERE enrolment_id = $1""",
+                       WHERE enrolment_id = $1 AND withdrawn_on IS NULL RETURNING true""",
                     event.enrolment_id, event.withdrawn_on, event.reason)
+                if withdrawn:  # a live enrolment leaves its group's count once
+                    await statistics.count_enrolment(conn, event.enrolment_id, -1)
 
 
 # -- training's and assessment's events, through the inbox ---------------------------------
@@ -88,7 +94,7 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                        event.certificate_id, event.revoked_on)
 
 
-# -- reads for handlers and queries ---------------------------------------------------------
+# -- reads for the commands' look-ups and for queries ---------------------------------------
 
 async def class_view(conn: asyncpg.Connection, class_id: str, *,
                      lock: bool = False) -> ClassView | None:
@@ -116,9 +122,29 @@ async def profile(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-async def worker_of_enrolment(conn: asyncpg.Connection, enrolment_id: str) -> str | None:
-    return await conn.fetchval("SELECT worker_id FROM enrolments WHERE enrolment_id = $1",
-                               enrolment_id)
+async def enrolment(conn: asyncpg.Connection, enrolment_id: str) -> tuple[str, str] | None:
+    """Whose enrolment this is and in which class: (worker id, class id)."""
+    row = await conn.fetchrow("SELECT worker_id, class_id FROM enrolments WHERE enrolment_id = $1",
+                              enrolment_id)
+    return (row["worker_id"], row["class_id"]) if row else None
+
+
+async def site_of(conn: asyncpg.Connection, worker_id: str) -> WorkSite | None:
+    """Where the worker works (what a liaison station's scope is checked against)."""
+    found = await profile(conn, worker_id)
+    if found is None:
+        return None
+    return WorkSite(province=found["province"], city=found["city"],
+                    site_name=found["site_name"])
+
+
+async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite:
+    """``site_of`` a worker the request names: 404 when no worker has this id."""
+    site = await site_of(conn, worker_id)
+    if site is None:
+        raise NotFound("worker_unknown", "No worker is registered with this id.",
+                       worker_id=worker_id)
+    return site
 
 
 async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any]:
@@ -135,15 +161,3 @@ async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str,
         worker_id)
     return {"surveys": [dict(r) for r in surveys], "enrolments": [dict(r) for r in enrolments],
             "certificates": [dict(r) for r in certificates]}
-
-
-async def enrolment_counts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Live enrolments counted by site, occupation, gender and level: no one is identifiable
-    from a count, and no worker id leaves this query."""
-    rows = await conn.fetch(
-        """SELECT p.province, p.city, p.site_name, e.occupation_code, p.gender,
-                  e.target_level AS level, count(*) AS workers
-           FROM enrolments e JOIN worker_profiles p USING (worker_id)
-           WHERE e.withdrawn_on IS NULL
-           GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6""")
-    return [dict(r) for r in rows]

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from services.enrolment.settings import EnrolmentSettings
 from shared.runtime.keys import KeyRing, SealedColumn
 
 SEALED = [SealedColumn("worker_identities", key="worker_id", column="sealed")]
@@ -36,6 +37,11 @@ class PersonalDataVault:
 
     def lookup_index(self, national_id: str) -> bytes:
         return hmac.new(self._lookup_key, national_id.encode(), hashlib.sha256).digest()
+
+
+def vault_for(settings: EnrolmentSettings) -> PersonalDataVault:
+    return PersonalDataVault(settings.personal_data_key.get_secret_value(),
+                             settings.lookup_key.get_secret_value())
 
 
 def new_key() -> str:

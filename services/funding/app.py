@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.funding.api import router
+from services.funding.commands import COMMANDS
 from services.funding.consumers import INPUTS
+from services.funding.jobs import run_jobs
+from services.funding.read_models import fill_on_start, project
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import router as test_clock_router
 from shared.runtime.service import ServiceSpec
@@ -21,4 +24,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[INPUTS],
     settings_class=FundingSettings,
+    commands=COMMANDS,
+    projection=project,
+    background=[fill_on_start, run_jobs],
 )

@@ -8,12 +8,16 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
+from services.funding import read_models
+from services.funding.domain.entitlements import ClaimKey
 from services.funding.domain.facts import Consumed
 from services.funding.domain.ledger import (
+    Ledger,
     LedgerLine,
     class_of,
     counts_only_once_completed,
     derive_lines,
+    settle,
     worker_of,
 )
 from shared.contracts import Envelope, Metadata, model_for
@@ -29,6 +33,12 @@ OUTPUT_TYPES = (PayoutDue.ce_type(), PayoutReversed.ce_type())
 
 def payout_stream(line_id: str) -> str:
     return f"payout-{line_id}"
+
+
+async def lock_ledger(conn: asyncpg.Connection) -> None:
+    """Take the ledger lock until the transaction on ``conn`` ends: one ledger writer at a
+    time (a recompute, a disbursement decision, a policy published)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
 
 
 # -- the input log ---------------------------------------------------------------------------
@@ -101,7 +111,7 @@ async def affected_workers(conn: asyncpg.Connection, record: Consumed) -> list[s
     if counts_only_once_completed(event):
         # Under the ledger lock, so a completion consumed concurrently either is seen here
         # or re-derives after this record has committed (its recompute takes the lock).
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+        await lock_ledger(conn)
     if counts_only_once_completed(event) and not await conn.fetchval(
             "SELECT EXISTS (SELECT FROM funding_input_log WHERE class_id = $1 "
             "AND event_type = $2)", class_of(event), _COMPLETED):
@@ -141,6 +151,13 @@ async def recorded_lines(conn: asyncpg.Connection) -> list[LedgerLine]:
     return [_row_to_line(r) for r in rows]
 
 
+async def current_ledger(conn: asyncpg.Connection) -> Ledger:
+    """The recorded lines with statuses from funding's own events, as of now: ``settle`` over
+    the whole history (the auditor's, and the definition the read models are held to; the
+    service reads them instead, see read_models.py)."""
+    return settle(await own_inputs(conn), await recorded_lines(conn))
+
+
 def _payout(line: LedgerLine) -> PayoutDue | PayoutReversed:
     common = dict(line_id=line.line_id, rule=line.rule, payee_kind=line.payee_kind,
                   payee_id=line.payee_id, class_id=line.class_id, worker_id=line.worker_id,
@@ -163,15 +180,18 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
     lines were published."""
     if workers is not None and not workers:
         return 0
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+    await lock_ledger(conn)
+    await read_models.ensure_ready_locked(conn)
     lines = derive_lines(await inputs_for(conn, workers), workers)
     known = {r["line_id"]: r for r in await conn.fetch(
         "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}
     published = 0
+    changed: set[ClaimKey] = set()
     for line in lines:
         row = known.get(line.line_id)
         if row is not None and _same(line, row):
             continue
+        changed.add(line.key)
         revision = 1 if row is None else row["revision"] + 1
         if row is not None:
             log.warning("ledger line revised by a late event", line_id=line.line_id,
@@ -193,6 +213,8 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
         await store.append(payout_stream(line.line_id), revision - 1, [_payout(line)],
                            metadata, conn=conn)
         published += 1
+    # the settled read models follow the lines, in this transaction (read_models.py)
+    await read_models.refresh(conn, changed)
     stale = await _stale_lines(conn, workers, {x.line_id for x in lines})
     for line_id in stale:  # a line the history no longer produces (late event); never silent
         log.warning("ledger line no longer derived", line_id=line_id)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
+from fastapi import Depends
 from pydantic import Field
 
+from services.funding.domain.notice_calendar import WorkingCalendar
+from shared.runtime.service import ServiceContext, context
 from shared.runtime.settings import ServiceSettings
 
 
@@ -24,3 +28,21 @@ class FundingSettings(ServiceSettings):
     days_ahead: int = Field(
         0, ge=0, description="How far funding's 'today' is ahead of the real date; only "
                              "with the test clock (SONGJI_DAYS_AHEAD, or POST /test-clock)")
+
+    recompute_chunk_workers: int = Field(
+        500, ge=1, le=100_000,
+        description="Workers whose lines a recompute job re-derives per transaction "
+                    "(SONGJI_RECOMPUTE_CHUNK_WORKERS): the ledger lock is held for one chunk "
+                    "at a time, so reads and commands wait at most that long")
+    recompute_poll_seconds: float = Field(
+        0.25, gt=0, le=60,
+        description="How often the job runner looks for a queued job when it has none "
+                    "(SONGJI_RECOMPUTE_POLL_SECONDS)")
+
+    def calendar(self) -> WorkingCalendar:
+        """The working days the public notice counts."""
+        return WorkingCalendar.of(self.holidays, self.makeup_working_days)
+
+
+# Funding's routes get its context with its own settings, typed.
+FundingContext = Annotated[ServiceContext[FundingSettings], Depends(context)]

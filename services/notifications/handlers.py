@@ -37,8 +37,10 @@ async def worker_enrolled(conn: asyncpg.Connection, envelope: Envelope,
     await projections.lock(conn, f"worker:{event.worker_id}")
     await projections.record_enrolment(conn, envelope, event.enrolment_id, event.worker_id,
                                        event.class_id)
-    scheduled = await projections.scheduled_class(conn, event.class_id)
-    await _enqueue(conn, envelope, rules.on_worker_enrolled(event, envelope.time, scheduled))
+    known = await projections.scheduled_class(conn, event.class_id)
+    scheduled, about = known if known is not None else (None, None)
+    await _enqueue(conn, envelope, rules.on_worker_enrolled(event, envelope.time, scheduled,
+                                                            about))
 
 
 async def enrolment_withdrawn(conn: asyncpg.Connection, envelope: Envelope,

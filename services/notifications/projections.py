@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -29,10 +30,13 @@ async def record_worker(conn: asyncpg.Connection, envelope: Envelope,
 async def known_workers(conn: asyncpg.Connection, after: tuple[datetime | None, str | None],
                         limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` workers after the (registered_at, worker_id) key ``after``."""
-    rows = await conn.fetch(
-        "SELECT worker_id, gender, birth_year, registered_at FROM known_workers "
-        "WHERE $1::timestamptz IS NULL OR (registered_at, worker_id) > ($1, $2) "
-        "ORDER BY registered_at, worker_id LIMIT $3", *after, limit)
+    columns = "SELECT worker_id, gender, birth_year, registered_at FROM known_workers"
+    order = "ORDER BY registered_at, worker_id"
+    if after[0] is None:
+        rows = await conn.fetch(f"{columns} {order} LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(f"{columns} WHERE (registered_at, worker_id) > ($1, $2) "
+                                f"{order} LIMIT $3", *after, limit)
     return [dict(r) for r in rows]
 
 
@@ -64,10 +68,15 @@ async def record_class(conn: asyncpg.Connection, envelope: Envelope,
         event.class_id, event.model_dump(mode="json"), envelope.id)
 
 
-async def scheduled_class(conn: asyncpg.Connection, class_id: str) -> ClassScheduled | None:
-    data = await conn.fetchval("SELECT scheduled FROM known_classes WHERE class_id = $1",
-                               class_id)
-    return ClassScheduled.model_validate(data) if data is not None else None
+async def scheduled_class(conn: asyncpg.Connection, class_id: str
+                          ) -> tuple[ClassScheduled, tuple[UUID, str]] | None:
+    """The class's schedule as last heard, with the (id, type) of the event that said it."""
+    row = await conn.fetchrow("SELECT scheduled, event_id FROM known_classes "
+                              "WHERE class_id = $1", class_id)
+    if row is None:
+        return None
+    return (ClassScheduled.model_validate(row["scheduled"]),
+            (row["event_id"], ClassScheduled.ce_type()))
 
 
 async def record_enrolment(conn: asyncpg.Connection, envelope: Envelope, enrolment_id: str,
@@ -127,3 +136,57 @@ async def confirmation(conn: asyncpg.Connection,
                         schema_version=PaymentConfirmed.schema_version,
                         correlation_id=row["correlation_id"])
     return envelope, event
+
+
+# -- the delivery log's pages (migrations/0005_paged_reads.sql has the indexes) ---------------
+
+NOTIFICATION_FILTERS = ("kind", "state", "recipient_id")
+
+
+async def notifications_page(conn: asyncpg.Connection, filters: dict[str, str | None],
+                             after: tuple[datetime | None, UUID | None],
+                             limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` notices matching the given ``filters`` (None: any), after the
+    (created_at, notification_id) key ``after``. Only the filters given are in the query's
+    text, so each is an index condition (an index per filter serves it and the order)."""
+    given = [(name, filters[name]) for name in NOTIFICATION_FILTERS if filters[name] is not None]
+    conditions = [f"{name} = ${i}" for i, (name, _) in enumerate(given, start=1)]
+    arguments: list[Any] = [value for _, value in given]
+    if after[0] is not None:
+        n = len(arguments)
+        conditions.append(f"(created_at, notification_id) > (${n + 1}, ${n + 2})")
+        arguments += after
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    rows = await conn.fetch(
+        f"SELECT * FROM notifications {where}ORDER BY created_at, notification_id "
+        f"LIMIT ${len(arguments) + 1}", *arguments, limit)
+    return [dict(r) for r in rows]
+
+
+async def notification_counts(conn: asyncpg.Connection, after: tuple[str | None, str | None],
+                              limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` (kind, state) counts after the key ``after``, kept by the counting
+    triggers; a group with no notices now is left out."""
+    if after[0] is None:
+        rows = await conn.fetch(
+            "SELECT kind, state, count FROM notification_counts WHERE count <> 0 "
+            "ORDER BY kind, state LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(
+            "SELECT kind, state, count FROM notification_counts WHERE count <> 0 "
+            "AND (kind, state) > ($1, $2) ORDER BY kind, state LIMIT $3", *after, limit)
+    return [dict(r) for r in rows]
+
+
+async def attempts_page(conn: asyncpg.Connection, notification_id: UUID, after: int | None,
+                        limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` attempts at a notice after the attempt id ``after``."""
+    columns = ("SELECT attempt_id, attempt, channel, outcome, error_code, started_at, "
+               "finished_at FROM delivery_attempts WHERE notification_id = $1")
+    if after is None:
+        rows = await conn.fetch(f"{columns} ORDER BY attempt_id LIMIT $2", notification_id,
+                                limit)
+    else:
+        rows = await conn.fetch(f"{columns} AND attempt_id > $2 ORDER BY attempt_id LIMIT $3",
+                                notification_id, after, limit)
+    return [dict(r) for r in rows]

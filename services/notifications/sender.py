@@ -38,6 +38,7 @@ from services.notifications.settings import DepartmentAddress, NotificationSetti
 from shared.contracts import Actor, Metadata
 from shared.contracts.notifications import NotificationDelivered, NotificationFailed
 from shared.eventsourcing.store import EventStore
+from shared.runtime.service import ServiceContext
 
 log = structlog.get_logger(__name__)
 
@@ -274,9 +275,9 @@ def build_channel(kind: str, settings: NotificationSettings) -> Channel:
     return LocalChannel(path if path and str(path) else None)
 
 
-async def send_notifications(ctx: Any) -> None:
+async def send_notifications(ctx: ServiceContext[NotificationSettings]) -> None:
     """ServiceSpec background job: send due notices until cancelled."""
-    settings: NotificationSettings = ctx.settings
+    settings = ctx.settings
     token = settings.enrolment_token.get_secret_value() if settings.enrolment_token else None
     contacts = EnrolmentContacts(settings.enrolment_url, token,
                                  timeout=settings.http_timeout_seconds)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from shared.runtime.keys import check_keys
+from shared.runtime.service import ServiceContext, context
 from shared.runtime.settings import ServiceSettings
 
 
@@ -93,3 +95,7 @@ class NotificationSettings(ServiceSettings):
             return None  # set but empty (an env file's blank line): webhooks off, as unset
         check_keys(value.get_secret_value())
         return value
+
+
+# Notifications' routes get its context with its own settings, typed.
+NotificationsContext = Annotated[ServiceContext[NotificationSettings], Depends(context)]

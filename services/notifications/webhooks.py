@@ -44,6 +44,7 @@ from shared.contracts import Envelope
 from shared.eventsourcing.db import transaction
 from shared.runtime.idempotency import Sealer
 from shared.runtime.keys import KeyRing, SealedColumn
+from shared.runtime.service import ServiceContext
 
 log = structlog.get_logger(__name__)
 
@@ -107,10 +108,13 @@ async def list_webhooks(pool: asyncpg.Pool, after: tuple[datetime | None, uuid.U
                         limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` webhooks after the (created_at, webhook_id) key ``after``."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(f"SELECT {_PUBLIC} FROM webhooks WHERE deleted_at IS NULL "
-                                "AND ($1::timestamptz IS NULL OR (created_at, webhook_id) > "
-                                "($1, $2)) ORDER BY created_at, webhook_id LIMIT $3",
-                                *after, limit)
+        if after[0] is None:
+            rows = await conn.fetch(f"SELECT {_PUBLIC} FROM webhooks WHERE deleted_at IS NULL "
+                                    "ORDER BY created_at, webhook_id LIMIT $1", limit)
+        else:
+            rows = await conn.fetch(f"SELECT {_PUBLIC} FROM webhooks WHERE deleted_at IS NULL "
+                                    "AND (created_at, webhook_id) > ($1, $2) "
+                                    "ORDER BY created_at, webhook_id LIMIT $3", *after, limit)
     return [dict(r) for r in rows]
 
 
@@ -121,9 +125,11 @@ async def get_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> dict[str, An
     return dict(row) if row else None
 
 
-async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> bool:
-    """Soft delete (the delivery log keeps pointing at it); undelivered events are cancelled."""
-    async with pool.acquire() as conn, conn.transaction():
+async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID,
+                         conn: asyncpg.Connection | None = None) -> bool:
+    """Soft delete (the delivery log keeps pointing at it); undelivered events are cancelled.
+    ``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
+    async with transaction(pool, conn) as conn:
         done = await conn.fetchval(
             "UPDATE webhooks SET deleted_at = now() WHERE webhook_id = $1 "
             "AND deleted_at IS NULL RETURNING true", webhook_id)
@@ -137,24 +143,27 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID) -> bool:
 async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
                      after: tuple[datetime | None, uuid.UUID | None],
                      limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` deliveries after the (created_at, delivery_id) key ``after``."""
+    """Up to ``limit`` deliveries after the (created_at, delivery_id) key ``after``, each with
+    its attempts: the page is chosen on webhook_deliveries_in_order first, then its attempts
+    are read, so a page costs its own rows whatever the webhook's history."""
+    cursor = "" if after[0] is None else "AND (created_at, delivery_id) > ($3, $4)"
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            """SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
+            f"""SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
                       d.last_status, d.created_at, d.finished_at,
                       CASE WHEN d.state = 'pending' THEN d.not_before END AS next_attempt_at,
-                      coalesce(json_agg(json_build_object(
-                          'attempt', a.attempt, 'outcome', a.outcome,
-                          'status_code', a.status_code, 'error_code', a.error_code,
-                          'started_at', a.started_at, 'finished_at', a.finished_at)
-                          ORDER BY a.attempt_id) FILTER (WHERE a.attempt_id IS NOT NULL),
-                          '[]') AS attempt_log
-               FROM webhook_deliveries d
-               LEFT JOIN webhook_attempts a USING (delivery_id)
-               WHERE d.webhook_id = $1 AND ($2::timestamptz IS NULL
-                     OR (d.created_at, d.delivery_id) > ($2, $3))
-               GROUP BY d.delivery_id ORDER BY d.created_at, d.delivery_id LIMIT $4""",
-            webhook_id, *after, limit)
+                      coalesce(a.attempt_log, '[]') AS attempt_log
+               FROM (SELECT * FROM webhook_deliveries WHERE webhook_id = $1 {cursor}
+                     ORDER BY created_at, delivery_id LIMIT $2) d
+               LEFT JOIN LATERAL (
+                   SELECT json_agg(json_build_object(
+                              'attempt', attempt, 'outcome', outcome,
+                              'status_code', status_code, 'error_code', error_code,
+                              'started_at', started_at, 'finished_at', finished_at)
+                              ORDER BY attempt_id) AS attempt_log
+                   FROM webhook_attempts WHERE delivery_id = d.delivery_id) a ON true
+               ORDER BY d.created_at, d.delivery_id""",
+            webhook_id, limit, *([] if after[0] is None else after))
     return [dict(r) for r in rows]
 
 
@@ -365,9 +374,9 @@ class WebhookDispatcher:
                 due.delivery_id, due.claim_token, state, self.clock())
 
 
-async def deliver_webhooks(ctx: Any) -> None:
+async def deliver_webhooks(ctx: ServiceContext[NotificationSettings]) -> None:
     """ServiceSpec background job: deliver due webhook events until cancelled."""
-    settings: NotificationSettings = ctx.settings
+    settings = ctx.settings
     policy = ReceiverPolicy(allow_local=settings.webhook_allow_local)
     async with receiver_http.receiver_client(policy) as client:
         await WebhookDispatcher(ctx.pool, settings, client=client, policy=policy).run()

@@ -97,6 +97,8 @@ def register_line(worker_id: str, outcome: Outcome[Any] | DomainError) -> Regist
                         message=outcome.message)
 
 
+# The catalogue routes page lists held in code (shared/runtime/paging.py's ``one_page``): bounded
+# reference data, not a table, so paging them in memory costs the same at any scale.
 @router.get("/occupations", tags=["catalogue"], summary="The occupation catalogue (paged)",
             responses={401: REFUSALS[401]})
 async def get_occupations(_: Acting, page: Page, request: Request,

@@ -86,19 +86,16 @@ async def class_sheet(conn: asyncpg.Connection, class_id: str, after: tuple[Any,
     trainees = await conn.fetch(
         "SELECT enrolment_id, worker_id FROM roster WHERE class_id = $1 ORDER BY worker_id",
         class_id)
-    attendance = await conn.fetch(
-        "SELECT attendance_id, session_id, session_date, worker_id, minutes, method, "
-        "voided_reason FROM attendance_sheet WHERE class_id = $1 AND ($2::date IS NULL OR "
-        "(session_date, session_id, worker_id, attendance_id) > ($2, $3, $4, $5)) "
-        "ORDER BY session_date, session_id, worker_id, attendance_id LIMIT $6",
-        class_id, *after, limit)
+    columns = ("SELECT attendance_id, session_id, session_date, worker_id, minutes, method, "
+               "voided_reason FROM attendance_sheet WHERE class_id = $1")
+    order = "ORDER BY session_date, session_id, worker_id, attendance_id"
+    if after[0] is None:
+        attendance = await conn.fetch(f"{columns} {order} LIMIT $2", class_id, limit)
+    else:
+        attendance = await conn.fetch(
+            f"{columns} AND (session_date, session_id, worker_id, attendance_id) > "
+            f"($2, $3, $4, $5) {order} LIMIT $6", class_id, *after, limit)
     return [dict(r) for r in trainees], [dict(r) for r in attendance]
-
-
-async def on_roster(conn: asyncpg.Connection, class_id: str, worker_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM roster WHERE class_id = $1 AND worker_id = $2)",
-        class_id, worker_id)
 
 
 async def worker_of_record(conn: asyncpg.Connection, class_id: str,

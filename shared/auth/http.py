@@ -14,11 +14,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.identity import authenticated, current_registry
-from shared.auth.policy import Action, Organisation, Target, require
+from shared.auth.policy import Organisation
 from shared.contracts import Actor, Metadata
 from shared.runtime.service import metadata_for
 
-__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation", "allowed_to",
+__all__ = ["REFUSALS", "Acting", "acting_metadata", "acting_organisation",
            "current_registry"]
 
 # OpenAPI documentation of the answers every guarded command can give besides success.
@@ -34,7 +34,7 @@ _bearer = HTTPBearer(auto_error=False, description="The organisation's or an off
                                                    "bearer token")
 
 
-def acting_organisation(
+async def acting_organisation(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Organisation:
@@ -42,15 +42,6 @@ def acting_organisation(
 
 
 Acting = Annotated[Organisation, Depends(acting_organisation)]
-
-
-def allowed_to(action: Action) -> Any:
-    """A dependency for a route (or a router) whose action needs no target: the acting
-    organisation, once the policy allows it ``action`` (403 naming why otherwise)."""
-    def allowed(org: Acting) -> Organisation:
-        require(org, action, Target())
-        return org
-    return Depends(allowed)
 
 
 def acting_metadata(request: Request, org: Organisation) -> Metadata:

@@ -52,8 +52,10 @@ def authenticated(request: Request) -> Identity:
     return known
 
 
-def require_token(request: Request) -> None:
-    """App-wide dependency: 401 unless the route that matched is public."""
+async def require_token(request: Request) -> None:
+    """App-wide dependency: 401 unless the route that matched is public. (``async``, as every
+    dependency here: FastAPI runs a plain ``def`` dependency on a worker thread, a hand-off
+    that costs more than the check itself.)"""
     route = request.scope.get("route")
     if isinstance(route, APIRoute) and is_public(route.path):
         return

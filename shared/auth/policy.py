@@ -82,6 +82,22 @@ class Action(StrEnum):
     VIEW_KNOWN_WORKERS = "view_known_workers"  # notifications' pseudonymous worker facts
     VIEW_DELIVERY_LOG = "view_delivery_log"  # notices, their recipients' ids and outcomes
     MANAGE_WEBHOOKS = "manage_webhooks"  # which integrators receive which events
+    # Funding's: its policy, budget, disbursement and ledger.
+    PUBLISH_FUNDING_POLICY = "publish_funding_policy"
+    VIEW_FUNDING_POLICY = "view_funding_policy"  # the versions, and the grant calculator
+    ALLOCATE_BUDGET = "allocate_budget"
+    VIEW_BUDGET = "view_budget"  # per fund: allocated, committed, paid, available
+    VIEW_LEDGER = "view_ledger"  # ledger lines (an institution: those payable to it)
+    APPROVE_DISBURSEMENT = "approve_disbursement"
+    VIEW_BATCH = "view_batch"  # a batch, its notice, objections and instructions
+    RAISE_OBJECTION = "raise_objection"
+    RESOLVE_OBJECTION = "resolve_objection"
+    ISSUE_PAYMENT_INSTRUCTION = "issue_payment_instruction"
+    CONFIRM_PAYMENT = "confirm_payment"
+    RECORD_RECOVERY = "record_recovery"
+    VIEW_JOBS = "view_jobs"  # funding's recompute jobs: state and progress
+    VIEW_TEST_CLOCK = "view_test_clock"  # funding's 'today' (rehearsals)
+    MOVE_TEST_CLOCK = "move_the_test_clock"
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -139,6 +155,25 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.VIEW_KNOWN_WORKERS: _HR,
     Action.VIEW_DELIVERY_LOG: _p(("hr_bureau", "auditor")),
     Action.MANAGE_WEBHOOKS: _HR,
+    # Funding: the HR bureau owns policy, budget and disbursement, and the auditors read it
+    # all; an institution reads only the ledger lines payable to it (its own id is their
+    # payee); the policy is public to every organisation, and anyone may object to a line
+    # during its public notice (公示 invites them).
+    Action.PUBLISH_FUNDING_POLICY: _HR,
+    Action.VIEW_FUNDING_POLICY: _p(ROLES),
+    Action.ALLOCATE_BUDGET: _HR,
+    Action.VIEW_BUDGET: _p(("hr_bureau", "auditor")),
+    Action.VIEW_LEDGER: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
+    Action.APPROVE_DISBURSEMENT: _HR,
+    Action.VIEW_BATCH: _p(("hr_bureau", "auditor")),
+    Action.RAISE_OBJECTION: _p(ROLES),
+    Action.RESOLVE_OBJECTION: _HR,
+    Action.ISSUE_PAYMENT_INSTRUCTION: _HR,
+    Action.CONFIRM_PAYMENT: _HR,
+    Action.RECORD_RECOVERY: _HR,
+    Action.VIEW_JOBS: _p(("hr_bureau", "auditor")),
+    Action.VIEW_TEST_CLOCK: _p(ROLES),
+    Action.MOVE_TEST_CLOCK: _HR,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 from pydantic import ValidationError
 
@@ -18,9 +20,15 @@ def run_service(spec: ServiceSpec) -> None:
         raise SystemExit(f"{spec.name} does not start: its settings are refused\n{refused}"
                          ) from None
     app = create_app(spec, settings)
+    uvicorn.run(app, **server_options(host=settings.host, port=settings.port,
+                                      max_header_block_bytes=settings.max_header_block_bytes))
+
+
+def server_options(*, host: str, port: int, max_header_block_bytes: int) -> dict[str, Any]:
+    """How every service's uvicorn server runs (the benchmarks run their baselines so too)."""
     # log_config=None: uvicorn's loggers go through our structlog set-up. h11 bounds the
     # request line and headers together (answered 400 above it); the app's own limits
     # (shared/runtime/limits.py) answer 431 for headers within it but too many or too long.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, http="h11",
-                h11_max_incomplete_event_size=settings.max_header_block_bytes + REQUEST_LINE_BYTES)
+    return {"host": host, "port": port, "log_config": None, "access_log": False,
+            "http": "h11",
+            "h11_max_incomplete_event_size": max_header_block_bytes + REQUEST_LINE_BYTES}

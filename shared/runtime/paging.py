@@ -11,6 +11,14 @@ caller that wants everything follows ``rel="next"`` (``every_page``).
 
 The cursor is opaque to callers: the last item's key, as base64url JSON. A cursor that does
 not decode to a key is malformed input (422).
+
+A list kept in a table is paged in SQL (``answer_page``): ``WHERE (key) > (cursor) ORDER BY key
+LIMIT page.fetch_size()`` on an index whose columns are the filters then the key, so a page
+reads its own rows only. The first page is a query of its own, without the cursor condition:
+``$1 IS NULL OR (key) > ($1, ...)`` in one text is not an index condition, and once a
+prepared statement's plan is generic every page would scan from the start. ``one_page`` is
+for lists held in memory whole and bounded by nature (a catalogue in code, a derived ledger),
+never for a query's whole result.
 """
 
 from __future__ import annotations
@@ -83,7 +91,7 @@ def iso(moment: Any) -> str:
     return moment.isoformat()
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE,
                                 description="Items per page")] = DEFAULT_PAGE_SIZE,
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description=(

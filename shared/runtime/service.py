@@ -20,7 +20,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -51,14 +51,14 @@ from shared.eventsourcing.topics import (
 )
 from shared.runtime import catalogue
 from shared.runtime.commands import CommandSpec, RetryPolicy
+from shared.runtime.correlation import CorrelationMiddleware
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
-from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware, correlation_id_from
+from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-CORRELATION_HEADER = "X-Correlation-ID"
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 Projection = Callable[[asyncpg.Connection, Sequence[Event]], Awaitable[None]]
@@ -118,7 +118,7 @@ class ServiceContext(Generic[SettingsT]):
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
     """FastAPI dependency: the running service's context."""
     return request.app.state.ctx
 
@@ -224,17 +224,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                   dependencies=[Depends(require_token), Depends(refuse_nul_characters)])
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def correlation(request: Request, call_next: Any) -> Response:
-        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
-        request.state.correlation_id = correlation_id
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("correlation_id")
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
+    app.add_middleware(CorrelationMiddleware)
 
     # Added last, so it wraps everything above: a request too large is refused before the
     # correlation id, the authentication or any input check reads it.

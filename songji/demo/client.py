@@ -90,6 +90,25 @@ class Departments:
             await asyncio.sleep(delay)
             delay = min(delay * 1.6, 1.0)
 
+    async def job_done(self, org: str, service: str, accepted: httpx.Response, *,
+                       progress: Callable[[int, int], None] | None = None,
+                       what: str = "") -> dict[str, Any]:
+        """Follow a 202 Accepted answer's job (its ``Location``, ``GET /jobs/{id}``) until it
+        is done; ``progress(done, total)`` sees each look. A failed job, or one not done
+        within ``wait_seconds``, is a DemoError."""
+        location = accepted.headers["Location"]
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            job = (await self.call(org, "GET", service, location, expect=(200,),
+                                   what=what)).json()
+            if progress is not None and job["progress"]["total"] is not None:
+                progress(job["progress"]["done"], job["progress"]["total"])
+            if job["state"] == "done":
+                return job
+            if job["state"] == "failed" or time.monotonic() > deadline:
+                raise DemoError(f"{what or location}: job {job['state']}: {job['error']}")
+            await asyncio.sleep(0.2)
+
     async def get(self, org: str, service: str, path: str, **kw: Any) -> Any:
         """The whole answer: a paged list with every page (shared/runtime/paging.py)."""
         first = await self.call(org, "GET", service, path, expect=(200,), **kw)

@@ -29,6 +29,11 @@ class Progress:
         self.count += n
         self._draw()
 
+    def show(self, count: int, total: int) -> None:
+        """Where a step measured elsewhere stands (a service's job: done of total)."""
+        self.count, self.total = count, total
+        self._draw()
+
     def done(self, detail: str = "") -> None:
         seconds = time.monotonic() - self.step_started
         line = self._line() + (f"  {detail}" if detail else "") + f"  ({seconds:.1f}s)"

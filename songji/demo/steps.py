@@ -113,7 +113,10 @@ async def set_up_programme(api: Departments, run: Run, progress: Progress) -> No
                        json={"assessor_id": assessor_id, "affiliations": affiliations},
                        accept_codes={"assessor_already_added"}, what="add an assessor")
     published = await api.call(HR, "POST", "funding", "/policies", json=policy_body(),
-                               what="publish the funding policy")
+                               expect=(202,), what="publish the funding policy")
+    # The policy's lines follow in a recompute job: the ledger is exact once it is done.
+    await api.job_done(HR, "funding", published, progress=progress.show,
+                       what="recompute the ledger under the policy")
     # The budget is sized with the grant calculator: every trainee attending every day and
     # certified at the class's level, the most the classes can cost under the policy. The
     # classes of a course cost the same per trainee, so one estimate per course will do.

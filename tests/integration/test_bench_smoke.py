@@ -24,10 +24,16 @@ FIGURES = {
     "relay_vs_raw_producer",
     "replay_vs_raw_consumer", "replay_seconds", "replay_memory_growth",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_lines_seen",
+    "appends_single_vs_message_db", "appends_batch100_vs_message_db",
+    "burst_refused", "burst_p50_ms", "burst_p99_ms", "burst_ceiling_p99_ms",
+    "growth_large_vs_small",
+    "throughput_vs_ceiling", "throughput_refused",
+    "province_ledger_by_class_p99", "province_ledger_by_worker_p99", "province_budget_p99",
+    "province_line_p99", "province_policy_seconds",
 }
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: str,
                                           tmp_path: Path) -> None:
     # The generated history is what funding's contracts accept (attendance is built as JSON).
@@ -38,7 +44,7 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     env = {k: v for k, v in os.environ.items() if k not in (ENV_INLINE, ENV_FILE)}
     env |= {"POSTGRES_URL": postgres_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-                         env=env, capture_output=True, text=True, timeout=220, check=False)
+                         env=env, capture_output=True, text=True, timeout=460, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "done in" in run.stdout
 
@@ -46,12 +52,35 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     figures = {f["key"]: f for f in results["figures"]}
     assert set(figures) == FIGURES
     informational = {"appends_single_row_alone_vs_raw", "appends_batch100_row_alone_vs_raw",
-                     "latency_p50_ms", "latency_p95_ms"}
+                     "latency_p50_ms", "latency_p95_ms", "burst_p50_ms", "burst_ceiling_p99_ms",
+                     "throughput_refused",
+                     "province_policy_seconds"}
     for key, f in figures.items():
         assert f["value"] is not None and f["target"]
         assert f["result"] == "—" if key in informational else f["result"] in ("PASS", "MISS")
     assert figures["latency_lines_seen"]["value"] == results["details"]["latency"][
         "certifications"] > 0
+    details = results["details"]
+    # Every check-in of the burst was answered, and what was accepted is what was stored.
+    burst = details["burst"]
+    assert burst["sent"] == figures["burst_refused"]["baseline"] > 0
+    assert burst["accepted"] + figures["burst_refused"]["value"] == burst["sent"]
+    assert burst["stored_events"] == burst["accepted"]
+    # The two classes compared hold the histories they were given, however they are stored.
+    growth = details["growth"]
+    assert growth["small"]["accepted"] == growth["large"]["accepted"] > 0
+    assert growth["large_class_events"] > growth["small_class_events"] >= 100
+    assert all(r["ceiling"]["accepted"] == r["ceiling"]["sent"] > 0
+               for r in details["throughput"]["rounds"])
+    # Both provinces were written whole, and the policy version added an adjustment line for
+    # each certificate.
+    province = details["province"]
+    assert [p["trainees"] for p in province.values()] == [1000, 10_000]
+    for p in province.values():
+        assert p["lines"] == p["trainees"] * 18 // 10
+        assert p["policy_lines"] == p["trainees"] * 8 // 10
+        assert all(r["requests"] == 200 and not r["failed"] for r in p["reads"].values())
     table = (tmp_path / "latest.md").read_text()
     assert table.count("| 1 store appends |") == 6 and "| 4 latency |" in table
+    assert table.count("| 5 Message DB appends |") == 2 and "| 8 command throughput |" in table
     assert (tmp_path / "latency.png").stat().st_size > 1000

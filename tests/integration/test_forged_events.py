@@ -96,7 +96,7 @@ async def test_forged_attendance_and_completion_make_no_ledger_line_and_are_not_
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix) as (_, api):
         api.headers.update(auth("hr"))
-        assert (await api.post("/policies", json=POLICY)).status_code == 201
+        assert (await api.post("/policies", json=POLICY)).status_code == 202
         for topic, value, headers, _ in forged:
             await produce(kafka_bootstrap, topic, value, key=b"forged", headers=headers)
         # training's own class, signed by training: it makes its line

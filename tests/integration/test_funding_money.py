@@ -36,7 +36,7 @@ async def budget(api: httpx.AsyncClient) -> dict:
 
 async def started(api: httpx.AsyncClient, src: Source) -> list[dict]:
     """Policy, 10,000 yuan, a class of two with one certificate: three lines due."""
-    assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 201
+    assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 202
     assert (await api.post("/budget/allocations", headers=HR, json={
         "allocation_id": "a1", "fund": FUND, "amount_fen": 10_000_00})).status_code == 201
     await run_class(src, {"w-1": 15, "w-2": 10})

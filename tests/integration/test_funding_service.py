@@ -124,7 +124,7 @@ async def test_certify_due_revoke_reversal_redelivery_replay_and_verify(
         api.headers.update(auth("hr"))
         denied = await api.post("/policies", json=POLICY, headers=auth("org-inst-1"))
         assert denied.status_code == 403 and denied.json()["code"] == "wrong_role"
-        assert (await api.post("/policies", json=POLICY)).status_code == 201
+        assert (await api.post("/policies", json=POLICY)).status_code == 202
         bad = {**POLICY, "uplifts": [{"percent": 60, "province": "Xinjiang"}]}
         refused = await api.post("/policies", json=bad)
         assert refused.status_code == 409 and refused.json()["code"] == "uplift_above_ceiling"

@@ -134,7 +134,7 @@ async def test_who_acted_is_the_token_s_never_the_body_s_or_a_header_s(
         # the organisation's own token: the organisation acted, no officer (whatever is said)
         published = await api.post("/policies", json=POLICY,
                                    headers={**auth("hr"), "X-Acting-User": "mallory"})
-        assert published.status_code == 201, published.text
+        assert published.status_code == 202, published.text
         allocated = await api.post("/budget/allocations", headers=officer, json={
             "allocation_id": "a1", "fund": "municipal-special", "amount_fen": 10_000_00})
         assert allocated.status_code == 201, allocated.text

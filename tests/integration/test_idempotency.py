@@ -53,11 +53,15 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix) as (_, api):
         first = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-1"))
-        assert first.status_code == 201, first.text
+        assert first.status_code == 202, first.text
         assert REPLAYED_HEADER not in first.headers
         again = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-1"))
-        assert again.status_code == 201 and again.headers[REPLAYED_HEADER] == "true"
+        assert again.status_code == 202 and again.headers[REPLAYED_HEADER] == "true"
         assert again.content == first.content and again.json()["version"] == 1
+        # the same job, and where to follow it, with no second job queued
+        assert again.headers["Location"] == first.headers["Location"] == (
+            f"/jobs/{first.json()['job']}")
+        assert len(await rows(database, "SELECT 1 FROM funding_jobs")) == 1
         # the same JSON in another key order and spacing is the same request
         reordered = json.dumps(dict(reversed(POLICY.items())), indent=2).encode()
         assert (await api.post("/policies", content=reordered, headers={
@@ -74,11 +78,11 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
         assert (await event_types(database)).count("FundingPolicyPublished") == 1
         assert "BudgetAllocated" not in await event_types(database)
         [kept] = await rows(database, "SELECT org_id, key, status_code FROM idempotency_keys")
-        assert tuple(kept) == ("hr", "policy-1", 201)
+        assert tuple(kept) == ("hr", "policy-1", 202)
 
         # without a key, a retry is a new version, as before
         for _ in range(2):
-            assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 201
+            assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 202
         assert (await event_types(database)).count("FundingPolicyPublished") == 3
 
         # a refused command stores nothing: the key is still free for a corrected request
@@ -87,7 +91,7 @@ async def test_a_retried_policy_gets_the_first_answer_and_publishes_one_version(
         assert (refused.status_code, refused.json()["code"]) == (409, "uplift_above_ceiling")
         assert len(await rows(database, "SELECT 1 FROM idempotency_keys")) == 1
         fixed = await api.post("/policies", json=changed, headers=keyed(HR, "policy-2"))
-        assert fixed.status_code == 201 and fixed.json()["version"] == 4
+        assert fixed.status_code == 202 and fixed.json()["version"] == 4
         malformed = await api.post("/policies", json=POLICY, headers=keyed(HR, "a key"))
         assert malformed.status_code == 422  # printable ASCII without spaces
 
@@ -100,7 +104,7 @@ async def test_concurrent_requests_with_one_key_take_effect_once(
         answers = await asyncio.gather(*(
             api.post("/policies", json=POLICY, headers=keyed(HR, "policy-once"))
             for _ in range(6)))
-        assert {a.status_code for a in answers} == {201}
+        assert {a.status_code for a in answers} == {202}
         assert len({a.content for a in answers}) == 1
         assert sum(REPLAYED_HEADER not in a.headers for a in answers) == 1
         assert (await event_types(database)).count("FundingPolicyPublished") == 1
@@ -126,7 +130,7 @@ async def test_a_duplicate_waits_for_the_first_and_gives_up_with_409_while_it_ru
         finally:
             await first.close()
         assert (await api.post("/policies", json=POLICY,
-                               headers=keyed(HR, "busy"))).status_code == 201
+                               headers=keyed(HR, "busy"))).status_code == 202
         assert await event_types(database) == ["FundingPolicyPublished"]
 
 
@@ -147,9 +151,10 @@ async def test_the_key_commits_with_the_effect_or_not_at_all(
             await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-3"))
         assert await event_types(database) == []
         assert await rows(database, "SELECT 1 FROM idempotency_keys") == []
+        assert await rows(database, "SELECT 1 FROM funding_jobs") == []  # nor its job
         monkeypatch.setattr(IdempotentRequest, "_store", real_store)
         retried = await api.post("/policies", json=POLICY, headers=keyed(HR, "policy-3"))
-        assert retried.status_code == 201 and retried.json()["version"] == 1
+        assert retried.status_code == 202 and retried.json()["version"] == 1
         assert await event_types(database) == ["FundingPolicyPublished"]
 
 
@@ -159,7 +164,7 @@ async def test_a_retried_disbursement_gets_its_batch_and_bank_file_again(
     src = Source(kafka_bootstrap, topic_prefix)
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
                                topic_prefix=topic_prefix, test_clock=True) as (_, api):
-        assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 201
+        assert (await api.post("/policies", json=POLICY, headers=HR)).status_code == 202
         assert (await api.post("/budget/allocations", headers=HR, json={
             "allocation_id": "a1", "fund": "municipal-special",
             "amount_fen": 10_000_00})).status_code == 201
@@ -277,3 +282,30 @@ async def test_a_retried_webhook_registration_makes_one_webhook_and_keeps_its_se
         assert len((await api.get("/webhooks", headers=HR)).json()) == 1
         [kept] = await rows(database, "SELECT body, sealed FROM idempotency_keys")
         assert kept["sealed"] and secret.encode() not in bytes(kept["body"])
+
+
+async def test_a_retried_webhook_removal_gets_its_first_answer(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    async with running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, local_channel_path=tmp_path / "m.jsonl",
+        webhook_secret_key=Fernet.generate_key().decode(), webhook_allow_local=True,
+    ) as (_, api):
+        registered = await api.post("/webhooks", headers=HR, json={
+            "url": "http://127.0.0.1:9/songji",
+            "event_types": ["songji.assessment.SkillLevelCertified.v1"]})
+        assert registered.status_code == 201, registered.text
+        path = f"/webhooks/{registered.json()['webhook_id']}"
+        refused = await api.delete(path, headers=keyed(auth("auditor"), "remove-1"))
+        assert (refused.status_code, refused.json()["code"]) == (403, "wrong_role")
+        removed = [await api.delete(path, headers=keyed(HR, "remove-1")) for _ in range(2)]
+        assert [r.status_code for r in removed] == [204, 204]
+        assert REPLAYED_HEADER not in removed[0].headers
+        assert removed[1].headers[REPLAYED_HEADER] == "true"
+        # without the key, the retry is told what is true now: there is no such webhook
+        gone = await api.delete(path, headers=HR)
+        assert (gone.status_code, gone.json()["code"]) == (404, "unknown_webhook")
+        kept = await rows(database, "SELECT org_id, key, status_code FROM idempotency_keys "
+                                    "ORDER BY key")
+        assert [tuple(k) for k in kept] == [("hr", "remove-1", 204)]

@@ -39,7 +39,7 @@ async def test_lists_are_paged_with_a_maximum_and_every_item_comes_once(
                 "allocation_id": f"a{i}", "fund": f"fund-{i}", "amount_fen": 100})
             assert allocated.status_code == 201
         for _ in range(5):
-            assert (await api.post("/policies", json=POLICY)).status_code == 201
+            assert (await api.post("/policies", json=POLICY)).status_code == 202
 
         too_many = await api.get("/budget", params={"limit": MAX_PAGE_SIZE + 1})
         assert too_many.status_code == 422

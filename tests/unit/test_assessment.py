@@ -4,13 +4,16 @@ from datetime import date
 import pytest
 
 from services.assessment.domain import assessment, body, results
-from services.assessment.domain.assessment import Assessment, ScheduleAssessment
+from services.assessment.domain.assessment import Assessment, ForScheduling, ScheduleAssessment
 from services.assessment.domain.body import AddAssessor, AssessmentBody, RegisterAssessmentBody
 from services.assessment.domain.certificate_number import is_well_formed
 from services.assessment.domain.class_view import ClassView, with_partners
 from services.assessment.domain.class_view import evolve as evolve_view
 from services.assessment.domain.results import (
     CertificateIssue,
+    ForResult,
+    ForRevocation,
+    ForVoid,
     PassMarks,
     RecordResult,
     RevokeCertificate,
@@ -303,28 +306,64 @@ def test_a_result_is_voided_once():
 
 def test_revoking_a_certificate_with_a_reason():
     state = fold(assessment.evolve, scheduled(), record(scheduled()))
-    [event] = results.revoke(RevokeCertificate(assessment_id="as-1", certificate_id="cert-1",
-                                               reason="冒名顶替"), state, today=EXAM_DAY)
+    [event] = results.revoke(RevokeCertificate(certificate_id="cert-1", reason="冒名顶替"),
+                             state, assessment_id="as-1", today=EXAM_DAY)
     assert isinstance(event, CertificationRevoked)
     assert (event.reason, event.worker_id, event.level) == ("冒名顶替", "w-1", 5)
     state = fold(assessment.evolve, state, [event])
-    err = refused(results.revoke, RevokeCertificate(assessment_id="as-1",
-                                                    certificate_id="cert-1", reason="again"),
-                  state, today=EXAM_DAY)
+    err = refused(results.revoke, RevokeCertificate(certificate_id="cert-1", reason="again"),
+                  state, assessment_id="as-1", today=EXAM_DAY)
     assert err.code == "certificate_already_revoked"
 
 
 def test_revoking_an_unknown_certificate_is_refused():
-    err = refused(results.revoke, RevokeCertificate(assessment_id="as-1", certificate_id="nope",
-                                                    reason="x"), scheduled(), today=EXAM_DAY)
+    err = refused(results.revoke, RevokeCertificate(certificate_id="nope", reason="x"),
+                  scheduled(), assessment_id="as-1", today=EXAM_DAY)
     assert err.code == "certificate_unknown"
 
 
 def test_decide_routes_assessment_commands():
-    events = results.decide(schedule_cmd(), Assessment(), body=a_body(),
-                            class_view=completed_class())
+    events = results.decide(schedule_cmd(), Assessment(),
+                            ForScheduling(body=a_body(), class_view=completed_class()))
     assert isinstance(events[0], AssessmentScheduled)
-    assert body.decide(AddAssessor(body_id="body-1", assessor_id="a-2"), a_body())
+    assert body.decide(AddAssessor(body_id="body-1", assessor_id="a-2"), a_body(), None)
+
+
+def test_decide_routes_results_voids_and_revocations_with_what_they_were_given():
+    given = ForResult(result_id="r-1", issue=issue(), today=EXAM_DAY, pass_marks=PassMarks())
+    recorded, certified = results.decide(RecordResult(
+        assessment_id="as-1", worker_id="w-1", theory_score=80, practical_score=75),
+        scheduled(), given)
+    assert (recorded.result_id, certified.certificate_id) == ("r-1", "cert-1")
+    [failed] = results.decide(RecordResult(
+        assessment_id="as-1", worker_id="w-1", theory_score=80, practical_score=75),
+        scheduled(), replace(given, pass_marks=PassMarks(practical=90)))
+    assert not failed.passed
+    state = fold(assessment.evolve, scheduled(), [recorded, certified])
+
+    voided, revoked = results.decide(VoidResult(assessment_id="as-1", result_id="r-1",
+                                                reason="x"), state, ForVoid(today=EXAM_DAY))
+    assert isinstance(voided, AssessmentResultVoided)
+    assert (revoked.certificate_id, revoked.revoked_on) == ("cert-1", EXAM_DAY)
+
+    [revocation] = results.decide(RevokeCertificate(certificate_id="cert-1", reason="冒名顶替"),
+                                  state, ForRevocation(assessment_id="as-1", today=EXAM_DAY))
+    assert (revocation.certificate_id, revocation.reason) == ("cert-1", "冒名顶替")
+    err = refused(results.decide, RevokeCertificate(certificate_id="cert-1", reason="x"),
+                  Assessment(), ForRevocation(assessment_id="as-9", today=EXAM_DAY))
+    assert (err.code, err.details) == ("assessment_unknown", {"assessment_id": "as-9"})
+
+
+def test_decide_refuses_a_command_given_another_command_s_facts():
+    with pytest.raises(TypeError):
+        results.decide(VoidResult(assessment_id="as-1", result_id="r-1", reason="x"),
+                       scheduled(), ForRevocation(assessment_id="as-1", today=EXAM_DAY))
+
+
+def test_the_deciders_name_one_stream_per_body_and_per_assessment():
+    assert (body.BODY.stream("body-1"), results.ASSESSMENT.stream("as-1")) == \
+        ("body-body-1", "assessment-as-1")
+    assert body.BODY.initial == AssessmentBody() and results.ASSESSMENT.initial == Assessment()
 
 
 def test_a_candidate_s_results_are_bounded_corrections_included():

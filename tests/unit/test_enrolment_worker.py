@@ -12,7 +12,13 @@ from services.enrolment.domain.views import (
     evolve_certificates,
     evolve_class_view,
 )
-from services.enrolment.domain.worker import Worker
+from services.enrolment.domain.worker import (
+    ForEnrolment,
+    ForRegistration,
+    ForSurvey,
+    ForWithdrawal,
+    Worker,
+)
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
 from shared.contracts.enrolment import (
     EnrolmentWithdrawn,
@@ -235,7 +241,7 @@ def test_at_most_n_subsidised_trainings_per_calendar_year():
 def test_a_withdrawn_enrolment_does_not_use_up_the_yearly_allowance():
     state = fold(worker.evolve, registered(), enrol(registered()))
     state = fold(worker.evolve, state, worker.withdraw(
-        Withdraw(worker_id="w-1", enrolment_id="e-1", reason="changed job"), state,
+        Withdraw(enrolment_id="e-1", reason="changed job"), state, worker_id="w-1",
         class_view=open_class(), today=TODAY))
     assert enrol(state, open_class(class_id="class-2"), enrolment_id="e-2")
 
@@ -254,41 +260,87 @@ def enrolled() -> Worker:
 
 
 def test_withdrawing_with_a_reason():
-    [event] = worker.withdraw(Withdraw(worker_id="w-1", enrolment_id="e-1", reason="返乡"),
-                              enrolled(), class_view=open_class(), today=TODAY)
+    [event] = worker.withdraw(Withdraw(enrolment_id="e-1", reason="返乡"),
+                              enrolled(), worker_id="w-1", class_view=open_class(), today=TODAY)
     assert event == EnrolmentWithdrawn(enrolment_id="e-1", worker_id="w-1", class_id="class-1",
                                        reason="返乡", withdrawn_on=TODAY)
 
 
 def test_a_reason_is_required():
     with pytest.raises(ValidationError):
-        Withdraw(worker_id="w-1", enrolment_id="e-1", reason="")
+        Withdraw(enrolment_id="e-1", reason="")
 
 
 def test_withdrawing_an_unknown_enrolment_is_refused():
-    err = refused(worker.withdraw, Withdraw(worker_id="w-1", enrolment_id="nope", reason="x"),
-                  enrolled(), class_view=None, today=TODAY)
+    err = refused(worker.withdraw, Withdraw(enrolment_id="nope", reason="x"),
+                  enrolled(), worker_id="w-1", class_view=None, today=TODAY)
     assert err.code == "enrolment_unknown"
 
 
 def test_an_enrolment_is_withdrawn_once():
-    cmd = Withdraw(worker_id="w-1", enrolment_id="e-1", reason="x")
-    state = fold(worker.evolve, enrolled(), worker.withdraw(cmd, enrolled(),
-                                                            class_view=open_class(), today=TODAY))
-    err = refused(worker.withdraw, cmd, state, class_view=open_class(), today=TODAY)
+    cmd = Withdraw(enrolment_id="e-1", reason="x")
+    state = fold(worker.evolve, enrolled(), worker.withdraw(
+        cmd, enrolled(), worker_id="w-1", class_view=open_class(), today=TODAY))
+    err = refused(worker.withdraw, cmd, state, worker_id="w-1", class_view=open_class(),
+                  today=TODAY)
     assert err.code == "enrolment_already_withdrawn"
 
 
 def test_no_withdrawal_from_a_completed_class():
-    err = refused(worker.withdraw, Withdraw(worker_id="w-1", enrolment_id="e-1", reason="x"),
-                  enrolled(), class_view=open_class(completed=True), today=TODAY)
+    err = refused(worker.withdraw, Withdraw(enrolment_id="e-1", reason="x"),
+                  enrolled(), worker_id="w-1", class_view=open_class(completed=True),
+                  today=TODAY)
     assert err.code == "class_already_completed"
 
 
-def test_decide_routes_worker_commands():
-    events = worker.decide(register_command(), Worker(), worker_id="w-1",
-                           existing_worker_id=None)
-    assert isinstance(events[0], WorkerRegistered)
+# -- the decider the command pipeline runs ------------------------------------------------------
+
+def test_decide_routes_each_worker_command_with_what_it_was_given():
+    [registered_event] = worker.decide(register_command(), Worker(), ForRegistration(
+        worker_id="w-1", existing_worker_id=None))
+    assert isinstance(registered_event, WorkerRegistered)
+    assert registered_event.worker_id == "w-1"
+    state = fold(worker.evolve, Worker(), [registered_event])
+
+    [surveyed] = worker.decide(survey(), state, ForSurvey(
+        survey_id="sv-1", site=FUKANG, known_occupations=frozenset(CATALOGUE), today=TODAY))
+    assert (surveyed.survey_id, surveyed.surveyed_on) == ("sv-1", TODAY)
+
+    [enrolled_event] = worker.decide(Enrol(worker_id="w-1", class_id="class-1"), state,
+                                     ForEnrolment(enrolment_id="e-1", site=FUKANG,
+                                                  class_view=open_class(), certificates=(),
+                                                  today=TODAY))
+    assert isinstance(enrolled_event, WorkerEnrolled)
+    assert enrolled_event.enrolment_id == "e-1"
+    state = fold(worker.evolve, state, [enrolled_event])
+
+    [withdrawn] = worker.decide(Withdraw(enrolment_id="e-1", reason="返乡"), state,
+                                ForWithdrawal(worker_id="w-1", site=FUKANG,
+                                              class_view=open_class(), today=TODAY))
+    assert withdrawn == EnrolmentWithdrawn(enrolment_id="e-1", worker_id="w-1",
+                                           class_id="class-1", reason="返乡", withdrawn_on=TODAY)
+
+
+def test_decide_passes_on_the_refusals_of_the_rules_it_routes_to():
+    err = refused(worker.decide, register_command(), Worker(), ForRegistration(
+        worker_id="w-2", existing_worker_id="w-1", existing_visible=True))
+    assert (err.code, err.details) == ("worker_already_registered", {"worker_id": "w-1"})
+    err = refused(worker.decide, Enrol(worker_id="w-1", class_id="class-1"), registered(),
+                  ForEnrolment(enrolment_id="e-1", site=FUKANG,
+                               class_view=open_class(enrolled_count=2), certificates=(),
+                               today=TODAY, subsidised_per_year=3))
+    assert err.code == "class_full"
+
+
+def test_decide_refuses_a_command_given_another_command_s_facts():
+    with pytest.raises(TypeError):
+        worker.decide(Enrol(worker_id="w-1", class_id="class-1"), registered(),
+                      ForRegistration(worker_id="w-1", existing_worker_id=None))
+
+
+def test_the_worker_decider_names_one_stream_per_worker():
+    assert worker.WORKER.stream("w-1") == "worker-w-1"
+    assert worker.WORKER.initial == Worker() and not worker.WORKER.initial.registered
 
 
 # -- enrolment's views of other services' events ----------------------------------------------

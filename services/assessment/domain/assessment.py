@@ -2,7 +2,8 @@
 
 The body that assesses must not be the class's institution nor tied to it or its partners,
 and no assessor may have taught the class or be tied to its institution. Results, voids and
-certificates of the same assessment live in ``results.py``; this is the state and scheduling.
+certificates of the same assessment live in ``results.py`` (with the aggregate's decider,
+``ASSESSMENT``); this is the state and scheduling.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ class Assessment:
     def live_certificate_of(self, worker_id: str) -> CertificateEntry | None:
         return next((c for c in self.certificates.values()
                      if c.worker_id == worker_id and not c.revoked), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ForScheduling:
+    """What scheduling is given besides the assessment's state: the assessing body (another
+    aggregate, as it stands) and the class as assessment sees it (``None``: unknown)."""
+
+    body: AssessmentBody
+    class_view: ClassView | None
 
 
 def schedule(cmd: ScheduleAssessment, state: Assessment, *, body: AssessmentBody,
@@ -185,3 +195,7 @@ def require_scheduled(state: Assessment, assessment_id: str) -> AssessmentSchedu
         raise DomainError("assessment_unknown", "No assessment is scheduled with this id.",
                           assessment_id=assessment_id)
     return state.scheduled
+
+
+def assessment_stream(assessment_id: str) -> str:
+    return f"assessment-{assessment_id}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.assessment import AssessmentBodyRegistered, AssessorAdded
 from shared.contracts.bounds import MAX_TIES, Id, Name
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError
 
 BodyEvent = AssessmentBodyRegistered | AssessorAdded
@@ -65,12 +65,13 @@ def add_assessor(cmd: AddAssessor, state: AssessmentBody) -> list[BodyEvent]:
 
 
 def decide(command: RegisterAssessmentBody | AddAssessor, state: AssessmentBody,
-           **given: Any) -> list[BodyEvent]:
+           given: None) -> list[BodyEvent]:
+    """Route a command to its rules; a body's commands need nothing besides its state."""
     match command:
         case RegisterAssessmentBody():
-            return register(command, state, **given)
+            return register(command, state)
         case AddAssessor():
-            return add_assessor(command, state, **given)
+            return add_assessor(command, state)
     raise TypeError(f"not an assessment body command: {command!r}")
 
 
@@ -91,3 +92,11 @@ def require_registered(state: AssessmentBody, body_id: str) -> None:
     if not state.registered:
         raise DomainError("body_unknown", "No assessment body is registered with this id.",
                           body_id=body_id)
+
+
+def body_stream(body_id: str) -> str:
+    return f"body-{body_id}"
+
+
+BODY: Decider[AssessmentBody] = Decider(stream=body_stream, initial=AssessmentBody(),
+                                        evolve=evolve, decide=decide)

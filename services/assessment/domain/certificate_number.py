@@ -1,8 +1,9 @@
 """Certificate numbers: deterministic from what is passed in, so the domain stays pure.
 
 ``<BODY>-<YEAR>-<SEQUENCE>-<CC>``: the body's code, the year of certification, the body's
-running sequence that year (the handler hands out the next one; a unique index backs it), and
-two ISO 7064 MOD 97-10 check digits so a mistyped number is caught when someone verifies it.
+running sequence that year (a result's look-up hands out the next one; a unique index backs
+it), and two ISO 7064 MOD 97-10 check digits so a mistyped number is caught when someone
+verifies it.
 """
 
 from __future__ import annotations

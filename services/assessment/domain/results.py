@@ -2,13 +2,15 @@
 
 A result is never edited: a wrong one is voided and recorded anew. Voiding a pass also revokes
 the certificate it issued, because a certificate must always rest on a live passing result.
+
+``ASSESSMENT`` (the end of this module) is the assessment aggregate as the kit's command
+pipeline runs it: scheduling (assessment.py) and these rules, on one stream per assessment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +19,9 @@ from services.assessment.domain.assessment import (
     Assessment,
     AssessmentEvent,
     CertificateEntry,
+    ForScheduling,
     ScheduleAssessment,
+    assessment_stream,
     require_scheduled,
 )
 from services.assessment.domain.certificate_number import certificate_number
@@ -29,6 +33,7 @@ from shared.contracts.assessment import (
     SkillLevelCertified,
 )
 from shared.contracts.bounds import MAX_RESULTS_PER_CANDIDATE, Id
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError
 
 
@@ -50,7 +55,8 @@ class VoidResult(_Command):
 
 
 class RevokeCertificate(_Command):
-    assessment_id: Id
+    """Names the certificate only: the assessment that issued it is looked up."""
+
     certificate_id: Id
     reason: str = Field(min_length=1, max_length=500)
 
@@ -66,11 +72,35 @@ class PassMarks:
 
 @dataclass(frozen=True, slots=True)
 class CertificateIssue:
-    """What the handler hands out for a certificate that may be issued: its id and number."""
+    """What is handed out for a certificate that may be issued: its id and number."""
 
     certificate_id: str
     body_code: str
     sequence: int  # the body's next certificate number this year
+
+
+@dataclass(frozen=True, slots=True)
+class ForResult:
+    """What recording a result is given: its id, the certificate a pass would issue, the day
+    and the pass marks."""
+
+    result_id: str
+    issue: CertificateIssue
+    today: date
+    pass_marks: PassMarks
+
+
+@dataclass(frozen=True, slots=True)
+class ForVoid:
+    today: date
+
+
+@dataclass(frozen=True, slots=True)
+class ForRevocation:
+    """The assessment that issued the certificate, and the day."""
+
+    assessment_id: str
+    today: date
 
 
 def record(cmd: RecordResult, state: Assessment, *, result_id: str, issue: CertificateIssue,
@@ -130,8 +160,10 @@ def void(cmd: VoidResult, state: Assessment, *, today: date) -> list[AssessmentE
     return events
 
 
-def revoke(cmd: RevokeCertificate, state: Assessment, *, today: date) -> list[AssessmentEvent]:
-    scheduled = require_scheduled(state, cmd.assessment_id)
+def revoke(cmd: RevokeCertificate, state: Assessment, *, assessment_id: str,
+           today: date) -> list[AssessmentEvent]:
+    """``assessment_id``: the assessment that issued the certificate (looked up by its id)."""
+    scheduled = require_scheduled(state, assessment_id)
     certificate = state.certificates.get(cmd.certificate_id)
     if certificate is None:
         raise DomainError("certificate_unknown",
@@ -154,17 +186,26 @@ def _revoked(scheduled: AssessmentScheduled, certificate: CertificateEntry, reas
 
 
 AssessmentCommand = ScheduleAssessment | RecordResult | VoidResult | RevokeCertificate
+Given = ForScheduling | ForResult | ForVoid | ForRevocation
 
 
-def decide(command: AssessmentCommand, state: Assessment, **given: Any) -> list[AssessmentEvent]:
-    """Route a command to its rules; ``given`` is what the handler supplies (ids, today...)."""
-    match command:
-        case ScheduleAssessment():
-            return scheduling.schedule(command, state, **given)
-        case RecordResult():
-            return record(command, state, **given)
-        case VoidResult():
-            return void(command, state, **given)
-        case RevokeCertificate():
-            return revoke(command, state, **given)
-    raise TypeError(f"not an assessment command: {command!r}")
+def decide(command: AssessmentCommand, state: Assessment, given: Given
+           ) -> list[AssessmentEvent]:
+    """Route a command to its rules with what it was given; a command given the wrong facts
+    is a programming error (``TypeError``), not a refusal."""
+    match command, given:
+        case ScheduleAssessment(), ForScheduling():
+            return scheduling.schedule(command, state, body=given.body,
+                                       class_view=given.class_view)
+        case RecordResult(), ForResult():
+            return record(command, state, result_id=given.result_id, issue=given.issue,
+                          today=given.today, pass_marks=given.pass_marks)
+        case VoidResult(), ForVoid():
+            return void(command, state, today=given.today)
+        case RevokeCertificate(), ForRevocation():
+            return revoke(command, state, assessment_id=given.assessment_id, today=given.today)
+    raise TypeError(f"not an assessment command with its facts: {command!r}, {given!r}")
+
+
+ASSESSMENT: Decider[Assessment] = Decider(stream=assessment_stream, initial=Assessment(),
+                                          evolve=scheduling.evolve, decide=decide)

@@ -81,6 +81,8 @@ class Enrol(_Command):
 
 
 class Withdraw(_Command):
-    worker_id: Id
+    """Names the enrolment only: whose it is, is looked up (a station knows the enrolment id
+    it was given, and a worker id it sent would be one more thing to check against it)."""
+
     enrolment_id: Id
     reason: str = Field(min_length=1, max_length=500)

@@ -1,8 +1,8 @@
 """Enrolment's own views of training's and assessment's events, folded purely.
 
 Enrolment decides alone (no call to another service), so it keeps what it needs from their
-topics: each class's state, and each worker's live certificates. The handler keeps these in
-its database through the inbox and passes them to ``decide``.
+topics: each class's state, and each worker's live certificates. They are kept in its database
+through the inbox, and read for ``decide`` by the command's look-up step.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 One stream per worker, so the per-worker rules (not enrolled twice, N subsidised trainings a
 year) are checked against a consistent history under optimistic concurrency. Class capacity
 spans workers and is checked against enrolment's class view, passed in.
+
+``WORKER`` is the aggregate as the kit's command pipeline runs it; what each command is given
+besides its state (ids, today, looked-up views) is one of the ``For...`` dataclasses below.
 """
 
 from __future__ import annotations
@@ -10,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
 
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
 from services.enrolment.domain.views import Certificate, ClassView
+from shared.contracts.common import WorkSite
 from shared.contracts.enrolment import (
     EnrolmentWithdrawn,
     IntakeSurveyRecorded,
     WorkerEnrolled,
     WorkerRegistered,
 )
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError
 
 WorkerEvent = WorkerRegistered | IntakeSurveyRecorded | WorkerEnrolled | EnrolmentWithdrawn
@@ -53,7 +57,7 @@ class Worker:
 
 
 def refuse_duplicate(existing_worker_id: str | None, *, existing_visible: bool = False) -> None:
-    """The handler looks the national ID up; a hit means this person is already registered.
+    """Registering looks the national ID up; a hit means this person is already registered.
 
     The refusal names the existing worker only when ``existing_visible``: the registering
     organisation may read that worker's record anyway (a station at the worker's site, which
@@ -139,9 +143,10 @@ def enrol(cmd: Enrol, state: Worker, *, class_view: ClassView | None,
     )]
 
 
-def withdraw(cmd: Withdraw, state: Worker, *, class_view: ClassView | None,
+def withdraw(cmd: Withdraw, state: Worker, *, worker_id: str, class_view: ClassView | None,
              today: date) -> list[WorkerEvent]:
-    _require_registered(state, cmd.worker_id)
+    """``worker_id``: whose enrolment ``cmd`` names (looked up by its id)."""
+    _require_registered(state, worker_id)
     record = state.enrolments.get(cmd.enrolment_id)
     if record is None:
         raise DomainError("enrolment_unknown", "The worker has no enrolment with this id.",
@@ -155,23 +160,77 @@ def withdraw(cmd: Withdraw, state: Worker, *, class_view: ClassView | None,
                           "The class is completed; its enrolments can no longer be withdrawn.",
                           class_id=record.class_id)
     return [EnrolmentWithdrawn(
-        enrolment_id=cmd.enrolment_id, worker_id=cmd.worker_id, class_id=record.class_id,
+        enrolment_id=cmd.enrolment_id, worker_id=worker_id, class_id=record.class_id,
         reason=cmd.reason, withdrawn_on=today,
     )]
 
 
-def decide(command: WorkerCommand, state: Worker, **given: Any) -> list[WorkerEvent]:
-    """Route a command to its rules; ``given`` is what the handler supplies (ids, today...)."""
-    match command:
-        case RegisterWorker():
-            return register(command, state, **given)
-        case RecordIntakeSurvey():
-            return record_survey(command, state, **given)
-        case Enrol():
-            return enrol(command, state, **given)
-        case Withdraw():
-            return withdraw(command, state, **given)
-    raise TypeError(f"not a worker command: {command!r}")
+# -- what each command is given besides the worker's state ------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ForRegistration:
+    """The new worker's id, the worker already registered under the same national ID number
+    (if any), and whether the registering station may see that worker's record."""
+
+    worker_id: str
+    existing_worker_id: str | None
+    existing_visible: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ForSurvey:
+    """``site``: the worker's work site, which the acting station must cover."""
+
+    survey_id: str
+    site: WorkSite
+    known_occupations: frozenset[str]
+    today: date
+
+
+@dataclass(frozen=True, slots=True)
+class ForEnrolment:
+    """The class as enrolment sees it (``None``: unknown), the worker's live certificates."""
+
+    enrolment_id: str
+    site: WorkSite
+    class_view: ClassView | None
+    certificates: tuple[Certificate, ...]
+    today: date
+    subsidised_per_year: int = DEFAULT_SUBSIDISED_TRAININGS_PER_YEAR
+
+
+@dataclass(frozen=True, slots=True)
+class ForWithdrawal:
+    """Whose enrolment it is, their work site, and the enrolment's class."""
+
+    worker_id: str
+    site: WorkSite
+    class_view: ClassView | None
+    today: date
+
+
+Given = ForRegistration | ForSurvey | ForEnrolment | ForWithdrawal
+
+
+def decide(command: WorkerCommand, state: Worker, given: Given) -> list[WorkerEvent]:
+    """Route a command to its rules with what it was given; a command given the wrong facts
+    is a programming error (``TypeError``), not a refusal."""
+    match command, given:
+        case RegisterWorker(), ForRegistration():
+            return register(command, state, worker_id=given.worker_id,
+                            existing_worker_id=given.existing_worker_id,
+                            existing_visible=given.existing_visible)
+        case RecordIntakeSurvey(), ForSurvey():
+            return record_survey(command, state, survey_id=given.survey_id,
+                                 known_occupations=given.known_occupations, today=given.today)
+        case Enrol(), ForEnrolment():
+            return enrol(command, state, class_view=given.class_view,
+                         certificates=given.certificates, enrolment_id=given.enrolment_id,
+                         today=given.today, subsidised_per_year=given.subsidised_per_year)
+        case Withdraw(), ForWithdrawal():
+            return withdraw(command, state, worker_id=given.worker_id,
+                            class_view=given.class_view, today=given.today)
+    raise TypeError(f"not a worker command with its facts: {command!r}, {given!r}")
 
 
 def evolve(state: Worker, event: WorkerEvent) -> Worker:
@@ -198,3 +257,7 @@ def _require_registered(state: Worker, worker_id: str) -> None:
 
 def worker_stream(worker_id: str) -> str:
     return f"worker-{worker_id}"
+
+
+WORKER: Decider[Worker] = Decider(stream=worker_stream, initial=Worker(), evolve=evolve,
+                                  decide=decide)

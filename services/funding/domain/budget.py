@@ -8,10 +8,19 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import Event
 from shared.contracts.funding import BudgetAllocated, Fen
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError
 
-BUDGET_STREAM = "funding-budget"
+BUDGET_ID = "budget"  # funding has one budget, of many named funds
+
+
+def budget_stream(budget_id: str) -> str:
+    return f"funding-{budget_id}"
+
+
+BUDGET_STREAM = budget_stream(BUDGET_ID)
 
 
 class AllocateBudget(BaseModel):
@@ -47,3 +56,20 @@ def evolve(state: BudgetState, event: BudgetAllocated) -> BudgetState:
         allocation_ids=state.allocation_ids | {event.allocation_id},
         allocated_fen=(*state.allocated_fen, (event.fund, event.amount_fen)),
     )
+
+
+@dataclass(frozen=True)
+class BudgetGiven:
+    """What a decision on the budget is given besides its state: funding's 'today'."""
+
+    today: date
+
+
+def decide(command: object, state: BudgetState, given: BudgetGiven) -> list[Event]:
+    match command:
+        case AllocateBudget():
+            return list(decide_allocate(command, state, given.today))
+    raise TypeError(f"the budget decides no {type(command).__name__}")
+
+
+BUDGET = Decider(stream=budget_stream, initial=BudgetState(), evolve=evolve, decide=decide)

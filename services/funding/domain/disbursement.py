@@ -9,11 +9,18 @@ the ledger keeps the first fact of an id (``Facts``), so a second event reusing 
 be recorded and then ignored -- an objection that holds nothing, a bank file that no
 record accounts for. A reused id is refused (409) before anything is written. (A client's
 retry of the same request carries its ``Idempotency-Key`` and gets the first answer.)
+
+Every decision here is made against the whole current ledger (a line approved in another
+batch is not due; an id is unique across batches), which the service computes under its
+ledger lock and passes in (``LedgerGiven``). The batch's own events are in that ledger, so
+the batch aggregate keeps no state of its own (``BATCH``); a recovery's stream only says
+whether its id was used (``RECOVERY``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +33,7 @@ from services.funding.domain.notice_calendar import (
     notice_over,
     notice_period,
 )
+from shared.contracts import Event
 from shared.contracts.bounds import MAX_BATCH_LINES, Id
 from shared.contracts.funding import (
     ApprovedLine,
@@ -40,6 +48,7 @@ from shared.contracts.funding import (
     PublicNoticeStarted,
     RecoveryReceived,
 )
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError, NotFound
 
 
@@ -73,6 +82,9 @@ class ResolveObjection(_Command):
 class IssuePaymentInstruction(_Command):
     instruction_id: str = Field(min_length=1, max_length=80)
     batch_id: Id
+    # Bank account per payee id, to write the bank's file with: personal data, never in an
+    # event or a log (not in the command's repr either).
+    accounts: Mapping[str, BankAccount] = Field(default_factory=dict, repr=False)
 
 
 class RecordRecovery(_Command):
@@ -221,3 +233,56 @@ def decide_record_recovery(cmd: RecordRecovery, ledger: Ledger, today: date,
                           still_to_recover_fen=-line.payable_fen)
     return [RecoveryReceived(recovery_id=cmd.recovery_id, line_id=cmd.line_id,
                              amount_fen=cmd.amount_fen, received_on=today, fund=line.fund)]
+
+
+# -- the aggregates: a batch (approval, notice, objections, instructions, payment) and a
+# recovery, each decided against the current ledger ---------------------------------------
+
+@dataclass(frozen=True)
+class LedgerGiven:
+    """What a disbursement decision is given: the current ledger (statuses included), funding's
+    'today', and the working calendar the public notice counts its days by."""
+
+    ledger: Ledger
+    today: date
+    calendar: WorkingCalendar
+
+
+def _batch_unchanged(state: None, _: Event) -> None:
+    return state  # the batch's events are in the ledger each decision is given
+
+
+def decide_batch(command: object, _: None, given: LedgerGiven) -> list[Event]:
+    ledger, today = given.ledger, given.today
+    match command:
+        case ApproveDisbursement():
+            return list(decide_approve(command, ledger, today, given.calendar))
+        case RaiseObjection():
+            return list(decide_raise_objection(command, ledger, today))
+        case ResolveObjection():
+            return list(decide_resolve_objection(command, ledger, today))
+        case IssuePaymentInstruction():
+            events, _file = decide_issue_instruction(command, ledger, today, command.accounts)
+            return list(events)
+        case ConfirmPayment():
+            return list(decide_confirm_payment(command, ledger, today))
+    raise TypeError(f"a batch decides no {type(command).__name__}")
+
+
+BATCH: Decider[None] = Decider(stream=batch_stream, initial=None, evolve=_batch_unchanged,
+                               decide=decide_batch)
+
+
+def _recovery_recorded(_: bool, __: Event) -> bool:
+    return True
+
+
+def decide_recovery(command: object, recorded: bool, given: LedgerGiven) -> list[Event]:
+    match command:
+        case RecordRecovery():
+            return list(decide_record_recovery(command, given.ledger, given.today, recorded))
+    raise TypeError(f"a recovery decides no {type(command).__name__}")
+
+
+RECOVERY: Decider[bool] = Decider(stream=recovery_stream, initial=False,
+                                  evolve=_recovery_recorded, decide=decide_recovery)

@@ -14,6 +14,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import Event
 from shared.contracts.bounds import MAX_RATES
 from shared.contracts.common import WorkSite
 from shared.contracts.funding import (
@@ -24,6 +25,7 @@ from shared.contracts.funding import (
     TrainingSubsidyRate,
     Uplift,
 )
+from shared.runtime.commands import Decider
 from shared.runtime.errors import DomainError
 
 
@@ -84,6 +86,23 @@ def evolve(state: PolicyState, event: FundingPolicyPublished) -> PolicyState:
         version=event.version,
         effective_from=(*state.effective_from, event.effective_from),
     )
+
+
+@dataclass(frozen=True)
+class PolicyGiven:
+    """What a decision on a policy is given besides its state: funding's 'today'."""
+
+    today: date
+
+
+def decide(command: object, state: PolicyState, given: PolicyGiven) -> list[Event]:
+    match command:
+        case PublishFundingPolicy():
+            return list(decide_publish(command, state, given.today))
+    raise TypeError(f"a policy decides no {type(command).__name__}")
+
+
+POLICY = Decider(stream=policy_stream, initial=PolicyState(), evolve=evolve, decide=decide)
 
 
 # -- reading a policy ------------------------------------------------------------------------

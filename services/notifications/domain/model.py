@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Literal
+from uuid import UUID
 
 # China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact and
 # needs no time-zone database on the host.
@@ -75,6 +76,10 @@ class Planned:
     worker_id: str | None = None  # whom it is about, so a withdrawal can cancel it
     class_id: str | None = None
     only_if_female: str | None = field(default=None)  # a worker id whose gender decides
+    # The event the notice is about, when it is not the one being handled: a class's schedule
+    # is about its ClassScheduled whether the enrolment or the schedule reached us last, so
+    # the notice is the same one (and is enqueued once) in either order.
+    about: tuple[UUID, str] | None = None
 
     def __post_init__(self) -> None:
         if self.not_before.tzinfo is None:

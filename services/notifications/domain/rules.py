@@ -9,8 +9,10 @@ session reminder whose session has already started (it expires).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 
 from services.notifications.domain.model import (
     HR_BUREAU,
@@ -43,7 +45,8 @@ def _department(key: str) -> Recipient:
 
 
 def on_worker_enrolled(event: WorkerEnrolled, at: datetime,
-                       scheduled: ClassScheduled | None) -> list[Planned]:
+                       scheduled: ClassScheduled | None,
+                       scheduled_event: tuple[UUID, str] | None = None) -> list[Planned]:
     """Confirm the enrolment; send the schedule now if the class is known (else when it is);
     put a woman on the women's federation's follow-up list."""
     worker = Recipient.worker(event.worker_id)
@@ -60,7 +63,7 @@ def on_worker_enrolled(event: WorkerEnrolled, at: datetime,
                 only_if_female=event.worker_id),
     ]
     if scheduled is not None:
-        planned += schedule_for(event.worker_id, scheduled, at)
+        planned += schedule_for(event.worker_id, scheduled, at, about=scheduled_event)
     return planned
 
 
@@ -75,8 +78,10 @@ def _sessions(scheduled: ClassScheduled) -> list[SessionPlan]:
     return sorted(scheduled.sessions, key=lambda s: (s.date, s.start_local, s.session_id))
 
 
-def schedule_for(worker_id: str, scheduled: ClassScheduled, at: datetime) -> list[Planned]:
-    """The class schedule, and for night and weekend classes a reminder before each session."""
+def schedule_for(worker_id: str, scheduled: ClassScheduled, at: datetime,
+                 about: tuple[UUID, str] | None = None) -> list[Planned]:
+    """The class schedule, and for night and weekend classes a reminder before each session;
+    ``about``: the ClassScheduled event (id, type), when another event is being handled."""
     worker = Recipient.worker(worker_id)
     sessions = _sessions(scheduled)
     params = {
@@ -91,9 +96,9 @@ def schedule_for(worker_id: str, scheduled: ClassScheduled, at: datetime) -> lis
                       "end": s.end_local.strftime("%H:%M"), "kind": s.kind} for s in sessions],
     }
     planned = [Planned(worker, Kind.CLASS_SCHEDULE, params, at, ref=scheduled.class_id,
-                       worker_id=worker_id, class_id=scheduled.class_id)]
+                       worker_id=worker_id, class_id=scheduled.class_id, about=about)]
     if scheduled.mode in REMINDED_MODES:
-        planned += [r for s in sessions
+        planned += [replace(r, about=about) for s in sessions
                     if (r := _reminder(worker_id, scheduled, s, at)) is not None]
     return planned
 

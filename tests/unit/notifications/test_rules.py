@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, datetime, time, timedelta
 
 from services.notifications.domain import rules
@@ -146,3 +147,18 @@ def test_no_rule_puts_personal_data_in_parameters():
         assert not forbidden & set(p.params), p.kind
         json.dumps(dict(p.params))  # storable as jsonb as is
         assert p.not_before.tzinfo is not None
+
+
+def test_a_schedule_notice_is_about_the_schedule_whichever_event_came_last() -> None:
+    """Sent when the enrolment arrives after the schedule, or the schedule after the
+    enrolment: the same notice (same source, so enqueued once), about the ClassScheduled."""
+    schedule_event = (uuid.UUID(int=7), "songji.training.ClassScheduled.v1")
+    after_enrolment = [p for p in rules.on_worker_enrolled(
+        ev.enrolled(), ev.AT, ev.scheduled("night"), schedule_event)
+        if p.kind in (Kind.CLASS_SCHEDULE, Kind.SESSION_REMINDER)]
+    assert after_enrolment and {p.about for p in after_enrolment} == {schedule_event}
+    after_schedule = rules.on_class_scheduled(ev.scheduled("night"), ev.AT,
+                                              [ev.enrolled().worker_id])
+    assert {p.about for p in after_schedule} == {None}  # the handled event is the schedule
+    assert [(p.kind, p.ref) for p in after_schedule] == \
+        [(p.kind, p.ref) for p in after_enrolment]

@@ -1,0 +1,309 @@
+"""Funding's reads at a province's scale: the same requests against 10,000 and 100,000 trainees.
+
+Funding runs as its own process (the ``Launcher`` of ``songji up``, organisations and tokens
+made for the run, as in ``bench/training_api.py``). Its state is what the running service
+would hold after consuming a province's history, made without the broker (pushing a million
+events through the topics one at a time would take most of an hour and measure nothing this
+benchmark is about):
+
+1. the HR bureau publishes the policy through the API;
+2. the history is generated a chunk of classes at a time (``bench/history.py``'s
+   ``class_envelopes``, in classes of 50 with 6 sessions: schedule, attendance per trainee
+   and session, completion, the assessment, 80% certified). Each chunk's events go into
+   funding's input log (the rows ``records.log_input`` writes for each consumed event, many
+   per statement) and funding's own ``records.recompute`` re-derives the chunk's trainees in
+   the same transaction: the lines, their ``PayoutDue`` events in funding's store and the
+   read models, as the consumer does for a completion. Only one chunk is in memory at a time;
+3. the HR bureau allocates one fund (about half of what is due) and approves one batch of
+   lines through the API; the service's relay publishes funding's events and the benchmark
+   waits until it has caught up, then vacuums and analyses funding's database (what
+   autovacuum does in time), so that no background work is timed.
+
+Then, over HTTP with the HR bureau's token, 200 requests of each read (a few at once, each
+request naming a class, worker or line drawn from the whole province), timed from sending to
+the whole answer; and the time of publishing a policy version that changes the training
+subsidy (every certified trainee's line gets an adjustment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.history import Clock, Shape, body_envelope, class_envelopes, policy_body
+from bench.timing import percentile
+from services.funding.records import recompute
+from shared.contracts import Actor, Envelope, Metadata
+from shared.contracts.bounds import MAX_BATCH_LINES
+from shared.contracts.training import ClassCompleted
+from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.store import EventStore
+from shared.infra.dev_organisations import dev_tokens
+from songji.launcher import Launcher
+
+SHAPE = Shape(trainees=50, sessions=6, certified_percent=80)
+CLASSES_PER_CHUNK = 20  # 1,000 trainees a transaction: bounded memory, few round trips
+REQUESTS, CONCURRENCY, WARM_UP = 200, 4, 40
+FUND = "province-2025"
+READS = ("ledger_by_class", "ledger_by_worker", "budget", "line")
+META = Metadata(correlation_id="bench-province", actor=Actor(org="funding"))
+_INSERT_INPUT = """
+    INSERT INTO funding_input_log (event_id, source, event_type, stream_id, stream_version,
+        recorded_at, data, class_id, worker_id, roster)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+
+
+@dataclass
+class Timings:
+    """Latencies in ms of one kind of request, and the statuses that were not 200."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    failed: dict[str, int] = field(default_factory=dict)
+
+    def quantile(self, q: float) -> float:
+        return percentile(sorted(self.latencies_ms), q)
+
+    def summary(self) -> dict[str, Any]:
+        return {"requests": len(self.latencies_ms), "failed": self.failed,
+                "p50_ms": self.quantile(50), "p99_ms": self.quantile(99),
+                "max_ms": max(self.latencies_ms, default=float("nan"))}
+
+
+@dataclass
+class ProvinceRun:
+    trainees: int
+    classes: int
+    input_events: int
+    lines: int
+    setup_seconds: float
+    reads: dict[str, Timings]
+    policy_seconds: float
+    policy_lines: int  # lines the policy version added (adjustments)
+
+    def summary(self) -> dict[str, Any]:
+        return {"trainees": self.trainees, "classes": self.classes,
+                "input_events": self.input_events, "lines": self.lines,
+                "setup_seconds": self.setup_seconds, "policy_seconds": self.policy_seconds,
+                "policy_lines": self.policy_lines,
+                "reads": {k: t.summary() for k, t in self.reads.items()}}
+
+
+def _input_row(env: Envelope) -> tuple[Any, ...]:
+    """The row ``records.log_input`` keeps of a consumed event (class, worker and roster as
+    ``class_of`` / ``worker_of`` give them for these types)."""
+    data = env.data
+    roster = [t["worker_id"] for t in data["trainees"]] \
+        if env.type == ClassCompleted.ce_type() else []
+    return (env.id, env.source, env.type, env.subject, env.stream_version or 0, env.time, data,
+            data.get("class_id"), data.get("worker_id"), roster)
+
+
+def _chunks(classes: int, clock: Clock) -> Iterator[tuple[list[tuple[Any, ...]], list[str]]]:
+    """The history, a chunk of classes at a time: (input log rows, the chunk's trainees)."""
+    for first in range(0, classes, CLASSES_PER_CHUNK):
+        rows: list[tuple[Any, ...]] = []
+        workers: set[str] = set()
+        for index in range(first, min(first + CLASSES_PER_CHUNK, classes)):
+            for _, env in class_envelopes(index, SHAPE, clock, prefix="prov"):
+                row = _input_row(env)
+                rows.append(row)
+                if row[8] is not None:
+                    workers.add(row[8])
+        yield rows, sorted(workers)
+
+
+async def write_province(dsn: str, trainees: int, progress: Callable[[str], None]
+                         ) -> tuple[int, int]:
+    """The history of ``trainees`` (whole classes of 50) in funding's input log and the
+    ledger funding derives from it; returns (classes, input events)."""
+    classes = -(-trainees // SHAPE.trainees)
+    pool = await create_pool(dsn, max_size=2)
+    store = EventStore(pool)
+    clock = Clock()
+    events = 0
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(_INSERT_INPUT, *_input_row(body_envelope(clock)[1]))
+            events += 1
+            done = 0
+            for rows, workers in _chunks(classes, clock):
+                async with conn.transaction():
+                    await conn.executemany(_INSERT_INPUT, rows)
+                    await recompute(conn, store, workers, META)
+                events += len(rows)
+                done += CLASSES_PER_CHUNK
+                if done % 400 == 0:
+                    progress(f"    {min(done, classes):,} of {classes:,} classes")
+    finally:
+        await pool.close()
+    return classes, events
+
+
+@contextlib.asynccontextmanager
+async def funding_service(server_url: str, bootstrap: str, name: str
+                          ) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+    """Funding in a process of its own on a fresh database: (url, dsn, HR's headers)."""
+    tag = f"bench{os.getpid()}{name}"
+    state_dir = Path(tempfile.mkdtemp(prefix="songji-bench-"))
+    launcher = Launcher(postgres_url=server_url, kafka_bootstrap=bootstrap, state_dir=state_dir,
+                        topic_prefix=tag, database_prefix=tag,
+                        extra_env={"SONGJI_LOG_LEVEL": "WARNING"})
+    try:
+        process = (await launcher.start(["funding"]))["funding"]
+        hr = {"Authorization": f"Bearer {dev_tokens(state_dir)['hr-bureau']}"}
+        yield process.url, process.dsn, hr
+    finally:
+        launcher.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+async def _post(api: httpx.AsyncClient, path: str, hr: dict[str, str], body: dict) -> None:
+    response = await api.post(path, headers=hr, json=body)
+    if response.status_code != 201:
+        raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
+
+
+async def _relay_caught_up(dsn: str, seconds: float = 600) -> None:
+    """Wait until the service's relay has published everything in funding's store."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+            published = await conn.fetchval(
+                "SELECT coalesce(min(position), 0) FROM relay_checkpoint")
+            if published >= head:
+                return
+            await asyncio.sleep(0.5)
+        raise RuntimeError("funding's relay did not catch up")
+    finally:
+        await conn.close()
+
+
+async def _budget_and_batch(api: httpx.AsyncClient, dsn: str, hr: dict[str, str]) -> int:
+    """One allocation of about half of what is due, then one batch of the first funded lines
+    approved; returns how many lines the ledger holds."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        lines, due = await conn.fetchrow(
+            "SELECT count(*), coalesce(sum(payable_fen), 0) FROM funding_ledger")
+    finally:
+        await conn.close()
+    await _post(api, "/budget/allocations", hr, {
+        "allocation_id": "alloc-province", "fund": FUND, "amount_fen": max(int(due) // 2, 1)})
+    conn = await asyncpg.connect(dsn)
+    try:
+        approved = [r[0] for r in await conn.fetch(
+            """SELECT line_id FROM funding_ledger WHERE status = 'due'
+               ORDER BY queued_at, line_id COLLATE "C" LIMIT $1""", MAX_BATCH_LINES)]
+    finally:
+        await conn.close()
+    await _post(api, "/batches", hr, {"batch_id": "batch-province-1", "line_ids": approved})
+    return lines
+
+
+async def _analyse(dsn: str) -> None:
+    """Vacuum and analyse after the bulk load, as autovacuum would in time: otherwise it
+    runs during the timed reads (at one size and not the other) and the planner reads the
+    tables with the statistics of the empty ones."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def _samples(dsn: str, rng: random.Random) -> dict[str, list[str]]:
+    """What each request names: classes, workers and lines drawn from the whole province."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        classes = [r[0] for r in await conn.fetch(
+            "SELECT DISTINCT class_id FROM funding_ledger")]
+        workers = [r[0] for r in await conn.fetch(
+            "SELECT worker_id FROM funding_ledger TABLESAMPLE BERNOULLI (5)")]
+        lines = [r[0] for r in await conn.fetch(
+            "SELECT line_id FROM funding_ledger TABLESAMPLE BERNOULLI (5)")]
+    finally:
+        await conn.close()
+    n = REQUESTS + WARM_UP
+    return {"ledger_by_class": [f"/ledger?limit=100&class_id={c}"
+                                for c in rng.choices(classes, k=n)],
+            "ledger_by_worker": [f"/ledger?limit=100&worker_id={w}"
+                                 for w in rng.choices(workers, k=n)],
+            "budget": ["/budget"] * n,
+            "line": [f"/ledger/{x}" for x in rng.choices(lines, k=n)]}
+
+
+async def _time_reads(url: str, hr: dict[str, str], paths: list[str]) -> Timings:
+    """``paths`` requested by ``CONCURRENCY`` clients (one connection each), each sending its
+    next as soon as it has an answer; the first ``WARM_UP`` are not kept."""
+    timings = Timings()
+    queue = iter(enumerate(paths))
+    clients = [httpx.AsyncClient(base_url=url, timeout=120, headers=hr,
+                                 limits=httpx.Limits(max_connections=1))
+               for _ in range(CONCURRENCY)]
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        for i, path in queue:
+            started = time.perf_counter()
+            response = await client.get(path)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                reason = str(response.status_code)
+                timings.failed[reason] = timings.failed.get(reason, 0) + 1
+            if i >= WARM_UP:
+                timings.latencies_ms.append(elapsed)
+
+    try:
+        await asyncio.gather(*(c.get("/health") for c in clients))
+        await asyncio.gather(*(sender(c) for c in clients))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return timings
+
+
+async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
+                         progress: Callable[[str], None]) -> ProvinceRun:
+    async with funding_service(server_url, bootstrap, f"prov{trainees}") as (url, dsn, hr):
+        async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
+            started = time.perf_counter()
+            await _post(api, "/policies", hr, policy_body())
+            classes, events = await write_province(dsn, trainees, progress)
+            lines = await _budget_and_batch(api, dsn, hr)
+            await _relay_caught_up(dsn)
+            await _analyse(dsn)
+            setup = time.perf_counter() - started
+            progress(f"    set up in {setup:.0f}s: {classes:,} classes, {events:,} input "
+                     f"events, {lines:,} lines")
+            samples = await _samples(dsn, random.Random(trainees))
+            reads = {name: await _time_reads(url, hr, samples[name]) for name in READS}
+            failed = {name: t.failed for name, t in reads.items() if t.failed}
+            if failed:
+                raise RuntimeError(f"reads refused: {failed}")
+            changed = policy_body()
+            changed["training_subsidies"] = [
+                {**s, "amount_fen": s["amount_fen"] + 10_000}
+                for s in changed["training_subsidies"]]
+            published = time.perf_counter()
+            await _post(api, "/policies", hr, changed)
+            policy_seconds = time.perf_counter() - published
+        conn = await asyncpg.connect(dsn)
+        try:
+            after = await conn.fetchval("SELECT count(*) FROM funding_ledger")
+        finally:
+            await conn.close()
+    return ProvinceRun(trainees=classes * SHAPE.trainees, classes=classes,
+                       input_events=events, lines=lines, setup_seconds=setup, reads=reads,
+                       policy_seconds=policy_seconds, policy_lines=after - lines)
