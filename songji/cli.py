@@ -72,8 +72,12 @@ def up(
     typer.echo("stopped cleanly")
 
 
-WorkersOption = Annotated[int, typer.Option(min=2, max=2000,
-                                             help="How many workers the station registers")]
+MAX_DEMO_WORKERS = 20_000
+WorkersOption = Annotated[int, typer.Option(
+    min=2, max=MAX_DEMO_WORKERS,
+    help="How many workers the station registers: they fill as many classes of at most 60 "
+         "as they need. On a 2-CPU machine the 149 take about half a minute, 2,000 about 5 "
+         "minutes, 20,000 well over an hour (docs/benchmarks.md)")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the synthetic workers, attendance "
                                               "and scores")]
 

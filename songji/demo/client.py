@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,6 +22,9 @@ from shared.runtime.paging import every_page
 # Transient refusals: another writer got there first, or this service has not yet consumed
 # the event that makes the command valid (eventual consistency between services).
 ALWAYS_RETRIED = frozenset({"concurrent_update"})
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DemoError(RuntimeError):
@@ -121,12 +124,22 @@ def _code(response: httpx.Response) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
-async def bounded(limit: int, jobs: list) -> list:
-    """Run coroutines at most ``limit`` at a time, results in order."""
-    gate = asyncio.Semaphore(limit)
+async def each(limit: int, items: Iterable[T], job: Callable[[T], Awaitable[R]]) -> list[R]:
+    """``job`` on every item, at most ``limit`` at a time, results in the items' order. A
+    bounded number of tasks pull the items, so 20,000 items are not 20,000 tasks. The first
+    DemoError stops the rest (they are cancelled) and is raised as it is."""
+    todo = list(items)
+    results: list[R | None] = [None] * len(todo)
+    queue = iter(enumerate(todo))  # shared: the next free task takes the next item
 
-    async def one(job):
-        async with gate:
-            return await job
+    async def puller() -> None:
+        for i, item in queue:
+            results[i] = await job(item)
 
-    return await asyncio.gather(*(one(j) for j in jobs))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(limit, len(todo))):
+                group.create_task(puller())
+    except* DemoError as failed:
+        raise failed.exceptions[0] from None
+    return results  # type: ignore[return-value]  # every slot was filled

@@ -1,19 +1,27 @@
 """The programme, step by step, through the public APIs, each step by the department whose
 job it is (DOMAIN.md): the HR bureau, the Fukang liaison station, the institution, the
-independent assessment body, the trade union. What each step learns goes into ``Run``."""
+independent assessment body, the trade union. What each step learns goes into ``Run``.
+
+Every step works for any number of classes: requests about workers run ``WORKER_CALLS`` at a
+time, classes ``CLASSES_AT_ONCE`` at a time (each class's sessions in order), so a county's
+intake of 20,000 workers keeps the services busy without flooding them; the long steps count
+their progress."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from itertools import zip_longest
+from typing import Any, TypeVar
 
 from shared.calendar import programme_today
-from shared.contracts.bounds import MAX_CLASS_SIZE
+from shared.contracts.bounds import MAX_BATCH_LINES, MAX_CLASS_SIZE
+from shared.runtime.paging import MAX_PAGE_SIZE
 from songji.demo import scenario as sc
-from songji.demo.client import DemoError, Departments, bounded
+from songji.demo.client import DemoError, Departments, each
 from songji.demo.progress import Progress
 
 HR, STATION, INSTITUTION, BODY, UNION = ("hr-bureau", "station-fukang", "institution-1",
@@ -21,23 +29,40 @@ HR, STATION, INSTITUTION, BODY, UNION = ("hr-bureau", "station-fukang", "institu
 INSTITUTION_ID, BODY_ID = "inst-1", "body-1"
 FUND = "municipal-special-2025"
 STEPS = 10
+WORKER_CALLS = 16  # requests about single workers in flight at once
+CLASSES_AT_ONCE = 8  # classes worked on at once (a class's own requests go in order)
+SHOWN_CLASSES = 6  # a step names its classes one by one up to this many, else counts them
+SLOW_READING = 25  # events a second: slower than any consumer was seen to read the bus
+
+T = TypeVar("T")
 
 
 @dataclass
 class Run:
     scenario: sc.Scenario
     worker_ids: dict[int, str] = field(default_factory=dict)  # scenario index -> worker id
-    completions: dict[str, dict[str, Any]] = field(default_factory=dict)  # class key -> body
-    assessments: dict[str, str] = field(default_factory=dict)  # class key -> assessment id
+    completions: dict[str, dict[str, Any]] = field(default_factory=dict)  # class id -> body
+    assessments: dict[str, str] = field(default_factory=dict)  # class id -> assessment id
     recusal: str = ""
-    batch_id: str = ""
-    notice: dict[str, Any] = field(default_factory=dict)
+    batch_ids: list[str] = field(default_factory=list)
+    notice: dict[str, Any] = field(default_factory=dict)  # the first batch's public notice
     withheld_line: str = ""
     failed_line: str = ""
-    instruction_sha256: str = ""
+    instruction_sha256: str = ""  # the first bank file's
 
     def index_of(self, worker_id: str) -> int:
         return next(i for i, w in self.worker_ids.items() if w == worker_id)
+
+
+_GAP: Any = object()  # what zip_longest puts where a shorter group has run out
+
+
+def interleaved(groups: Iterable[Sequence[T]]) -> list[T]:
+    """The groups' items taken in turn, one from each: requests about one class (or one
+    assessment) spread out, so that requests in flight together touch different streams
+    rather than racing for the same one."""
+    return [item for row in zip_longest(*groups, fillvalue=_GAP) for item in row
+            if item is not _GAP]
 
 
 async def play(api: Departments, scenario: sc.Scenario, progress: Progress) -> Run:
@@ -76,7 +101,7 @@ async def set_up_programme(api: Departments, run: Run, progress: Progress) -> No
     await api.call(HR, "POST", "training", "/institutions", json={
         "institution_id": INSTITUTION_ID, "name": "云南某职业技能培训学校",
         "occupations": sorted({c.occupation_code for c in classes}),
-        "sites": [c.site for c in classes],
+        "sites": list({c.site_name: c.site for c in classes}.values()),
         "partners": ["阜康某电力安装公司", "阜康某农业合作社"]},
         accept_codes={"institution_already_accredited"}, what="accredit the institution")
     await api.call(HR, "POST", "assessment", "/bodies", json={
@@ -93,16 +118,17 @@ async def set_up_programme(api: Departments, run: Run, progress: Progress) -> No
     await api.job_done(HR, "funding", published, progress=progress.show,
                        what="recompute the ledger under the policy")
     # The budget is sized with the grant calculator: every trainee attending every day and
-    # certified at the class's level, the most the classes can cost under the policy.
+    # certified at the class's level, the most the classes can cost under the policy. The
+    # classes of a course cost the same per trainee, so one estimate per course will do.
     allocation = 0
-    for key, plan in run.scenario.classes.items():
+    for course in run.scenario.courses.values():
+        trainees = sum(len(run.scenario.in_class(c.class_id))
+                       for c in run.scenario.of_course(course.key))
         estimate = await api.get(HR, "funding", "/grants/estimate", params={
-            "occupation": plan.occupation_code, "level": plan.level,
+            "occupation": course.occupation_code, "level": course.level,
             "province": sc.PROVINCE, "city": sc.CITY,
-            "first_session": plan.sessions[0].day.isoformat(),
-            "days": len({s.day for s in plan.sessions}),
-            "trainees": len(run.scenario.in_class(key))})
-        allocation += estimate["estimate"]["total_fen"]
+            "first_session": course.sessions[0].day.isoformat(), "days": course.days})
+        allocation += estimate["estimate"]["per_trainee_fen"] * trainees
     await api.call(HR, "POST", "funding", "/budget/allocations", json={
         "allocation_id": f"alloc-{run.scenario.seed}-{len(run.scenario.workers)}",
         "fund": FUND, "amount_fen": allocation, "reference": "市级专项资金 2025"},
@@ -133,28 +159,44 @@ async def register_and_survey(api: Departments, run: Run, progress: Progress) ->
                                   accept_codes=(), what=f"register worker #{worker.index}")
         worker_id = response.json()["worker_id"]
         run.worker_ids[worker.index] = worker_id
-        plan = run.scenario.classes[worker.class_key]
+        plan = run.scenario.classes[worker.class_id]
         await api.call(STATION, "POST", "enrolment", f"/workers/{worker_id}/intake-surveys",
                        json={"desired_occupations": [plan.occupation_code],
                              "availability": [plan.mode], "earliest_start": "2025-07-20"},
                        what=f"survey worker #{worker.index}")
         progress.advance()
 
-    await bounded(8, [one(w) for w in workers])
+    await each(WORKER_CALLS, workers, one)
     women = sum(1 for w in workers if w.gender == "female")
     progress.done(f"{len(workers)} workers from {sc.LUQUAN}, {women} women")
 
 
 # -- 3. the institution schedules, the HR bureau approves -----------------------------------
 
+def describe_classes(scenario: sc.Scenario) -> str:
+    """Each class by name when there are few; else how many of each course, and their sizes."""
+    if len(scenario.classes) <= SHOWN_CLASSES:
+        return ", ".join(f"{p.class_id} ({p.mode}, {len(p.sessions)} sessions)"
+                         for p in scenario.classes.values())
+    parts = []
+    for course in scenario.courses.values():
+        sizes = [len(scenario.in_class(p.class_id)) for p in scenario.of_course(course.key)]
+        parts.append(f"{len(sizes)} {course.mode} classes of {course.occupation_code} "
+                     f"({len(course.sessions)} sessions, {min(sizes)}-{max(sizes)} trainees)")
+    return ", ".join(parts)
+
+
 async def schedule_and_approve(api: Departments, run: Run, progress: Progress) -> None:
-    progress.step("Institution schedules the classes; HR bureau approves them")
-    for key, plan in run.scenario.classes.items():
-        size = len(run.scenario.in_class(key))
+    plans = list(run.scenario.classes.values())
+    progress.step("Institution schedules the classes; HR bureau approves them", len(plans))
+
+    async def one(plan: sc.ClassPlan) -> None:
+        size = len(run.scenario.in_class(plan.class_id))
         await api.call(INSTITUTION, "POST", "training", "/classes", json={
             "class_id": plan.class_id, "institution_id": INSTITUTION_ID,
             "occupation_code": plan.occupation_code, "target_level": plan.level,
-            "site": plan.site, "mode": plan.mode, "capacity": -(-size // 10) * 10,
+            "site": plan.site, "mode": plan.mode,
+            "capacity": min(-(-size // 10) * 10, MAX_CLASS_SIZE),
             "sessions": [{"date": s.day.isoformat(), "start_local": s.start.strftime("%H:%M"),
                           "end_local": s.end.strftime("%H:%M"), "kind": s.kind}
                          for s in plan.sessions],
@@ -162,25 +204,26 @@ async def schedule_and_approve(api: Departments, run: Run, progress: Progress) -
             what=f"schedule {plan.class_id}")
         await api.call(HR, "POST", "training", f"/classes/{plan.class_id}/approval",
                        what=f"approve {plan.class_id}")
-    progress.done(", ".join(f"{p.class_id} ({p.mode}, {len(p.sessions)} sessions)"
-                            for p in run.scenario.classes.values()))
+        progress.advance()
+
+    await each(CLASSES_AT_ONCE, plans, one)
+    progress.done(describe_classes(run.scenario))
 
 
 # -- 4. enrolment ----------------------------------------------------------------------------
 
 async def enrol(api: Departments, run: Run, progress: Progress) -> None:
-    workers = run.scenario.workers
+    workers = interleaved(run.scenario.rosters.values())
     progress.step("Liaison station enrols each worker in the class they chose", len(workers))
 
     async def one(worker: sc.Worker) -> None:
         await api.call(STATION, "POST", "enrolment", "/enrolments", json={
-            "worker_id": run.worker_ids[worker.index],
-            "class_id": run.scenario.classes[worker.class_key].class_id},
+            "worker_id": run.worker_ids[worker.index], "class_id": worker.class_id},
             expect=(201,), wait_for={"class_unknown", "class_not_approved"},
             what=f"enrol worker #{worker.index}")
         progress.advance()
 
-    await bounded(8, [one(w) for w in workers])
+    await each(WORKER_CALLS, workers, one)
     progress.done()
 
 
@@ -203,8 +246,10 @@ async def record_attendance(api: Departments, run: Run, progress: Progress) -> N
 
     async def register(plan: sc.ClassPlan, i: int, present: list[sc.Worker]) -> None:
         """The session's register in one request, as a face-check terminal uploads it; lines
-        refused because training has not yet heard of an enrolment are sent again."""
+        refused because training has not yet heard of an enrolment are sent again, for as
+        long as training keeps hearing of more of them."""
         session = plan.sessions[i]
+        where = f"register of {plan.class_id} s{i + 1:03d}"
         waiting = [{"worker_id": run.worker_ids[w.index], "minutes": w.minutes[i],
                     "method": session.check_in} for w in present]
         deadline = time.monotonic() + api.wait_seconds
@@ -215,20 +260,22 @@ async def record_attendance(api: Departments, run: Run, progress: Progress) -> N
                     INSTITUTION, "POST", "training",
                     f"/classes/{plan.class_id}/sessions/s{i + 1:03d}/attendance",
                     json={"check_ins": waiting[chunk:chunk + MAX_CLASS_SIZE]}, expect=(200,),
-                    what=f"register of {plan.class_id} s{i + 1:03d}")
+                    what=where)
                 lines += response.json()["lines"]
             refused = [line for line in lines if line["outcome"] == "refused"]
-            if any(line["code"] != "worker_not_enrolled" for line in refused) or (
-                    refused and time.monotonic() > deadline):
-                raise DemoError(f"register of {plan.class_id} s{i + 1:03d}: {refused[:3]}")
+            if any(line["code"] != "worker_not_enrolled" for line in refused):
+                raise DemoError(f"{where}: {refused[:3]}")
+            if len(refused) < len(waiting):
+                deadline = time.monotonic() + api.wait_seconds
+            elif time.monotonic() > deadline:
+                raise DemoError(f"{where}: {refused[:3]}")
             late = {line["worker_id"] for line in refused}
             waiting = [line for line in waiting if line["worker_id"] in late]
             if waiting:
                 await asyncio.sleep(0.2)
 
-    async def one_class(key: str) -> None:
-        plan = run.scenario.classes[key]
-        trainees = run.scenario.in_class(key)
+    async def one_class(plan: sc.ClassPlan) -> None:
+        trainees = run.scenario.in_class(plan.class_id)
         for i in range(len(plan.sessions)):
             present = [w for w in trainees if w.minutes[i] > 0]
             await register(plan, i, present)
@@ -244,23 +291,37 @@ async def record_attendance(api: Departments, run: Run, progress: Progress) -> N
                            json={"reason": "face check matched the wrong trainee"},
                            what="void an attendance record")
 
-    await asyncio.gather(*(one_class(k) for k in run.scenario.classes))
+    await each(CLASSES_AT_ONCE, run.scenario.classes.values(), one_class)
     progress.done(f"{records} records, one wrong record voided per class")
 
 
 # -- 6. completion ---------------------------------------------------------------------------
 
 async def complete_classes(api: Departments, run: Run, progress: Progress) -> None:
-    progress.step("Institution completes the classes (attendance outcome per trainee)")
-    for key, plan in run.scenario.classes.items():
+    plans = list(run.scenario.classes.values())
+    progress.step("Institution completes the classes (attendance outcome per trainee)",
+                  len(plans))
+
+    async def one(plan: sc.ClassPlan) -> dict[str, Any]:
         response = await api.call(INSTITUTION, "POST", "training",
                                   f"/classes/{plan.class_id}/completion", expect=(200,),
                                   what=f"complete {plan.class_id}")
-        run.completions[key] = response.json()
-    progress.done(", ".join(
-        f"{run.scenario.classes[k].class_id}: "
-        f"{sum(t['met_threshold'] for t in c['trainees'])}/{len(c['trainees'])} met "
-        f"{c['threshold_percent']}%" for k, c in run.completions.items()))
+        progress.advance()
+        return response.json()
+
+    completed = await each(CLASSES_AT_ONCE, plans, one)
+    run.completions = {p.class_id: c for p, c in zip(plans, completed, strict=True)}
+
+    def met(completion: dict[str, Any]) -> int:
+        return sum(t["met_threshold"] for t in completion["trainees"])
+
+    if len(plans) <= SHOWN_CLASSES:
+        progress.done(", ".join(f"{k}: {met(c)}/{len(c['trainees'])} met "
+                                f"{c['threshold_percent']}%" for k, c in run.completions.items()))
+    else:
+        trainees = sum(len(c["trainees"]) for c in completed)
+        progress.done(f"{len(plans)} classes: {sum(met(c) for c in completed)}/{trainees} "
+                      f"met {completed[0]['threshold_percent']}%")
 
 
 # -- 7. assessment by an independent body ----------------------------------------------------
@@ -271,62 +332,86 @@ async def assess(api: Departments, run: Run, progress: Progress) -> None:
     progress.step("Independent assessment body assesses eligible trainees; passes are "
                   "certified", sum(len(v) for v in eligible.values()))
     today = programme_today()
-    for key, plan in run.scenario.classes.items():
-        if not eligible[key]:
-            continue
-        assessment_id = f"as-{plan.class_id}"
-        body = {"assessment_id": assessment_id, "body_id": BODY_ID, "class_id": plan.class_id,
-                "assessor_ids": ["assessor-xj-1", "assessor-xj-3"],
+    plans = [p for p in run.scenario.classes.values() if eligible[p.class_id]]
+
+    def assessment(plan: sc.ClassPlan, assessors: list[str]) -> dict[str, Any]:
+        return {"assessment_id": f"as-{plan.class_id}", "body_id": BODY_ID,
+                "class_id": plan.class_id, "assessor_ids": assessors,
                 "scheduled_on": today.isoformat()}
-        # 考培分离: an assessor tied to the institution must recuse, and the body replaces them.
-        refused = await api.call(BODY, "POST", "assessment", "/assessments", json=body,
-                                 expect=(), wait_for={"class_not_completed", "class_unknown"},
+
+    # Assessment learns of a completion from the bus, so scheduling waits until it has.
+    waiting = {"class_not_completed", "class_unknown"}
+    if plans:
+        # 考培分离: an assessor tied to the institution must recuse, and the body replaces
+        # them (shown on the first class; the others are scheduled without that assessor).
+        first = assessment(plans[0], ["assessor-xj-1", "assessor-xj-3"])
+        refused = await api.call(BODY, "POST", "assessment", "/assessments", json=first,
+                                 expect=(), wait_for=waiting,
                                  accept_codes={"assessor_must_recuse"},
-                                 what=f"schedule {assessment_id}")
+                                 what=f"schedule {first['assessment_id']}")
         run.recusal = refused.json().get("reason", "")
-        body["assessor_ids"] = ["assessor-xj-1", "assessor-xj-2"]
+
+    async def schedule(plan: sc.ClassPlan) -> None:
+        body = assessment(plan, ["assessor-xj-1", "assessor-xj-2"])
         await api.call(BODY, "POST", "assessment", "/assessments", json=body,
-                       what=f"schedule {assessment_id}")
-        run.assessments[key] = assessment_id
-        scores = {run.worker_ids[w.index]: w for w in run.scenario.in_class(key)}
+                       wait_for=waiting, what=f"schedule {body['assessment_id']}")
 
-        async def one(worker_id: str, assessment_id: str = assessment_id,
-                      scores: dict[str, sc.Worker] = scores) -> None:
-            worker = scores[worker_id]
-            await api.call(BODY, "POST", "assessment", f"/assessments/{assessment_id}/results",
-                           json={"worker_id": worker_id, "theory_score": worker.theory_score,
-                                 "practical_score": worker.practical_score},
-                           expect=(201,), what=f"result of worker #{worker.index}")
-            progress.advance()
+    await each(CLASSES_AT_ONCE, plans, schedule)
+    run.assessments = {p.class_id: f"as-{p.class_id}" for p in plans}
+    by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
 
-        await bounded(4, [one(w) for w in eligible[key]])
+    async def result(candidate: tuple[str, str]) -> None:
+        assessment_id, worker_id = candidate
+        worker = by_id[worker_id]
+        await api.call(BODY, "POST", "assessment", f"/assessments/{assessment_id}/results",
+                       json={"worker_id": worker_id, "theory_score": worker.theory_score,
+                             "practical_score": worker.practical_score},
+                       expect=(201,), what=f"result of worker #{worker.index}")
+        progress.advance()
+
+    await each(WORKER_CALLS, interleaved([[(run.assessments[p.class_id], w)
+                                           for w in eligible[p.class_id]] for p in plans]),
+               result)
     progress.done(f"assessor tied to the institution recused ({run.recusal})")
 
 
 # -- 8. funding derives the ledger from the events -------------------------------------------
 
 async def class_lines(api: Departments, run: Run) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for plan in run.scenario.classes.values():
-        lines += await api.get(HR, "funding", "/ledger", params={"class_id": plan.class_id})
-    return lines
+    """The ledger lines of the scenario's classes: the whole ledger in the largest pages (a
+    request per page, however many classes), without other runs' classes."""
+    ours = run.scenario.classes
+    lines = await api.get(HR, "funding", "/ledger", params={"limit": MAX_PAGE_SIZE})
+    return [x for x in lines if x["class_id"] in ours]
 
 
 async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> None:
     """Funding consumes the events on its own; it is done when every trainee who attended
-    has a living-subsidy line and every certificate a training-subsidy line."""
-    certified = 0
-    for assessment_id in run.assessments.values():
+    has a living-subsidy line and every certificate a training-subsidy line.
+
+    Funding derives a class's lines once it has read the class's completion, which comes
+    after all of the class's attendance on the bus, so at a county's size the first line may
+    be many minutes away: until it comes, funding is given ``wait_seconds`` and the time to
+    read the attendance at a slow pace (``SLOW_READING``); after it, it is given up on when
+    no line has come for ``wait_seconds``."""
+
+    async def live_certificates(assessment_id: str) -> int:
         results = await api.get(BODY, "assessment", f"/assessments/{assessment_id}/results")
-        certified += sum(1 for c in results.get("certificates", []) if not c["revoked_on"])
+        return sum(1 for c in results.get("certificates", []) if not c["revoked_on"])
+
+    certified = sum(await each(CLASSES_AT_ONCE, run.assessments.values(), live_certificates))
     attended = sum(1 for c in run.completions.values() for t in c["trainees"]
                    if t["attended_minutes"] > 0)
+    records = sum(1 for w in run.scenario.workers for m in w.minutes if m > 0)
     progress.step("Funding derives subsidy lines from the event log", attended + certified)
-    deadline = time.monotonic() + api.wait_seconds
+    deadline = time.monotonic() + api.wait_seconds + records / SLOW_READING
     while True:
+        asked = time.monotonic()
         lines = await class_lines(api, run)
         living = sum(1 for x in lines if x["rule"] == "living_subsidy")
         training = sum(1 for x in lines if x["rule"] == "training_subsidy")
+        if living + training > progress.count:
+            deadline = time.monotonic() + api.wait_seconds
         progress.count = living + training
         progress.advance(0)
         if living >= attended and training >= certified:
@@ -334,16 +419,17 @@ async def wait_for_ledger(api: Departments, run: Run, progress: Progress) -> Non
         if time.monotonic() > deadline:
             raise DemoError(f"funding derived {living}/{attended} living and "
                             f"{training}/{certified} training subsidy lines")
-        await asyncio.sleep(0.5)
+        # A large ledger takes a while to read, and funding reads it with the process that
+        # derives it: leave it at least twice that time to derive between reads.
+        await asyncio.sleep(max(0.5, 2 * (time.monotonic() - asked)))
     progress.done(f"{training} training subsidy lines to {INSTITUTION_ID}, "
                   f"{living} living subsidy lines to trainees")
 
 
 # -- 9. approval, public notice, payment -----------------------------------------------------
 
-def bank_accounts(run: Run, payees: set[str]) -> dict[str, dict[str, str]]:
+def bank_accounts(by_id: dict[str, sc.Worker], payees: set[str]) -> dict[str, dict[str, str]]:
     """Bank details go to funding only to write the bank's file; it never stores them."""
-    by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
     accounts = {}
     for payee in sorted(payees):
         worker = by_id.get(payee)
@@ -357,53 +443,79 @@ def bank_accounts(run: Run, payees: set[str]) -> dict[str, dict[str, str]]:
     return accounts
 
 
+def numbered(base: str, count: int) -> list[str]:
+    """``base`` alone for one; ``base-01``... for several."""
+    return [base] if count == 1 else [f"{base}-{n:0{max(2, len(str(count)))}d}"
+                                      for n in range(1, count + 1)]
+
+
 async def disburse(api: Departments, run: Run, progress: Progress) -> None:
-    progress.step("HR bureau approves the batch; public notice (5 working days) with an "
-                  "objection; payment instruction and confirmation")
+    """The due lines in as few batches as the batch limit allows (MAX_BATCH_LINES lines and
+    bank file items each), all approved on one day so their public notices run together."""
     lines = [x for x in await class_lines(api, run) if x["status"] == "due"]
-    run.batch_id = f"fk2025-batch-{run.scenario.seed}"
-    approved = await api.call(HR, "POST", "funding", "/batches", json={
-        "batch_id": run.batch_id, "line_ids": [x["line_id"] for x in lines]},
-        expect=(201,), what="approve the batch")
-    run.notice = next(e for e in approved.json() if "last_day" in e)
+    batches, start = [], 0
+    for size in sc.split(len(lines), MAX_BATCH_LINES):
+        batches.append(lines[start:start + size])
+        start += size
+    progress.step("HR bureau approves the batch; public notice (5 working days) with an "
+                  "objection; payment instruction and confirmation", 2 * len(batches))
+    seed = run.scenario.seed
+    run.batch_ids = numbered(f"fk2025-batch-{seed}", len(batches))
+    batch_of = {x["line_id"]: b for b, batch in zip(run.batch_ids, batches, strict=True)
+                for x in batch}
+    notices = []
+    for batch_id, batch in zip(run.batch_ids, batches, strict=True):
+        approved = await api.call(HR, "POST", "funding", "/batches", json={
+            "batch_id": batch_id, "line_ids": [x["line_id"] for x in batch]},
+            expect=(201,), what=f"approve {batch_id}")
+        notices.append(next(e for e in approved.json() if "last_day" in e))
+        progress.advance()
+    run.notice = notices[0]
+    living = {x["worker_id"]: x["line_id"] for x in lines if x["rule"] == "living_subsidy"}
 
     def living_line(worker: sc.Worker) -> str:
-        worker_id = run.worker_ids[worker.index]
-        return next(x["line_id"] for x in lines
-                    if x["worker_id"] == worker_id and x["rule"] == "living_subsidy")
+        return living[run.worker_ids[worker.index]]
 
     # The trade union questions one trainee's living subsidy; the HR bureau upholds it, so
-    # that line is withheld from this batch.
+    # that line is withheld from its batch.
     run.withheld_line = living_line(run.scenario.objection_worker)
-    await api.call(UNION, "POST", "funding", f"/batches/{run.batch_id}/objections", json={
-        "objection_id": f"obj-{run.scenario.seed}-1", "line_id": run.withheld_line,
+    questioned = batch_of[run.withheld_line]
+    await api.call(UNION, "POST", "funding", f"/batches/{questioned}/objections", json={
+        "objection_id": f"obj-{seed}-1", "line_id": run.withheld_line,
         "ground": "not_attended"}, expect=(201,), what="raise an objection")
     await api.call(HR, "POST", "funding",
-                   f"/batches/{run.batch_id}/objections/obj-{run.scenario.seed}-1/resolution",
+                   f"/batches/{questioned}/objections/obj-{seed}-1/resolution",
                    json={"outcome": "upheld"}, what="resolve the objection")
 
     # Five working days pass (on the test clock).
     clock = await api.get(HR, "funding", "/test-clock")
-    wait = (date.fromisoformat(run.notice["last_day"])
-            - date.fromisoformat(clock["today"])).days + 1
+    last_day = max(date.fromisoformat(n["last_day"]) for n in notices)
+    wait = (last_day - date.fromisoformat(clock["today"])).days + 1
     if wait > 0:
         await api.call(HR, "POST", "funding", "/test-clock", json={"days": wait},
                        what="let the public notice run (test clock)")
 
-    instruction_id = f"fk2025-pay-{run.scenario.seed}"
-    payees = {x["payee_id"] for x in lines if x["line_id"] != run.withheld_line}
-    issued = await api.call(HR, "POST", "funding", f"/batches/{run.batch_id}/instructions",
-                            json={"instruction_id": instruction_id,
-                                  "accounts": bank_accounts(run, payees)},
-                            expect=(200,), what="issue the payment instruction")
-    run.instruction_sha256 = issued.headers.get("X-File-SHA256", "")
     # The bank rejects one transfer (a closed account); that line goes back to due.
     run.failed_line = living_line(run.scenario.failed_payment_worker)
-    await api.call(HR, "POST", "funding", f"/batches/{run.batch_id}/confirmations", json={
-        "instruction_id": instruction_id, "bank_reference": f"RCC-{run.scenario.seed}-0001",
-        "failed_line_ids": [run.failed_line]}, what="confirm the payment")
+    by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
+    instruction_ids = numbered(f"fk2025-pay-{seed}", len(batches))
+    for n, (batch_id, batch) in enumerate(zip(run.batch_ids, batches, strict=True), start=1):
+        instruction_id = instruction_ids[n - 1]
+        payees = {x["payee_id"] for x in batch if x["line_id"] != run.withheld_line}
+        issued = await api.call(HR, "POST", "funding", f"/batches/{batch_id}/instructions",
+                                json={"instruction_id": instruction_id,
+                                      "accounts": bank_accounts(by_id, payees)},
+                                expect=(200,), what=f"issue the payment instruction {n}")
+        if n == 1:
+            run.instruction_sha256 = issued.headers.get("X-File-SHA256", "")
+        failed = [run.failed_line] if batch_of[run.failed_line] == batch_id else []
+        await api.call(HR, "POST", "funding", f"/batches/{batch_id}/confirmations", json={
+            "instruction_id": instruction_id, "bank_reference": f"RCC-{seed}-{n:04d}",
+            "failed_line_ids": failed}, what=f"confirm payment {n}")
+        progress.advance()
+    several = f"; {len(batches)} batches" if len(batches) > 1 else ""
     progress.done(f"notice {run.notice['first_day']}..{run.notice['last_day']}; "
-                  f"1 objection upheld, 1 transfer failed at the bank")
+                  f"1 objection upheld, 1 transfer failed at the bank{several}")
 
 
 # -- 10. notifications -----------------------------------------------------------------------
@@ -413,21 +525,29 @@ UNSETTLED = {"pending", "claimed", "awaiting_gender"}
 
 async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
     """Notifications is done when nothing is waiting to go and every trainee paid has been
-    told (the payment is the last event of the programme)."""
+    told (the payment is the last event of the programme). It is given up on when it has
+    neither made nor settled a notification for ``wait_seconds``."""
     lines = await class_lines(api, run)
     paid_workers = len({x["payee_id"] for x in lines
                         if x["payee_kind"] == "worker" and x["status"] == "paid"})
     progress.step("Notifications tells workers and departments", paid_workers)
     deadline = time.monotonic() + api.wait_seconds
+    seen: tuple[int, int] | None = None  # notifications made, and settled
     while True:
         summary = await api.get(HR, "notifications", "/notifications/summary")
         told = sum(r["count"] for r in summary
                    if r["kind"] == "subsidy_paid" and r["state"] not in UNSETTLED)
+        made = sum(r["count"] for r in summary)
+        waiting = sum(r["count"] for r in summary if r["state"] in UNSETTLED)
+        if seen is not None and (made, made - waiting) > seen:
+            deadline = time.monotonic() + api.wait_seconds
+        seen = made, made - waiting
         progress.count = told
         progress.advance(0)
-        if told >= paid_workers and not any(r["state"] in UNSETTLED for r in summary):
+        if told >= paid_workers and not waiting:
             break
         if time.monotonic() > deadline:
-            raise DemoError(f"notifications still has {summary} after {api.wait_seconds}s")
+            raise DemoError(f"notifications still has {summary}, nothing made or settled "
+                            f"for {api.wait_seconds}s")
         await asyncio.sleep(0.5)
     progress.done(f"{sum(r['count'] for r in summary if r['state'] == 'sent')} sent")

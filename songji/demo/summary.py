@@ -2,7 +2,7 @@
 assessment body and the auditor would read it), never from the demo's own plan.
 
 Workers appear by the first characters of their pseudonymous id only: no name, ID number or
-phone is ever printed.
+phone is ever printed. With many classes, a few are shown one by one and each course in total.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from songji.demo.client import Departments
-from songji.demo.steps import BODY, HR, Run, class_lines
+from songji.demo.client import Departments, each
+from songji.demo.steps import BODY, CLASSES_AT_ONCE, HR, SHOWN_CLASSES, Run, class_lines
 
 LEVEL_NAMES = {5: "初级工 basic", 4: "中级工 intermediate", 3: "高级工 advanced",
                2: "技师 technician", 1: "高级技师 senior technician"}
@@ -47,40 +47,39 @@ class Totals:
 
 async def collect(api: Departments, run: Run) -> Totals:
     classes = []
-    for key, plan in run.scenario.classes.items():
-        completion = run.completions[key]
+    for class_id, plan in run.scenario.classes.items():
+        completion = run.completions[class_id]
         trainees = completion["trainees"]
         met = sum(1 for t in trainees if t["met_threshold"])
-        classes.append({"class_id": plan.class_id, "occupation": plan.occupation_code,
-                        "level": plan.level, "mode": plan.mode,
-                        "sessions": len(plan.sessions), "trainees": len(trainees), "met": met,
+        classes.append({"class_id": class_id, "course": plan.course,
+                        "occupation": plan.occupation_code, "level": plan.level,
+                        "mode": plan.mode, "sessions": len(plan.sessions),
+                        "trainees": len(trainees), "met": met,
                         "threshold": completion["threshold_percent"]})
-    certified: dict[tuple[str, int], tuple[int, int]] = {}
-    for key, assessment_id in run.assessments.items():
-        plan = run.scenario.classes[key]
-        results = await api.get(BODY, "assessment", f"/assessments/{assessment_id}/results")
-        live = [r for r in results.get("results", []) if not r.get("voided_reason")]
-        certs = [c for c in results.get("certificates", []) if not c.get("revoked_on")]
-        by_level: dict[int, int] = defaultdict(int)
+
+    async def results(class_id: str) -> tuple[str, dict[str, Any]]:
+        assessment_id = run.assessments[class_id]
+        return class_id, await api.get(BODY, "assessment",
+                                       f"/assessments/{assessment_id}/results")
+
+    # (occupation, level) -> [certified, assessed], over every class of the course
+    certified: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for class_id, answer in await each(CLASSES_AT_ONCE, run.assessments, results):
+        plan = run.scenario.classes[class_id]
+        live = [r for r in answer.get("results", []) if not r.get("voided_reason")]
+        certs = [c for c in answer.get("certificates", []) if not c.get("revoked_on")]
+        certified[(plan.occupation_code, plan.level)][1] += len(live)
         for cert in certs:
-            by_level[cert.get("level", plan.level)] += 1
-        for level, count in by_level.items():
-            certified[(plan.occupation_code, level)] = (count, len(live))
-        if not by_level:
-            certified[(plan.occupation_code, plan.level)] = (0, len(live))
-    return Totals(classes=classes, certified=certified, lines=await class_lines(api, run),
+            certified[(plan.occupation_code, cert.get("level", plan.level))][0] += 1
+    return Totals(classes=classes, certified={k: (v[0], v[1]) for k, v in certified.items()},
+                  lines=await class_lines(api, run),
                   notifications=await api.get(HR, "notifications", "/notifications/summary"),
                   budget=await api.get(HR, "funding", "/budget"))
 
 
 def render(totals: Totals, run: Run, audit: Audit) -> str:
     out: list[str] = ["", "Trainees per class"]
-    for c in totals.classes:
-        out.append(f"  {c['class_id']:<20} {c['occupation']} level {c['level']}, {c['mode']} "
-                   f"class, {c['sessions']} sessions: {c['trainees']} trainees, {c['met']} met "
-                   f"the {c['threshold']}% attendance threshold, {c['trainees'] - c['met']} "
-                   f"below")
-    out.append(f"  total: {sum(c['trainees'] for c in totals.classes)} trainees")
+    out += _classes(totals.classes)
 
     out += ["", "Certified by level (independent body, pass mark 60 theory and practical)"]
     for (occupation, level), (passed, assessed) in sorted(totals.certified.items()):
@@ -95,8 +94,12 @@ def render(totals: Totals, run: Run, audit: Audit) -> str:
                    + (f"recovered {yuan(fund['recovered_fen'])}, "
                       if fund.get("recovered_fen") else "")
                    + f"available {yuan(fund['available_fen'])}")
+    files = (f"bank file SHA-256 {run.instruction_sha256[:16]}..."
+             if len(run.batch_ids) <= 1 else
+             f"{len(run.batch_ids)} batches and bank files, the first's SHA-256 "
+             f"{run.instruction_sha256[:16]}...")
     out.append(f"  public notice {run.notice.get('first_day')}..{run.notice.get('last_day')}; "
-               f"bank file SHA-256 {run.instruction_sha256[:16]}...")
+               f"{files}")
 
     out += ["", "Notifications sent per kind"]
     by_kind: dict[str, dict[str, int]] = defaultdict(dict)
@@ -113,6 +116,33 @@ def render(totals: Totals, run: Run, audit: Audit) -> str:
     for service, events, verdict in audit.chains:
         out.append(f"  hash chain {service:<14} {events:>7} events  {verdict}")
     return "\n".join(out)
+
+
+def _classes(classes: list[dict[str, Any]]) -> list[str]:
+    """Every class when there are few, else the first few; then each course that has several
+    classes in total, and the total."""
+    def line(name: str, c: dict[str, Any]) -> str:
+        return (f"  {name:<20} {c['occupation']} level {c['level']}, {c['mode']} "
+                f"class{'es' if c.get('classes', 1) > 1 else ''}, {c['sessions']} sessions: "
+                f"{c['trainees']} trainees, {c['met']} met the {c['threshold']}% attendance "
+                f"threshold, {c['trainees'] - c['met']} below")
+
+    shown = classes if len(classes) <= SHOWN_CLASSES else classes[:SHOWN_CLASSES // 2]
+    out = [line(c["class_id"], c) for c in shown]
+    if len(shown) < len(classes):
+        out.append(f"  ... and {len(classes) - len(shown)} more classes; by course:")
+    by_course: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in classes:
+        by_course[c["course"]].append(c)
+    for mine in by_course.values():
+        if len(mine) > 1:
+            out.append(line(f"{len(mine)} classes", {
+                **mine[0], "classes": len(mine), "trainees": sum(c["trainees"] for c in mine),
+                "met": sum(c["met"] for c in mine)}))
+    trainees = sum(c["trainees"] for c in classes)
+    out.append(f"  total: {trainees} trainees" +
+               (f" in {len(classes)} classes" if len(classes) > 2 else ""))
+    return out
 
 
 def _payees(lines: list[dict[str, Any]], run: Run) -> list[str]:
