@@ -14,7 +14,7 @@ import pytest
 
 from services.training.app import SPEC as TRAINING
 from tests.orgs import FUKANG, auth
-from tests.support import running_service
+from tests.support import fetch, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,6 @@ async def open_class(training, database: str, class_id: str, trainees: list[str]
         await conn.executemany(
             "INSERT INTO roster (enrolment_id, class_id, worker_id) VALUES ($1, $2, $3)",
             [(uuid.uuid4().hex, class_id, w) for w in trainees])
-    finally:
-        await conn.close()
-
-
-async def fetch(database: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database)
-    try:
-        return await conn.fetch(query, *args)
     finally:
         await conn.close()
 

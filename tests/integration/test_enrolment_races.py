@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -24,20 +23,12 @@ from shared.eventsourcing.store import EventStore, StoredEvent
 from tests.integration.test_funding_service import Source
 from tests.integration.test_skeleton_services import register, registration
 from tests.orgs import FUKANG, PUTUO, auth
-from tests.support import eventually, running_service
+from tests.support import eventually, fetch, running_service
 
 pytestmark = pytest.mark.integration
 
 STATION = auth("station-fukang")
 CAPACITY, WORKERS = 5, 12
-
-
-async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def approved_class(src: Source, database: str, class_id: str, capacity: int) -> None:
