@@ -277,7 +277,7 @@ async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request
     carries one) and answer with the command's status code and body."""
     from shared.auth.http import acting_metadata  # auth.http imports the service module
 
-    spec = ctx.commands[type(command)]
+    spec = _spec(ctx, command)
     metadata = acting_metadata(request, org)
 
     async def effect(conn: asyncpg.Connection | None) -> Response:
