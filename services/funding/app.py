@@ -9,6 +9,7 @@ from services.funding.api import router
 from services.funding.commands import COMMANDS
 from services.funding.consumers import INPUTS
 from services.funding.jobs import run_jobs
+from services.funding.metrics import funding_metrics
 from services.funding.read_models import fill_on_start, project
 from services.funding.settings import FundingSettings
 from services.funding.test_clock import router as test_clock_router
@@ -27,4 +28,5 @@ SPEC = ServiceSpec(
     commands=COMMANDS,
     projection=project,
     background=[fill_on_start, run_jobs],
+    metrics=funding_metrics,
 )

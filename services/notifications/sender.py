@@ -38,6 +38,7 @@ from services.notifications.settings import DepartmentAddress, NotificationSetti
 from shared.contracts import Actor, Metadata
 from shared.contracts.notifications import NotificationDelivered, NotificationFailed
 from shared.eventsourcing.store import EventStore
+from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.service import ServiceContext
 
 log = structlog.get_logger(__name__)
@@ -75,8 +76,10 @@ class _Sent:
 class NotificationSender:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, settings: NotificationSettings, *,
                  contacts: EnrolmentContacts, worker_channel: Channel,
-                 department_channel: Channel, clock: Clock = _now) -> None:
+                 department_channel: Channel, clock: Clock = _now,
+                 metrics: ServiceMetrics | None = None) -> None:
         self.pool, self.store, self.settings = pool, store, settings
+        self.metrics = metrics
         self.contacts = contacts
         self.worker_channel, self.department_channel = worker_channel, department_channel
         self.clock = clock
@@ -228,10 +231,13 @@ class NotificationSender:
             source_event_id=due.source_event_id, source_event_type=due.source_event_type,
             delivered_at=at)
         async with self.pool.acquire() as conn, conn.transaction():
-            if await outbox.finish(conn, due, state="sent", channel=channel,
-                                   outcome="delivered", at=at):
+            finished = await outbox.finish(conn, due, state="sent", channel=channel,
+                                           outcome="delivered", at=at)
+            if finished:
                 await self.store.append(notification_stream(due.notification_id), 0, [event],
                                         self._metadata(due), conn=conn)
+        if finished:
+            self._count(channel, "sent")
         log.info("notification delivered", notification_id=str(due.notification_id),
                  kind=due.kind, channel=channel, attempts=attempts)
 
@@ -245,12 +251,22 @@ class NotificationSender:
             source_event_id=due.source_event_id, source_event_type=due.source_event_type,
             failed_at=at)
         async with self.pool.acquire() as conn, conn.transaction():
-            if await outbox.finish(conn, due, state=state, channel=channel, outcome=reason,
-                                   at=at):
+            finished = await outbox.finish(conn, due, state=state, channel=channel,
+                                           outcome=reason, at=at)
+            if finished:
                 await self.store.append(notification_stream(due.notification_id), 0, [event],
                                         self._metadata(due), conn=conn)
+        if finished:
+            self._count(channel, state)
         log.warning("notification failed", notification_id=str(due.notification_id),
                     kind=due.kind, reason=reason, attempts=attempts)
+
+
+    def _count(self, channel: str | None, outcome: str) -> None:
+        """Counted once per notice, after the commit that records its end (only the sender
+        whose claim held records it)."""
+        if self.metrics is not None:
+            self.metrics.notifications.labels(channel or "none", outcome).inc()
 
 
 def _placeholder(due: Due) -> Message:
@@ -285,7 +301,8 @@ async def send_notifications(ctx: ServiceContext[NotificationSettings]) -> None:
     department_channel = build_channel(settings.department_channel, settings)
     sender = NotificationSender(ctx.pool, ctx.store, settings, contacts=contacts,
                                 worker_channel=worker_channel,
-                                department_channel=department_channel)
+                                department_channel=department_channel,
+                                metrics=ctx.metrics)
     try:
         await sender.run()
     finally:

@@ -2,10 +2,12 @@
 
 ``require_token`` is a dependency of every service's whole app (shared/runtime/service.py), so a
 route added later is guarded without saying so; only the routes named in ``PUBLIC_ROUTES`` (and
-``PUBLIC_PREFIXES``) answer without a token: liveness, readiness and the event catalogue. The
-OpenAPI pages (``/docs``, ``/openapi.json``, ``/docs/oauth2-redirect``, ``/redoc``) are plain
-routes outside the app's dependencies, so they are public too. Which route is public is decided
-on the route that matched (its declared path), never on the request's path as written.
+``PUBLIC_PREFIXES``) answer without a token: liveness, readiness, the metrics and the event
+catalogue (what an orchestrator and Prometheus read; in production the network policy decides
+who reaches them). The OpenAPI pages (``/docs``, ``/openapi.json``, ``/docs/oauth2-redirect``,
+``/redoc``) are plain routes outside the app's dependencies, so they are public too. Which route
+is public is decided on the route that matched (its declared path), never on the request's path
+as written.
 
 The registry is read from the environment (see ``tokens.py``) and cached per configuration,
 so changing ``SONGJI_ORGANISATIONS`` (as tests do) takes effect without a restart hook. A
@@ -24,7 +26,7 @@ from fastapi.routing import APIRoute
 from shared.auth.policy import Identity
 from shared.auth.tokens import ENV_FILE, ENV_INLINE, OrganisationRegistry, load_registry
 
-PUBLIC_ROUTES: frozenset[str] = frozenset({"/health", "/ready"})
+PUBLIC_ROUTES: frozenset[str] = frozenset({"/health", "/ready", "/metrics"})
 PUBLIC_PREFIXES: tuple[str, ...] = ("/events/",)  # the AsyncAPI document and JSON Schemas
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ import structlog
 
 from shared.contracts import Envelope, Event, InvalidMessage, UnknownEventType, model_for
 from shared.contracts.envelope import RawHeaders, readable_headers, text_headers
-from shared.eventsourcing.authenticity import Authenticity
+from shared.eventsourcing.authenticity import Authenticity, Forged
 from shared.eventsourcing.failures import is_infrastructure_failure
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,16 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"  # a valid event this consumer has no handler for
     DEAD_LETTERED = "dead-lettered"
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message was dead-lettered, in few enough kinds to count by (the full reason is
+    in the dead letter's ``dlq_reason`` header)."""
+
+    FORGED = "forged"  # not signed by the owner of the topic it was read from
+    INVALID = "invalid"  # not a valid Songji CloudEvent, or its data breaks its contract
+    UNKNOWN_TYPE = "unknown_type"  # a type no contract knows
+    HANDLER_FAILED = "handler_failed"  # the handler kept failing for a reason of its own
 
 
 class ConsumerStopped(Exception):
@@ -83,6 +94,10 @@ class Inbox:
         self.backoff_seconds = backoff_seconds
         self.outage_max_wait_seconds = outage_max_wait_seconds
         self.outage_waits = 0  # how many times this inbox waited for the infrastructure
+        # What became of each message received (by Outcome) and why each dead letter was one
+        # (by DeadLetterReason), since the process started: read by the metrics endpoint.
+        self.outcomes: Counter[str] = Counter()
+        self.dead_letter_reasons: Counter[str] = Counter()
         self._stopping = asyncio.Event()
 
     @property
@@ -93,6 +108,12 @@ class Inbox:
                       origin: Origin) -> Outcome:
         """Handle one message from the bus, given its headers as the record holds them (bytes,
         or None); never raises for a bad message."""
+        outcome = await self._receive(headers, value, origin)
+        self.outcomes[outcome.value] += 1
+        return outcome
+
+    async def _receive(self, headers: RawHeaders | None, value: bytes | None,
+                       origin: Origin) -> Outcome:
         try:
             text = text_headers(headers)
             envelope = Envelope.from_kafka(text, value)
@@ -104,7 +125,10 @@ class Inbox:
             event = envelope.event()
         except (InvalidMessage, UnknownEventType) as exc:
             reason = f"unknown event type {exc}" if isinstance(exc, UnknownEventType) else str(exc)
-            await self._dead_letter(headers, value, origin, reason)
+            kind = (DeadLetterReason.UNKNOWN_TYPE if isinstance(exc, UnknownEventType) else
+                    DeadLetterReason.FORGED if isinstance(exc, Forged) else
+                    DeadLetterReason.INVALID)
+            await self._dead_letter(headers, value, origin, reason, kind)
             return Outcome.DEAD_LETTERED
 
         structlog.contextvars.bind_contextvars(
@@ -120,7 +144,8 @@ class Inbox:
             raise
         except Exception as exc:
             await self._dead_letter(headers, value, origin,
-                                    f"handler failed {self.attempts} times: {exc!r}")
+                                    f"handler failed {self.attempts} times: {exc!r}",
+                                    DeadLetterReason.HANDLER_FAILED)
             return Outcome.DEAD_LETTERED
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id", "event_id", "event_type")
@@ -175,7 +200,7 @@ class Inbox:
             return True
 
     async def _dead_letter(self, headers: RawHeaders | None, value: bytes | None,
-                           origin: Origin, reason: str) -> None:
+                           origin: Origin, reason: str, kind: DeadLetterReason) -> None:
         log.warning("message dead-lettered", consumer=self.consumer, topic=origin.topic,
                     partition=origin.partition, offset=origin.offset, reason=reason)
         dead_headers = {
@@ -191,3 +216,4 @@ class Inbox:
             "dlq_failed_at": datetime.now(UTC).isoformat(),
         }
         await self.dead_letter(origin.key, value, dead_headers)
+        self.dead_letter_reasons[kind.value] += 1

@@ -233,6 +233,7 @@ async def run_each(ctx: ServiceContext[Any], commands: Sequence[BaseModel], org:
                                 attempt) for d in decided]
         except ConcurrencyError as conflict:
             names = sorted({type(c).__name__ for c in commands})
+            ctx.metrics.counted_conflict(names, exhausted=attempt == policy.attempts)
             if attempt == policy.attempts:
                 log.warning("command conflicts exhausted", commands=names,
                             stream=conflict.stream_id, attempts=attempt)

@@ -2,8 +2,8 @@
 
 A service declares itself as a ServiceSpec (its routers, migrations and subscriptions); this
 module wires the shared pieces: the pool, migrations, the event store, the relay, the inboxes,
-the request limits, the correlation-id middleware, authentication of every route, ``/health``
-and ``/ready``.
+the request limits, the correlation-id middleware, authentication of every route, ``/health``,
+``/ready`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from shared.runtime.correlation import CorrelationMiddleware
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware
 from shared.runtime.logging import configure_logging
+from shared.runtime.metrics import MetricsHook, ServiceMetrics, install_metrics
 from shared.runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -98,6 +99,9 @@ class ServiceSpec:
     # events, in the transaction that appends them.
     commands: Mapping[type[Any], CommandSpec[Any, Any, Any]] = field(default_factory=dict)
     projection: Projection = _no_projection
+    # Run at each scrape of ``/metrics``, to set the service's own gauges (made with
+    # ``ctx.metrics.gauge``) from its read models; must be cheap (shared/runtime/metrics.py).
+    metrics: MetricsHook | None = None
 
 
 @dataclass
@@ -116,6 +120,9 @@ class ServiceContext(Generic[SettingsT]):
     commands: Mapping[type[Any], CommandSpec[Any, Any, Any]] = field(default_factory=dict)
     project: Projection = _no_projection
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # Each consumer's FastStream subscriber, by inbox name (its client tells its lag).
+    kafka_consumers: dict[str, Any] = field(default_factory=dict)
 
 
 async def context(request: Request) -> ServiceContext:
@@ -183,7 +190,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                              commands=spec.commands, project=spec.projection,
                              retry_policy=RetryPolicy(settings.command_attempts,
                                                       settings.command_backoff_seconds,
-                                                      settings.command_backoff_cap_seconds))
+                                                      settings.command_backoff_cap_seconds),
+                             metrics=app.state.metrics)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
         await broker.start()
@@ -234,6 +242,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         max_header_block_bytes=settings.max_header_block_bytes,
         larger_bodies=spec.larger_bodies))
 
+    install_metrics(app, spec.name, spec.metrics)
+
     @app.get("/health", tags=["operations"], summary="The process is alive")
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
@@ -283,7 +293,7 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
                       ctx.public_keys,
                       {t: owner_of_topic(t, settings.topic_prefix) for t in topics}))
 
-    @ctx.broker.subscriber(
+    subscriber = ctx.broker.subscriber(
         *topics,
         group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
         auto_offset_reset="earliest",
@@ -299,6 +309,9 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         description=sub.description,
         parser=_parse_any_headers,
     )
+    ctx.kafka_consumers[inbox.consumer] = subscriber
+
+    @subscriber
     async def receive(msg: KafkaMessage) -> None:
         raw = msg.raw_message
         origin = Origin(topic=raw.topic, partition=raw.partition, offset=raw.offset, key=raw.key)

@@ -105,6 +105,10 @@ async def scenario(dsn: str, existing: bool, competitor: str, attempt: str) -> N
         else:
             attendance_id = outcome.body["attendance_id"]
             assert outcome.attempts == (2 if competitor_wrote else 1)
+            # each conflict is counted for /metrics, as a retry since one attempt was left
+            retries = ctx.metrics.registry.get_sample_value(
+                "songji_command_retries_total", {"command": "RecordAttendance"})
+            assert (retries or 0) == outcome.attempts - 1
             # The decision is made on the state before our own record was appended.
             final = replace(final, attendance={k: v for k, v in final.attendance.items()
                                                if k != attendance_id})

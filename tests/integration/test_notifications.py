@@ -138,7 +138,8 @@ async def test_email_retries_a_4xx_and_fails_a_refused_mailbox_once(
                 **settings(base, tmp_path, department_channel="email",
                            smtp_port=smtp.port, smtp_sender="songji@luquan.example",
                            departments={"hr_bureau": {"email": "hr@luquan.example"},
-                                        "trade_union": {"email": "union@closed.example"}})):
+                                        "trade_union": {"email": "union@closed.example"}})
+            ) as (app, _):
         objection = await publish(kafka_bootstrap, topic_prefix, ev.objection(), "b-1")
         await publish(kafka_bootstrap, topic_prefix, registered("w-2", "male"), "w-2")
         await publish(kafka_bootstrap, topic_prefix, ev.certified("w-2"), "cert-w-2")
@@ -176,6 +177,14 @@ async def test_email_retries_a_4xx_and_fails_a_refused_mailbox_once(
                               "songji.notifications.NotificationFailed.v1")
         assert failed["data"]["reason"] == "smtp_recipient_refused:550"
         assert failed["data"]["attempts"] == 1 and failed["data"]["channel"] == "email"
+
+        # /metrics counts each notice's end once, by channel (after the commit that records it)
+        async def counted() -> dict[str, float]:
+            found = {outcome: app.state.metrics.registry.get_sample_value(
+                "songji_notifications_total", {"channel": "email", "outcome": outcome}) or 0
+                for outcome in ("sent", "failed")}
+            return found if found == {"sent": 1, "failed": 1} else {}
+        await eventually(counted)
 
 
 async def test_a_notice_waits_out_an_enrolment_outage_longer_than_its_retries(

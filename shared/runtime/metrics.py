@@ -1,0 +1,213 @@
+"""``GET /metrics``: every service's numbers in the Prometheus text format, one registry per app.
+
+Each app has its own ``CollectorRegistry`` (never the process-wide default), so several
+services in one process (the tests, ``songji run``) each show only their own numbers.
+
+What is counted where, and why there:
+
+- HTTP requests by route template, method and status, with latency histograms: the
+  instrumentation package's middleware (``http_requests_total``, ``http_request_duration_seconds``).
+- The relay's published and quarantined events, and each inbox's outcomes and dead letters by
+  reason: plain counts the relay and the inboxes keep themselves (``shared/eventsourcing`` does
+  not know about Prometheus), read by a collector at scrape time.
+- Relay lag (positions behind the store's head) and consumer lag by partition: gauges set at
+  scrape time, from the store's head row and the relay's checkpoint (two indexed reads) and from
+  what the consumer already knows of each partition's high watermark (no request to the broker).
+- Command conflicts and retries: counters the command pipeline increments.
+- A service's own figures (funding's ledger, notifications' deliveries): its ``ServiceSpec.metrics``
+  hook, run at scrape time, sets gauges from its read models or counts as things happen.
+
+Counters are per process: Prometheus sums them over replicas. Gauges read from the database
+(relay lag, funding's ledger) are the same from every replica of a service: aggregate them with
+``max``, not ``sum``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
+
+if TYPE_CHECKING:
+    from shared.runtime.service import ServiceContext
+
+log = structlog.get_logger(__name__)
+
+METRICS_PATH = "/metrics"
+# How long a scrape may spend reading the database before it answers with what it has.
+REFRESH_TIMEOUT_SECONDS = 2.0
+
+
+class ServiceMetrics:
+    """The registry of one service's app and the metrics the shared kit updates."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.command_conflicts = Counter(
+            "songji_command_conflicts", "Command attempts that lost a race for a stream "
+            "(another command appended first); each is decided again or, after the last "
+            "attempt, answered 409", ["command"], registry=r)
+        self.command_retries = Counter(
+            "songji_command_retries", "Command attempts made again after a conflict",
+            ["command"], registry=r)
+        self.command_conflicts_exhausted = Counter(
+            "songji_command_conflicts_exhausted", "Commands answered 409 concurrent_update: "
+            "every attempt lost its race", ["command"], registry=r)
+        self.relay_lag = Gauge(
+            "songji_relay_lag_events", "Events committed to the store and not yet published "
+            "(the store's head position minus the relay's checkpoint)", ["topic"], registry=r)
+        self.store_head = Gauge(
+            "songji_store_head_position", "Position of the last event committed to the store",
+            registry=r)
+        self.consumer_lag = Gauge(
+            "songji_consumer_lag_records", "Records on a partition not yet consumed (the "
+            "partition's high watermark minus the consumer's position), as last fetched",
+            ["consumer", "topic", "partition"], registry=r)
+        self.notifications = Counter(
+            "songji_notifications", "Notices whose delivery ended, by channel and outcome "
+            "(sent or failed)", ["channel", "outcome"], registry=r)
+        self.scrape_refresh_failures = Counter(
+            "songji_metrics_refresh_failures", "Scrapes that answered without refreshing the "
+            "gauges read from the database (it was slow or away)", registry=r)
+        self._own: dict[str, Gauge] = {}
+
+    def gauge(self, name: str, documentation: str, labels: Iterable[str] = ()) -> Gauge:
+        """A service's own gauge in this registry (set by its ``ServiceSpec.metrics`` hook):
+        made at the first call, the same one at every later call."""
+        if name not in self._own:
+            self._own[name] = Gauge(name, documentation, list(labels), registry=self.registry)
+        return self._own[name]
+
+    def counted_conflict(self, commands: Iterable[str], *, exhausted: bool) -> None:
+        for name in commands:
+            self.command_conflicts.labels(name).inc()
+            if exhausted:
+                self.command_conflicts_exhausted.labels(name).inc()
+            else:
+                self.command_retries.labels(name).inc()
+
+
+class _KitCollector(Collector):
+    """The counts the relay and the inboxes keep, read as they are at scrape time."""
+
+    def __init__(self, app: FastAPI, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily("songji_service", "This process serves the named service "
+                                 "(always 1)", labels=["service"])
+        info.add_metric([self.service], 1)
+        yield info
+        ctx: ServiceContext[Any] | None = getattr(self.app.state, "ctx", None)
+        if ctx is None:
+            return
+        relay = ctx.relay
+        published = CounterMetricFamily("songji_relay_published_events", "Events the relay "
+                                        "published to the service's topic", labels=["topic"])
+        published.add_metric([relay.topic], relay.published)
+        yield published
+        quarantined = CounterMetricFamily("songji_relay_quarantined_events", "Events the "
+                                          "broker refused for good, set aside by the relay",
+                                          labels=["topic"])
+        quarantined.add_metric([relay.topic], relay.quarantined)
+        yield quarantined
+        failing = GaugeMetricFamily("songji_relay_failures_in_a_row", "Relay cycles failed "
+                                    "in a row (0 when the last one succeeded)", labels=["topic"])
+        failing.add_metric([relay.topic], relay.failures_in_a_row)
+        yield failing
+        events = CounterMetricFamily("songji_consumer_events", "Messages a consumer received, "
+                                     "by outcome (applied, duplicate, ignored, dead-lettered)",
+                                     labels=["consumer", "outcome"])
+        dead = CounterMetricFamily("songji_consumer_dead_letters", "Messages a consumer sent "
+                                   "to the dead-letter topic, by reason",
+                                   labels=["consumer", "reason"])
+        waits = CounterMetricFamily("songji_consumer_outage_waits", "Times a consumer waited "
+                                    "for the database before applying again",
+                                    labels=["consumer"])
+        from shared.eventsourcing.inbox import DeadLetterReason, Outcome
+
+        for inbox in ctx.inboxes:
+            for outcome in Outcome:
+                events.add_metric([inbox.consumer, outcome.value], inbox.outcomes[outcome.value])
+            for reason in DeadLetterReason:
+                dead.add_metric([inbox.consumer, reason.value],
+                                inbox.dead_letter_reasons[reason.value])
+            waits.add_metric([inbox.consumer], inbox.outage_waits)
+        yield events
+        yield dead
+        yield waits
+
+
+async def _refresh_relay_lag(ctx: ServiceContext[Any]) -> None:
+    async with ctx.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT (SELECT last_position FROM event_head WHERE id = 1) AS head,
+                      (SELECT position FROM relay_checkpoint WHERE topic = $1) AS done""",
+            ctx.relay.topic)
+    head, done = (row["head"] or 0), (row["done"] or 0)
+    ctx.metrics.store_head.set(head)
+    ctx.metrics.relay_lag.labels(ctx.relay.topic).set(max(0, head - done))
+
+
+async def _refresh_consumer_lag(ctx: ServiceContext[Any]) -> None:
+    """From each consumer's own view of its partitions (the high watermark comes with every
+    fetch): no request to the broker. A partition not fetched yet shows no lag."""
+    for name, subscriber in ctx.kafka_consumers.items():
+        client = getattr(subscriber, "consumer", None)  # the subscriber's client, once started
+        if client is None:
+            continue
+        with contextlib.suppress(Exception):  # a rebalance under way: the next scrape
+            for tp in sorted(client.assignment()):
+                high = client.highwater(tp)
+                if high is None:
+                    continue
+                # Answers at once when the position is known; never wait for one here.
+                position = await asyncio.wait_for(client.position(tp), 0.05)
+                ctx.metrics.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(
+                    max(0, high - position))
+
+
+MetricsHook = Callable[["ServiceContext[Any]"], Awaitable[None]]
+
+
+def install_metrics(app: FastAPI, service: str, hook: MetricsHook | None) -> ServiceMetrics:
+    """Instrument ``app``'s HTTP routes and add ``GET /metrics`` (public, not in the OpenAPI
+    document). The metrics object is ``app.state.metrics``; the context gets it at startup."""
+    metrics = ServiceMetrics()
+    metrics.registry.register(_KitCollector(app, service))
+    Instrumentator(
+        should_group_status_codes=False,  # 500 and 503 apart: an alert on 5xx matches both
+        should_ignore_untemplated=True,  # paths no route matched would grow the label set
+        excluded_handlers=[METRICS_PATH],
+        registry=metrics.registry,
+    ).instrument(app)
+    app.state.metrics = metrics
+
+    @app.get(METRICS_PATH, include_in_schema=False)
+    async def scrape(request: Request) -> Response:
+        ctx: ServiceContext[Any] | None = getattr(request.app.state, "ctx", None)
+        if ctx is not None:
+            try:
+                async with asyncio.timeout(REFRESH_TIMEOUT_SECONDS):
+                    await _refresh_relay_lag(ctx)
+                    if hook is not None:
+                        await hook(ctx)
+            except Exception as exc:  # the numbers that need no database still answer
+                metrics.scrape_refresh_failures.inc()
+                log.warning("metrics refresh failed", error=repr(exc))
+            await _refresh_consumer_lag(ctx)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
