@@ -63,11 +63,12 @@ QUICK = Sizes(single_commits=200, batch_commits=20, relay_events=3000, replay_sm
               growth_requests=50, throughput_trainees=12, province_small=1000,
               province_large=10_000)
 BENCHMARKS = ("appends", "relay", "replay", "latency", "messagedb", "burst", "growth",
-              "throughput", "province")
+              "throughput", "province", "tracing")
 THROUGHPUT_CLASSES, THROUGHPUT_CONCURRENCY = 20, 32
 BURST_P99_MS, GROWTH_AT_MOST, THROUGHPUT_AT_LEAST = 100, 1.2, 0.5
 PROVINCE_DURING_JOB_AT_MOST = 2.0
 PROVINCE_AT_MOST = 1.2
+TRACING_OFF_AT_LEAST = 0.95  # appends with tracing's hooks, off, vs without them: noise only
 
 
 def say(text: str) -> None:
@@ -355,6 +356,28 @@ async def run_province(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
         say(console_line(f))
 
 
+async def run_tracing_off(pg: str, sizes: Sizes, figures: list[Figure],
+                          details: dict) -> None:
+    from bench.tracing_off import bench_tracing_off
+
+    commits, repeats = max(1000, sizes.single_commits), max(5, sizes.repeats)
+    say(f"[10] tracing off: {commits} single-event appends with the tracing hooks and "
+        f"without them, alternated, median of {repeats}")
+    result = await bench_tracing_off(pg, commits=commits, repeats=repeats)
+    details["tracing_off"] = asdict(result)
+    for f in (
+        ratio_figure("tracing_off_appends", "10 tracing off",
+                     "single-event appends, tracing off, vs the hooks removed",
+                     result.with_hooks, "events/s", "no hooks", result.without_hooks,
+                     TRACING_OFF_AT_LEAST),
+        reported_figure("tracing_off_hooks_ns", "10 tracing off",
+                        "the relay's and the inbox's per-event hooks, tracing off",
+                        result.hooks_ns, "ns"),
+    ):
+        figures.append(f)
+        say(console_line(f))
+
+
 async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figure]:
     sizes = QUICK if args.quick else FULL
     if args.replay_events:
@@ -385,6 +408,8 @@ async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figu
         await run_throughput(pg, kafka, sizes, figures, details)
     if "province" in chosen:
         await run_province(pg, kafka, sizes, figures, details)
+    if "tracing" in chosen:
+        await run_tracing_off(pg, sizes, figures, details)
     write_results(out, figures, details, mode="quick" if args.quick else "full")
     return figures
 

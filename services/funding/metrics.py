@@ -12,19 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Gauge
+
+from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.service import ServiceContext
 
 _FUND_FIGURES = ("allocated", "committed", "queued", "paid", "recovered")
 
 
+def funding_gauges(metrics: ServiceMetrics) -> tuple[Gauge, Gauge, Gauge]:
+    """Funding's own gauges in ``metrics``' registry (made once)."""
+    return (metrics.gauge("songji_funding_ledger_lines",
+                          "Recorded ledger lines by settled status", ["status"]),
+            metrics.gauge("songji_funding_ledger_fen",
+                          "Amount of the recorded ledger lines by settled status, in fen",
+                          ["status"]),
+            metrics.gauge("songji_funding_fund_fen",
+                          "Each fund's running figures, in fen", ["fund", "figure"]))
+
+
 async def funding_metrics(ctx: ServiceContext[Any]) -> None:
-    lines = ctx.metrics.gauge("songji_funding_ledger_lines",
-                              "Recorded ledger lines by settled status", ["status"])
-    amounts = ctx.metrics.gauge("songji_funding_ledger_fen",
-                                "Amount of the recorded ledger lines by settled status, in fen",
-                                ["status"])
-    funds = ctx.metrics.gauge("songji_funding_fund_fen",
-                              "Each fund's running figures, in fen", ["fund", "figure"])
+    lines, amounts, funds = funding_gauges(ctx.metrics)
     async with ctx.pool.acquire() as conn:
         by_status = await conn.fetch(
             """SELECT coalesce(status, 'unsettled') AS status, count(*) AS lines,

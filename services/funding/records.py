@@ -20,6 +20,7 @@ from services.funding.domain.ledger import (
     settle,
     worker_of,
 )
+from shared import tracing
 from shared.contracts import Envelope, Metadata, model_for
 from shared.contracts.funding import FundingPolicyPublished, PayoutDue, PayoutReversed
 from shared.contracts.training import ClassCompleted
@@ -180,6 +181,13 @@ async def recompute(conn: asyncpg.Connection, store: EventStore,
     lines were published."""
     if workers is not None and not workers:
         return 0
+    with tracing.span("funding.derive", attributes={
+            "songji.workers": -1 if workers is None else len(workers)}):
+        return await _recompute(conn, store, workers, metadata)
+
+
+async def _recompute(conn: asyncpg.Connection, store: EventStore,
+                     workers: Sequence[str] | None, metadata: Metadata) -> int:
     await lock_ledger(conn)
     await read_models.ensure_ready_locked(conn)
     lines = derive_lines(await inputs_for(conn, workers), workers)

@@ -157,9 +157,11 @@ def kafka_headers(*, id: UUID, source: str, type: str, subject: str, time: datet
                   schema_version: int, correlation_id: str, causation_id: str | None = None,
                   actor_org: str | None = None, actor_user: str | None = None,
                   stream_version: int | None = None, position: int | None = None,
+                  traceparent: str | None = None, tracestate: str | None = None,
                   ) -> list[tuple[str, bytes]]:
     """The binary-mode headers of one CloudEvent (absent attributes are left out). Also used
-    by the relay straight from a stored row, which needs no validation."""
+    by the relay straight from a stored row, which needs no validation. ``traceparent`` and
+    ``tracestate``: the distributed-tracing extension (shared/tracing.py)."""
     attributes = (
         ("ce_specversion", SPEC_VERSION),
         ("ce_id", str(id)),
@@ -174,6 +176,8 @@ def kafka_headers(*, id: UUID, source: str, type: str, subject: str, time: datet
         ("ce_actoruser", actor_user),
         ("ce_streamversion", _optional_str(stream_version)),
         ("ce_position", _optional_str(position)),
+        ("ce_traceparent", traceparent),
+        ("ce_tracestate", tracestate),
         ("content-type", CONTENT_TYPE),
     )
     return [(k, v.encode()) for k, v in attributes if v is not None]

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from shared import tracing
 from shared.contracts import Envelope, Event, InvalidMessage, UnknownEventType, model_for
 from shared.contracts.envelope import RawHeaders, readable_headers, text_headers
 from shared.eventsourcing.authenticity import Authenticity, Forged
@@ -70,6 +71,19 @@ class Origin:
     partition: int
     offset: int
     key: bytes | None
+
+
+def _trace_context(headers: Mapping[str, str]) -> Any:
+    """Where a consumer's apply sits in the trace: after the hop that brought the record
+    (``traceparent``), else after the event's origin (``ce_traceparent``); None when tracing is
+    off or the record carries neither."""
+    if not tracing.enabled():
+        return None
+    hop = tracing.context_of(headers)
+    if hop is not None:
+        return hop
+    return tracing.context_of({k: headers[f"ce_{k}"] for k in tracing.TRACE_FIELDS
+                               if f"ce_{k}" in headers})
 
 
 class Inbox:
@@ -136,7 +150,9 @@ class Inbox:
             event_type=envelope.type,
         )
         try:
-            applied = await self._apply_waiting_out_outages(envelope, event, apply)
+            with tracing.span("songji.apply", parent=_trace_context(text), attributes={
+                    "songji.consumer": self.consumer, "songji.event_type": envelope.type}):
+                applied = await self._apply_waiting_out_outages(envelope, event, apply)
             outcome = Outcome.APPLIED if applied else Outcome.DUPLICATE
             log.info("event consumed", consumer=self.consumer, outcome=outcome.value)
             return outcome

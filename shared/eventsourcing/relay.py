@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.structs import RecordMetadata
 
+from shared import tracing
 from shared.eventsourcing import quarantine
 from shared.eventsourcing.authenticity import sign_batch
 from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
@@ -255,9 +256,13 @@ class Relay:
                 continue
             headers, value = record
             try:
-                sends.append(await self._producer.send(
-                    self.topic, value=value, key=partition_key(event.stream_id).encode(),
-                    headers=headers))
+                # In the trace of the append, when it recorded one; the hop's trace headers
+                # are added by the aiokafka instrumentation, after signing (shared/tracing.py).
+                with tracing.span("songji.publish", parent=tracing.context_of(event.metadata),
+                                  attributes={"songji.event_type": event.event_type}):
+                    sends.append(await self._producer.send(
+                        self.topic, value=value, key=partition_key(event.stream_id).encode(),
+                        headers=headers))
             except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
                 sends.append(exc)
                 if not is_refused_for_good(exc):

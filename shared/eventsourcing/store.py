@@ -23,6 +23,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from shared import tracing
 from shared.contracts import Envelope, Event, Metadata
 from shared.contracts.envelope import kafka_headers as ce_headers
 from shared.contracts.envelope import kafka_value as ce_value
@@ -98,8 +99,12 @@ class StoredEvent(NamedTuple):
 
     def kafka_headers(self, service: str) -> list[tuple[str, bytes]]:
         """What ``envelope(service).kafka_headers()`` gives, without building (and validating)
-        an ``Envelope``: the relay does this for every event it publishes."""
-        return ce_headers(**self._attributes(service))
+        an ``Envelope``: the relay does this for every event it publishes. With, when the
+        append recorded one, the trace context it was appended in (the CloudEvents
+        distributed-tracing extension: ``ce_traceparent``, ``ce_tracestate``)."""
+        return ce_headers(**self._attributes(service),
+                          traceparent=self.metadata.get("traceparent"),
+                          tracestate=self.metadata.get("tracestate"))
 
     def kafka_value(self) -> bytes:
         return ce_value(self.data)
@@ -218,6 +223,15 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return to_python(model, mode="json")
 
 
+def _metadata_of(metadata: Metadata) -> dict[str, Any]:
+    """The stored metadata: the command's, and the trace context of the append while tracing
+    is on (shared/tracing.py: the relay publishes the event in that trace)."""
+    meta = _dump(metadata)
+    if tracing.enabled():
+        meta.update(tracing.current_fields())
+    return meta
+
+
 def _row_to_event(row: asyncpg.Record) -> StoredEvent:
     return StoredEvent._make(row)  # the row's columns are _COLUMNS, the tuple's order
 
@@ -256,6 +270,17 @@ class EventStore:
         events: Sequence[Event],
         metadata: Metadata,
     ) -> list[StoredEvent]:
+        if not tracing.enabled():
+            return await self._append_traced(conn, stream_id, expected_version, events,
+                                             metadata)
+        with tracing.span("songji.append", attributes={
+                "songji.event_type": events[0].ce_type(), "songji.events": len(events)}):
+            return await self._append_traced(conn, stream_id, expected_version, events,
+                                             metadata)
+
+    async def _append_traced(self, conn: asyncpg.Connection, stream_id: str,
+                             expected_version: int, events: Sequence[Event], metadata: Metadata
+                             ) -> list[StoredEvent]:
         try:
             if len(events) == 1:
                 return await self._append_one(conn, stream_id, expected_version, events[0],
@@ -276,7 +301,7 @@ class EventStore:
                           event: Event, metadata: Metadata) -> list[StoredEvent]:
         """Most commands append one event: the same steps as ``_append_many`` without its lists."""
         recorded_at = self.clock()
-        meta = _dump(metadata)
+        meta = _metadata_of(metadata)
         meta_text = canonical_text(meta)
         (event_id,) = _new_ids(1)
         event_type = event.ce_type()
@@ -299,7 +324,7 @@ class EventStore:
                            expected_version: int, events: Sequence[Event], metadata: Metadata
                            ) -> list[StoredEvent]:
         recorded_at = self.clock()
-        meta = _dump(metadata)
+        meta = _metadata_of(metadata)
         meta_text = canonical_text(meta)
         content = AppendHasher(stream_id, canonical_time(recorded_at), meta_text)
         ids = _new_ids(len(events))

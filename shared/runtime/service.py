@@ -26,6 +26,7 @@ from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
+from shared import tracing
 from shared.auth.identity import require_token
 from shared.contracts import Actor, Event, Metadata
 from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
@@ -156,6 +157,7 @@ def signing_keys(spec: ServiceSpec, settings: ServiceSettings) -> tuple[SigningK
 
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
+    tracing.configure(spec.name)  # on only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     signer, public_keys = signing_keys(spec, settings)
     files = migration_files(KIT_MIGRATIONS, spec.migrations)
 
@@ -243,6 +245,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         larger_bodies=spec.larger_bodies))
 
     install_metrics(app, spec.name, spec.metrics)
+    tracing.instrument_app(app)
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
     async def health() -> dict[str, str]:
