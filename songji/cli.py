@@ -154,6 +154,24 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command()
+def status(
+    addresses: Annotated[list[str] | None, typer.Argument(
+        help="Each process's base URL (several of one service are its replicas); default: "
+             "the five of `songji up` on ports 8001-8005")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer")] = 2.0,
+) -> None:
+    """One screen of each service's replicas, relay lag, consumer lag and dead letters, read
+    from their /metrics. Exits 1 when an address does not answer."""
+    from songji.status import default_addresses, fetch_over_http, render, summarise
+
+    scrapes = asyncio.run(fetch_over_http(addresses or default_addresses(), timeout))
+    statuses, silent = summarise(scrapes)
+    typer.echo(render(statuses, silent))
+    if silent or not statuses:
+        raise typer.Exit(1)
+
+
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop everything cleanly, even when started in the background
     (where a shell leaves SIGINT ignored)."""

@@ -18,6 +18,7 @@ from services.enrolment.app import SPEC as ENROLMENT
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.eventsourcing.topics import events_topic
+from songji.status import scrape_all, summarise
 from tests.integration.test_funding_service import POLICY, Source, certificate, run_class
 from tests.integration.test_skeleton_services import HR, register
 from tests.orgs import auth
@@ -73,6 +74,13 @@ async def test_http_relay_and_consumer_counts_after_a_registration(
         notes_samples = await eventually(consumed)
         enrol_samples = await eventually(lambda: _published(enrol, topic))
 
+        # `songji status` reads the same endpoints (here through the in-process clients)
+        clients = {"http://enrolment": enrol, "http://notifications": notes}
+
+        async def fetch(address: str) -> str:
+            return (await clients[address].get("/metrics")).text
+        statuses, silent = summarise(await scrape_all(list(clients), fetch))
+
     # enrolment: the two requests by route template and status, the relay caught up
     assert value(enrol_samples, "http_requests_total", handler="/workers", method="POST",
                  status="201") == 1
@@ -97,6 +105,11 @@ async def test_http_relay_and_consumer_counts_after_a_registration(
                  reason="invalid") == 1
     assert value(notes_samples, "songji_consumer_dead_letters_total", consumer=consumer,
                  reason="forged") == 0
+    assert silent == []
+    by_name = {s.service: s for s in statuses}
+    assert (by_name["enrolment"].replicas, by_name["enrolment"].relay_lag) == (1, 0)
+    assert by_name["notifications"].dead_letters == {"invalid": 1}
+    assert by_name["notifications"].consumer_lag.get(consumer) == 0
     lags = {dict(labels)["partition"]: v for (name, labels), v in notes_samples.items()
             if name == "songji_consumer_lag_records" and ("consumer", consumer) in labels}
     assert lags and all(v == 0 for v in lags.values()), lags
