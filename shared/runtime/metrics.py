@@ -38,6 +38,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from shared.eventsourcing.inbox import DeadLetterReason, Outcome
+
 if TYPE_CHECKING:
     from shared.runtime.service import ServiceContext
 
@@ -136,8 +138,6 @@ class _KitCollector(Collector):
         waits = CounterMetricFamily("songji_consumer_outage_waits", "Times a consumer waited "
                                     "for the database before applying again",
                                     labels=["consumer"])
-        from shared.eventsourcing.inbox import DeadLetterReason, Outcome
-
         for inbox in ctx.inboxes:
             for outcome in Outcome:
                 events.add_metric([inbox.consumer, outcome.value], inbox.outcomes[outcome.value])
@@ -163,7 +163,9 @@ async def _refresh_relay_lag(ctx: ServiceContext[Any]) -> None:
 
 async def _refresh_consumer_lag(ctx: ServiceContext[Any]) -> None:
     """From each consumer's own view of its partitions (the high watermark comes with every
-    fetch): no request to the broker. A partition not fetched yet shows no lag."""
+    fetch): no request to the broker. A partition not fetched yet shows no lag; one moved to
+    another replica by a rebalance is no longer shown here (that replica shows it)."""
+    ctx.metrics.consumer_lag.clear()
     for name, subscriber in ctx.kafka_consumers.items():
         client = getattr(subscriber, "consumer", None)  # the subscriber's client, once started
         if client is None:
