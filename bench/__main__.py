@@ -360,7 +360,7 @@ async def run_tracing_off(pg: str, sizes: Sizes, figures: list[Figure],
                           details: dict) -> None:
     from bench.tracing_off import bench_tracing_off
 
-    commits, repeats = max(1000, sizes.single_commits), max(5, sizes.repeats)
+    commits, repeats = max(500, sizes.single_commits), max(7, sizes.repeats)
     say(f"[10] tracing off: {commits} single-event appends with the tracing hooks and "
         f"without them, alternated, median of {repeats}")
     result = await bench_tracing_off(pg, commits=commits, repeats=repeats)

@@ -30,7 +30,7 @@ FIGURES = {
     "throughput_vs_ceiling", "throughput_refused",
     "province_ledger_by_class_p99", "province_ledger_by_worker_p99", "province_budget_p99",
     "province_line_p99", "province_policy_seconds", "province_policy_answered_ms",
-    "province_reads_during_job_p99",
+    "province_reads_during_job_p99", "tracing_off_appends", "tracing_off_hooks_ns",
 }
 
 
@@ -55,7 +55,8 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     informational = {"appends_single_row_alone_vs_raw", "appends_batch100_row_alone_vs_raw",
                      "latency_p50_ms", "latency_p95_ms", "burst_p50_ms", "burst_ceiling_p99_ms",
                      "throughput_refused",
-                     "province_policy_seconds", "province_policy_answered_ms"}
+                     "province_policy_seconds", "province_policy_answered_ms",
+                     "tracing_off_hooks_ns"}
     for key, f in figures.items():
         assert f["value"] is not None and f["target"]
         assert f["result"] == "—" if key in informational else f["result"] in ("PASS", "MISS")
