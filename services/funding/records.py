@@ -83,14 +83,22 @@ async def input_rows(conn: asyncpg.Connection,
     if workers is None:
         rows = await conn.fetch(f"SELECT {_INPUT_COLUMNS} FROM funding_input_log")
         return [*rows, *await _own_rows(conn)]
+    # Each arm on its own index (a worker's records, their classes' class-wide records, the
+    # shared types), united by event id: one OR over the three columns made PostgreSQL scan
+    # the whole log, about 75 ms at 360,000 records against 2 ms this way.
     rows = await conn.fetch(
         f"""WITH classes AS (
-                SELECT DISTINCT class_id FROM funding_input_log
-                WHERE class_id IS NOT NULL AND (worker_id = any($1) OR roster && $1))
+                SELECT class_id FROM funding_input_log
+                WHERE worker_id = any($1) AND class_id IS NOT NULL
+                UNION SELECT class_id FROM funding_input_log
+                WHERE roster && $1 AND class_id IS NOT NULL),
+            wanted AS (
+                SELECT event_id FROM funding_input_log WHERE worker_id = any($1)
+                UNION SELECT event_id FROM funding_input_log
+                WHERE worker_id IS NULL AND class_id IN (SELECT class_id FROM classes)
+                UNION SELECT event_id FROM funding_input_log WHERE event_type = any($2))
             SELECT {_INPUT_COLUMNS} FROM funding_input_log
-            WHERE worker_id = any($1)
-               OR (worker_id IS NULL AND class_id IN (SELECT class_id FROM classes))
-               OR event_type = any($2)""",
+            WHERE event_id IN (SELECT event_id FROM wanted)""",
         list(workers), _SHARED_TYPES)
     return [*rows, *await _policy_rows(conn)]
 
