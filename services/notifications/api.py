@@ -21,9 +21,10 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
+from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints, field_validator
 
 from services.notifications import projections, receiver_http, webhooks
+from services.notifications.domain import webhooks as signing
 from services.notifications.domain.receivers import ReceiverPolicy
 from services.notifications.settings import NotificationsContext, NotificationSettings
 from shared.auth.http import REFUSALS, Acting
@@ -170,6 +171,16 @@ class WebhookRequest(BaseModel):
                                          description="CloudEvents types, e.g. "
                                          "songji.assessment.SkillLevelCertified.v1")
     description: str | None = Field(None, max_length=200)
+    secret: str | None = Field(
+        None, max_length=200,
+        description="Your own signing secret, as Standard Webhooks libraries make them: "
+                    "whsec_ and the standard base64 of 24 to 64 random bytes. Left out: "
+                    "Songji generates one and answers it once.")
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, value: str | None) -> str | None:
+        return None if value is None else signing.checked_secret(value)
 
 
 class Webhook(BaseModel):
@@ -182,7 +193,9 @@ class Webhook(BaseModel):
 
 
 class RegisteredWebhook(Webhook):
-    secret: str = Field(description="Shown once: the key of X-Songji-Signature")
+    secret: str = Field(description="Shown once: the Standard Webhooks secret (whsec_...) that "
+                                    "signs webhook-signature (and, for one more release, "
+                                    "X-Songji-Signature)")
 
 
 class DeliveryView(BaseModel):
@@ -243,7 +256,8 @@ async def register_webhook(body: WebhookRequest, ctx: NotificationsContext, org:
         row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),
                                               event_types=body.event_types,
                                               description=body.description,
-                                              registered_by=org.org_id, conn=conn)
+                                              registered_by=org.org_id, secret=body.secret,
+                                              conn=conn)
         return answer(201, RegisteredWebhook(**row, secret=secret))
 
     return await once.run(ctx.pool, org.org_id, register, sealer=box.sealer())

@@ -11,7 +11,8 @@ again before every connection, and each attempt is bounded in time and in what i
 (``receiver_http.py``). Attempts run concurrently, a few per receiver at most, so one slow
 receiver holds no other.
 
-The secret is generated here and returned once. It has to be usable for signing, so it cannot
+The secret (``whsec_`` and base64, as Standard Webhooks has it) is generated here and returned
+once, or given by the integrator at registration. It has to be usable for signing, so it cannot
 be stored as a hash like a password; it is stored encrypted with a key the database does not
 hold (``SONGJI_WEBHOOK_SECRET_KEY``), so a copy of the database alone cannot forge signatures.
 """
@@ -19,7 +20,6 @@ hold (``SONGJI_WEBHOOK_SECRET_KEY``), so a copy of the database alone cannot for
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,10 +51,6 @@ log = structlog.get_logger(__name__)
 
 class WebhookKeyMissing(RuntimeError):
     """SONGJI_WEBHOOK_SECRET_KEY is not configured."""
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 # Sealed under SONGJI_WEBHOOK_SECRET_KEY: the secrets, and the kept answers of registrations
@@ -92,9 +88,11 @@ _PUBLIC = "webhook_id, url, event_types, description, registered_by, created_at"
 
 async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types: list[str],
                    description: str | None, registered_by: str | None,
+                   secret: str | None = None,
                    conn: asyncpg.Connection | None = None) -> tuple[dict, str]:
-    """``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
-    secret = new_secret()
+    """``secret``: the integrator's own (checked by ``signing.checked_secret``), else a new one.
+    ``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
+    secret = signing.new_secret() if secret is None else signing.checked_secret(secret)
     async with transaction(pool, conn) as conn:
         row = await conn.fetchrow(
             f"INSERT INTO webhooks (webhook_id, url, event_types, description, secret_sealed, "
@@ -310,6 +308,7 @@ class WebhookDispatcher:
         timestamp = int(self.clock().timestamp())
         headers = {
             "Content-Type": signing.STRUCTURED_CONTENT_TYPE,
+            **signing.standard_headers(secret, str(due.delivery_id), timestamp, body),
             signing.TIMESTAMP_HEADER: str(timestamp),
             signing.SIGNATURE_HEADER: signing.signature(secret, timestamp, body),
             signing.DELIVERY_HEADER: str(due.delivery_id),

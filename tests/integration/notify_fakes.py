@@ -32,7 +32,8 @@ class Fakes:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     sms_failures: int = 0
-    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # accepted ones
+    hook_attempts: list[dict[str, str]] = field(default_factory=list)  # every one's headers
     hook_failures: int = 0
     hook_status: int = 500
     contact_lookups: int = 0
@@ -66,6 +67,7 @@ class Fakes:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             body = await request.body()
+            self.hook_attempts.append(dict(request.headers))
             if self.hook_failures > 0:
                 self.hook_failures -= 1
                 return Response(status_code=self.hook_status)
