@@ -31,7 +31,7 @@ import httpx
 import structlog
 from cryptography.fernet import InvalidToken
 
-from services.notifications import receiver_http
+from services.notifications import backfill, receiver_http
 from services.notifications.delivery_errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -88,10 +88,12 @@ _PUBLIC = "webhook_id, url, event_types, description, registered_by, created_at"
 
 async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types: list[str],
                    description: str | None, registered_by: str | None,
-                   secret: str | None = None,
+                   secret: str | None = None, history: backfill.BackfillRange | None = None,
                    conn: asyncpg.Connection | None = None) -> tuple[dict, str]:
     """``secret``: the integrator's own (checked by ``signing.checked_secret``), else a new one.
-    ``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
+    ``history``: the past events wanted too, requested as a backfill in the same transaction
+    (answered as ``backfill``). ``conn``: a request's transaction holding its Idempotency-Key
+    (see api.py)."""
     secret = signing.new_secret() if secret is None else signing.checked_secret(secret)
     async with transaction(pool, conn) as conn:
         row = await conn.fetchrow(
@@ -99,7 +101,9 @@ async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types:
             f"registered_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PUBLIC}",
             uuid.uuid4(), url, sorted(set(event_types)), description, box.seal(secret),
             registered_by)
-    return dict(row), secret
+        requested = None if history is None else await backfill.request(
+            conn, row["webhook_id"], history)
+    return {**dict(row), "backfill": requested}, secret
 
 
 async def list_webhooks(pool: asyncpg.Pool, after: tuple[datetime | None, uuid.UUID | None],
@@ -132,6 +136,7 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID,
             "UPDATE webhooks SET deleted_at = now() WHERE webhook_id = $1 "
             "AND deleted_at IS NULL RETURNING true", webhook_id)
         if done:  # an attempt in flight is logged, but does not change its state again
+            await backfill.cancel(conn, webhook_id)
             await conn.execute(
                 "UPDATE webhook_deliveries SET state = 'cancelled', finished_at = now() "
                 "WHERE webhook_id = $1 AND state IN ('pending', 'claimed')", webhook_id)
@@ -202,15 +207,20 @@ def _now() -> datetime:
 # (counting the fresh claims already out), ``$3`` in all. A claim older than ``$2`` was left by
 # a sender that died: it is taken over. A row is only ever claimed once due, so a claimed row's
 # ``not_before`` is before its claim, and ``not_before <= $1`` holds for both kinds: the index
-# scan stops at the first later retry.
+# scan stops at the first later retry. A backfilled delivery waits while an earlier one of its
+# stream in the same backfill is pending or in flight (in order per stream, retries or not).
 _CLAIM = """
 WITH due AS (
     SELECT d.delivery_id, d.not_before, d.created_at
     FROM webhooks w CROSS JOIN LATERAL (
-        SELECT delivery_id, not_before, created_at FROM webhook_deliveries
-        WHERE webhook_id = w.webhook_id AND not_before <= $1
-          AND (state = 'pending' OR (state = 'claimed' AND claimed_at < $2))
-        ORDER BY not_before, created_at
+        SELECT x.delivery_id, x.not_before, x.created_at FROM webhook_deliveries x
+        WHERE x.webhook_id = w.webhook_id AND x.not_before <= $1
+          AND (x.state = 'pending' OR (x.state = 'claimed' AND x.claimed_at < $2))
+          AND (x.backfill_id IS NULL OR NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.backfill_id = x.backfill_id AND e.stream = x.stream
+                AND e.backfill_seq < x.backfill_seq AND e.state IN ('pending', 'claimed')))
+        ORDER BY x.not_before, x.created_at
         LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_deliveries
                                 WHERE webhook_id = w.webhook_id AND state = 'claimed'
                                   AND claimed_at >= $2))

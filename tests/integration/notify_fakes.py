@@ -36,6 +36,7 @@ class Fakes:
     hook_attempts: list[dict[str, str]] = field(default_factory=list)  # every one's headers
     hook_failures: int = 0
     hook_status: int = 500
+    hook_fail_once: set[str] = field(default_factory=set)  # CloudEvent ids: first attempt 500
     contact_lookups: int = 0
     contact_failures: int = 0  # enrolment answers 503 to this many lookups first
 
@@ -68,6 +69,10 @@ class Fakes:
         async def hook(request: Request) -> Response:
             body = await request.body()
             self.hook_attempts.append(dict(request.headers))
+            event_id = json.loads(body).get("id") if body.startswith(b"{") else None
+            if event_id in self.hook_fail_once:
+                self.hook_fail_once.discard(event_id)
+                return Response(status_code=500)
             if self.hook_failures > 0:
                 self.hook_failures -= 1
                 return Response(status_code=self.hook_status)
