@@ -349,7 +349,8 @@ async def register_webhook(body: WebhookRequest, ctx: NotificationsContext, org:
                                               event_types=body.event_types,
                                               description=body.description,
                                               registered_by=org.org_id, secret=body.secret,
-                                              history=body.backfill and body.backfill.wanted(),
+                                              history=None if body.backfill is None
+                                              else body.backfill.wanted(),
                                               conn=conn)
         return answer(201, RegisteredWebhook(**row, secret=secret))
 
