@@ -291,9 +291,11 @@ class RegisteredWebhook(Webhook):
 
 
 class DeliveryView(BaseModel):
-    delivery_id: UUID
+    delivery_id: UUID = Field(description="Also the webhook-id header of every attempt")
     event_id: UUID
     event_type: str
+    backfill_id: UUID | None = Field(None, description="The backfill that queued it last, if "
+                                                       "one did")
     state: str
     attempts: int
     last_status: int | None

@@ -152,7 +152,8 @@ async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
     cursor = "" if after[0] is None else "AND (created_at, delivery_id) > ($3, $4)"
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            f"""SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
+            f"""SELECT d.delivery_id, d.event_id, d.event_type, d.backfill_id, d.state,
+                      d.attempts,
                       d.last_status, d.created_at, d.finished_at,
                       CASE WHEN d.state = 'pending' THEN d.not_before END AS next_attempt_at,
                       coalesce(a.attempt_log, '[]') AS attempt_log

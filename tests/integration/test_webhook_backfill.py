@@ -122,6 +122,9 @@ async def test_backfill_history_then_a_range_again_after_an_outage(
             str(published[2].id)]  # cert-w-2, then cert-w-1 in order, retry and all
         for headers, body in fakes.hooks:
             StandardWebhook(secret).verify(body, headers)
+        log = (await api.get(f"/webhooks/{webhook_id}/deliveries", headers=HR)).json()
+        assert {d["backfill_id"] for d in log} == {first}
+        assert {d["delivery_id"] for d in log} == {h["webhook-id"] for h, _ in fakes.hooks}
         # paced: scheduled 1/20 s apart (the first, retried, was scheduled again)
         paced = await fetch(database, "SELECT not_before FROM webhook_deliveries WHERE "
                             "backfill_id = $1 ORDER BY backfill_seq", uuid.UUID(first))
