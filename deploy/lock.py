@@ -98,12 +98,13 @@ def write(uv: str) -> None:
         extras = [arg for name in DEV_EXTRAS for arg in ("--extra", name)]
         _compile(uv, ["pyproject.toml", str(build)], DEV_LOCK, *extras)
         _compile(uv, ["pyproject.toml", str(build)], LOCK, "--constraint", str(DEV_LOCK))
-    stamp = digest()
-    for lock, what in ((DEV_LOCK, f"make install: runtime + {', '.join(DEV_EXTRAS)}"),
-                       (LOCK, "the production image: runtime dependencies only")):
-        lock.write_text(f"{HEADER}{stamp}\n# For {what}.\n# Made by `make lock` "
-                        "(deploy/lock.py) from pyproject.toml: do not edit.\n"
-                        + lock.read_text())
+        stamp = digest()
+        for lock, what in ((DEV_LOCK, f"make install: runtime + {', '.join(DEV_EXTRAS)}"),
+                           (LOCK, "the production image: runtime dependencies only")):
+            # The temporary file's name would make every run differ: say what it holds.
+            body = lock.read_text().replace(f"-r {build}", "pyproject.toml (build-system)")
+            lock.write_text(f"{HEADER}{stamp}\n# For {what}.\n# Made by `make lock` "
+                            "(deploy/lock.py) from pyproject.toml: do not edit.\n" + body)
 
 
 def main(argv: list[str] | None = None) -> int:
