@@ -537,7 +537,7 @@ else:
 print("ok")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=False, cwd=ROOT, timeout=120)
+                            check=False, cwd=ROOT, timeout=240)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
