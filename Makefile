@@ -3,20 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.installed-bench
+# The dev lock holds the bench extra too.
+BENCH_STAMP := $(STAMP)
+# Every dependency pinned with its files' hashes (deploy/lock.py): make installs the dev lock,
+# the production image requirements.lock. `make lock` makes both again after a change to the
+# dependencies in pyproject.toml; until then make refuses to install, saying so.
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.8
 
-.PHONY: run up test lint unit install clean schemas bench fuzz chaos
+.PHONY: run up test lint unit install clean schemas bench fuzz chaos lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
+	@$(PYTHON) deploy/lock.py check
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
-	touch $(BENCH_STAMP)
-
 install: $(STAMP)
+
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet uv==$(UV_VERSION)
+	$(PYTHON) deploy/lock.py write --uv .venv-lock/bin/uv
 
 # The Fukang class end to end on embedded servers: prints the totals, stops, exits 0.
 run: $(STAMP)
@@ -57,4 +66,4 @@ schemas: $(STAMP)
 	$(BIN)/songji schemas write
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache
