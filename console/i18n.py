@@ -15,7 +15,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # key: (zh-CN, en)
 WORDS: dict[str, tuple[str, str]] = {
-    "title": ("松鸡 · 部门工作台", "Songji department console"),
+    "title": ("送技 · 部门工作台", "Songji department console"),
     "skip": ("跳到正文", "Skip to content"),
     "signin": ("登录", "Sign in"),
     "signout": ("退出", "Sign out"),
