@@ -169,6 +169,7 @@ REFUSALS_ZH: dict[str, str] = {
     "class_unknown": "没有这个班级",
     "class_full": "班级已满",
     "worker_not_enrolled": "该学员未报名此班",
+    "worker_unknown": "没有可查看的此人登记记录",
     "forbidden": "无权进行此操作",
     "invalid_request": "填写有误",
     "service_unreachable": "服务暂时无法访问",

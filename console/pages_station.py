@@ -119,6 +119,22 @@ async def _command(request: Request, session: Session, path: str, body: dict,
     return see_other("/station")
 
 
+@router.post("/lookup")
+async def lookup(request: Request, session: Current) -> Response:
+    """The worker registered under this ID number, exactly (the number goes in the body of
+    the service call, never in a URL); then their training record."""
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        found = await services(request).post(session.signed_in.token, "enrolment",
+                                             "/workers/lookup",
+                                             {"national_id": f.get("national_id", "")})
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+        return see_other("/station")
+    return see_other(f"/station/workers?worker_id={seg(found['worker_id'])}")
+
+
 @router.get("/workers", response_class=HTMLResponse)
 async def record(request: Request, session: Current,
                  worker_id: str = "") -> Response:

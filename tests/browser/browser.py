@@ -54,6 +54,7 @@ class Browser:
         self.artifacts = artifacts
         self.downloads = downloads
         self.shots = 0
+        self.started = time.monotonic()
         self.violations: dict[str, list[dict[str, Any]]] = {}
 
     def quit(self) -> None:
@@ -109,6 +110,7 @@ class Browser:
         self.shots += 1
         path = self.artifacts / f"{self.shots:02d}-{re.sub(r'[^a-z0-9-]', '-', name)}.png"
         self.driver.save_screenshot(str(path))
+        print(f"{time.monotonic() - self.started:6.1f}s  {path.name}")
         self.driver.execute_script(AXE.read_text())
         result = self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"

@@ -176,9 +176,10 @@ def play(b: Browser, site: str) -> None:
 
     b.until(enrol, lambda: "enrolment_id" in b.flash())
     b.check("station-enrolled")
-    b.fill({"record_worker": worker_id})
-    b.submit("show-record")
-    assert CLASS_ID in b.text(), b.text()
+    # found again by the ID number, exactly: the worker's record with the enrolment
+    b.fill({"lookup_national_id": number})
+    b.submit("lookup")
+    assert worker_id in b.text() and CLASS_ID in b.text(), b.text()
     b.check("station-record")
     sign_out(b)
 
