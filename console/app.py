@@ -66,13 +66,18 @@ def create_app(settings: ConsoleSettings | None = None,
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    def secure(request: Request) -> bool:
+        """Cookies are Secure when the console is served over https (directly, or behind a
+        proxy that says so with SONGJI_CONSOLE_HTTPS)."""
+        return settings.secure_cookies or request.url.scheme == "https"
+
     def signin_page(request: Request, *, failed: bool = False,
                     expired: bool = False) -> Response:
         token = secrets.token_urlsafe(32)
         response = render(request, "signin.html", None, status_code=401 if failed else 200,
                           signin_csrf=token, failed=failed, expired=expired)
         response.set_cookie(SIGNIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                            secure=settings.secure_cookies, path="/signin")
+                            secure=secure(request), path="/signin")
         return response
 
     @app.get("/signin")
@@ -98,7 +103,7 @@ def create_app(settings: ConsoleSettings | None = None,
         session_id, _ = sessions(request).start(signed_in)
         response = see_other("/")
         response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict",
-                            secure=settings.secure_cookies,
+                            secure=secure(request),
                             max_age=settings.session_minutes * 60)
         response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/signin")
         return response
@@ -118,8 +123,8 @@ def create_app(settings: ConsoleSettings | None = None,
         back = request.headers.get("referer", "/")
         response = see_other(back if back.startswith(str(request.base_url)) else "/")
         if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, samesite="strict",
-                                secure=settings.secure_cookies, max_age=365 * 86400)
+            response.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=secure(request),
+                                max_age=365 * 86400)
         return response
 
     @app.get("/")

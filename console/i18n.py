@@ -135,6 +135,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "amount": ("金额（元）", "Amount (yuan)"),
     "line": ("明细", "Line"),
     "batch_approval": ("批量审批", "Approve a batch"),
+    "select": ("选择", "Select"),
     "batch_id": ("批次编号", "Batch id"),
     "batch": ("批次", "Batch"),
     "open_batch": ("打开批次", "Open a batch"),

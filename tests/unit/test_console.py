@@ -147,3 +147,14 @@ def test_sign_in_without_its_csrf_token_is_refused(client: TestClient) -> None:
 def test_the_pages_are_in_english_when_switched(client: TestClient) -> None:
     client.cookies.set("songji_console_lang", "en")
     assert "Sign in" in client.get("/signin").text
+
+
+def test_cookies_are_secure_over_https(tmp_path: Path) -> None:
+    settings = ConsoleSettings(service_urls={}, users_file=None, tokens_file=None)
+    app = create_app(settings, Accounts(_registry(), None, None))
+    with TestClient(app, base_url="https://console.example") as secure_client:
+        page = secure_client.get("/signin")
+        signed_in = secure_client.post("/signin", data={"csrf": _csrf(page.text),
+                                                        "token": token("hr")},
+                                       follow_redirects=False)
+        assert "Secure" in signed_in.headers["set-cookie"]
