@@ -154,6 +154,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "failed_lines": ("失败明细（逗号分隔）", "Failed lines (comma separated)"),
     "test_clock": ("测试时钟：前进天数", "Test clock: days forward"),
     "today": ("今天", "Today"),
+    "date": ("日期", "Date"),
     "due_lines": ("待审批明细", "Lines due"),
     "grant_estimate": ("补贴测算", "Grant calculator"),
     "days": ("天数", "Days"),
