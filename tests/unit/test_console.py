@@ -158,3 +158,16 @@ def test_cookies_are_secure_over_https(tmp_path: Path) -> None:
                                                         "token": token("hr")},
                                        follow_redirects=False)
         assert "Secure" in signed_in.headers["set-cookie"]
+
+
+def test_the_vendored_scripts_are_the_pinned_ones() -> None:
+    """The files are what their VENDORED.txt says they are (version and hash)."""
+    import hashlib
+
+    root = Path(__file__).parents[2]
+    for script, note in ((root / "console/static/htmx.min.js",
+                          root / "console/static/VENDORED.txt"),
+                         (root / "tests/browser/vendor/axe.min.js",
+                          root / "tests/browser/vendor/VENDORED.txt")):
+        digest = hashlib.sha256(script.read_bytes()).hexdigest()
+        assert f"sha256 {digest}" in note.read_text(), script
