@@ -3,6 +3,7 @@ money and dates, password hashes, session expiry, cookie flags, CSRF and sign-ou
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -162,8 +163,6 @@ def test_cookies_are_secure_over_https(tmp_path: Path) -> None:
 
 def test_the_vendored_scripts_are_the_pinned_ones() -> None:
     """The files are what their VENDORED.txt says they are (version and hash)."""
-    import hashlib
-
     root = Path(__file__).parents[2]
     for script, note in ((root / "console/static/htmx.min.js",
                           root / "console/static/VENDORED.txt"),
