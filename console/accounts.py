@@ -42,6 +42,10 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+# Checked against when the username is unknown, so that an unknown user costs one scrypt too.
+_NO_USER = hash_password(secrets.token_urlsafe(16))
+
+
 @dataclass(frozen=True)
 class SignedIn:
     """An organisation signed in: its identity and the token the console acts with."""
@@ -78,7 +82,7 @@ class Accounts:
         unknown user, so the answer takes as long either way."""
         users = self._users()
         user = users.get(username)
-        stored = user["password_scrypt"] if user else hash_password("not a user")
+        stored = user["password_scrypt"] if user else _NO_USER
         if not password_matches(password, stored) or user is None or self.tokens_file is None:
             return None
         token = dev_tokens_file(self.tokens_file).get(user["org_id"])

@@ -102,9 +102,9 @@ def create_app(settings: ConsoleSettings | None = None,
         sessions(request).end(request.cookies.get(COOKIE))
         session_id, _ = sessions(request).start(signed_in)
         response = see_other("/")
+        # A browser-session cookie: the server ends the session when it is idle too long.
         response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict",
-                            secure=secure(request),
-                            max_age=settings.session_minutes * 60)
+                            secure=secure(request))
         response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/signin")
         return response
 
