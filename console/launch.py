@@ -48,7 +48,7 @@ def start_console(state_dir: Path, service_urls: Mapping[str, str], port: int,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_console(process: subprocess.Popen[bytes], url: str, seconds: float = 30) -> None:
+def wait_console(process: subprocess.Popen[bytes], url: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -26,6 +26,7 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1280,1000", "--lang=zh-CN")
 BLOCKING = ("serious", "critical")
+WAIT = 60  # seconds for a page to load or swap: generous, for a machine under load
 
 
 def chromium_or_fail() -> tuple[str, str]:
@@ -50,7 +51,7 @@ class Browser:
             "download.default_directory": str(downloads), "download.prompt_for_download": False})
         self.driver: WebDriver = webdriver.Chrome(options=options,
                                                   service=Service(executable_path=driver_path))
-        self.driver.set_page_load_timeout(30)
+        self.driver.set_page_load_timeout(90)
         self.artifacts = artifacts
         self.downloads = downloads
         self.shots = 0
@@ -65,7 +66,7 @@ class Browser:
         self.settled()
 
     def settled(self) -> None:
-        WebDriverWait(self.driver, 20).until(lambda d: d.execute_script(
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.execute_script(
             "return document.readyState === 'complete' && "
             "!document.querySelector('.htmx-request')"))
 
@@ -82,7 +83,7 @@ class Browser:
         """Click and wait for the page (boosted by htmx, or loaded) to be replaced."""
         main = self.driver.find_element(By.TAG_NAME, "main")
         self.by_id(button_id).click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(main))
+        WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(main))
         self.settled()
 
     def text(self) -> str:

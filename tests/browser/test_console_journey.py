@@ -15,20 +15,30 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
 
 from console.accounts import write_users_file
 from console.launch import start_console, stop_console, wait_console
+from shared.auth.tokens import ENV_INLINE, hash_token
 from shared.infra.ports import free_port_block
 from songji.launcher import Launcher
 from tests.browser.browser import Browser, chromium_or_fail
 from tests.integration.test_skeleton_services import national_id
-from tests.orgs import auth, token
+from tests.orgs import auth, organisations_json, token
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 CLASS_ID = "fk-console-1"
 SESSIONS = "2025-08-04 19:30 22:00 classroom_theory\n2025-08-05 19:30 22:00 practical_on_the_job"
 ARTIFACTS = Path("tmp/artifacts/console")
+UNION_TOKEN = "test-token-of-union"  # the trade union, which tests/orgs.py does not have
+
+
+@pytest.fixture(autouse=True)
+def with_the_union(organisations: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    orgs = json.loads(organisations_json())
+    orgs.append({"org_id": "union", "role": "union", "token_sha256": hash_token(UNION_TOKEN)})
+    monkeypatch.setenv(ENV_INLINE, json.dumps(orgs))
 
 
 def set_up_programme(urls: dict[str, str]) -> None:
@@ -93,7 +103,7 @@ def sign_in(b: Browser, site: str, org: str | None = None, *,
             username: str = "", password: str = "") -> None:
     b.open(f"{site}/signin")
     if org:
-        b.fill({"token": token(org)})
+        b.fill({"token": UNION_TOKEN if org == "union" else token(org)})
     else:
         b.fill({"username": username, "password": password})
     b.submit("signin")
@@ -226,9 +236,29 @@ def play(b: Browser, site: str) -> None:
     ledger = b.by_id("ledger").text
     assert "living_subsidy" in ledger and "training_subsidy" in ledger, ledger
     b.check("hr-ledger")
+    living_line = next(
+        row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in b.by_id("ledger").find_elements(By.CSS_SELECTOR, "tbody tr")
+        if "living_subsidy" in row.text)
     b.fill({"batch_id": "batch-console-1"})
     b.submit("approve-batch")
     assert "batch-console-1" in b.text(), b.text()
+    sign_out(b)
+
+    # The trade union questions the living subsidy during the public notice; the HR bureau
+    # dismisses the objection, so the line stays in the batch.
+    sign_in(b, site, "union")
+    b.fill({"batch_id": "batch-console-1", "objection_id": "obj-console-1",
+            "line_id": living_line})
+    b.submit("object")
+    assert "已提交" in b.flash(), b.flash()
+    b.check("union-objection")
+    sign_out(b)
+    sign_in(b, site, "hr")
+    b.open(f"{site}/hr/batches/batch-console-1")
+    assert "obj-console-1" in b.by_id("objections").text, b.text()
+    b.submit("dismiss-1")
+    assert "dismissed" in b.by_id("objections").text, b.text()
     b.submit("move-clock")
     b.check("hr-batch")
     payees = [line.split(",")[0] for line in b.by_id("accounts").get_attribute("value").split()]
