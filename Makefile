@@ -11,7 +11,7 @@ BENCH_STAMP := $(STAMP)
 DEV_LOCK := requirements-dev.lock
 UV_VERSION := 0.13.8
 
-.PHONY: run up test lint unit install clean schemas bench fuzz chaos lock
+.PHONY: run up test lint unit install clean schemas bench fuzz chaos lock browser
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) deploy/lock.py check
@@ -35,8 +35,19 @@ run: $(STAMP)
 up: $(STAMP)
 	$(BIN)/songji up
 
-test: $(BENCH_STAMP)
-	$(BIN)/ruff check shared services songji tests bench chaos
+# The browser tests drive Debian's Chromium: installed here when running as root and missing;
+# otherwise they must be there already (README), and the tests fail without them.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+browser:
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null \
+	    || ! fc-list :lang=zh | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	  else echo "browser tests need: apt-get install $(BROWSER_PACKAGES) (as root)" >&2; fi; \
+	fi
+
+test: $(BENCH_STAMP) browser
+	$(BIN)/ruff check shared services songji tests bench chaos console
 	$(BIN)/pytest -ra
 
 unit: $(STAMP)
@@ -49,7 +60,7 @@ fuzz: $(STAMP)
 		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services songji tests bench chaos
+	$(BIN)/ruff check shared services songji tests bench chaos console
 
 # Not part of `make test`: minutes of load on embedded servers. `make bench ARGS=--quick` for
 # a smoke run; see docs/benchmarks.md.
