@@ -3,20 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.installed-bench
+# The dev lock holds the bench extra too.
+BENCH_STAMP := $(STAMP)
+# Every dependency pinned with its files' hashes (deploy/lock.py): make installs the dev lock,
+# the production image requirements.lock. `make lock` makes both again after a change to the
+# dependencies in pyproject.toml; until then make refuses to install, saying so.
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.8
 
-.PHONY: run up test lint unit install clean schemas bench fuzz chaos
+.PHONY: run up test lint unit install clean schemas bench fuzz chaos lock browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
+	@$(PYTHON) deploy/lock.py check
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
-	touch $(BENCH_STAMP)
-
 install: $(STAMP)
+
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet uv==$(UV_VERSION)
+	$(PYTHON) deploy/lock.py write --uv .venv-lock/bin/uv
 
 # The Fukang class end to end on embedded servers: prints the totals, stops, exits 0.
 run: $(STAMP)
@@ -26,8 +35,19 @@ run: $(STAMP)
 up: $(STAMP)
 	$(BIN)/songji up
 
-test: $(BENCH_STAMP)
-	$(BIN)/ruff check shared services songji tests bench chaos
+# The browser tests drive Debian's Chromium: installed here when running as root and missing;
+# otherwise they must be there already (README), and the tests fail without them.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+browser:
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null \
+	    || ! fc-list :lang=zh | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	  else echo "browser tests need: apt-get install $(BROWSER_PACKAGES) (as root)" >&2; fi; \
+	fi
+
+test: $(BENCH_STAMP) browser
+	$(BIN)/ruff check shared services songji tests bench chaos console
 	$(BIN)/pytest -ra
 
 unit: $(STAMP)
@@ -40,7 +60,7 @@ fuzz: $(STAMP)
 		tests/integration/test_api_fuzz.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services songji tests bench chaos
+	$(BIN)/ruff check shared services songji tests bench chaos console
 
 # Not part of `make test`: minutes of load on embedded servers. `make bench ARGS=--quick` for
 # a smoke run; see docs/benchmarks.md.
@@ -57,4 +77,4 @@ schemas: $(STAMP)
 	$(BIN)/songji schemas write
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache

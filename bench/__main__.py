@@ -385,6 +385,9 @@ async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figu
                          "replay_small": args.replay_events // 4})
     if args.certifications:
         sizes = Sizes(**{**asdict(sizes), "certifications": args.certifications})
+    if args.province_trainees:
+        small, large = args.province_trainees
+        sizes = Sizes(**{**asdict(sizes), "province_small": small, "province_large": large})
     chosen = args.only.split(",") if args.only else list(BENCHMARKS)
     figures: list[Figure] = []
     details: dict = {"sizes": asdict(sizes)}
@@ -414,6 +417,16 @@ async def main_async(args: argparse.Namespace, pg: str, kafka: str) -> list[Figu
     return figures
 
 
+def _two_sizes(text: str) -> tuple[int, int]:
+    try:
+        small, large = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("two whole numbers, SMALL,LARGE") from None
+    if not 0 < small < large or small % 50 or large % 50:
+        raise argparse.ArgumentTypeError("0 < SMALL < LARGE, both multiples of 50")
+    return small, large
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -423,6 +436,8 @@ def main() -> None:
     parser.add_argument("--replay-events", type=int,
                         help="history length of the replay (the small run is a quarter)")
     parser.add_argument("--certifications", type=int, help="certifications to time")
+    parser.add_argument("--province-trainees", type=_two_sizes, metavar="SMALL,LARGE",
+                        help="trainees of the two provinces compared (multiples of 50)")
     parser.add_argument("--out", default=str(RESULTS), help="folder for the result files")
     args = parser.parse_args()
     unknown = set(args.only.split(",")) - set(BENCHMARKS) if args.only else set()

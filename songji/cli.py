@@ -37,9 +37,11 @@ LOCAL_WEBHOOKS = "SONGJI_WEBHOOK_ALLOW_LOCAL"
 def up(
     base_port: Annotated[int, typer.Option(help="Port of the first service; the rest follow")]
     = 8001,
+    console_port: Annotated[int, typer.Option(help="Port of the department console")] = 8000,
 ) -> None:
     """Start the embedded PostgreSQL and broker (unless POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS
     point elsewhere) and all five services, each in its own process. Ctrl-C stops everything."""
+    from console.launch import start_console, stop_console, wait_console
     from shared.infra.provision import kafka_broker, postgres_server
     from songji.launcher import Launcher
 
@@ -51,9 +53,17 @@ def up(
         local = {} if LOCAL_WEBHOOKS in os.environ else {LOCAL_WEBHOOKS: "true"}
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
                             state_dir=STATE_DIR, base_port=base_port, extra_env=local)
+        console = None
         try:
             processes = asyncio.run(launcher.start())
-            typer.echo("\nSongji is up. Kafka bootstrap servers: " + bootstrap)
+            console = start_console(STATE_DIR, {n: p.url for n, p in processes.items()},
+                                    console_port)
+            console_url = f"http://127.0.0.1:{console_port}"
+            wait_console(console, console_url)
+            typer.echo(f"\nThe department console: {console_url}  (sign in with a token from "
+                       f"{STATE_DIR / 'tokens.env'}, or org id and password from "
+                       f"{STATE_DIR / 'console-passwords.env'})")
+            typer.echo("Songji is up. Kafka bootstrap servers: " + bootstrap)
             for svc in processes.values():
                 typer.echo(f"  {svc.name:<14} {svc.url}  (API docs {svc.url}/docs, "
                            f"log {svc.log_file})")
@@ -68,6 +78,8 @@ def up(
         except KeyboardInterrupt:
             typer.echo("\nstopping...")
         finally:
+            if console is not None:
+                stop_console(console)
             launcher.stop()
     typer.echo("stopped cleanly")
 
@@ -151,6 +163,7 @@ def run(
             launcher.stop()
     typer.echo(f"Stopped. {time.monotonic() - started:.1f}s in all. "
                "`songji up` starts a system to explore (OpenAPI pages at /docs).")
+    typer.echo("The department console, with `songji up` (make up): http://127.0.0.1:8000")
     raise typer.Exit(code)
 
 

@@ -16,13 +16,14 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.enrolment import identities, projections, statistics
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
+from services.enrolment.domain.national_id import InvalidNationalId, parse_national_id
 from services.enrolment.vault import vault_for
 from shared.auth.http import REFUSALS, Acting
-from shared.auth.policy import Action, Target, require
+from shared.auth.policy import Action, Target, authorise, require
 from shared.contracts.bounds import MAX_CHOICES
 from shared.contracts.common import ClassMode, OccupationCode
 from shared.runtime.commands import execute
@@ -92,6 +93,47 @@ async def post_withdrawal(enrolment_id: PathId, body: Withdrawal, request: Reque
                           org: Acting, once: Idempotent) -> Response:
     command = Withdraw(enrolment_id=enrolment_id, reason=body.reason)
     return await execute(ctx, command, request, org, once)
+
+
+class WorkerLookup(BaseModel):
+    # Neither a validation error nor a log may carry the number.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              hide_input_in_errors=True)
+
+    national_id: str = Field(repr=False, max_length=32,
+                             description="18-digit resident identity number")
+
+    @field_validator("national_id")
+    @classmethod
+    def _valid_national_id(cls, value: str) -> str:
+        try:
+            return parse_national_id(value).number
+        except InvalidNationalId as exc:
+            raise ValueError(f"not a valid national ID number: {exc}") from None
+
+
+class WorkerFound(BaseModel):
+    worker_id: str
+
+
+@router.post("/workers/lookup", tags=["workers"], response_model=WorkerFound,
+             responses=REFUSALS,
+             summary="Find a worker by their ID number, exactly (an organisation that may read "
+                     "the worker's record: their station, the HR bureau)",
+             description="The number is matched through the keyed lookup index, never a search "
+                         "of names; it is sent in the body so that it is in no URL or access "
+                         "log. A number not registered, and a worker the organisation may not "
+                         "see, are the same 404: nothing is learnt of other stations' workers.")
+async def lookup_worker(body: WorkerLookup, ctx: Context, org: Acting) -> WorkerFound:
+    index = vault_for(ctx.settings).lookup_index(body.national_id)
+    async with ctx.pool.acquire() as conn:
+        worker_id = await identities.registered_under(conn, index)
+        site = await projections.site_of(conn, worker_id) if worker_id else None
+    if worker_id is None or site is None or not authorise(
+            org, Action.VIEW_WORKER_RECORD, Target(site=site)).allowed:
+        raise NotFound("worker_unknown", "No worker you may see is registered under this "
+                                         "ID number.")
+    return WorkerFound(worker_id=worker_id)
 
 
 @router.get("/workers/{worker_id}/training-record", tags=["queries"], responses=REFUSALS,

@@ -147,17 +147,27 @@ async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite:
     return site
 
 
+# A worker's record is one answer, not a list to page: each part is capped, newest kept, and
+# the answer says when a part was cut (no worker comes near it in a real programme).
+MAX_RECORD_ITEMS = 200
+
+
 async def training_record(conn: asyncpg.Connection, worker_id: str) -> dict[str, Any]:
     surveys = await conn.fetch(
         "SELECT survey_id, desired_occupations, availability, earliest_start, surveyed_on "
-        "FROM intake_surveys WHERE worker_id = $1 ORDER BY surveyed_on, survey_id", worker_id)
+        "FROM intake_surveys WHERE worker_id = $1 "
+        "ORDER BY surveyed_on DESC, survey_id DESC LIMIT $2", worker_id, MAX_RECORD_ITEMS + 1)
     enrolments = await conn.fetch(
         "SELECT enrolment_id, class_id, occupation_code, target_level, enrolled_on, "
         "withdrawn_on, withdrawal_reason FROM enrolments WHERE worker_id = $1 "
-        "ORDER BY enrolled_on, enrolment_id", worker_id)
+        "ORDER BY enrolled_on DESC, enrolment_id DESC LIMIT $2", worker_id, MAX_RECORD_ITEMS + 1)
     certificates = await conn.fetch(
         "SELECT certificate_id, certificate_number, occupation_code, level, certified_on, "
-        "revoked_on FROM worker_certificates WHERE worker_id = $1 ORDER BY certified_on",
-        worker_id)
-    return {"surveys": [dict(r) for r in surveys], "enrolments": [dict(r) for r in enrolments],
-            "certificates": [dict(r) for r in certificates]}
+        "revoked_on FROM worker_certificates WHERE worker_id = $1 "
+        "ORDER BY certified_on DESC, certificate_id DESC LIMIT $2", worker_id,
+        MAX_RECORD_ITEMS + 1)
+    parts = {"surveys": surveys, "enrolments": enrolments, "certificates": certificates}
+    return {**{name: [dict(r) for r in reversed(rows[:MAX_RECORD_ITEMS])]
+               for name, rows in parts.items()},
+            "truncated": sorted(name for name, rows in parts.items()
+                                if len(rows) > MAX_RECORD_ITEMS)}

@@ -22,7 +22,7 @@ from services.funding import commands, jobs, read_models
 from services.funding.domain import budget, disbursement, grants, policy
 from services.funding.domain.bank_csv import BankAccount
 from services.funding.domain.ledger import Ledger, LedgerLine
-from services.funding.records import own_inputs
+from services.funding.records import policy_inputs
 from services.funding.settings import FundingContext
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Organisation, Target, authorise, require
@@ -119,8 +119,7 @@ def _policy_key(ref: policy.PolicyRef) -> tuple[str, int, str]:
 
 
 async def _policies(conn) -> list[policy.PolicyRef]:
-    return [policy.PolicyRef(r.event_id, r.event) for r in await own_inputs(conn)
-            if isinstance(r.event, FundingPolicyPublished)]
+    return [policy.PolicyRef(r.event_id, r.event) for r in await policy_inputs(conn)]
 
 
 @router.post("/budget/allocations", status_code=status.HTTP_201_CREATED, tags=["budget"],

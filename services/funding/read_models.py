@@ -60,9 +60,11 @@ from shared.contracts.funding import (
     PublicNoticeStarted,
     RecoveryReceived,
 )
+from shared.runtime.offload import off_loop
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WALK_CHUNK = 500
+_INLINE_ROWS = 2_000  # fewer ledger rows are settled on the event loop
 Position = tuple[datetime, str]  # (due time, line id): the budget queue's order
 
 
@@ -292,41 +294,46 @@ async def _settle_claims(conn: asyncpg.Connection, claims: set[ClaimKey],
         (None, [r for rs in undisbursed for r in rs])]
     groups += [(key, rs) for key, rs in by_claim.items()
                if any(facts[r["line_id"]] for r in rs)]
-    for key, claim_rows in groups:
-        # in the order the whole ledger gives them to ``settle`` (records.recorded_lines)
-        lines = [_bare(r) for r in sorted(claim_rows, key=lambda r: (r["due_at"],
-                                                                      r["line_id"]))]
-        ledger = settle(_merged([f for x in lines for f in facts[x.line_id]]), lines)
-        if key is None and ledger.funds:
-            raise AssertionError("claims without disbursement facts charged a fund")
-        held = {lid for b in ledger.batches for lid in b.open_objections}
-        withheld = {lid for b in ledger.batches for lid in b.withheld}
-        for f in ledger.funds:
-            assert key is not None
-            new_funds.append((*key, f.fund, f.committed_fen, f.paid_fen, f.recovered_fen))
-            change = changes[f.fund]
-            change.committed += f.committed_fen
-            change.paid += f.paid_fen
-            change.recovered += f.recovered_fen
-            change.refs += 1
-        for x in ledger.lines:
-            row = old[x.line_id]
-            status, fund, queued_at = x.status, x.fund, None
-            if status == AWAITING_BUDGET:  # the budget queue decides its fund
-                queued_at = x.due_at
-                same = (row["queued_at"] == x.due_at and row["payable_fen"] == x.payable_fen)
-                if same:
-                    status, fund = row["status"], row["fund"]
+
+    def settle_groups() -> None:
+        for key, claim_rows in groups:
+            # in the order the whole ledger gives them to ``settle`` (records.recorded_lines)
+            lines = [_bare(r) for r in sorted(claim_rows, key=lambda r: (r["due_at"],
+                                                                          r["line_id"]))]
+            ledger = settle(_merged([f for x in lines for f in facts[x.line_id]]), lines)
+            if key is None and ledger.funds:
+                raise AssertionError("claims without disbursement facts charged a fund")
+            held = {lid for b in ledger.batches for lid in b.open_objections}
+            withheld = {lid for b in ledger.batches for lid in b.withheld}
+            for f in ledger.funds:
+                assert key is not None
+                new_funds.append((*key, f.fund, f.committed_fen, f.paid_fen, f.recovered_fen))
+                change = changes[f.fund]
+                change.committed += f.committed_fen
+                change.paid += f.paid_fen
+                change.recovered += f.recovered_fen
+                change.refs += 1
+            for x in ledger.lines:
+                row = old[x.line_id]
+                status, fund, queued_at = x.status, x.fund, None
+                if status == AWAITING_BUDGET:  # the budget queue decides its fund
+                    queued_at = x.due_at
+                    same = (row["queued_at"] == x.due_at and row["payable_fen"] == x.payable_fen)
+                    if same:
+                        status, fund = row["status"], row["fund"]
+                    else:
+                        fund = None
+                        new_queue_entries[x.line_id] = (x.due_at, x.line_id)
                 else:
-                    fund = None
-                    new_queue_entries[x.line_id] = (x.due_at, x.line_id)
-            else:
-                same = row["queued_at"] is None
-            if row["queued_at"] is not None and not same:
-                old_queue_entries.append(((row["queued_at"], x.line_id), row["fund"],
-                                          row["payable_fen"]))
-            updates.append((x.line_id, status, x.payable_fen, fund, x.batch_id,
-                            x.line_id in held, x.line_id in withheld, queued_at))
+                    same = row["queued_at"] is None
+                if row["queued_at"] is not None and not same:
+                    old_queue_entries.append(((row["queued_at"], x.line_id), row["fund"],
+                                              row["payable_fen"]))
+                updates.append((x.line_id, status, x.payable_fen, fund, x.batch_id,
+                                x.line_id in held, x.line_id in withheld, queued_at))
+
+    # the CPU of a job's chunk (hundreds of claims) leaves the event loop (offload.py)
+    await off_loop(settle_groups, size=len(rows), inline_below=_INLINE_ROWS)
     await conn.executemany(
         """INSERT INTO funding_claim_funds (rule, class_id, worker_id, fund, committed_fen,
                paid_fen, recovered_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)""", new_funds)

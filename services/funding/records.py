@@ -25,6 +25,7 @@ from shared.contracts import Envelope, Metadata, model_for
 from shared.contracts.funding import FundingPolicyPublished, PayoutDue, PayoutReversed
 from shared.contracts.training import ClassCompleted
 from shared.eventsourcing.store import EventStore, StoredEvent
+from shared.runtime.offload import off_loop
 
 log = structlog.get_logger(__name__)
 
@@ -67,28 +68,60 @@ _INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, 
 _SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1"]
 _COMPLETED = ClassCompleted.ce_type()
 _POLICY = FundingPolicyPublished.ce_type()
+_INLINE_ROWS = 2_000  # fewer input records are derived on the event loop
 
 
 async def inputs_for(conn: asyncpg.Connection, workers: Sequence[str] | None) -> list[Consumed]:
     """The slice of the input log that the given workers' lines depend on (all if None):
     their own records, their classes' records (assessments included) and the shared ones,
     plus funding's policies (all of funding's own inputs if None)."""
+    return [_consumed(r) for r in await input_rows(conn, workers)]
+
+
+async def input_rows(conn: asyncpg.Connection,
+                     workers: Sequence[str] | None) -> list[asyncpg.Record]:
+    """``inputs_for``'s rows, not yet parsed (so the parsing can leave the event loop)."""
     if workers is None:
         rows = await conn.fetch(f"SELECT {_INPUT_COLUMNS} FROM funding_input_log")
-        return [_consumed(r) for r in rows] + await own_inputs(conn)
+        return [*rows, *await _own_rows(conn)]
+    # Each arm on its own index (a worker's records, their classes' class-wide records, the
+    # shared types), united by event id: one OR over the three columns made PostgreSQL scan
+    # the whole log, about 75 ms at 360,000 records against 2 ms this way.
     rows = await conn.fetch(
         f"""WITH classes AS (
-                SELECT DISTINCT class_id FROM funding_input_log
-                WHERE class_id IS NOT NULL AND (worker_id = any($1) OR roster && $1))
+                SELECT class_id FROM funding_input_log
+                WHERE worker_id = any($1) AND class_id IS NOT NULL
+                UNION SELECT class_id FROM funding_input_log
+                WHERE roster && $1 AND class_id IS NOT NULL),
+            wanted AS (
+                SELECT event_id FROM funding_input_log WHERE worker_id = any($1)
+                UNION SELECT event_id FROM funding_input_log
+                WHERE worker_id IS NULL AND class_id IN (SELECT class_id FROM classes)
+                UNION SELECT event_id FROM funding_input_log WHERE event_type = any($2))
             SELECT {_INPUT_COLUMNS} FROM funding_input_log
-            WHERE worker_id = any($1)
-               OR (worker_id IS NULL AND class_id IN (SELECT class_id FROM classes))
-               OR event_type = any($2)""",
+            WHERE event_id IN (SELECT event_id FROM wanted)""",
         list(workers), _SHARED_TYPES)
-    policies = await conn.fetch(
-        """SELECT event_id, stream_id, version AS stream_version, recorded_at, event_type, data
-           FROM events WHERE event_type = $1""", _POLICY)
-    return [_consumed(r) for r in rows] + [_consumed(r) for r in policies]
+    return [*rows, *await _policy_rows(conn)]
+
+
+async def policy_inputs(conn: asyncpg.Connection) -> list[Consumed]:
+    """Every published policy version, through the event-type index: as many rows as there
+    are versions, however many batches and budget events funding has recorded."""
+    return [_consumed(r) for r in await _policy_rows(conn)]
+
+
+_OWN_COLUMNS = "event_id, stream_id, version AS stream_version, recorded_at, event_type, data"
+
+
+async def _policy_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {_OWN_COLUMNS} FROM events WHERE event_type = $1", _POLICY)
+
+
+async def _own_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {_OWN_COLUMNS} FROM events
+            WHERE event_type LIKE 'songji.funding.%' AND NOT event_type = any($1)""",
+        list(OUTPUT_TYPES))
 
 
 def stored_to_consumed(stored: StoredEvent) -> Consumed:
@@ -99,11 +132,7 @@ def stored_to_consumed(stored: StoredEvent) -> Consumed:
 
 async def own_inputs(conn: asyncpg.Connection) -> list[Consumed]:
     """Funding's own policy, budget and disbursement events (not its published lines)."""
-    rows = await conn.fetch(
-        """SELECT event_id, stream_id, version AS stream_version, recorded_at, event_type, data
-           FROM events WHERE event_type LIKE 'songji.funding.%' AND NOT event_type = any($1)""",
-        list(OUTPUT_TYPES))
-    return [_consumed(r) for r in rows]
+    return [_consumed(r) for r in await _own_rows(conn)]
 
 
 async def affected_workers(conn: asyncpg.Connection, record: Consumed) -> list[str] | None:
@@ -190,7 +219,14 @@ async def _recompute(conn: asyncpg.Connection, store: EventStore,
                      workers: Sequence[str] | None, metadata: Metadata) -> int:
     await lock_ledger(conn)
     await read_models.ensure_ready_locked(conn)
-    lines = derive_lines(await inputs_for(conn, workers), workers)
+    rows = await input_rows(conn, workers)
+
+    def derive() -> list[LedgerLine]:
+        return derive_lines([_consumed(r) for r in rows], workers)
+
+    # Parsing and deriving is the CPU of a recompute: a job's chunk (hundreds of workers)
+    # leaves the event loop; one worker's slice (the consumer's case) stays.
+    lines = await off_loop(derive, size=len(rows), inline_below=_INLINE_ROWS)
     known = {r["line_id"]: r for r in await conn.fetch(
         "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}
     published = 0

@@ -21,15 +21,27 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    NonNegativeInt,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
 
-from services.notifications import projections, receiver_http, webhooks
+from services.notifications import backfill, projections, receiver_http, webhooks
+from services.notifications.consumers import SERVICES
+from services.notifications.domain import webhooks as signing
 from services.notifications.domain.receivers import ReceiverPolicy
 from services.notifications.settings import NotificationsContext, NotificationSettings
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Action, require
 from shared.contracts import registered_events
 from shared.contracts.bounds import MAX_URL_LENGTH, MAX_WEBHOOK_EVENT_TYPES, ShortText
+from shared.eventsourcing.db import transaction
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.paging import Page, answer_page, iso
@@ -162,6 +174,81 @@ class WebhookKeyNotConfigured(DomainError):
     status_code = 503
 
 
+Positions = dict[ShortText, NonNegativeInt]
+
+
+def _known_services(value: Positions | None) -> Positions | None:
+    unknown = sorted(set(value or {}) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"positions are per publishing service ({', '.join(SERVICES)})")
+    return value
+
+
+class Since(BaseModel):
+    since_time: AwareDatetime | None = Field(
+        None, description="Events whose time is at or after this")
+    since_positions: Positions | None = Field(
+        None, max_length=len(SERVICES),
+        description="Per publishing service, events after this store position (the "
+                    "CloudEvent's position): the last one you have")
+
+    _since_known = field_validator("since_positions")(_known_services)
+
+    @model_validator(mode="after")
+    def _some_start(self) -> Since:
+        if self.since_time is None and self.since_positions is None:
+            raise ValueError("give since_time, since_positions, or both")
+        return self
+
+    def wanted(self) -> backfill.BackfillRange:
+        return backfill.BackfillRange(since_time=self.since_time,
+                                      since_positions=self.since_positions)
+
+
+class BackfillRequest(Since):
+    until_time: AwareDatetime | None = Field(None, description="Events before this time")
+    until_positions: Positions | None = Field(
+        None, max_length=len(SERVICES),
+        description="Per publishing service, events up to this store position (included)")
+    redeliver: bool = Field(False, description="Also send again the events this webhook was "
+                                               "already delivered (failed ones always are)")
+
+    _until_known = field_validator("until_positions")(_known_services)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BackfillRequest:
+        if self.since_time and self.until_time and self.until_time <= self.since_time:
+            raise ValueError("until_time must be after since_time")
+        return self
+
+    def wanted(self) -> backfill.BackfillRange:
+        return backfill.BackfillRange(self.since_time, self.until_time, self.since_positions,
+                                      self.until_positions, self.redeliver)
+
+
+class BackfillProgress(BaseModel):
+    backfill_id: UUID
+    webhook_id: UUID
+    since_time: datetime | None
+    until_time: datetime | None
+    since_positions: dict[str, int] | None
+    until_positions: dict[str, int] | None
+    redeliver: bool
+    state: str = Field(description="pending (waiting to be scanned), scanning, done (every "
+                                   "matching event queued), limited (the bound was reached: "
+                                   "request again with next_since_positions), cancelled")
+    records_read: int
+    records_refused: int = Field(description="Records skipped as not genuine or unreadable")
+    events_queued: int
+    events_already: int = Field(description="Matching events the webhook already had queued "
+                                            "or delivered")
+    next_since_positions: dict[str, int] | None
+    created_at: datetime
+    finished_at: datetime | None
+    deliveries: dict[str, int] = Field(description="The queued deliveries by state (pending, "
+                                                   "claimed, delivered, failed, cancelled)")
+
+
 class WebhookRequest(BaseModel):
     url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)] = Field(
         description="Where to POST the events: https, at an address on the public internet "
@@ -170,6 +257,20 @@ class WebhookRequest(BaseModel):
                                          description="CloudEvents types, e.g. "
                                          "songji.assessment.SkillLevelCertified.v1")
     description: str | None = Field(None, max_length=200)
+    secret: str | None = Field(
+        None, max_length=200,
+        description="Your own signing secret, as Standard Webhooks libraries make them: "
+                    "whsec_ and the standard base64 of 24 to 64 random bytes. Left out: "
+                    "Songji generates one and answers it once.")
+
+    backfill: Since | None = Field(
+        None, description="Also deliver the past events of the chosen types since a time "
+                          "and/or store positions (see POST /webhooks/{id}/backfill)")
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, value: str | None) -> str | None:
+        return None if value is None else signing.checked_secret(value)
 
 
 class Webhook(BaseModel):
@@ -182,13 +283,19 @@ class Webhook(BaseModel):
 
 
 class RegisteredWebhook(Webhook):
-    secret: str = Field(description="Shown once: the key of X-Songji-Signature")
+    backfill: BackfillProgress | None = Field(
+        None, description="The backfill asked for: GET /webhooks/{id}/backfill/{backfill_id}")
+    secret: str = Field(description="Shown once: the Standard Webhooks secret (whsec_...) that "
+                                    "signs webhook-signature (and, for one more release, "
+                                    "X-Songji-Signature)")
 
 
 class DeliveryView(BaseModel):
-    delivery_id: UUID
+    delivery_id: UUID = Field(description="Also the webhook-id header of every attempt")
     event_id: UUID
     event_type: str
+    backfill_id: UUID | None = Field(None, description="The backfill that queued it last, if "
+                                                       "one did")
     state: str
     attempts: int
     last_status: int | None
@@ -243,7 +350,10 @@ async def register_webhook(body: WebhookRequest, ctx: NotificationsContext, org:
         row, secret = await webhooks.register(ctx.pool, box, url=str(body.url),
                                               event_types=body.event_types,
                                               description=body.description,
-                                              registered_by=org.org_id, conn=conn)
+                                              registered_by=org.org_id, secret=body.secret,
+                                              history=None if body.backfill is None
+                                              else body.backfill.wanted(),
+                                              conn=conn)
         return answer(201, RegisteredWebhook(**row, secret=secret))
 
     return await once.run(ctx.pool, org.org_id, register, sealer=box.sealer())
@@ -294,3 +404,36 @@ async def webhook_deliveries(webhook_id: UUID, ctx: NotificationsContext, org: A
                                      page.fetch_size())
     return [DeliveryView(**row) for row in answer_page(
         rows, lambda r: (iso(r["created_at"]), str(r["delivery_id"])), page, request, response)]
+
+
+@webhook_router.post("/{webhook_id}/backfill", status_code=202, response_model=BackfillProgress,
+                     responses={404: {"description": "No such webhook"}},
+                     summary="Deliver a past range of events again (bounded, paced, in order "
+                             "per stream); its progress at the Location")
+async def request_backfill(webhook_id: UUID, body: BackfillRequest, ctx: NotificationsContext,
+                           org: Acting, once: Idempotent) -> Response:
+    require(org, Action.MANAGE_WEBHOOKS)
+
+    async def ask(conn: asyncpg.Connection | None) -> Response:
+        async with transaction(ctx.pool, conn) as conn:
+            if await conn.fetchval("SELECT true FROM webhooks WHERE webhook_id = $1 AND "
+                                   "deleted_at IS NULL FOR SHARE", webhook_id) is None:
+                raise NotFound("unknown_webhook", f"No webhook {webhook_id}.")
+            row = await backfill.request(conn, webhook_id, body.wanted())
+        response = answer(202, BackfillProgress(**row))
+        response.headers["Location"] = f"/webhooks/{webhook_id}/backfill/{row['backfill_id']}"
+        return response
+
+    return await once.run(ctx.pool, org.org_id, ask)
+
+
+@webhook_router.get("/{webhook_id}/backfill/{backfill_id}", response_model=BackfillProgress,
+                    responses={404: {"description": "No such backfill of this webhook"}},
+                    summary="How far a backfill is: its scan, and its deliveries by state")
+async def backfill_progress(webhook_id: UUID, backfill_id: UUID, ctx: NotificationsContext,
+                            org: Acting) -> BackfillProgress:
+    require(org, Action.MANAGE_WEBHOOKS)
+    row = await backfill.progress(ctx.pool, webhook_id, backfill_id)
+    if row is None:
+        raise NotFound("unknown_backfill", f"No backfill {backfill_id} of webhook {webhook_id}.")
+    return BackfillProgress(**row)

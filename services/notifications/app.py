@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notifications.api import delivery_router, router, webhook_router
+from services.notifications.backfill import run_backfills
 from services.notifications.consumers import WORKERS
 from services.notifications.sender import send_notifications
 from services.notifications.settings import NotificationSettings
@@ -20,5 +21,5 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     subscriptions=[WORKERS],
     settings_class=NotificationSettings,
-    background=[send_notifications, deliver_webhooks],
+    background=[send_notifications, deliver_webhooks, run_backfills],
 )

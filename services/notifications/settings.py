@@ -87,6 +87,13 @@ class NotificationSettings(ServiceSettings):
     webhook_concurrency_per_receiver: int = Field(
         2, ge=1, description="Deliveries in flight to one webhook at a time (per replica); "
                              "all webhooks together: sender_concurrency")
+    webhook_backfill_max_events: int = Field(
+        10_000, ge=1, le=1_000_000, description="Deliveries one backfill request queues at most; "
+                                                "a request that matches more ends 'limited' and "
+                                                "says where the next one goes on")
+    webhook_backfill_rate: float = Field(
+        10.0, gt=0, le=1000, description="Backfilled deliveries per second, at most, per "
+                                         "request (they are scheduled this far apart)")
 
     @field_validator("webhook_secret_key")
     @classmethod

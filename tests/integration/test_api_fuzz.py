@@ -125,15 +125,18 @@ class Store:
         """Wait until no background work an earlier accepted request started is unfinished.
 
         Funding's recompute jobs (a 202 to ``POST /policies``) write the ledger after their
-        request has been answered; a fingerprint taken while one runs would blame the next
+        request has been answered, and so do notifications' backfill scans (a 202 to ``POST
+        /webhooks/{id}/backfill``); a fingerprint taken while one runs would blame the next
         request for the job's writes."""
 
         async def unfinished() -> int:
-            exists = await self._conn.fetchval("SELECT to_regclass('funding_jobs') IS NOT NULL")
-            if not exists:
-                return 0
-            return await self._conn.fetchval(
-                "SELECT count(*) FROM funding_jobs WHERE state IN ('queued', 'running')")
+            total = 0
+            for table, waiting in (("funding_jobs", "('queued', 'running')"),
+                                   ("webhook_backfills", "('pending', 'scanning')")):
+                if await self._conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                    total += await self._conn.fetchval(
+                        f"SELECT count(*) FROM {table} WHERE state IN {waiting}")
+            return total
 
         deadline = time.monotonic() + seconds
         while self._run(unfinished()):

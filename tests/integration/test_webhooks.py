@@ -3,15 +3,19 @@ retries with a delivery log, exactly one delivery per event under redelivery."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import time
+import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 
 from services.notifications.app import SPEC as NOTIFICATIONS
 from shared.auth.tokens import hash_token
@@ -27,8 +31,18 @@ HR_TOKEN, UNION_TOKEN = "hr-token-0123456789", "union-token-0123456789"
 CERTIFIED = "songji.assessment.SkillLevelCertified.v1"
 
 
+def library_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks library, as docs/integrators.md tells an integrator to use it."""
+    try:
+        StandardWebhook(secret).verify(body, headers, json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 def integrator_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """What docs/integrators.md tells an integrator to do, written independently."""
+    """The deprecated X-Songji-Signature, as docs/integrators.md describes it, written
+    independently."""
     timestamp = headers["x-songji-timestamp"]
     if abs(time.time() - int(timestamp)) > 300:
         return False
@@ -90,7 +104,16 @@ async def test_webhook_gets_each_chosen_event_once_signed_after_retries(
 
         [(headers, body)] = fakes.hooks  # one success; WorkerRegistered was not chosen
         assert headers["content-type"] == "application/cloudevents+json; charset=utf-8"
-        assert integrator_verifies(secret, headers, body)
+        assert secret.startswith("whsec_") and library_verifies(secret, headers, body)
+        assert not library_verifies("whsec_" + base64.b64encode(b"k" * 32).decode(), headers,
+                                    body)
+        assert not library_verifies(secret, headers, body.replace(b"w-1", b"w-9"))
+        assert not library_verifies(secret, {**headers, "webhook-id": str(uuid.uuid4())}, body)
+        # one id for every attempt of the delivery, each attempt signed at its own time
+        assert [a["webhook-id"] for a in fakes.hook_attempts] == [delivery["delivery_id"]] * 3
+        assert all(abs(int(a["webhook-timestamp"]) - time.time()) < 60
+                   for a in fakes.hook_attempts)
+        assert integrator_verifies(secret, headers, body)  # the deprecated header, still sent
         assert not integrator_verifies("whsec_someone_else", headers, body)
         assert not integrator_verifies(secret, headers, body.replace(b"w-1", b"w-9"))
         assert headers["x-songji-webhook"] == webhook_id

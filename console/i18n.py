@@ -1,0 +1,227 @@
+"""The console's words in zh-CN (first) and English, and how it writes money and dates.
+
+Money arrives in integer fen and is shown in yuan with two decimals; times arrive as ISO text
+and are shown in Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT = "zh-CN"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# key: (zh-CN, en)
+WORDS: dict[str, tuple[str, str]] = {
+    "title": ("送技 · 部门工作台", "Songji department console"),
+    "skip": ("跳到正文", "Skip to content"),
+    "signin": ("登录", "Sign in"),
+    "signout": ("退出", "Sign out"),
+    "token": ("机构令牌", "Organisation token"),
+    "or_password": ("或用户名和密码", "or username and password"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "signin_failed": ("令牌或用户名、密码不正确。",
+                      "The token, or username and password, is wrong."),
+    "expired": ("会话已过期，请重新登录。", "The session has expired: sign in again."),
+    "csrf": ("表单已过期，请重试。", "The form has expired: try again."),
+    "signed_in_as": ("当前机构", "Signed in as"),
+    "language": ("English", "中文"),
+    "home": ("首页", "Home"),
+    "tasks": ("待办", "Waiting for you"),
+    "no_tasks": ("暂无待办。", "Nothing is waiting."),
+    "refused": ("被拒绝", "Refused"),
+    "done": ("已完成", "Done"),
+    "submit": ("提交", "Submit"),
+    "role.hr_bureau": ("人社局", "HR bureau"),
+    "role.liaison_station": ("劳务工作站", "Liaison station"),
+    "role.training_institution": ("培训机构", "Training institution"),
+    "role.assessment_body": ("评价机构", "Assessment body"),
+    "role.union": ("工会", "Trade union"),
+    "role.womens_federation": ("妇联", "Women's federation"),
+    "role.media": ("融媒体中心", "Media centre"),
+    "role.auditor": ("审计", "Auditor"),
+    "role.notifications_service": ("通知服务", "Notifications service"),
+    "no_pages": ("此角色的页面尚未提供。", "This role has no pages yet."),
+    # liaison station
+    "register_worker": ("登记务工人员", "Register a worker"),
+    "name": ("姓名", "Name"),
+    "national_id": ("身份证号", "ID number"),
+    "id_ok": ("校验位正确", "check digit correct"),
+    "id_bad": ("校验位错误", "check digit wrong"),
+    "id_short": ("需 18 位", "18 characters needed"),
+    "mobile": ("手机号", "Mobile"),
+    "hometown_county": ("户籍县", "Home county"),
+    "hometown_township": ("乡镇", "Township"),
+    "employer": ("用工单位", "Employer"),
+    "province": ("省", "Province"),
+    "city": ("市/区", "City"),
+    "registered": ("已登记，人员编号", "Registered: worker id"),
+    "already_registered": ("此人已登记，人员编号", "Already registered: worker id"),
+    "find_worker": ("按身份证号查找", "Find a worker by ID number"),
+    "worker_id": ("人员编号", "Worker id"),
+    "intake_survey": ("意向调查", "Intake survey"),
+    "occupation": ("工种", "Occupation"),
+    "mode": ("班型", "Class mode"),
+    "earliest_start": ("最早开课日期", "Earliest start"),
+    "enrol": ("报名入班", "Enrol in a class"),
+    "class_id": ("班级编号", "Class id"),
+    "enrolment_id": ("报名编号", "Enrolment id"),
+    "withdraw": ("退出培训", "Withdraw"),
+    "reason": ("原因", "Reason"),
+    "record": ("培训档案", "Training record"),
+    "show": ("查看", "Show"),
+    # institution
+    "schedule_class": ("开设班级", "Schedule a class"),
+    "level": ("等级", "Level"),
+    "site_name": ("培训地点", "Site"),
+    "capacity": ("名额", "Capacity"),
+    "required_minutes": ("要求学时（分钟）", "Required minutes"),
+    "sessions": ("课次（每行：日期 开始 结束 类型）",
+                 "Sessions (one a line: date start end kind)"),
+    "class": ("班级", "Class"),
+    "open_class": ("打开班级", "Open a class"),
+    "roster": ("学员名单", "Roster"),
+    "register": ("课次签到表", "Session register"),
+    "session_id": ("课次", "Session"),
+    "minutes": ("分钟", "Minutes"),
+    "method": ("签到方式", "Check-in method"),
+    "present": ("出勤", "Present"),
+    "submit_register": ("提交签到表", "Submit the register"),
+    "outcome": ("结果", "Outcome"),
+    "attendance": ("考勤记录", "Attendance"),
+    "void": ("作废", "Void"),
+    "complete_class": ("结业", "Complete the class"),
+    "met_threshold": ("达到出勤要求", "Met the threshold"),
+    "attended_minutes": ("出勤分钟", "Minutes attended"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    # assessment
+    "schedule_assessment": ("安排鉴定", "Schedule an assessment"),
+    "assessment_id": ("鉴定编号", "Assessment id"),
+    "assessor_ids": ("考评员（逗号分隔）", "Assessors (comma separated)"),
+    "scheduled_on": ("鉴定日期", "Date"),
+    "scores": ("录入成绩", "Enter scores"),
+    "theory": ("理论", "Theory"),
+    "practical": ("实操", "Practical"),
+    "certificates": ("已发证书", "Certificates issued"),
+    "certificate": ("证书编号", "Certificate"),
+    "results": ("成绩", "Results"),
+    "passed": ("通过", "Passed"),
+    # HR bureau
+    "approve_class": ("审批班级", "Approve a class"),
+    "approve": ("批准", "Approve"),
+    "policies": ("补贴政策", "Funding policies"),
+    "publish_policy": ("发布新版本（JSON）", "Publish a new version (JSON)"),
+    "version": ("版本", "Version"),
+    "effective_from": ("生效日期", "Effective from"),
+    "budget": ("预算", "Budget"),
+    "fund": ("资金", "Fund"),
+    "allocated": ("已下达", "Allocated"),
+    "committed": ("已承诺", "Committed"),
+    "paid": ("已支付", "Paid"),
+    "available": ("可用", "Available"),
+    "allocate": ("下达资金", "Allocate"),
+    "amount_yuan": ("金额（元）", "Amount (yuan)"),
+    "allocation_id": ("下达编号", "Allocation id"),
+    "reference": ("文号", "Reference"),
+    "ledger": ("补贴台账", "Ledger"),
+    "filter": ("筛选", "Filter"),
+    "status": ("状态", "Status"),
+    "payee": ("收款方", "Payee"),
+    "rule": ("补贴类型", "Rule"),
+    "amount": ("金额（元）", "Amount (yuan)"),
+    "line": ("明细", "Line"),
+    "batch_approval": ("批量审批", "Approve a batch"),
+    "select": ("选择", "Select"),
+    "batch_id": ("批次编号", "Batch id"),
+    "batch": ("批次", "Batch"),
+    "open_batch": ("打开批次", "Open a batch"),
+    "notice": ("公示", "Public notice"),
+    "objections": ("异议", "Objections"),
+    "resolve": ("处理", "Resolve"),
+    "upheld": ("成立", "upheld"),
+    "dismissed": ("不成立", "dismissed"),
+    "bank_file": ("银行文件", "Bank file"),
+    "instruction_id": ("支付指令编号", "Instruction id"),
+    "accounts": ("账户（每行：收款方,户名,账号,银行代码）",
+                 "Accounts (one a line: payee,name,number,bank code)"),
+    "issue_instruction": ("生成支付指令并下载", "Issue the instruction and download"),
+    "confirm_payment": ("确认支付", "Confirm the payment"),
+    "bank_reference": ("银行回单号", "Bank reference"),
+    "failed_lines": ("失败明细（逗号分隔）", "Failed lines (comma separated)"),
+    "test_clock": ("测试时钟：前进天数", "Test clock: days forward"),
+    "today": ("今天", "Today"),
+    "date": ("日期", "Date"),
+    "due_lines": ("待审批明细", "Lines due"),
+    "grant_estimate": ("补贴测算", "Grant calculator"),
+    "days": ("天数", "Days"),
+    "first_session": ("首次课日期", "First session"),
+    "per_trainee": ("每人（元）", "Per trainee (yuan)"),
+}
+
+# The services' refusal codes the console can say in Chinese; others show the service's own
+# sentence (English) after the code.
+REFUSALS_ZH: dict[str, str] = {
+    "assessor_must_recuse": "考评员与培训机构有关联，须回避",
+    "worker_already_registered": "此人已登记",
+    "class_not_approved": "班级尚未审批",
+    "class_unknown": "没有这个班级",
+    "class_full": "班级已满",
+    "worker_not_enrolled": "该学员未报名此班",
+    "worker_unknown": "没有可查看的此人登记记录",
+    "forbidden": "无权进行此操作",
+    "invalid_request": "填写有误",
+    "service_unreachable": "服务暂时无法访问",
+}
+
+
+def translate(lang: str, key: str) -> str:
+    pair = WORDS.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang == "zh-CN" else pair[1]
+
+
+def refusal_text(lang: str, code: str, message: str) -> str:
+    said = REFUSALS_ZH.get(code) if lang == "zh-CN" else None
+    return f"{said}（{code}）：{message}" if said else f"{code}: {message}"
+
+
+def yuan(fen: int | None) -> str:
+    if fen is None:
+        return "—"
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def fen_of(yuan_text: str) -> int:
+    """'1,234.5' -> 123450; ValueError for anything else."""
+    text = yuan_text.replace(",", "").strip()
+    whole, _, part = text.partition(".")
+    if not whole.isdigit() or (part and (not part.isdigit() or len(part) > 2)):
+        raise ValueError(yuan_text)
+    return int(whole) * 100 + int(part.ljust(2, "0") or 0)
+
+
+def local_time(value: str | datetime | None) -> str:
+    """An instant as Asia/Shanghai wall time; a date as it is."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        if len(value) == len("2025-08-04"):  # a date, not an instant
+            return value
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat(sep=" ", timespec="minutes")
+        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

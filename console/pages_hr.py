@@ -1,0 +1,259 @@
+"""The HR bureau: approve classes; funding policy versions and publishing one (its recompute
+job's progress shown); the budget; the ledger with filters and batch approval; a batch's
+public notice and objections; the bank file; payment confirmation; the grant calculator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from console.i18n import fen_of
+from console.services import Refused, seg
+from console.sessions import Session
+from console.web import (
+    Current,
+    checked_form,
+    language,
+    refusal,
+    render,
+    require_role,
+    see_other,
+)
+from console.web import services as api
+from songji.demo.steps import policy_body
+
+router = APIRouter(prefix="/hr")
+ROLE = "hr_bureau"
+LEDGER_FILTERS = ("status", "class_id", "worker_id", "payee_id", "fund")
+
+
+def _done(request: Request) -> str:
+    return "已完成" if language(request) == "zh-CN" else "Done"
+
+
+async def _quietly(request: Request, session: Session, service: str, path: str,
+                   params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+    try:
+        return await api(request).get(session.signed_in.token, service, path, params), None
+    except Refused as refused:
+        return None, refusal(request, refused)
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    due, _ = await _quietly(request, session, "funding", "/ledger",
+                            {"status": "due", "limit": 500})
+    budget, budget_problem = await _quietly(request, session, "funding", "/budget")
+    policies, _ = await _quietly(request, session, "funding", "/policies")
+    clock, _ = await _quietly(request, session, "funding", "/test-clock")
+    return render(request, "hr.html", session, due=due or [], budget=budget or [],
+                  budget_problem=budget_problem, policies=policies or [], clock=clock,
+                  policy_example=json.dumps(policy_body(), ensure_ascii=False, indent=1))
+
+
+@router.post("/approvals")
+async def approve(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    class_id = f.get("class_id", "")
+    try:
+        await api(request).post(session.signed_in.token, "training",
+                                f"/classes/{seg(class_id)}/approval")
+        session.say(f"{_done(request)}: {class_id}")
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+    return see_other("/hr")
+
+
+@router.post("/policies")
+async def publish(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        body = json.loads(f.get("policy", ""))
+    except ValueError as exc:
+        session.say(f"invalid_request: {exc}", "error")
+        return see_other("/hr")
+    try:
+        response = await api(request).call(session.signed_in.token, "POST", "funding",
+                                           "/policies", json=body)
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+        return see_other("/hr")
+    return see_other(f"/hr{response.headers.get('Location', '/jobs/_')}")
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job(job_id: str, request: Request, session: Current) -> Response:
+    """A recompute job's progress; the page (or its htmx fragment) refreshes until done."""
+    require_role(session, ROLE)
+    found, problem = await _quietly(request, session, "funding", f"/jobs/{seg(job_id)}")
+    template = "partials/job.html" if request.headers.get("HX-Request") and \
+        not request.headers.get("HX-Boosted") else "hr_job.html"
+    return render(request, template, session, job=found, problem=problem, job_id=job_id)
+
+
+@router.post("/allocations")
+async def allocate(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        body = {"allocation_id": f.get("allocation_id", ""), "fund": f.get("fund", ""),
+                "amount_fen": fen_of(f.get("amount_yuan", "")),
+                "reference": f.get("reference", "")}
+    except ValueError:
+        session.say("invalid_request: amount", "error")
+        return see_other("/hr")
+    try:
+        await api(request).post(session.signed_in.token, "funding", "/budget/allocations", body)
+        session.say(_done(request))
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+    return see_other("/hr")
+
+
+@router.get("/estimate", response_class=HTMLResponse)
+async def estimate(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    params = {k: v for k, v in request.query_params.items()
+              if k in ("occupation", "level", "province", "city", "first_session", "days")}
+    found, problem = await _quietly(request, session, "funding", "/grants/estimate", params)
+    return render(request, "partials/estimate.html", session, found=found, problem=problem)
+
+
+@router.get("/ledger", response_class=HTMLResponse)
+async def ledger(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    wanted = {k: v for k in LEDGER_FILTERS if (v := request.query_params.get(k, "").strip())}
+    lines, problem = await _quietly(request, session, "funding", "/ledger",
+                                    {**wanted, "limit": 500})
+    lines = lines or []
+    template = "partials/ledger_table.html" if request.headers.get("HX-Request") and \
+        not request.headers.get("HX-Boosted") else "hr_ledger.html"
+    return render(request, template, session, lines=lines, wanted=wanted, problem=problem,
+                  filters=LEDGER_FILTERS,
+                  total=sum(x["amount_fen"] for x in lines))
+
+
+@router.post("/batches")
+async def approve_batch(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    form = await request.form()
+    f = await checked_form(request, session)
+    line_ids = [v for v in form.getlist("line_id") if isinstance(v, str)]
+    batch_id = f.get("batch_id", "")
+    try:
+        await api(request).post(session.signed_in.token, "funding", "/batches",
+                                {"batch_id": batch_id, "line_ids": line_ids})
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+        return see_other("/hr/ledger?status=due")
+    session.say(f"{_done(request)}: {batch_id} ({len(line_ids)})")
+    return see_other(f"/hr/batches/{seg(batch_id)}")
+
+
+@router.get("/batches", response_class=HTMLResponse)
+async def open_batch(request: Request, session: Current,
+                     batch_id: str = "") -> Response:
+    return see_other(f"/hr/batches/{seg(batch_id)}")
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+async def batch(batch_id: str, request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    found, problem = await _quietly(request, session, "funding", f"/batches/{seg(batch_id)}")
+    lines, _ = await _quietly(request, session, "funding", "/ledger", {"limit": 500}) \
+        if found else (None, None)
+    in_batch = [x for x in lines or [] if x.get("batch_id") == batch_id]
+    clock, _ = await _quietly(request, session, "funding", "/test-clock")
+    return render(request, "hr_batch.html", session, batch_id=batch_id, batch=found,
+                  problem=problem, lines=in_batch, clock=clock,
+                  payees=sorted({x["payee_id"] for x in in_batch}))
+
+
+@router.post("/batches/{batch_id}/objections/{objection_id}")
+async def resolve(batch_id: str, objection_id: str, request: Request,
+                  session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        await api(request).post(
+            session.signed_in.token, "funding",
+            f"/batches/{seg(batch_id)}/objections/{seg(objection_id)}/resolution",
+            {"outcome": f.get("outcome", "")})
+        session.say(_done(request))
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+    return see_other(f"/hr/batches/{seg(batch_id)}")
+
+
+def parse_accounts(text: str) -> dict[str, dict[str, str]]:
+    """One account a line: ``payee_id,account name,account number,bank code``."""
+    accounts = {}
+    for number, line in enumerate(text.strip().splitlines(), start=1):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 4:
+            raise ValueError(f"line {number}")
+        payee, name, account, bank = parts
+        accounts[payee] = {"account_name": name, "account_number": account, "bank_code": bank}
+    return accounts
+
+
+@router.post("/batches/{batch_id}/instructions")
+async def instruct(batch_id: str, request: Request,
+                   session: Current) -> Response:
+    """The payment instruction; its bank file comes back as a download."""
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        body = {"instruction_id": f.get("instruction_id", ""),
+                "accounts": parse_accounts(f.get("accounts", ""))}
+    except ValueError as exc:
+        session.say(f"invalid_request: {exc}", "error")
+        return see_other(f"/hr/batches/{seg(batch_id)}")
+    try:
+        answer = await api(request).call(session.signed_in.token, "POST", "funding",
+                                         f"/batches/{seg(batch_id)}/instructions", json=body)
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+        return see_other(f"/hr/batches/{seg(batch_id)}")
+    name = f"{seg(body['instruction_id'])}.txt"
+    return Response(answer.content, media_type=answer.headers.get("content-type", "text/plain"),
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "X-File-SHA256": answer.headers.get("X-File-SHA256", "")})
+
+
+@router.post("/batches/{batch_id}/confirmations")
+async def confirm(batch_id: str, request: Request,
+                  session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    body = {"instruction_id": f.get("instruction_id", ""),
+            "bank_reference": f.get("bank_reference", ""),
+            "failed_line_ids": [x.strip() for x in f.get("failed_lines", "").split(",")
+                                if x.strip()]}
+    try:
+        await api(request).post(session.signed_in.token, "funding",
+                                f"/batches/{seg(batch_id)}/confirmations", body)
+        session.say(_done(request))
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+    return see_other(f"/hr/batches/{seg(batch_id)}")
+
+
+@router.post("/test-clock")
+async def move_clock(request: Request, session: Current) -> Response:
+    """Rehearsals only (funding's SONGJI_TEST_CLOCK): let a public notice run its days."""
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    try:
+        await api(request).post(session.signed_in.token, "funding", "/test-clock",
+                                {"days": int(f.get("days", "0"))})
+        session.say(_done(request))
+    except (Refused, ValueError) as exc:
+        session.say(refusal(request, exc) if isinstance(exc, Refused) else str(exc), "error")
+    return see_other(f.get("back", "/hr") if f.get("back", "").startswith("/hr") else "/hr")

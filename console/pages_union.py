@@ -1,0 +1,43 @@
+"""The trade union: raises an objection to a line of a batch during its public notice."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from console.services import Refused, seg
+from console.web import (
+    Current,
+    checked_form,
+    language,
+    refusal,
+    render,
+    require_role,
+    see_other,
+)
+from console.web import services as api
+
+router = APIRouter(prefix="/union")
+ROLE = "union"
+GROUNDS = ("not_attended", "not_eligible", "duplicate", "wrong_amount", "other")
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    return render(request, "union.html", session, grounds=GROUNDS)
+
+
+@router.post("/objections")
+async def object_to(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    body = {"objection_id": f.get("objection_id", ""), "line_id": f.get("line_id", ""),
+            "ground": f.get("ground", "")}
+    try:
+        await api(request).post(session.signed_in.token, "funding",
+                                f"/batches/{seg(f.get('batch_id', ''))}/objections", body)
+        session.say("已提交" if language(request) == "zh-CN" else "Raised")
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+    return see_other("/union")
