@@ -152,8 +152,9 @@ class HeadSealer:
             producer = await self._connect()
             await asyncio.wait_for(producer.send_and_wait(
                 self.topic, value, key=self.service.encode(), headers=headers), 30)
+        # InterfaceError, InternalClientError: a connection lost or closing under the call
         except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError,
-                asyncpg.InterfaceError) as exc:  # InterfaceError: a connection lost or closing
+                asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
             log.warning("sealing the head failed, retrying next turn", topic=self.topic,
                         error=repr(exc))
             await self._close()

@@ -128,8 +128,10 @@ class Relay:
                     self.failures_in_a_row = 0
                     if published == 0:
                         await self._idle()
+                # InternalClientError: asyncpg's protocol state broken by a connection
+                # closing under a call (seen while a service stops): reconnect, like a loss
                 except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError,
-                        asyncpg.InterfaceError) as exc:
+                        asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
                     if self.failures_in_a_row == 0:
                         failing_since = time.monotonic()
                     self.failures_in_a_row += 1
