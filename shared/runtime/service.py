@@ -33,6 +33,7 @@ from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.heads import HeadSealer
 from shared.eventsourcing.inbox import Apply, ConsumerStopped, Inbox, Origin
+from shared.eventsourcing.leadership import Leadership
 from shared.eventsourcing.migrations import (
     KIT_MIGRATIONS,
     apply_migrations,
@@ -116,6 +117,8 @@ class ServiceContext(Generic[SettingsT]):
     commands: Mapping[type[Any], CommandSpec[Any, Any, Any]] = field(default_factory=dict)
     project: Projection = _no_projection
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Which copy of the service runs its relay and head sealer (None: built by hand, alone).
+    leadership: Leadership | None = None
 
 
 async def context(request: Request) -> ServiceContext:
@@ -172,44 +175,62 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                              security=access.faststream_security(),
                              logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
+        # Of several copies of the service on this database, the holder of this role runs the
+        # relay and the head sealer; the others stand by (shared.eventsourcing.leadership).
+        leadership = Leadership(settings.database_url, f"{spec.name}.relay",
+                                lease_seconds=settings.leader_lease_seconds,
+                                retry_seconds=settings.leader_retry_seconds)
         relay = Relay(store, service=spec.name, signer=signer,
                       bootstrap_servers=settings.kafka_bootstrap_servers, topic=own_topic,
                       partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
                       probe_interval=settings.relay_probe_interval,
                       client_options=access.client_options(),
-                      max_message_bytes=settings.relay_max_message_bytes)
+                      max_message_bytes=settings.relay_max_message_bytes,
+                      fence=leadership.fence)
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys,
                              commands=spec.commands, project=spec.projection,
                              retry_policy=RetryPolicy(settings.command_attempts,
                                                       settings.command_backoff_seconds,
-                                                      settings.command_backoff_cap_seconds))
+                                                      settings.command_backoff_cap_seconds),
+                             leadership=leadership)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
         await broker.start()
-        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
-        tasks += [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
-                  for job in spec.background]
         # Seals the store's head now and then, and as the service stops (see heads.py).
         sealer = HeadSealer(pool, service=spec.name, key=signer,
                             bootstrap_servers=settings.kafka_bootstrap_servers,
                             topic=heads_topic(spec.name, prefix),
                             interval=settings.head_seal_interval,
                             client_options=access.client_options())
-        sealing = asyncio.create_task(sealer.run(), name=f"{spec.name}-head-sealer")
+
+        async def lead() -> None:
+            relay.resume()
+            sealer.resume()
+            if leadership.stopping:  # stopping already: one cycle, the last seal, and out
+                relay.stop()
+                sealer.stop()
+            await asyncio.gather(relay.run(), sealer.run())
+
+        leading = asyncio.create_task(leadership.run(lead), name=f"{spec.name}-leadership")
+        # The service's own background jobs run in every copy: each is safe so (its claims
+        # are taken with FOR UPDATE SKIP LOCKED, or its work done under a lock).
+        tasks = [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
+                 for job in spec.background]
         app.state.ctx = ctx
         app.state.migrations = files
         log.info("service started", topic=own_topic, reads=read_topics)
         try:
             yield
         finally:
+            # The holder finishes the relay's cycle and seals the head as it leaves it (its
+            # last seal), then lets the lock go: a standby takes over at once.
+            leadership.stop()
             relay.stop()
+            sealer.stop()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
-            sealer.stop()  # its last seal: the head as the service leaves it
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(sealing), timeout=10)
-            tasks.append(sealing)
+                await asyncio.wait_for(asyncio.shield(leading), timeout=20)
+            tasks.append(leading)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
     # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
     # seals is caught at the next one: a shorter interval narrows that window.
     head_seal_interval: float = Field(30.0, gt=0, le=3600)
+    # Several copies of a service on one database: one of them, the holder of a lock in the
+    # database, runs the relay and the head sealer (shared.eventsourcing.leadership). A holder
+    # silent for a lease loses it; the others try to take it every leader_retry_seconds.
+    leader_lease_seconds: float = Field(3.0, ge=1, le=60)
+    leader_retry_seconds: float = Field(1.0, gt=0, le=60)
     # How every Kafka client of the service logs in (shared.eventsourcing.kafka_access): in
     # production its own SCRAM user over TLS, whose ACLs let it write only its own topics.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
