@@ -167,10 +167,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
                               for s in sub.services})
         access = settings.kafka_access()
-        await ensure_topics(settings.kafka_bootstrap_servers,
-                            [own_topic, heads_topic(spec.name, prefix), dead_letter_topic(prefix),
-                             *read_topics],
-                            settings.topic_partitions, client_options=access.client_options())
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
                              security=access.faststream_security(),
                              logger=logging.getLogger("songji.faststream"),
@@ -196,7 +192,34 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                              leadership=leadership)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
-        await broker.start()
+        app.state.consuming = False
+        app.state.ctx = ctx
+        app.state.migrations = files
+
+        async def start_consuming() -> None:
+            """Join the consumer groups in the background: the group may take seconds to
+            rebalance (longer after a copy was killed), and meanwhile the service answers
+            HTTP (``/health`` alive, ``/ready`` false until this is done). A broker away is
+            waited for."""
+            while True:
+                try:
+                    await ensure_topics(settings.kafka_bootstrap_servers,
+                                        [own_topic, heads_topic(spec.name, prefix),
+                                         dead_letter_topic(prefix), *read_topics],
+                                        settings.topic_partitions,
+                                        client_options=access.client_options())
+                    await broker.start()
+                except Exception as exc:  # the broker away or refusing: try again
+                    log.warning("consumers not started, retrying", error=repr(exc))
+                    with contextlib.suppress(Exception):
+                        await broker.stop()
+                    await asyncio.sleep(settings.relay_poll_interval)
+                    continue
+                app.state.consuming = True
+                log.info("consuming", reads=read_topics)
+                return
+
+        starting = asyncio.create_task(start_consuming(), name=f"{spec.name}-consumers")
         # Seals the store's head now and then, and as the service stops (see heads.py).
         sealer = HeadSealer(pool, service=spec.name, key=signer,
                             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -217,8 +240,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         # are taken with FOR UPDATE SKIP LOCKED, or its work done under a lock).
         tasks = [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
                  for job in spec.background]
-        app.state.ctx = ctx
-        app.state.migrations = files
         log.info("service started", topic=own_topic, reads=read_topics)
         try:
             yield
@@ -230,7 +251,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             sealer.stop()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(leading), timeout=20)
-            tasks.append(leading)
+            tasks += [leading, starting]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -256,11 +277,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         larger_bodies=spec.larger_bodies))
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def health(request: Request) -> dict[str, str]:
+        # Answered from the start (before the consumers joined their groups); says whether
+        # this copy runs the relay ("active") or stands by for it.
+        ctx: ServiceContext | None = getattr(request.app.state, "ctx", None)
+        leading = ctx is not None and ctx.leadership is not None and ctx.leadership.holding
+        return {"status": "ok", "service": spec.name,
+                "relay": "active" if leading else "standby"}
 
     @app.get("/ready", tags=["operations"],
-             summary="Database and broker reachable, migrations done")
+             summary="Database and broker reachable, migrations done, consumers running")
     async def ready(request: Request) -> JSONResponse:
         checks = await _readiness(request.app)
         ok = all(checks.values())
@@ -276,8 +302,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 async def _readiness(app: FastAPI) -> dict[str, bool]:
     ctx: ServiceContext | None = getattr(app.state, "ctx", None)
     if ctx is None:
-        return {"database": False, "migrations": False, "broker": False}
-    checks = {"database": False, "migrations": False, "broker": False}
+        return {"database": False, "migrations": False, "broker": False, "consuming": False}
+    checks = {"database": False, "migrations": False, "broker": False,
+              "consuming": bool(getattr(app.state, "consuming", False))}
     with contextlib.suppress(Exception):
         async with ctx.pool.acquire(timeout=2) as conn:
             checks["database"] = await conn.fetchval("SELECT true")
@@ -309,6 +336,7 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        **settings.consumer_group_options(),
         # The offset is committed (aiokafka's commit of what getone returned: this record and
         # those before it) only after the handler returned. A handler that raises, or an inbox
         # stopped while it waits for the database, leaves the record uncommitted and seeks

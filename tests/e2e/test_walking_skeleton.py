@@ -37,7 +37,8 @@ async def test_post_worker_reaches_notifications_through_the_broker(
         async with httpx.AsyncClient(timeout=5) as client:
             for svc in services.values():
                 ready = (await client.get(f"{svc.url}/ready")).json()
-                assert ready["checks"] == {"database": True, "migrations": True, "broker": True}
+                assert ready["checks"] == {"database": True, "migrations": True, "broker": True,
+                                           "consuming": True}
             enrolment, notifications = services["enrolment"].url, services["notifications"].url
             started = time.monotonic()
             body = {**registration(77), "name": "李四", "mobile": "13912345678"}
