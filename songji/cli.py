@@ -37,6 +37,9 @@ LOCAL_WEBHOOKS = "SONGJI_WEBHOOK_ALLOW_LOCAL"
 def up(
     base_port: Annotated[int, typer.Option(help="Port of the first service; the rest follow")]
     = 8001,
+    replicas: Annotated[int, typer.Option(
+        min=1, max=8, help="Processes of each service, on its one database (one runs its "
+                           "relay; the others' consumers share the partitions)")] = 1,
 ) -> None:
     """Start the embedded PostgreSQL and broker (unless POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS
     point elsewhere) and all five services, each in its own process. Ctrl-C stops everything."""
@@ -50,19 +53,21 @@ def up(
         # loopback) unless the environment says otherwise. Deployments keep the default: off.
         local = {} if LOCAL_WEBHOOKS in os.environ else {LOCAL_WEBHOOKS: "true"}
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
-                            state_dir=STATE_DIR, base_port=base_port, extra_env=local)
+                            state_dir=STATE_DIR, base_port=base_port, extra_env=local,
+                            replicas=replicas)
         try:
-            processes = asyncio.run(launcher.start())
+            asyncio.run(launcher.start())
+            processes = launcher.everything()
             typer.echo("\nSongji is up. Kafka bootstrap servers: " + bootstrap)
-            for svc in processes.values():
-                typer.echo(f"  {svc.name:<14} {svc.url}  (API docs {svc.url}/docs, "
+            for svc in processes:
+                typer.echo(f"  {svc.label:<16} {svc.url}  (API docs {svc.url}/docs, "
                            f"log {svc.log_file})")
             if (STATE_DIR / "tokens.env").exists():
                 typer.echo(f"Bearer tokens of the local organisations: {STATE_DIR / 'tokens.env'}")
             typer.echo("Press Ctrl-C to stop.")
-            while all(p.process.poll() is None for p in processes.values()):
+            while all(p.process.poll() is None for p in processes):
                 time.sleep(1)
-            dead = [p.name for p in processes.values() if p.process.poll() is not None]
+            dead = [p.label for p in processes if p.process.poll() is not None]
             typer.echo(f"stopped: {', '.join(dead)} exited; see their logs", err=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
