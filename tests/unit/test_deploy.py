@@ -194,3 +194,21 @@ def test_the_operator_rereads_dead_letters_and_writes_only_events_topics() -> No
     operator = _kafka_users()["songji-operator"]
     assert _topics_allowed(operator, {"Read"}) == {dead_letter_topic()}
     assert _topics_allowed(operator, WRITES) == {events_topic(s) for s in SERVICES}
+
+
+def test_every_service_runs_two_copies_and_keeps_one_through_disruptions() -> None:
+    deployments = {doc["metadata"]["name"]: doc for _, doc in manifests()
+                   if doc["kind"] == "Deployment"}
+    budgets = [doc for _, doc in manifests() if doc["kind"] == "PodDisruptionBudget"]
+    for service in SERVICES:
+        deployment = deployments[service]
+        assert deployment["spec"]["replicas"] >= 2, service
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets
+                    if b["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+                    and b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(covering) == 1, service
+        [budget] = covering
+        assert budget["spec"].get("minAvailable", 0) >= 1 \
+            or budget["spec"].get("maxUnavailable") == 1, service
+        assert budget["spec"].get("minAvailable", 0) < deployment["spec"]["replicas"], service
