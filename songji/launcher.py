@@ -144,6 +144,23 @@ class Launcher:
                 env["SONGJI_ENROLMENT_TOKEN"] = tokens["notifications-service"]
         return env
 
+    def restart_copy(self, svc: ServiceProcess) -> ServiceProcess:
+        """Start one copy of a service again (after it was killed), on its port."""
+        if svc.process.poll() is None:
+            svc.process.kill()
+        _wait(svc)
+        again = self._spawn(svc.name, svc.dsn, svc.port, svc.copy)
+        if svc.copy == 1:
+            self.processes[svc.name] = again
+        else:
+            self.copies[svc.name] = [again if c.copy == svc.copy else c
+                                     for c in self.copies[svc.name]]
+        return again
+
+    def copies_of(self, name: str) -> list[ServiceProcess]:
+        """Every copy of the service, the first first."""
+        return [self.processes[name], *self.copies.get(name, [])]
+
     def everything(self) -> list[ServiceProcess]:
         """Every process running, the first copies first."""
         return [*self.processes.values(), *(c for cs in self.copies.values() for c in cs)]
