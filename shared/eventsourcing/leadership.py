@@ -148,7 +148,9 @@ class Leadership:
                                   role=self.role, error=repr(task.exception()))
                     await self._close()  # another copy (or this one, later) takes it up
                     return
-                await self._conn.fetchval("SELECT 1", timeout=self.lease_seconds / 3)
+                # A slow answer is no reason to let go (the session is busy, not idle, so the
+                # server keeps it): only one that takes a whole lease, or fails.
+                await self._conn.fetchval("SELECT 1", timeout=self.lease_seconds)
         finally:
             self.holding = False  # before anything else: ``fence`` refuses from here on
             stopping.cancel()
