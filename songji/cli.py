@@ -123,6 +123,8 @@ def demo(
 def run(
     workers: WorkersOption = 149,
     seed: SeedOption = 2025,
+    replicas: Annotated[int, typer.Option(min=1, max=8, help="Processes of each service, "
+                                                             "as `songji up --replicas`")] = 1,
 ) -> None:
     """What `make run` does: start the embedded PostgreSQL and broker and the five services,
     play the Fukang class end to end, print the totals and the auditor's verdict, stop
@@ -142,7 +144,7 @@ def run(
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
                             state_dir=state_dir, database_prefix=f"songji_run{os.getpid()}",
                             topic_prefix=f"songji-run{os.getpid()}",
-                            extra_env={"SONGJI_TEST_CLOCK": "true"})
+                            extra_env={"SONGJI_TEST_CLOCK": "true"}, replicas=replicas)
         try:
             processes = asyncio.run(launcher.start())
             typer.echo(f"Songji is up ({time.monotonic() - started:.1f}s); service logs in "
