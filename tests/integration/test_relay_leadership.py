@@ -50,8 +50,11 @@ async def holder_process(dsn: str, bootstrap: str, topic: str
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.integration.relay_holder", dsn, bootstrap, topic,
         stdout=asyncio.subprocess.DEVNULL)
+    async def holding() -> list[int]:
+        assert process.returncode is None, f"the holder exited with {process.returncode}"
+        return await lock_holders(dsn)
     try:
-        await eventually(lambda: lock_holders(dsn), seconds=30)
+        await eventually(holding, seconds=90)  # a loaded machine starts Python slowly
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
