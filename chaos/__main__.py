@@ -20,14 +20,19 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--replicas", action="store_true",
+                        help="two copies of each service; kill -9 each relay's holder and a "
+                             "consumer copy of each too, and report the failover times")
     args = parser.parse_args(argv)
+    replicas = 2 if args.replicas else 1
     if args.quick:
         # One of funding's commands killed mid-request (the others lose their answer): each
         # kill keeps funding away while its consumer rejoins the group.
         return Options(workers=args.workers or 12, seed=args.seed, pause=(0.5, 2.0),
                        settle_seconds=90, json_out=args.json, request_kills=1,
-                       outage_seconds=5.0)
-    return Options(workers=args.workers or 149, seed=args.seed, json_out=args.json)
+                       outage_seconds=5.0, replicas=replicas)
+    return Options(workers=args.workers or 149, seed=args.seed, json_out=args.json,
+                   replicas=replicas)
 
 
 def run() -> None:

@@ -47,6 +47,8 @@ KILL, BROKER, REPLAY, MALFORMED = ("kill -9 and restart a service", "restart the
                                    "deliver every event again, cross-stream shuffled",
                                    "malformed message")
 OUTAGE = "take a service's database away, then back"
+RELAY_HOLDER = "kill -9 the copy running a relay, then restart it"
+CONSUMER_COPY = "kill -9 a copy that only consumes, then restart it"
 OUTAGE_REDELIVERED = 100  # events delivered again to the service's consumers during its outage
 
 
@@ -56,8 +58,11 @@ class Plan:
     pauses: list[float]
 
 
-def plan(rng: random.Random, *, pause: tuple[float, float]) -> Plan:
+def plan(rng: random.Random, *, pause: tuple[float, float], replicas: int = 1) -> Plan:
     kills = [(KILL, s) for s in rng.sample(SERVICES, len(SERVICES))]
+    if replicas > 1:  # each relay's holder killed once, and a standby copy of each
+        kills += [(RELAY_HOLDER, s) for s in SERVICES] + [(CONSUMER_COPY, s) for s in SERVICES]
+        rng.shuffle(kills)
     # The broker restarts somewhere among the kills; one replay before it, malformed after.
     at = rng.randrange(1, len(kills))
     steps = [*kills[:at], (BROKER, "broker"), *kills[at:]]
@@ -82,6 +87,7 @@ class Injector:
     malformed: list[malformed.Malformed] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    failovers: list[tuple[str, float]] = field(default_factory=list)  # (service, seconds)
 
     def note(self, text: str) -> None:
         line = f"  +{time.monotonic() - self.started:6.1f}s  {text}"
@@ -100,6 +106,8 @@ class Injector:
                 await self.replay()
             elif fault == OUTAGE:
                 await self.database_outage(target)
+            elif fault in (RELAY_HOLDER, CONSUMER_COPY):
+                await self.kill_copy(target, holder=fault == RELAY_HOLDER)
             else:
                 await self.inject_malformed()
 
@@ -116,6 +124,43 @@ class Injector:
         # out the dead member's session, and the next fault may well come meanwhile.
         launcher.restart(name)
         self.note(f"{name} restarted")
+
+    async def kill_copy(self, name: str, *, holder: bool) -> None:
+        """kill -9 the copy of ``name`` that runs its relay (``holder``), or one that stands
+        by and only consumes; for the holder, the time until another copy says it runs the
+        relay is the failover time. The copy is restarted after a while."""
+        launcher = self.system.launcher
+        async with httpx.AsyncClient(timeout=2) as client:
+            deadline = time.monotonic() + 60
+            while True:  # one copy holds the relay once the copies are up again
+                roles = await _relay_roles(client, launcher.copies_of(name))
+                if roles.count("active") == 1 and None not in roles:
+                    break
+                if time.monotonic() > deadline:
+                    self.note(f"{name}: no copy runs the relay after 60 s ({roles}): skipped")
+                    return
+                await asyncio.sleep(0.2)
+            copies = launcher.copies_of(name)
+            victim = copies[roles.index("active") if holder else roles.index("standby")]
+            others = [c for c in copies if c is not victim]
+            victim.process.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            await asyncio.to_thread(victim.process.wait)
+            self.counts[RELAY_HOLDER if holder else CONSUMER_COPY] += 1
+            took = ""
+            if holder:
+                while "active" not in await _relay_roles(client, others):
+                    if time.monotonic() - killed > 60:
+                        break
+                    await asyncio.sleep(0.05)
+                seconds = time.monotonic() - killed
+                self.failovers.append((name, round(seconds, 2)))
+                took = f"; another copy runs the relay {seconds:.2f}s later"
+        self.note(f"kill -9 {victim.label} (pid {victim.process.pid}, "
+                  f"{'relay holder' if holder else 'consumer only'}){took}")
+        await asyncio.sleep(self.rng.uniform(*self.down))
+        launcher.restart_copy(victim)
+        self.note(f"{victim.label} restarted")
 
     async def database_outage(self, name: str) -> None:
         """The service's database away for ``outage_seconds``: new connections refused, its
@@ -206,6 +251,17 @@ class Injector:
 
     def _event_topics(self) -> list[str]:
         return [events_topic(s, self.system.topic_prefix) for s in SERVICES]
+
+
+async def _relay_roles(client: httpx.AsyncClient, copies: list) -> list[str | None]:
+    """Each copy's relay as its /health says (None: it does not answer)."""
+    roles: list[str | None] = []
+    for svc in copies:
+        try:
+            roles.append((await client.get(f"{svc.url}/health")).json().get("relay"))
+        except (httpx.HTTPError, ValueError):
+            roles.append(None)
+    return roles
 
 
 # -- faults on the commands of the disbursement ----------------------------------------------

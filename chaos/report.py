@@ -5,14 +5,33 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from chaos.faults import BROKER, KILL, KILLED_MID_REQUEST, LOST_ANSWER, MALFORMED, OUTAGE, REPLAY
+from chaos.faults import (
+    BROKER,
+    CONSUMER_COPY,
+    KILL,
+    KILLED_MID_REQUEST,
+    LOST_ANSWER,
+    MALFORMED,
+    OUTAGE,
+    RELAY_HOLDER,
+    REPLAY,
+)
 from chaos.malformed import DeadLetterCheck
 from chaos.snapshot import Snapshot
 from chaos.verdict import Verdict
 
 
 def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCheck,
-          lost_answers: int, taken_as_done: dict[str, int], replayed: int) -> str:
+          lost_answers: int, taken_as_done: dict[str, int], replayed: int,
+          failovers: list[tuple[str, float]] | None = None) -> str:
+    failovers = failovers or []
+    replica_rows: list[tuple[str, str]] = [
+        (f"  {RELAY_HOLDER}", str(counts[RELAY_HOLDER])),
+        (f"  {CONSUMER_COPY}", str(counts[CONSUMER_COPY])),
+        ("  relay failover (kill -9 to another copy running it)",
+         (f"max {max(s for _, s in failovers):.2f}s: " if failovers else "none measured")
+         + ", ".join(f"{n} {s:.2f}s" for n, s in failovers)),
+    ] if counts[RELAY_HOLDER] or counts[CONSUMER_COPY] else []
     rows: list[tuple[str, str]] = [
         ("faults injected", ""),
         (f"  {KILL}", str(counts[KILL])),
@@ -22,6 +41,7 @@ def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCh
         (f"  {OUTAGE}", f"{counts[OUTAGE]} ({counts['outage seconds']}s each; "
                         f"{counts['records delivered again during outages']} records "
                         "delivered again to their consumers meanwhile)"),
+        *replica_rows,
         ("  funding commands: " + LOST_ANSWER, str(counts[LOST_ANSWER])),
         ("  funding commands: " + KILLED_MID_REQUEST, str(counts[KILLED_MID_REQUEST])),
         ("  requests whose answer was lost", f"{lost_answers} (answers replayed from their "
@@ -56,8 +76,10 @@ def table(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCh
 
 
 def as_json(counts: Counter, chaos: Snapshot, verdict: Verdict, dead: DeadLetterCheck,
-            seconds: float, workers: int, seed: int) -> dict[str, Any]:
+            seconds: float, workers: int, seed: int,
+            failovers: list[tuple[str, float]] | None = None) -> dict[str, Any]:
     return {"workers": workers, "seed": seed, "seconds": round(seconds, 1),
+            "relay_failover_seconds": [{"service": n, "seconds": s} for n, s in failovers or ()],
             "faults": dict(counts), "events": chaos.events_total,
             "events_by_service": chaos.events_by_service, "ledger_lines": verdict.ledger_lines,
             "ledger_equal": verdict.ledger_equal,

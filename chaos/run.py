@@ -33,6 +33,7 @@ class Options:
     json_out: Path | None = None
     request_kills: int | None = None  # funding commands killed mid-request; None: half
     outage_seconds: float = 30.0  # how long each service's database is away
+    replicas: int = 1  # copies of each service; above 1, the relays' holders are killed too
 
 
 async def settle(system: RunSystem, worker_ids: dict[int, str], seconds: float,
@@ -87,9 +88,12 @@ async def clean_run(options: Options, scenario: sc.Scenario, pg_url: str,
 async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
                     broker: EmbeddedKafka, root: Path, clean: snapshot.Snapshot,
                     started: float) -> int:
-    system = await start_run("chaos", postgres_url=pg_url, broker=broker, root=root)
+    system = await start_run("chaos", postgres_url=pg_url, broker=broker, root=root,
+                             replicas=options.replicas)
     rng = random.Random(options.seed)
-    injector = faults.Injector(system, broker, rng, faults.plan(rng, pause=options.pause),
+    injector = faults.Injector(system, broker, rng,
+                               faults.plan(rng, pause=options.pause,
+                                           replicas=options.replicas),
                                outage_seconds=options.outage_seconds)
     injector.counts["outage seconds"] = round(options.outage_seconds)
     # A generator of its own, so that the plan above stays what it was for a given seed.
@@ -129,13 +133,13 @@ async def chaos_run(options: Options, scenario: sc.Scenario, pg_url: str,
     judged = verdict.judge(clean, snap, dead)
     print()
     print(report.table(injector.counts, snap, judged, dead, api.lost_answers,
-                       api.taken_as_done, api.replayed))
+                       api.taken_as_done, api.replayed, injector.failovers))
     seconds = time.monotonic() - started
     if options.json_out:
         options.json_out.parent.mkdir(parents=True, exist_ok=True)
         options.json_out.write_text(json.dumps(
             report.as_json(injector.counts, snap, judged, dead, seconds, options.workers,
-                           options.seed), indent=2, ensure_ascii=False))
+                           options.seed, injector.failovers), indent=2, ensure_ascii=False))
     print(f"\n{options.workers} workers, seed {options.seed}: {seconds:.1f}s in all. "
           + ("Nothing lost, nothing duplicated." if judged.ok
              else "FAILED: something was lost or duplicated."))
@@ -146,8 +150,9 @@ async def main(options: Options) -> int:
     started = time.monotonic()
     scenario = sc.build(options.workers, options.seed)
     root = Path(tempfile.mkdtemp(prefix="songji-chaos-"))
-    print(f"Chaos run: {options.workers} workers, seed {options.seed}; state and service logs "
-          f"in {root}")
+    print(f"Chaos run: {options.workers} workers, seed {options.seed}, {options.replicas} "
+          f"cop{'y' if options.replicas == 1 else 'ies'} of each service; state and service "
+          f"logs in {root}")
     with postgres_server() as pg_url, EmbeddedKafka(log_dir=root) as broker:
         print("clean run of the load...", flush=True)
         clean = await clean_run(options, scenario, pg_url, broker, root)

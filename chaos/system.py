@@ -55,12 +55,14 @@ class RunSystem:
 
 
 async def start_run(label: str, *, postgres_url: str, broker: EmbeddedKafka, root: Path,
-                    extra_env: Mapping[str, str] | None = None) -> RunSystem:
+                    extra_env: Mapping[str, str] | None = None, replicas: int = 1
+                    ) -> RunSystem:
     tag = f"{label}{os.getpid()}"
     state_dir = root / label
     launcher = Launcher(postgres_url=postgres_url, kafka_bootstrap=broker.bootstrap_servers,
                         state_dir=state_dir, database_prefix=f"songji_{tag}",
                         topic_prefix=f"songji-{tag}", extra_env={**SERVICE_ENV,
-                                                                  **(extra_env or {})})
+                                                                  **(extra_env or {})},
+                        replicas=replicas)
     await launcher.start(SERVICES)
     return RunSystem(label, launcher, state_dir)

@@ -38,6 +38,9 @@ def up(
     base_port: Annotated[int, typer.Option(help="Port of the first service; the rest follow")]
     = 8001,
     console_port: Annotated[int, typer.Option(help="Port of the department console")] = 8000,
+    replicas: Annotated[int, typer.Option(
+        min=1, max=8, help="Processes of each service, on its one database (one runs its "
+                           "relay; the others' consumers share the partitions)")] = 1,
 ) -> None:
     """Start the embedded PostgreSQL and broker (unless POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS
     point elsewhere) and all five services, each in its own process. Ctrl-C stops everything."""
@@ -52,11 +55,13 @@ def up(
         # loopback) unless the environment says otherwise. Deployments keep the default: off.
         local = {} if LOCAL_WEBHOOKS in os.environ else {LOCAL_WEBHOOKS: "true"}
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
-                            state_dir=STATE_DIR, base_port=base_port, extra_env=local)
+                            state_dir=STATE_DIR, base_port=base_port, extra_env=local,
+                            replicas=replicas)
         console = None
         try:
-            processes = asyncio.run(launcher.start())
-            console = start_console(STATE_DIR, {n: p.url for n, p in processes.items()},
+            primaries = asyncio.run(launcher.start())
+            processes = launcher.everything()
+            console = start_console(STATE_DIR, {n: p.url for n, p in primaries.items()},
                                     console_port)
             console_url = f"http://127.0.0.1:{console_port}"
             wait_console(console, console_url)
@@ -64,15 +69,15 @@ def up(
                        f"{STATE_DIR / 'tokens.env'}, or org id and password from "
                        f"{STATE_DIR / 'console-passwords.env'})")
             typer.echo("Songji is up. Kafka bootstrap servers: " + bootstrap)
-            for svc in processes.values():
-                typer.echo(f"  {svc.name:<14} {svc.url}  (API docs {svc.url}/docs, "
+            for svc in processes:
+                typer.echo(f"  {svc.label:<16} {svc.url}  (API docs {svc.url}/docs, "
                            f"log {svc.log_file})")
             if (STATE_DIR / "tokens.env").exists():
                 typer.echo(f"Bearer tokens of the local organisations: {STATE_DIR / 'tokens.env'}")
             typer.echo("Press Ctrl-C to stop.")
-            while all(p.process.poll() is None for p in processes.values()):
+            while all(p.process.poll() is None for p in processes):
                 time.sleep(1)
-            dead = [p.name for p in processes.values() if p.process.poll() is not None]
+            dead = [p.label for p in processes if p.process.poll() is not None]
             typer.echo(f"stopped: {', '.join(dead)} exited; see their logs", err=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
@@ -130,6 +135,8 @@ def demo(
 def run(
     workers: WorkersOption = 149,
     seed: SeedOption = 2025,
+    replicas: Annotated[int, typer.Option(min=1, max=8, help="Processes of each service, "
+                                                             "as `songji up --replicas`")] = 1,
 ) -> None:
     """What `make run` does: start the embedded PostgreSQL and broker and the five services,
     play the Fukang class end to end, print the totals and the auditor's verdict, stop
@@ -149,7 +156,7 @@ def run(
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
                             state_dir=state_dir, database_prefix=f"songji_run{os.getpid()}",
                             topic_prefix=f"songji-run{os.getpid()}",
-                            extra_env={"SONGJI_TEST_CLOCK": "true"})
+                            extra_env={"SONGJI_TEST_CLOCK": "true"}, replicas=replicas)
         try:
             processes = asyncio.run(launcher.start())
             typer.echo(f"Songji is up ({time.monotonic() - started:.1f}s); service logs in "

@@ -37,6 +37,11 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     log_file: Path
     dsn: str
+    copy: int = 1  # which copy of the service (``--replicas``): 1 is the first
+
+    @property
+    def label(self) -> str:
+        return self.name if self.copy == 1 else f"{self.name}#{self.copy}"
 
     @property
     def url(self) -> str:
@@ -73,8 +78,13 @@ def secrets_env(folder: Path) -> dict[str, str]:
 class Launcher:
     def __init__(self, *, postgres_url: str, kafka_bootstrap: str, state_dir: Path,
                  topic_prefix: str = "songji", base_port: int | None = None,
-                 database_prefix: str = "songji", extra_env: Mapping[str, str] | None = None
-                 ) -> None:
+                 database_prefix: str = "songji", extra_env: Mapping[str, str] | None = None,
+                 replicas: int = 1) -> None:
+        """``replicas``: how many processes of each service, all on its one database (one
+        of them runs its relay, see docs/replicas.md); ``processes`` holds the first of each,
+        ``copies`` the others."""
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
         self.postgres_url = postgres_url
         self.kafka_bootstrap = kafka_bootstrap
         self.state_dir = state_dir
@@ -82,7 +92,9 @@ class Launcher:
         self.base_port = base_port
         self.database_prefix = database_prefix
         self.extra_env = dict(extra_env or {})
+        self.replicas = replicas
         self.processes: dict[str, ServiceProcess] = {}
+        self.copies: dict[str, list[ServiceProcess]] = {}
 
     async def start(self, services: Iterable[str] = SERVICES, *,
                     ready_seconds: float = 90.0) -> dict[str, ServiceProcess]:
@@ -95,11 +107,15 @@ class Launcher:
             # (free_port) could be taken by one, or handed out twice, before the service binds
             # it, and its requests answered by another server.
             services = list(services)
-            base = self.base_port or free_port_block(len(services))
+            base = self.base_port or free_port_block(len(services) * self.replicas)
             for index, name in enumerate(services):
                 dsn = await create_database(self.postgres_url, f"{self.database_prefix}_{name}")
                 port = base + index
                 self.processes[name] = self._spawn(name, dsn, port)
+                # The other copies after the first of every service: base + n * k + index.
+                self.copies[name] = [
+                    self._spawn(name, dsn, base + len(services) * (copy - 1) + index, copy)
+                    for copy in range(2, self.replicas + 1)]
             write_stores_file(self.state_dir, {n: p.dsn for n, p in self.processes.items()},
                               bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix)
             await self.wait_ready(ready_seconds)
@@ -128,7 +144,28 @@ class Launcher:
                 env["SONGJI_ENROLMENT_TOKEN"] = tokens["notifications-service"]
         return env
 
-    def _spawn(self, name: str, dsn: str, port: int) -> ServiceProcess:
+    def restart_copy(self, svc: ServiceProcess) -> ServiceProcess:
+        """Start one copy of a service again (after it was killed), on its port."""
+        if svc.process.poll() is None:
+            svc.process.kill()
+        _wait(svc)
+        again = self._spawn(svc.name, svc.dsn, svc.port, svc.copy)
+        if svc.copy == 1:
+            self.processes[svc.name] = again
+        else:
+            self.copies[svc.name] = [again if c.copy == svc.copy else c
+                                     for c in self.copies[svc.name]]
+        return again
+
+    def copies_of(self, name: str) -> list[ServiceProcess]:
+        """Every copy of the service, the first first."""
+        return [self.processes[name], *self.copies.get(name, [])]
+
+    def everything(self) -> list[ServiceProcess]:
+        """Every process running, the first copies first."""
+        return [*self.processes.values(), *(c for cs in self.copies.values() for c in cs)]
+
+    def _spawn(self, name: str, dsn: str, port: int, copy: int = 1) -> ServiceProcess:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         env = {
@@ -145,18 +182,18 @@ class Launcher:
             "SONGJI_PORT": str(port),
             "SONGJI_LOG_FORMAT": "json",
         }
-        log_file = log_dir / f"{name}.log"
+        log_file = log_dir / (f"{name}.log" if copy == 1 else f"{name}-{copy}.log")
         with open(log_file, "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}"], env=env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
-        log.info("service starting", service=name, port=port, log=str(log_file))
-        return ServiceProcess(name, port, process, log_file, dsn)
+        log.info("service starting", service=name, copy=copy, port=port, log=str(log_file))
+        return ServiceProcess(name, port, process, log_file, dsn, copy)
 
     async def wait_ready(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        pending = dict(self.processes)
+        pending = {svc.label: svc for svc in self.everything()}
         async with httpx.AsyncClient(timeout=2) as client:
             while pending:
                 for name, svc in list(pending.items()):
@@ -174,6 +211,14 @@ class Launcher:
                     await asyncio.sleep(0.2)
 
     def stop(self, names: Iterable[str] | None = None, *, kill: bool = False) -> None:
+        """Stop the first copy of each of ``names``; with no names, every process."""
+        if names is None:
+            for svc in (c for cs in self.copies.values() for c in cs):
+                if svc.process.poll() is None:
+                    svc.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            for svc in (c for cs in self.copies.values() for c in cs):
+                _wait(svc)
+            self.copies = {}
         chosen = list(names) if names is not None else list(self.processes)
         for name in chosen:
             svc = self.processes.get(name)
@@ -181,10 +226,13 @@ class Launcher:
                 svc.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         for name in chosen:
             svc = self.processes.pop(name, None)
-            if svc is None:
-                continue
-            try:
-                svc.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                svc.process.kill()
-                svc.process.wait()
+            if svc is not None:
+                _wait(svc)
+
+
+def _wait(svc: ServiceProcess) -> None:
+    try:
+        svc.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        svc.process.kill()
+        svc.process.wait()

@@ -129,9 +129,15 @@ async def running_service(spec: ServiceSpec, *, database_url: str, bootstrap: st
     app = service_app(spec, database_url=database_url, bootstrap=bootstrap,
                       topic_prefix=topic_prefix, **settings)
     async with app.router.lifespan_context(app):
+        # Its consumers join their groups after it starts answering: the tests expect them.
+        await eventually(lambda: _consuming(app), seconds=60, interval=0.05)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
+
+
+async def _consuming(app: FastAPI) -> bool:
+    return bool(app.state.consuming)
 
 
 async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:

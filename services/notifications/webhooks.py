@@ -236,6 +236,9 @@ RETURNING d.delivery_id, d.claim_token, d.webhook_id, w.url, w.secret_sealed, d.
           d.attempts"""
 
 
+_CLAIM_LOCK = "notifications.webhook-claims"
+
+
 class WebhookDispatcher:
     """Keeps up to ``sender_concurrency`` attempts in flight, each its own task: a new one is
     claimed as soon as one ends, so a receiver that takes its whole deadline delays only the
@@ -269,7 +272,12 @@ class WebhookDispatcher:
             return 0
         now = self.clock()
         stale = now - timedelta(seconds=self.settings.claim_timeout_seconds)
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One claim at a time among the service's copies: each counts the claims the
+            # others made (committed before it got the lock), so a receiver never gets more
+            # than its share in flight, however many copies deliver.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                               _CLAIM_LOCK)
             rows = await conn.fetch(_CLAIM, now, stale, free,
                                     self.settings.webhook_concurrency_per_receiver)
         for row in rows:

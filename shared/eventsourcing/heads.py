@@ -139,6 +139,10 @@ class HeadSealer:
     def stop(self) -> None:
         self._stopping.set()
 
+    def resume(self) -> None:
+        """Undo ``stop`` before running again (a copy of the service that leads again)."""
+        self._stopping.clear()
+
     async def seal_if_moved(self) -> SealedHead | None:
         """Publish a seal of the current head unless it was sealed already; the seal, or
         None when there was nothing new (or it could not be published: logged)."""

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ from shared import tracing
 from shared.eventsourcing import quarantine
 from shared.eventsourcing.authenticity import sign_batch
 from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
+from shared.eventsourcing.leadership import LeadershipLost
 from shared.eventsourcing.signing import SigningKey
 from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent, partition_key
 from shared.eventsourcing.topics import ensure_topics
@@ -88,8 +89,12 @@ class Relay:
         probe_interval: float = 5.0,
         client_options: Mapping[str, Any] | None = None,
         max_message_bytes: int = 1_048_576,
+        fence: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
-        """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``)."""
+        """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``).
+        ``fence``: with several copies of the service, ``Leadership.fence``, run in the
+        transaction that writes the checkpoint: a relay that lost the leadership (hung, then
+        back) writes nothing, so the checkpoint only ever moves under the current holder."""
         self.store = store
         self.service = service
         self.signer = signer
@@ -101,6 +106,7 @@ class Relay:
         self.probe_interval = probe_interval
         self.client_options = dict(client_options or {})
         self.max_message_bytes = max_message_bytes
+        self.fence = fence
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -131,7 +137,8 @@ class Relay:
                 # InternalClientError: asyncpg's protocol state broken by a connection
                 # closing under a call (seen while a service stops): reconnect, like a loss
                 except (TimeoutError, KafkaError, OSError, asyncpg.PostgresError,
-                        asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+                        asyncpg.InterfaceError, asyncpg.InternalClientError,
+                        LeadershipLost) as exc:
                     if self.failures_in_a_row == 0:
                         failing_since = time.monotonic()
                     self.failures_in_a_row += 1
@@ -150,6 +157,10 @@ class Relay:
         """Ask the loop to finish its current cycle and return."""
         self._stopping.set()
         self._wake.set()
+
+    def resume(self) -> None:
+        """Undo ``stop`` before running again (a copy of the service that leads again)."""
+        self._stopping.clear()
 
     async def close(self) -> None:
         await self._disconnect_producer()
@@ -323,6 +334,8 @@ class Relay:
         """Write the checkpoint and quarantine what the broker refused, in one transaction:
         the checkpoint never passes an event that is neither on the topic nor recorded."""
         async with self.store.pool.acquire() as conn, conn.transaction():
+            if self.fence is not None:
+                await self.fence(conn)
             for event, refusal in refused or ():
                 await self._quarantine(conn, event, refusal)
             await conn.execute(

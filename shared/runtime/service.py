@@ -34,6 +34,7 @@ from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.heads import HeadSealer
 from shared.eventsourcing.inbox import Apply, ConsumerStopped, Inbox, Origin
+from shared.eventsourcing.leadership import Leadership
 from shared.eventsourcing.migrations import (
     KIT_MIGRATIONS,
     apply_migrations,
@@ -124,6 +125,8 @@ class ServiceContext(Generic[SettingsT]):
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # Each consumer's FastStream subscriber, by inbox name (its client tells its lag).
     kafka_consumers: dict[str, Any] = field(default_factory=dict)
+    # Which copy of the service runs its relay and head sealer (None: built by hand, alone).
+    leadership: Leadership | None = None
 
 
 async def context(request: Request) -> ServiceContext:
@@ -173,53 +176,91 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         read_topics = sorted({events_topic(s, prefix) for sub in spec.subscriptions
                               for s in sub.services})
         access = settings.kafka_access()
-        await ensure_topics(settings.kafka_bootstrap_servers,
-                            [own_topic, heads_topic(spec.name, prefix), dead_letter_topic(prefix),
-                             *read_topics],
-                            settings.topic_partitions, client_options=access.client_options())
         broker = KafkaBroker(settings.kafka_bootstrap_servers,
                              security=access.faststream_security(),
                              logger=logging.getLogger("songji.faststream"),
                              client_id=f"songji-{spec.name}")
+        # Of several copies of the service on this database, the holder of this role runs the
+        # relay and the head sealer; the others stand by (shared.eventsourcing.leadership).
+        leadership = Leadership(settings.database_url, f"{spec.name}.relay",
+                                lease_seconds=settings.leader_lease_seconds,
+                                retry_seconds=settings.leader_retry_seconds)
         relay = Relay(store, service=spec.name, signer=signer,
                       bootstrap_servers=settings.kafka_bootstrap_servers, topic=own_topic,
                       partitions=settings.topic_partitions,
                       poll_interval=settings.relay_poll_interval,
                       probe_interval=settings.relay_probe_interval,
                       client_options=access.client_options(),
-                      max_message_bytes=settings.relay_max_message_bytes)
+                      max_message_bytes=settings.relay_max_message_bytes,
+                      fence=leadership.fence)
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys,
                              commands=spec.commands, project=spec.projection,
                              retry_policy=RetryPolicy(settings.command_attempts,
                                                       settings.command_backoff_seconds,
                                                       settings.command_backoff_cap_seconds),
-                             metrics=app.state.metrics)
+                             metrics=app.state.metrics, leadership=leadership)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
-        await broker.start()
-        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
-        tasks += [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
-                  for job in spec.background]
+        app.state.consuming = False
+        app.state.ctx = ctx
+        app.state.migrations = files
+
+        async def start_consuming() -> None:
+            """Join the consumer groups in the background: the group may take seconds to
+            rebalance (longer after a copy was killed), and meanwhile the service answers
+            HTTP (``/health`` alive, ``/ready`` false until this is done). A broker away is
+            waited for."""
+            while True:
+                try:
+                    await ensure_topics(settings.kafka_bootstrap_servers,
+                                        [own_topic, heads_topic(spec.name, prefix),
+                                         dead_letter_topic(prefix), *read_topics],
+                                        settings.topic_partitions,
+                                        client_options=access.client_options())
+                    await broker.start()
+                except Exception as exc:  # the broker away or refusing: try again
+                    log.warning("consumers not started, retrying", error=repr(exc))
+                    with contextlib.suppress(Exception):
+                        await broker.stop()
+                    await asyncio.sleep(settings.relay_poll_interval)
+                    continue
+                app.state.consuming = True
+                log.info("consuming", reads=read_topics)
+                return
+
+        starting = asyncio.create_task(start_consuming(), name=f"{spec.name}-consumers")
         # Seals the store's head now and then, and as the service stops (see heads.py).
         sealer = HeadSealer(pool, service=spec.name, key=signer,
                             bootstrap_servers=settings.kafka_bootstrap_servers,
                             topic=heads_topic(spec.name, prefix),
                             interval=settings.head_seal_interval,
                             client_options=access.client_options())
-        sealing = asyncio.create_task(sealer.run(), name=f"{spec.name}-head-sealer")
-        app.state.ctx = ctx
-        app.state.migrations = files
+
+        async def lead() -> None:
+            relay.resume()
+            sealer.resume()
+            if leadership.stopping:  # stopping already: one cycle, the last seal, and out
+                relay.stop()
+                sealer.stop()
+            await asyncio.gather(relay.run(), sealer.run())
+
+        leading = asyncio.create_task(leadership.run(lead), name=f"{spec.name}-leadership")
+        # The service's own background jobs run in every copy: each is safe so (its claims
+        # are taken with FOR UPDATE SKIP LOCKED, or its work done under a lock).
+        tasks = [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
+                 for job in spec.background]
         log.info("service started", topic=own_topic, reads=read_topics)
         try:
             yield
         finally:
+            # The holder finishes the relay's cycle and seals the head as it leaves it (its
+            # last seal), then lets the lock go: a standby takes over at once.
+            leadership.stop()
             relay.stop()
+            sealer.stop()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
-            sealer.stop()  # its last seal: the head as the service leaves it
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(sealing), timeout=10)
-            tasks.append(sealing)
+                await asyncio.wait_for(asyncio.shield(leading), timeout=20)
+            tasks += [leading, starting]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -248,11 +289,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     tracing.instrument_app(app)
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def health(request: Request) -> dict[str, str]:
+        # Answered from the start (before the consumers joined their groups); says whether
+        # this copy runs the relay ("active") or stands by for it.
+        ctx: ServiceContext | None = getattr(request.app.state, "ctx", None)
+        leading = ctx is not None and ctx.leadership is not None and ctx.leadership.holding
+        return {"status": "ok", "service": spec.name,
+                "relay": "active" if leading else "standby"}
 
     @app.get("/ready", tags=["operations"],
-             summary="Database and broker reachable, migrations done")
+             summary="Database and broker reachable, migrations done, consumers running")
     async def ready(request: Request) -> JSONResponse:
         checks = await _readiness(request.app)
         ok = all(checks.values())
@@ -268,8 +314,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 async def _readiness(app: FastAPI) -> dict[str, bool]:
     ctx: ServiceContext | None = getattr(app.state, "ctx", None)
     if ctx is None:
-        return {"database": False, "migrations": False, "broker": False}
-    checks = {"database": False, "migrations": False, "broker": False}
+        return {"database": False, "migrations": False, "broker": False, "consuming": False}
+    checks = {"database": False, "migrations": False, "broker": False,
+              "consuming": bool(getattr(app.state, "consuming", False))}
     with contextlib.suppress(Exception):
         async with ctx.pool.acquire(timeout=2) as conn:
             checks["database"] = await conn.fetchval("SELECT true")
@@ -301,6 +348,7 @@ def _subscribe(ctx: ServiceContext, sub: Subscription) -> Inbox:
         group_id=f"{settings.topic_prefix}.{ctx.name}.{sub.name}",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        **settings.consumer_group_options(),
         # The offset is committed (aiokafka's commit of what getone returned: this record and
         # those before it) only after the handler returned. A handler that raises, or an inbox
         # stopped while it waits for the database, leaves the record uncommitted and seeks

@@ -37,7 +37,8 @@ async def test_post_worker_reaches_notifications_through_the_broker(
         async with httpx.AsyncClient(timeout=5) as client:
             for svc in services.values():
                 ready = (await client.get(f"{svc.url}/ready")).json()
-                assert ready["checks"] == {"database": True, "migrations": True, "broker": True}
+                assert ready["checks"] == {"database": True, "migrations": True, "broker": True,
+                                           "consuming": True}
             enrolment, notifications = services["enrolment"].url, services["notifications"].url
             started = time.monotonic()
             body = {**registration(77), "name": "李四", "mobile": "13912345678"}
@@ -117,7 +118,8 @@ def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
             assert f"http://127.0.0.1:{base_port + offset}" in text
             assert name in text
             health = httpx.get(f"http://127.0.0.1:{base_port + offset}/health", timeout=5)
-            assert health.json() == {"status": "ok", "service": name}
+            # one copy of each: it runs its relay
+            assert health.json() == {"status": "ok", "service": name, "relay": "active"}
         tokens = dev_tokens(tmp_path)
         assert set(tokens) >= {"hr-bureau", "station-fukang", "auditor"}
         assert tokens["station-fukang"] not in (tmp_path / "organisations.json").read_text()

@@ -609,3 +609,21 @@ def test_a_changed_dependency_makes_the_lock_stale(tmp_path: Path) -> None:
     # A change elsewhere (a tool's settings) leaves the lock valid.
     changed.write_text(text + "\n[tool.example]\nanswer = 42\n")
     assert lock_module.digest(changed) == lock_module.digest()
+
+
+def test_every_service_runs_two_copies_and_keeps_one_through_disruptions() -> None:
+    deployments = {doc["metadata"]["name"]: doc for _, doc in manifests()
+                   if doc["kind"] == "Deployment"}
+    budgets = [doc for _, doc in manifests() if doc["kind"] == "PodDisruptionBudget"]
+    for service in SERVICES:
+        deployment = deployments[service]
+        assert deployment["spec"]["replicas"] >= 2, service
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets
+                    if b["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+                    and b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(covering) == 1, service
+        [budget] = covering
+        assert budget["spec"].get("minAvailable", 0) >= 1 \
+            or budget["spec"].get("maxUnavailable") == 1, service
+        assert budget["spec"].get("minAvailable", 0) < deployment["spec"]["replicas"], service
