@@ -15,6 +15,8 @@ from services.employment import projections, statistics
 from services.employment.commands import ReferralCreated
 from services.employment.domain.matching import Match, rank_vacancies, rank_workers
 from services.employment.domain.vacancy import (
+    EARLIEST_START,
+    LATEST_START,
     CloseVacancy,
     PostVacancy,
     RecordEmployerAnswer,
@@ -49,7 +51,8 @@ class Referral(BaseModel):
 class EmployerAnswer(BaseModel):
     outcome: Literal["hired", "declined"]
     monthly_wage_fen: int | None = Field(None, ge=0, le=MAX_MONTHLY_WAGE_FEN)
-    starts_on: date | None = None
+    starts_on: date | None = Field(None, ge=EARLIEST_START, le=LATEST_START,
+                                   description="The first day of work")
     reason: Text | None = Field(None, min_length=1)
 
     @model_validator(mode="after")

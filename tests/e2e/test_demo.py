@@ -41,6 +41,7 @@ def expected() -> dict:
     living_due, living_lines, passed_total = 0, 0, 0
     attended_workers = []
     training_due = 0
+    certified_workers: list = []
     for key, sessions, minutes_each, level, rate in (
             ("electrician", ELECTRICIAN_SESSIONS, ELECTRICIAN_MINUTES, 4,
              ELECTRICIAN_L4_UPLIFTED_FEN),
@@ -56,6 +57,7 @@ def expected() -> dict:
             for name, group in (("trainees", trainees), ("met", met), ("passed", passed)):
                 course[name] += len(group)
             training_due += rate * len(passed)
+            certified_workers += passed
             passed_total += len(passed)
             for w in trainees:
                 days = len({plan.sessions[i].day for i, m in enumerate(w.minutes) if m > 0})
@@ -79,6 +81,14 @@ def expected() -> dict:
     allocated = (electricians * (ELECTRICIAN_L4_UPLIFTED_FEN + 11 * LIVING_FEN_PER_DAY)
                  + (WORKERS - electricians) * (CROP_L5_UPLIFTED_FEN + 4 * LIVING_FEN_PER_DAY))
     out.update(allocated=allocated, failed_fen=attended_workers[1])
+    # after the certificate: one in five certified workers (index 4, 9, ...) does not consent
+    # to a referral, employers decline one referred in seven (index 3, 10, ...), one placed
+    # worker in six (index 5, 11, ...) has left by the 3-month follow-up
+    referred = [w for w in certified_workers if w.index % 5 != 4]
+    placed = [w for w in referred if w.index % 7 != 3]
+    still = [w for w in placed if w.index % 6 != 5]
+    out.update(funnel=(WORKERS, len(certified_workers), len(referred), len(placed),
+                       len(still)))
     out.update(training_due=training_due, training_lines=passed_total,
                living_due=living_due, living_lines=living_lines,
                living_paid=living_due - attended_workers[0] - attended_workers[1],
@@ -156,7 +166,15 @@ def test_make_run_shortened(tmp_path: Path) -> None:
         "subsidy_paid": want["paid_workers"],
     }.items() if v}, output
 
+    funnel = re.search(r"trained (\d+) -> certified (\d+) -> referred (\d+) -> placed (\d+) "
+                       r"-> still employed at 3 months (\d+)", output)
+    assert funnel, output
+    assert tuple(map(int, funnel.groups())) == want["funnel"]
+    assert re.search(r"electrician: \d+ placed of \d+ referred .* after 6,500.00 yuan a month",
+                     output), output
+
     assert re.search(r"replay of the funding ledger: .* -- MATCHES", output), output
-    for service in ("enrolment", "training", "assessment", "funding", "notifications"):
+    for service in ("enrolment", "training", "assessment", "funding", "notifications",
+                    "employment"):
         assert re.search(rf"hash chain {service} +\d+ events  ok", output), service
     assert "Demo succeeded." in output

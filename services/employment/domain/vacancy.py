@@ -42,6 +42,10 @@ MAX_REFERRALS_PER_VACANCY = 2000
 """Referrals one vacancy holds (declined ones included): bounds its stream, which every
 referral, answer and follow-up of the vacancy reads."""
 
+# A placement's first day, within the dates its follow-ups (up to 6 months on) can be on.
+EARLIEST_START = date(2000, 1, 1)
+LATEST_START = date(2100, 12, 31)
+
 Wage = Field(ge=0, le=MAX_MONTHLY_WAGE_FEN, description="Monthly wage in fen (分)")
 
 
@@ -86,7 +90,7 @@ class RecordEmployerAnswer(_Command):
     referral_id: Id
     outcome: Literal["hired", "declined"]
     monthly_wage_fen: int | None = Field(None, ge=0, le=MAX_MONTHLY_WAGE_FEN)
-    starts_on: date | None = None
+    starts_on: date | None = Field(None, ge=EARLIEST_START, le=LATEST_START)
     reason: Text | None = Field(None, min_length=1)
 
     @model_validator(mode="after")

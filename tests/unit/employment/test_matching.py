@@ -138,3 +138,26 @@ def test_a_workers_vacancies_score_as_the_vacancies_matches_do(
             assert [m for m in rank_workers(opening, [worker])] == [match]
         if worker.placed:
             assert ranked == []
+
+
+def test_the_readmes_worked_examples() -> None:
+    """services/employment/README.md, 'Worked examples', as the function scores them."""
+    workers = [
+        Candidate("A", {"electrician": 4}, "新疆", "阜康市", frozenset({"night"})),
+        Candidate("B", {"electrician": 3}, "新疆", "乌鲁木齐市", frozenset({"full_time"})),
+        Candidate("C", {"electrician": 1}, "上海", "普陀区", frozenset({"night"})),
+        Candidate("D", {"electrician": 5}, "新疆", "阜康市", frozenset({"night"})),
+        Candidate("E", {"welder": 2}, "新疆", "阜康市", frozenset({"night"})),
+        Candidate("F", {"electrician": 4}, "新疆", "阜康市", frozenset({"night"}), placed=True),
+    ]
+
+    def ranked(shift: str) -> list[tuple[str, int]]:
+        opening = Opening("v", "electrician", 4, "新疆", "阜康市", shift)
+        return [(m.worker_id, m.score) for m in rank_workers(opening, workers)]
+
+    night = Opening("v", "electrician", 4, "新疆", "阜康市", "night")
+    assert [c.points for c in score(night, workers[1]).criteria] == [35, 20, 0]
+    assert [c.points for c in score(night, workers[2]).criteria] == [40, 0, 20]
+    assert ranked("night") == [("A", 90), ("C", 60), ("B", 55)]
+    assert ranked("flexible") == [("A", 90), ("B", 75), ("C", 60)]
+    assert ranked("day") == [("B", 75), ("A", 70), ("C", 40)]
