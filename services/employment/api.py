@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from services.employment import projections, statistics
-from services.employment.commands import ReferralCreated
+from services.employment.commands import GuidanceRequested, ReferralCreated
+from services.employment.domain.guidance import GiveBusinessGuidance, RequestBusinessGuidance
 from services.employment.domain.matching import Match, rank_vacancies, rank_workers
 from services.employment.domain.vacancy import (
     EARLIEST_START,
@@ -26,9 +27,15 @@ from services.employment.domain.vacancy import (
 from services.employment.settings import EmploymentContext
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Action, Target, require, require_role
-from shared.contracts.bounds import Id, Text
+from shared.contracts.bounds import Id, Name, Text
 from shared.contracts.common import WorkSite
-from shared.contracts.employment import MAX_MONTHLY_WAGE_FEN, ConsentMethod, FollowUpMonth
+from shared.contracts.employment import (
+    MAX_MONTHLY_WAGE_FEN,
+    BusinessKind,
+    ConsentMethod,
+    FollowUpMonth,
+    GuidanceNeed,
+)
 from shared.runtime.commands import execute
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
@@ -225,3 +232,53 @@ async def get_outcomes(ctx: EmploymentContext, org: Acting, page: Page, request:
     async with ctx.pool.acquire() as conn:
         groups = await statistics.outcomes(conn, by, ctx.settings.smallest_group)
     return one_page(groups, lambda g: (g["group"],), page, request, response)
+
+
+# -- 返乡创业: guidance to start a business back home -------------------------------------------
+
+class GuidanceRequest(BaseModel):
+    business_kind: BusinessKind
+    needs: list[GuidanceNeed] = Field(min_length=1, max_length=6)
+    hometown_county: Name | None = Field(None, description="Where the business would be")
+
+
+class GuidanceAnswer(BaseModel):
+    referred_to: Name = Field(description="Who takes the request on (an organisation)")
+
+
+@router.post("/workers/{worker_id}/business-guidance-requests", status_code=201,
+             tags=["返乡创业"], response_model=GuidanceRequested, responses=REFUSALS,
+             summary="Record a worker's request for guidance to start a business back home "
+                     "(the station of their work site); it goes on the HR bureau's list")
+async def post_guidance_request(worker_id: PathId, body: GuidanceRequest, request: Request,
+                                ctx: EmploymentContext, org: Acting,
+                                once: Idempotent) -> Response:
+    command = RequestBusinessGuidance(worker_id=worker_id, **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/workers/{worker_id}/business-guidance-requests/{request_id}/answer",
+             status_code=204, tags=["返乡创业"], responses=REFUSALS,
+             summary="Answer a request: who takes it on (HR bureau)")
+async def post_guidance_answer(worker_id: PathId, request_id: PathId, body: GuidanceAnswer,
+                               request: Request, ctx: EmploymentContext, org: Acting,
+                               once: Idempotent) -> Response:
+    command = GiveBusinessGuidance(worker_id=worker_id, request_id=request_id,
+                                   referred_to=body.referred_to)
+    return await execute(ctx, command, request, org, once)
+
+
+@router.get("/business-guidance-requests", tags=["返乡创业"], responses=REFUSALS,
+            summary="The HR bureau's list of requests for business guidance, oldest first "
+                    "(paged); only those not answered yet unless open=false")
+async def get_guidance_requests(ctx: EmploymentContext, org: Acting, page: Page,
+                                request: Request, response: Response,
+                                open_only: Annotated[bool, Query(alias="open")] = True
+                                ) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_BUSINESS_GUIDANCE, Target())
+    after = page.after_as(date.fromisoformat, str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.guidance_requests(conn, open_only, after,
+                                                  page.fetch_size())
+    return answer_page(rows, lambda r: (iso(r["requested_on"]), r["request_id"]), page,
+                       request, response)

@@ -11,6 +11,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.employment import projections
+from services.employment.domain.guidance import (
+    GUIDANCE,
+    ForAnswer,
+    ForRequest,
+    GiveBusinessGuidance,
+    Guidance,
+    RequestBusinessGuidance,
+)
 from services.employment.domain.vacancy import (
     VACANCY,
     CloseVacancy,
@@ -26,7 +34,7 @@ from services.employment.domain.vacancy import (
 from services.employment.settings import EmploymentSettings
 from shared.auth.policy import Action, Target
 from shared.contracts import Event
-from shared.contracts.employment import WorkerReferred
+from shared.contracts.employment import BusinessGuidanceRequested, WorkerReferred
 from shared.runtime.commands import Call, CommandSpec
 from shared.runtime.errors import NotFound
 
@@ -98,10 +106,49 @@ RECORD_FOLLOW_UP: CommandSpec[RecordFollowUp, Vacancy, Today] = CommandSpec(
     decider=VACANCY, aggregate_id=lambda command, _: command.vacancy_id,
     action=Action.RECORD_FOLLOW_UP, given=_today_only, scope=_at_its_site)
 
+# -- 返乡创业: guidance to start a business back home --------------------------------------------
+
+class GuidanceRequested(BaseModel):
+    request_id: str
+
+
+async def _for_guidance_request(call: Call[RequestBusinessGuidance]) -> ForRequest:
+    worker_id = call.command.worker_id
+    if not await projections.knows_worker(call.conn, worker_id):
+        raise NotFound("worker_unknown", "Employment knows no worker with this id.",
+                       worker_id=worker_id)
+    return ForRequest(today=_today(call), request_id=call.new_id(),
+                      site=await projections.worker_site(call.conn, worker_id))
+
+
+def _guidance_requested(_: Call[RequestBusinessGuidance], __: ForRequest,
+                        events: Sequence[Event]) -> GuidanceRequested:
+    [requested] = [e for e in events if isinstance(e, BusinessGuidanceRequested)]
+    return GuidanceRequested(request_id=requested.request_id)
+
+
+REQUEST_BUSINESS_GUIDANCE: CommandSpec[RequestBusinessGuidance, Guidance, ForRequest] = \
+    CommandSpec(
+    decider=GUIDANCE, aggregate_id=lambda command, _: command.worker_id,
+    action=Action.REQUEST_BUSINESS_GUIDANCE, given=_for_guidance_request,
+    scope=lambda _, __, given: Target(site=given.site),
+    answer=_guidance_requested, status_code=201)
+
+
+async def _for_guidance_answer(call: Call[GiveBusinessGuidance]) -> ForAnswer:
+    return ForAnswer(today=_today(call))
+
+
+GIVE_BUSINESS_GUIDANCE: CommandSpec[GiveBusinessGuidance, Guidance, ForAnswer] = CommandSpec(
+    decider=GUIDANCE, aggregate_id=lambda command, _: command.worker_id,
+    action=Action.GIVE_BUSINESS_GUIDANCE, given=_for_guidance_answer)
+
 COMMANDS: dict[type, CommandSpec[Any, Any, Any]] = {
     PostVacancy: POST_VACANCY,
     CloseVacancy: CLOSE_VACANCY,
     ReferWorker: REFER_WORKER,
     RecordEmployerAnswer: RECORD_EMPLOYER_ANSWER,
     RecordFollowUp: RECORD_FOLLOW_UP,
+    RequestBusinessGuidance: REQUEST_BUSINESS_GUIDANCE,
+    GiveBusinessGuidance: GIVE_BUSINESS_GUIDANCE,
 }

@@ -17,6 +17,8 @@ from shared.contracts import Envelope, Event
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
 from shared.contracts.common import WorkSite
 from shared.contracts.employment import (
+    BusinessGuidanceGiven,
+    BusinessGuidanceRequested,
     FollowUpRecorded,
     ReferralDeclined,
     VacancyClosed,
@@ -61,6 +63,18 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                 await _placed(conn, event)
             case FollowUpRecorded():
                 await _followed_up(conn, event)
+            case BusinessGuidanceRequested():
+                await conn.execute(
+                    """INSERT INTO guidance_requests (request_id, worker_id, business_kind,
+                           needs, hometown_county, requested_on)
+                       VALUES ($1, $2, $3, $4, $5, $6)""",
+                    event.request_id, event.worker_id, event.business_kind, list(event.needs),
+                    event.hometown_county, event.requested_on)
+            case BusinessGuidanceGiven():
+                await conn.execute(
+                    "UPDATE guidance_requests SET referred_to = $2, given_on = $3 "
+                    "WHERE request_id = $1", event.request_id, event.referred_to,
+                    event.given_on)
 
 
 async def _placed(conn: asyncpg.Connection, event: WorkerPlaced) -> None:
@@ -190,6 +204,30 @@ async def candidate(conn: asyncpg.Connection, worker_id: str) -> Candidate | Non
         return None
     return Candidate(worker_id=worker_id, province=known["province"], city=known["city"],
                      availability=frozenset(known["availability"]))
+
+
+async def knows_worker(conn: asyncpg.Connection, worker_id: str) -> bool:
+    """Whether employment has heard of the worker's registration."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM worker_facts WHERE worker_id = $1 AND gender IS NOT NULL)",
+        worker_id))
+
+
+async def guidance_requests(conn: asyncpg.Connection, open_only: bool, after: tuple[Any, ...],
+                            limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` requests (only those not answered yet when ``open_only``), in
+    (requested_on, request_id) order after the key ``after``."""
+    where = ["(NOT $1 OR given_on IS NULL)"]
+    args: list[Any] = [open_only]
+    if after[0] is not None:
+        where.append("(requested_on, request_id) > ($2::date, $3)")
+        args += list(after)
+    args.append(limit)
+    rows = await conn.fetch(
+        f"""SELECT request_id, worker_id, business_kind, needs, hometown_county, requested_on,
+                   referred_to, given_on FROM guidance_requests WHERE {' AND '.join(where)}
+            ORDER BY requested_on, request_id LIMIT ${len(args)}""", *args)
+    return [dict(r) for r in rows]
 
 
 async def worker_site(conn: asyncpg.Connection, worker_id: str) -> WorkSite | None:

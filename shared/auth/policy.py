@@ -106,6 +106,9 @@ class Action(StrEnum):
     RECORD_EMPLOYER_ANSWER = "record_employer_answer"
     RECORD_FOLLOW_UP = "record_follow_up"
     VIEW_FOLLOW_UPS = "view_follow_ups"  # the follow-ups due: a station's task list
+    REQUEST_BUSINESS_GUIDANCE = "request_business_guidance"  # 返乡创业, for a worker
+    GIVE_BUSINESS_GUIDANCE = "give_business_guidance"
+    VIEW_BUSINESS_GUIDANCE = "view_business_guidance"  # the HR bureau's list of requests
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -192,6 +195,11 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.RECORD_EMPLOYER_ANSWER: _STATION,
     Action.RECORD_FOLLOW_UP: _STATION,
     Action.VIEW_FOLLOW_UPS: _p(("hr_bureau",), "liaison_station", "site"),
+    # A station records a worker's request to start a business back home (返乡创业); the
+    # HR bureau keeps the list and answers.
+    Action.REQUEST_BUSINESS_GUIDANCE: _STATION,
+    Action.GIVE_BUSINESS_GUIDANCE: _HR,
+    Action.VIEW_BUSINESS_GUIDANCE: _HR,
 }
 
 

@@ -77,6 +77,8 @@ class WorkerReferred(Event):
     referral_id: Id
     vacancy_id: Id
     worker_id: Id
+    employer: ShortText = Field(description="The vacancy's employer (an organisation)")
+    site: WorkSite = Field(description="Where the vacancy is")
     occupation_code: OccupationCode
     level: SkillLevel = Field(description="The worker's certified level in the occupation")
     consent_method: ConsentMethod
@@ -102,6 +104,7 @@ class WorkerPlaced(Event):
     referral_id: Id
     vacancy_id: Id
     worker_id: Id
+    employer: ShortText = Field(description="The employer (an organisation)")
     occupation_code: OccupationCode
     level: SkillLevel
     site: WorkSite
@@ -125,3 +128,37 @@ class FollowUpRecorded(Event):
     monthly_wage_fen: int | None = Field(None, ge=0, le=MAX_MONTHLY_WAGE_FEN,
                                          description="Monthly wage in fen, when still employed")
     recorded_on: date
+
+
+BusinessKind = Literal["farming", "livestock", "processing", "retail", "catering",
+                       "services", "ecommerce", "other"]
+GuidanceNeed = Literal["loan", "premises", "business_training", "registration", "market",
+                       "policy"]
+
+
+@contract("employment")
+class BusinessGuidanceRequested(Event):
+    """A worker asked for guidance to start a business back home (返乡创业).
+
+    Recorded by a liaison station and routed to the HR bureau's list.
+    """
+
+    request_id: Id
+    worker_id: Id
+    business_kind: BusinessKind
+    needs: list[GuidanceNeed] = Field(min_length=1, max_length=6)
+    hometown_county: ShortText | None = Field(None, description="Where the business would be")
+    requested_on: date
+
+
+@contract("employment")
+class BusinessGuidanceGiven(Event):
+    """The HR bureau gave a worker's request for business guidance its answer.
+
+    Who takes it on (a county's entrepreneurship guidance centre, say), never a person's name.
+    """
+
+    request_id: Id
+    worker_id: Id
+    referred_to: ShortText
+    given_on: date

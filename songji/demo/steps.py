@@ -525,6 +525,9 @@ async def disburse(api: Departments, run: Run, progress: Progress) -> None:
 # -- 10. notifications -----------------------------------------------------------------------
 
 UNSETTLED = {"pending", "claimed", "awaiting_gender"}
+# Sent on the day a placement's follow-up falls due (the real day: the test clock moves
+# employment's 'today', not the sender's): they wait, pending, long after the demo ends.
+DEFERRED = {"follow_up_reminder", "station_follow_up_due"}
 
 
 async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
@@ -542,7 +545,8 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
         told = sum(r["count"] for r in summary
                    if r["kind"] == "subsidy_paid" and r["state"] not in UNSETTLED)
         made = sum(r["count"] for r in summary)
-        waiting = sum(r["count"] for r in summary if r["state"] in UNSETTLED)
+        waiting = sum(r["count"] for r in summary
+                      if r["state"] in UNSETTLED and r["kind"] not in DEFERRED)
         if seen is not None and (made, made - waiting) > seen:
             deadline = time.monotonic() + api.wait_seconds
         seen = made, made - waiting
@@ -646,6 +650,15 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
 
     for month in (1, 3):  # a placement's 1-month follow-up before its 3-month one
         await each(REFERRALS_AT_ONCE, [d for d in due if d["month"] == month], follow_up)
+    referred = sum(1 for o, ids in run.certified_workers.items() for w in ids
+                   if sc.consents_to_referral(by_id[w]))
+    # Each follow-up recorded cancels its own reminder and task, and a worker who left the
+    # later ones: once notifications has read them all, what is left pending is what is due.
+    left = sum(1 for _, worker_id, _ in placed.values()
+               if not sc.still_employed_at_3_months(by_id[worker_id]))
+    await _told(api, {"referral_made": referred, "union_newly_placed": len(placed)},
+                cancelled={"follow_up_reminder": len(due) + left,
+                           "station_follow_up_due": len(due) + left})
     progress.done(f"{len(run.vacancies)} vacancies, {len(placed)} placed, "
                   f"{len(due)} follow-ups recorded")
 
@@ -662,4 +675,27 @@ async def _matched(api: Departments, vacancy_id: str, workers: set[str]) -> None
             return
         if time.monotonic() > deadline:
             raise DemoError(f"{vacancy_id}: {len(missing)} certified workers never matched")
+        await asyncio.sleep(0.5)
+
+
+async def _told(api: Departments, at_least: dict[str, int], *,
+                cancelled: dict[str, int]) -> None:
+    """Until notifications has made at least so many notices of these kinds, settled every
+    one of employment's that is not deferred (the women's federation's lists included), and
+    cancelled at least so many deferred ones."""
+    kinds = {*at_least, "womens_followup_placed", "womens_followup_not_placed"}
+    deadline = time.monotonic() + api.wait_seconds
+    while True:
+        summary = await api.get(HR, "notifications", "/notifications/summary")
+        made = {k: sum(r["count"] for r in summary if r["kind"] == k) for k in at_least}
+        gone = {k: sum(r["count"] for r in summary if r["kind"] == k
+                       and r["state"] == "cancelled") for k in cancelled}
+        waiting = sum(r["count"] for r in summary
+                      if r["kind"] in kinds and r["state"] in UNSETTLED)
+        if (not waiting and all(made[k] >= n for k, n in at_least.items())
+                and all(gone[k] >= n for k, n in cancelled.items())):
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"notifications made {made} of {at_least}, cancelled {gone} of "
+                            f"{cancelled}, {waiting} waiting")
         await asyncio.sleep(0.5)

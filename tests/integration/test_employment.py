@@ -166,3 +166,31 @@ async def test_a_vacancy_is_matched_referred_filled_and_followed_up(
         assert sorted(types) == sorted(
             ["VacancyPosted", "WorkerReferred", "WorkerReferred", "ReferralDeclined",
              "WorkerPlaced", "VacancyClosed", "FollowUpRecorded", "FollowUpRecorded"])
+
+        # 返乡创业: a station records a worker's request; it goes on the HR bureau's list
+        ask = {"business_kind": "farming", "needs": ["loan", "premises"],
+               "hometown_county": "禄劝彝族苗族自治县"}
+        assert (await api.post("/workers/w-1/business-guidance-requests", json=ask,
+                               headers=PUTUO)).json()["code"] == "out_of_scope"
+        unknown = await api.post("/workers/w-9/business-guidance-requests", json=ask,
+                                 headers=STATION)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "worker_unknown")
+        asked = await api.post("/workers/w-1/business-guidance-requests", json=ask,
+                               headers=STATION)
+        assert asked.status_code == 201, asked.text
+        request_id = asked.json()["request_id"]
+        again = await api.post("/workers/w-1/business-guidance-requests", json=ask,
+                               headers=STATION)
+        assert (again.status_code, again.json()["code"]) == (409, "guidance_already_requested")
+        assert (await api.get("/business-guidance-requests", headers=STATION)).json()["code"] \
+            == "wrong_role"
+        listed = (await api.get("/business-guidance-requests", headers=HR)).json()
+        assert [(r["request_id"], r["worker_id"], r["needs"]) for r in listed] == \
+            [(request_id, "w-1", ["loan", "premises"])]
+        answered = await api.post(f"/workers/w-1/business-guidance-requests/{request_id}/answer",
+                                  json={"referred_to": "禄劝县创业指导服务中心"}, headers=HR)
+        assert answered.status_code == 204
+        assert (await api.get("/business-guidance-requests", headers=HR)).json() == []
+        every = (await api.get("/business-guidance-requests", params={"open": "false"},
+                               headers=HR)).json()
+        assert [r["referred_to"] for r in every] == ["禄劝县创业指导服务中心"]

@@ -223,7 +223,8 @@ def refer(cmd: ReferWorker, state: Vacancy, given: ForReferral) -> list[VacancyE
         raise DomainError("too_many_referrals", "The vacancy holds as many referrals as it "
                           "may; post another.", limit=MAX_REFERRALS_PER_VACANCY)
     return [WorkerReferred(referral_id=given.referral_id, vacancy_id=cmd.vacancy_id,
-                           worker_id=cmd.worker_id, occupation_code=posted.occupation_code,
+                           worker_id=cmd.worker_id, employer=posted.employer,
+                           site=posted.site, occupation_code=posted.occupation_code,
                            level=level, consent_method=cmd.consent_method,
                            consented_on=cmd.consented_on, referred_on=given.today)]
 
@@ -256,7 +257,8 @@ def answer(cmd: RecordEmployerAnswer, state: Vacancy, today: date) -> list[Vacan
     assert cmd.monthly_wage_fen is not None and cmd.starts_on is not None
     events: list[VacancyEvent] = [WorkerPlaced(
         referral_id=cmd.referral_id, vacancy_id=cmd.vacancy_id, worker_id=referral.worker_id,
-        occupation_code=referral.occupation_code, level=referral.level, site=posted.site,
+        employer=posted.employer, occupation_code=referral.occupation_code,
+        level=referral.level, site=posted.site,
         monthly_wage_fen=cmd.monthly_wage_fen, starts_on=cmd.starts_on, placed_on=today)]
     if state.hired + 1 == posted.headcount and state.ended is None:
         events.append(VacancyClosed(vacancy_id=cmd.vacancy_id, ended="filled", closed_on=today))
