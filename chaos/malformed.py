@@ -31,6 +31,7 @@ BROKEN_DATA_TYPE = {
     "assessment": "songji.assessment.SkillLevelCertified.v1",
     "funding": "songji.funding.PaymentConfirmed.v1",
     "notifications": "songji.notifications.NotificationDelivered.v1",
+    "employment": "songji.employment.WorkerPlaced.v1",
 }
 KINDS = ("no_cloudevents_headers", "missing_headers", "header_without_value",
          "header_not_utf8", "body_not_json", "body_not_object", "unknown_event_type",

@@ -43,7 +43,7 @@ def up(
                            "relay; the others' consumers share the partitions)")] = 1,
 ) -> None:
     """Start the embedded PostgreSQL and broker (unless POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS
-    point elsewhere) and all five services, each in its own process. Ctrl-C stops everything."""
+    point elsewhere) and all six services, each in its own process. Ctrl-C stops everything."""
     from console.launch import start_console, stop_console, wait_console
     from shared.infra.provision import kafka_broker, postgres_server
     from songji.launcher import Launcher
@@ -138,7 +138,7 @@ def run(
     replicas: Annotated[int, typer.Option(min=1, max=8, help="Processes of each service, "
                                                              "as `songji up --replicas`")] = 1,
 ) -> None:
-    """What `make run` does: start the embedded PostgreSQL and broker and the five services,
+    """What `make run` does: start the embedded PostgreSQL and broker and the six services,
     play the Fukang class end to end, print the totals and the auditor's verdict, stop
     everything. Exit 0 on success. (`songji up` keeps a system running for exploration.)"""
     from shared.infra.dev_organisations import dev_tokens
@@ -151,7 +151,7 @@ def run(
     state_dir = STATE_DIR / "run"
     started = time.monotonic()
     code = 1
-    typer.echo("Starting PostgreSQL, the Kafka-protocol broker and the five services...")
+    typer.echo("Starting PostgreSQL, the Kafka-protocol broker and the six services...")
     with postgres_server() as pg_url, kafka_broker() as bootstrap:
         launcher = Launcher(postgres_url=pg_url, kafka_bootstrap=bootstrap,
                             state_dir=state_dir, database_prefix=f"songji_run{os.getpid()}",

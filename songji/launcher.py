@@ -1,4 +1,4 @@
-"""Start the five services as separate processes against given servers, and stop them.
+"""Start the six services as separate processes against given servers, and stop them.
 
 Used by ``songji up`` and by the end-to-end tests, so the tests run the system the way an
 operator does.

@@ -8,6 +8,7 @@
 --   psql "postgresql://<admin>@<host>:5432/postgres?sslmode=verify-full" -v ON_ERROR_STOP=1 \
 --     -v enrolment_password="$(<secret store> enrolment)" -v training_password=... \
 --     -v assessment_password=... -v funding_password=... -v notifications_password=... \
+--     -v employment_password=... \
 --     -f deploy/postgres/roles.sql
 -- Each service's Secret then holds, as database-url (deploy/README.md):
 --   postgresql://songji_<service>:<password>@<host>:5432/<service>
@@ -48,3 +49,9 @@ CREATE ROLE songji_notifications LOGIN PASSWORD :'notifications_password'
 CREATE DATABASE notifications OWNER songji_notifications;
 REVOKE ALL ON DATABASE notifications FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE notifications TO songji_notifications;
+
+CREATE ROLE songji_employment LOGIN PASSWORD :'employment_password'
+    NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT;
+CREATE DATABASE employment OWNER songji_employment;
+REVOKE ALL ON DATABASE employment FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE employment TO songji_employment;

@@ -25,7 +25,7 @@ from services.enrolment.vault import vault_for
 from shared.auth.http import REFUSALS, Acting
 from shared.auth.policy import Action, Target, authorise, require
 from shared.contracts.bounds import MAX_CHOICES
-from shared.contracts.common import ClassMode, OccupationCode
+from shared.contracts.common import ClassMode, OccupationCode, WageBand
 from shared.runtime.commands import execute
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
@@ -44,6 +44,8 @@ class IntakeSurvey(BaseModel):
     desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
     availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
+    current_wage_band: WageBand | None = Field(
+        None, description="The worker's monthly wage now, as a band (yuan); optional")
 
 
 class SurveyRecorded(BaseModel):

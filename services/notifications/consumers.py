@@ -19,13 +19,20 @@ import asyncpg
 from services.notifications import handlers, webhooks
 from shared.contracts import Envelope, Event, registered_events
 from shared.contracts.assessment import SkillLevelCertified
+from shared.contracts.employment import (
+    BusinessGuidanceRequested,
+    FollowUpRecorded,
+    ReferralDeclined,
+    WorkerPlaced,
+    WorkerReferred,
+)
 from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerEnrolled, WorkerRegistered
 from shared.contracts.funding import ObjectionRaised, PaymentConfirmed, PaymentInstructionIssued
 from shared.contracts.training import ClassCompleted, ClassScheduled
 from shared.eventsourcing.inbox import Apply
 from shared.runtime.service import Subscription
 
-SERVICES = ("enrolment", "training", "assessment", "funding", "notifications")
+SERVICES = ("enrolment", "training", "assessment", "funding", "notifications", "employment")
 
 RULES: Mapping[type[Event], Apply] = {
     WorkerRegistered: handlers.worker_registered,
@@ -37,6 +44,11 @@ RULES: Mapping[type[Event], Apply] = {
     PaymentInstructionIssued: handlers.payment_instruction_issued,
     PaymentConfirmed: handlers.payment_confirmed,
     ObjectionRaised: handlers.objection_raised,
+    WorkerReferred: handlers.worker_referred,
+    WorkerPlaced: handlers.worker_placed,
+    ReferralDeclined: handlers.referral_declined,
+    FollowUpRecorded: handlers.follow_up_recorded,
+    BusinessGuidanceRequested: handlers.business_guidance_requested,
 }
 
 

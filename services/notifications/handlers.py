@@ -13,6 +13,13 @@ from services.notifications.domain import rules
 from services.notifications.domain.model import Planned
 from shared.contracts import Envelope
 from shared.contracts.assessment import SkillLevelCertified
+from shared.contracts.employment import (
+    BusinessGuidanceRequested,
+    FollowUpRecorded,
+    ReferralDeclined,
+    WorkerPlaced,
+    WorkerReferred,
+)
 from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerEnrolled, WorkerRegistered
 from shared.contracts.funding import ObjectionRaised, PaymentConfirmed, PaymentInstructionIssued
 from shared.contracts.training import ClassCompleted, ClassScheduled
@@ -94,3 +101,34 @@ async def payment_confirmed(conn: asyncpg.Connection, envelope: Envelope,
 async def objection_raised(conn: asyncpg.Connection, envelope: Envelope,
                            event: ObjectionRaised) -> None:
     await _enqueue(conn, envelope, rules.on_objection_raised(event, envelope.time))
+
+
+async def worker_referred(conn: asyncpg.Connection, envelope: Envelope,
+                          event: WorkerReferred) -> None:
+    await _enqueue(conn, envelope, rules.on_worker_referred(event, envelope.time))
+
+
+async def worker_placed(conn: asyncpg.Connection, envelope: Envelope,
+                        event: WorkerPlaced) -> None:
+    await projections.lock(conn, f"worker:{event.worker_id}")
+    await _enqueue(conn, envelope, rules.on_worker_placed(event, envelope.time))
+
+
+async def referral_declined(conn: asyncpg.Connection, envelope: Envelope,
+                            event: ReferralDeclined) -> None:
+    await projections.lock(conn, f"worker:{event.worker_id}")
+    await _enqueue(conn, envelope, rules.on_referral_declined(event, envelope.time))
+
+
+async def follow_up_recorded(conn: asyncpg.Connection, envelope: Envelope,
+                             event: FollowUpRecorded) -> None:
+    """A recorded follow-up needs no reminder or task any more, and once the worker left none
+    of the placement's later ones does. (The placement and its follow-ups are one stream, on
+    one partition: its notices were enqueued before.)"""
+    await outbox.cancel_follow_ups(conn, event.worker_id, event.referral_id,
+                                   event.month if event.still_employed else None)
+
+
+async def business_guidance_requested(conn: asyncpg.Connection, envelope: Envelope,
+                                      event: BusinessGuidanceRequested) -> None:
+    await _enqueue(conn, envelope, rules.on_business_guidance_requested(event, envelope.time))

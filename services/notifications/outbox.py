@@ -14,7 +14,12 @@ from typing import Any
 
 import asyncpg
 
-from services.notifications.domain.model import CANCELLED_BY_WITHDRAWAL, Planned, resolve_gender
+from services.notifications.domain.model import (
+    CANCELLED_BY_WITHDRAWAL,
+    CANCELLED_WHEN_LEFT,
+    Planned,
+    resolve_gender,
+)
 from shared.contracts import Envelope
 
 _COLUMNS = ("notification_id, source_event_id, source_event_type, correlation_id, "
@@ -72,6 +77,20 @@ async def cancel_for_withdrawal(conn: asyncpg.Connection, worker_id: str, class_
         "WHERE worker_id = $1 AND class_id = $2 AND kind = ANY($3::text[]) "
         "AND state IN ('pending', 'awaiting_gender')",
         worker_id, class_id, sorted(CANCELLED_BY_WITHDRAWAL))
+    return int(status.split()[-1])
+
+
+async def cancel_follow_ups(conn: asyncpg.Connection, worker_id: str, referral_id: str,
+                            month: int | None) -> int:
+    """A placement's follow-up reminders and tasks (refs ``<referral>/<month>``) not sent yet
+    are cancelled: that month's once it is recorded, every month's (None) once the worker
+    left."""
+    refs = f"{referral_id}/{'%' if month is None else month}"
+    status = await conn.execute(
+        "UPDATE notifications SET state = 'cancelled', finished_at = now() "
+        "WHERE worker_id = $1 AND ref LIKE $2 AND kind = ANY($3::text[]) "
+        "AND state IN ('pending', 'awaiting_gender')",
+        worker_id, refs, sorted(CANCELLED_WHEN_LEFT))
     return int(status.split()[-1])
 
 

@@ -98,6 +98,17 @@ class Action(StrEnum):
     VIEW_JOBS = "view_jobs"  # funding's recompute jobs: state and progress
     VIEW_TEST_CLOCK = "view_test_clock"  # funding's 'today' (rehearsals)
     MOVE_TEST_CLOCK = "move_the_test_clock"
+    # Employment's: vacancies, referrals, placements and their follow-ups.
+    POST_VACANCY = "post_vacancy"
+    CLOSE_VACANCY = "close_vacancy"
+    VIEW_MATCHES = "view_matches"  # who fits a vacancy, which vacancies fit a worker
+    REFER_WORKER = "refer_worker"
+    RECORD_EMPLOYER_ANSWER = "record_employer_answer"
+    RECORD_FOLLOW_UP = "record_follow_up"
+    VIEW_FOLLOW_UPS = "view_follow_ups"  # the follow-ups due: a station's task list
+    REQUEST_BUSINESS_GUIDANCE = "request_business_guidance"  # 返乡创业, for a worker
+    GIVE_BUSINESS_GUIDANCE = "give_business_guidance"
+    VIEW_BUSINESS_GUIDANCE = "view_business_guidance"  # the HR bureau's list of requests
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -174,6 +185,21 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.VIEW_JOBS: _p(("hr_bureau", "auditor")),
     Action.VIEW_TEST_CLOCK: _p(ROLES),
     Action.MOVE_TEST_CLOCK: _HR,
+    # Employment: stations keep the register of employers near their sites (岗位台账) and the
+    # HR bureau posts too; referring a worker, recording the employer's answer and following
+    # the placement up are a station's work with the worker, within its own sites.
+    Action.POST_VACANCY: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.CLOSE_VACANCY: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.VIEW_MATCHES: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.REFER_WORKER: _STATION,
+    Action.RECORD_EMPLOYER_ANSWER: _STATION,
+    Action.RECORD_FOLLOW_UP: _STATION,
+    Action.VIEW_FOLLOW_UPS: _p(("hr_bureau",), "liaison_station", "site"),
+    # A station records a worker's request to start a business back home (返乡创业); the
+    # HR bureau keeps the list and answers.
+    Action.REQUEST_BUSINESS_GUIDANCE: _STATION,
+    Action.GIVE_BUSINESS_GUIDANCE: _HR,
+    Action.VIEW_BUSINESS_GUIDANCE: _HR,
 }
 
 

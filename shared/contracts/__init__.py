@@ -5,6 +5,7 @@ Importing this package registers every contract, so ``model_for`` knows them all
 
 from shared.contracts import (  # noqa: F401  (registers them)
     assessment,
+    employment,
     enrolment,
     funding,
     notifications,

@@ -100,7 +100,7 @@ def asyncapi_document(prefix: str = "songji") -> dict[str, Any]:
         "info": {
             "title": "Songji events",
             "version": "1.0.0",
-            "description": "Events of Songji's five services, as CloudEvents 1.0 in Kafka "
+            "description": "Events of Songji's six services, as CloudEvents 1.0 in Kafka "
                            "binary content mode. No personal data: workers are pseudonymous "
                            "worker_id values.",
         },

@@ -21,3 +21,9 @@ class WorkSite(BaseModel):
     province: str = Field(min_length=1, max_length=40)
     city: str = Field(min_length=1, max_length=40, description="City or district")
     site_name: str = Field(min_length=1, max_length=80)
+
+
+WageBand = Literal["under_3000", "3000_to_4999", "5000_to_6999", "7000_to_8999", "9000_and_over"]
+"""A monthly wage in yuan, as a band: what a worker is asked at intake (no exact figure)."""
+WAGE_BANDS: tuple[WageBand, ...] = ("under_3000", "3000_to_4999", "5000_to_6999", "7000_to_8999",
+                                    "9000_and_over")

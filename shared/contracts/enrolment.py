@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared.contracts.base import Event, contract
 from shared.contracts.bounds import MAX_CHOICES, MAX_OCCUPATIONS, Id, ShortText
-from shared.contracts.common import ClassMode, OccupationCode, WorkSite
+from shared.contracts.common import ClassMode, OccupationCode, WageBand, WorkSite
 
 Gender = Literal["female", "male"]
 
@@ -41,6 +41,8 @@ class IntakeSurveyRecorded(Event):
     availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
     surveyed_on: date
+    current_wage_band: WageBand | None = Field(
+        None, description="The worker's monthly wage now, as a band (yuan), when they told it")
 
 
 @contract("enrolment")

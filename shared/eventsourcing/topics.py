@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 log = structlog.get_logger(__name__)
 
-SERVICES = ("enrolment", "training", "assessment", "funding", "notifications")
+SERVICES = ("enrolment", "training", "assessment", "funding", "notifications", "employment")
 
 
 def events_topic(service: str, prefix: str = "songji") -> str:

@@ -301,3 +301,46 @@ def build(workers: int = 149, seed: int = 2025, class_size: int = CLASS_SIZE) ->
     return Scenario(seed=seed, courses=catalogue, classes={p.class_id: p for p in plans},
                     workers=tuple(people),
                     rosters={k: tuple(v) for k, v in rosters.items()})
+
+
+# -- after the certificate: the vacancies in Fukang and who is placed ------------------------
+
+@dataclass(frozen=True)
+class VacancyTerms:
+    employer: str
+    minimum_level: int
+    shift_pattern: str
+    wage_min_fen: int
+    wage_max_fen: int
+    hired_wage_fen: int
+
+
+# One vacancy per course at an employer near the classes, asking for the level it certifies,
+# for as many workers as were certified in it.
+VACANCIES = {
+    ELECTRICIAN: VacancyTerms("阜康某电力安装公司", 4, "night", 550_000, 750_000, 650_000),
+    CROP_PROTECTION: VacancyTerms("阜康某农业合作社", 5, "flexible", 420_000, 520_000, 480_000),
+}
+RAISE_BY_3_MONTHS_FEN = 20_000  # what the still employed earn more at their follow-ups
+DAYS_TO_THIRD_MONTH = 92  # from any day, at least three calendar months and less than six
+WAGE_BANDS = ("under_3000", "3000_to_4999", "5000_to_6999")
+
+
+def wage_band(worker: Worker) -> str:
+    """What the worker earned before, as they told it at the intake survey."""
+    return WAGE_BANDS[worker.index % len(WAGE_BANDS)]
+
+
+def consents_to_referral(worker: Worker) -> bool:
+    """One certified worker in five does not want to be referred (they stay where they are)."""
+    return worker.index % 5 != 4
+
+
+def hired(worker: Worker) -> bool:
+    """The employer declines one referred worker in seven."""
+    return worker.index % 7 != 3
+
+
+def still_employed_at_3_months(worker: Worker) -> bool:
+    """One placed worker in six has left by the 3-month follow-up."""
+    return worker.index % 6 != 5

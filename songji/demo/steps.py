@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from itertools import zip_longest
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ HR, STATION, INSTITUTION, BODY, UNION = ("hr-bureau", "station-fukang", "institu
                                          "body-1", "union")
 INSTITUTION_ID, BODY_ID = "inst-1", "body-1"
 FUND = "municipal-special-2025"
-STEPS = 10
+STEPS = 11
 WORKER_CALLS = 16  # requests about single workers in flight at once
 CLASSES_AT_ONCE = 8  # classes worked on at once (a class's own requests go in order)
 SHOWN_CLASSES = 6  # a step names its classes one by one up to this many, else counts them
@@ -49,6 +49,8 @@ class Run:
     withheld_line: str = ""
     failed_line: str = ""
     instruction_sha256: str = ""  # the first bank file's
+    vacancies: dict[str, str] = field(default_factory=dict)  # occupation -> vacancy id
+    certified_workers: dict[str, list[str]] = field(default_factory=dict)  # occupation -> ids
 
     def index_of(self, worker_id: str) -> int:
         return next(i for i, w in self.worker_ids.items() if w == worker_id)
@@ -77,6 +79,7 @@ async def play(api: Departments, scenario: sc.Scenario, progress: Progress) -> R
     await wait_for_ledger(api, run, progress)
     await disburse(api, run, progress)
     await wait_for_notifications(api, run, progress)
+    await place(api, run, progress)
     return run
 
 
@@ -162,7 +165,8 @@ async def register_and_survey(api: Departments, run: Run, progress: Progress) ->
         plan = run.scenario.classes[worker.class_id]
         await api.call(STATION, "POST", "enrolment", f"/workers/{worker_id}/intake-surveys",
                        json={"desired_occupations": [plan.occupation_code],
-                             "availability": [plan.mode], "earliest_start": "2025-07-20"},
+                             "availability": [plan.mode], "earliest_start": "2025-07-20",
+                             "current_wage_band": sc.wage_band(worker)},
                        what=f"survey worker #{worker.index}")
         progress.advance()
 
@@ -521,6 +525,9 @@ async def disburse(api: Departments, run: Run, progress: Progress) -> None:
 # -- 10. notifications -----------------------------------------------------------------------
 
 UNSETTLED = {"pending", "claimed", "awaiting_gender"}
+# Sent on the day a placement's follow-up falls due (the real day: the test clock moves
+# employment's 'today', not the sender's): they wait, pending, long after the demo ends.
+DEFERRED = {"follow_up_reminder", "station_follow_up_due"}
 
 
 async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
@@ -538,7 +545,8 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
         told = sum(r["count"] for r in summary
                    if r["kind"] == "subsidy_paid" and r["state"] not in UNSETTLED)
         made = sum(r["count"] for r in summary)
-        waiting = sum(r["count"] for r in summary if r["state"] in UNSETTLED)
+        waiting = sum(r["count"] for r in summary
+                      if r["state"] in UNSETTLED and r["kind"] not in DEFERRED)
         if seen is not None and (made, made - waiting) > seen:
             deadline = time.monotonic() + api.wait_seconds
         seen = made, made - waiting
@@ -551,3 +559,143 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
                             f"for {api.wait_seconds}s")
         await asyncio.sleep(0.5)
     progress.done(f"{sum(r['count'] for r in summary if r['state'] == 'sent')} sent")
+
+
+# -- 11. employment: vacancies, matches, referrals, placements, follow-ups ---------------------
+
+EMPLOYMENT_STEP = ("Fukang liaison station posts vacancies, refers the matched certified "
+                   "workers who consent; employers answer; 1- and 3-month follow-ups (test "
+                   "clock)")
+REFERRALS_AT_ONCE = 4  # referrals to one vacancy race for its stream: a few at a time
+
+
+async def certified_workers(api: Departments, run: Run) -> dict[str, list[str]]:
+    """The run's workers with a live certificate, by occupation, as the body recorded them."""
+    found: dict[str, list[str]] = {}
+    for assessment_id in run.assessments.values():
+        results = await api.get(BODY, "assessment", f"/assessments/{assessment_id}/results")
+        for cert in results.get("certificates", []):
+            if not cert["revoked_on"]:
+                found.setdefault(cert["occupation_code"], []).append(cert["worker_id"])
+    return {o: sorted(ids) for o, ids in sorted(found.items())}
+
+
+async def place(api: Departments, run: Run, progress: Progress) -> None:
+    run.certified_workers = await certified_workers(api, run)
+    certified = [w for ids in run.certified_workers.values() for w in ids]
+    progress.step(EMPLOYMENT_STEP, len(certified))
+    clock = await api.get(HR, "employment", "/test-clock")
+    today = date.fromisoformat(clock["today"])
+    seed, size = run.scenario.seed, len(run.scenario.workers)
+    for occupation, workers in run.certified_workers.items():
+        terms = sc.VACANCIES[occupation]
+        vacancy_id = f"fk2025-{occupation}-{seed}-{size}"
+        run.vacancies[occupation] = vacancy_id
+        await api.call(STATION, "POST", "employment", "/vacancies", json={
+            "vacancy_id": vacancy_id, "employer": terms.employer,
+            "site": {"province": sc.PROVINCE, "city": sc.CITY, "site_name": terms.employer},
+            "occupation_code": occupation, "minimum_level": terms.minimum_level,
+            "headcount": len(workers), "wage_min_fen": terms.wage_min_fen,
+            "wage_max_fen": terms.wage_max_fen, "shift_pattern": terms.shift_pattern,
+            "starts_on": today.isoformat(), "closes_on": (today + timedelta(days=30)).isoformat()},
+            accept_codes={"vacancy_already_posted"}, what=f"post vacancy {vacancy_id}")
+        await _matched(api, vacancy_id, set(workers))
+    by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
+    placed: dict[str, tuple[str, str, int]] = {}  # referral id -> (vacancy, worker, wage)
+
+    async def refer(item: tuple[str, str]) -> None:
+        occupation, worker_id = item
+        worker, vacancy_id = by_id[worker_id], run.vacancies[occupation]
+        progress.advance()
+        if not sc.consents_to_referral(worker):
+            return
+        referred = await api.call(STATION, "POST", "employment",
+                                  f"/vacancies/{vacancy_id}/referrals", json={
+                                      "worker_id": worker_id, "consent_method": "signed_form",
+                                      "consented_on": today.isoformat()},
+                                  expect=(201,), what=f"refer worker #{worker.index}")
+        referral_id = referred.json()["referral_id"]
+        answer = f"/vacancies/{vacancy_id}/referrals/{referral_id}/answer"
+        if not sc.hired(worker):
+            await api.call(STATION, "POST", "employment", answer, json={
+                "outcome": "declined", "reason": "用人单位面试未通过"},
+                what=f"record the employer's answer for worker #{worker.index}")
+            return
+        wage = sc.VACANCIES[occupation].hired_wage_fen
+        await api.call(STATION, "POST", "employment", answer, json={
+            "outcome": "hired", "monthly_wage_fen": wage, "starts_on": today.isoformat()},
+            what=f"record the hire of worker #{worker.index}")
+        placed[referral_id] = (vacancy_id, worker_id, wage)
+
+    await each(REFERRALS_AT_ONCE, [(o, w) for o, ids in run.certified_workers.items()
+                                   for w in ids], refer)
+    # Three months pass on employment's test clock: the 1- and 3-month follow-ups fall due.
+    await api.call(HR, "POST", "employment", "/test-clock",
+                   json={"days": sc.DAYS_TO_THIRD_MONTH},
+                   what="let three months pass (employment's test clock)")
+    due = [d for d in await api.get(STATION, "employment", "/follow-ups/due",
+                                    params={"limit": MAX_PAGE_SIZE})
+           if d["referral_id"] in placed]
+
+    async def follow_up(item: dict[str, Any]) -> None:
+        vacancy_id, worker_id, wage = placed[item["referral_id"]]
+        worker = by_id[worker_id]
+        stayed = item["month"] < 3 or sc.still_employed_at_3_months(worker)
+        await api.call(STATION, "POST", "employment",
+                       f"/vacancies/{vacancy_id}/referrals/{item['referral_id']}/follow-ups",
+                       json={"month": item["month"], "still_employed": stayed,
+                             "monthly_wage_fen": wage + sc.RAISE_BY_3_MONTHS_FEN
+                             if stayed else None},
+                       what=f"follow up worker #{worker.index} at {item['month']} months")
+
+    for month in (1, 3):  # a placement's 1-month follow-up before its 3-month one
+        await each(REFERRALS_AT_ONCE, [d for d in due if d["month"] == month], follow_up)
+    referred = sum(1 for o, ids in run.certified_workers.items() for w in ids
+                   if sc.consents_to_referral(by_id[w]))
+    # Each follow-up recorded cancels its own reminder and task, and a worker who left the
+    # later ones: once notifications has read them all, what is left pending is what is due.
+    left = sum(1 for _, worker_id, _ in placed.values()
+               if not sc.still_employed_at_3_months(by_id[worker_id]))
+    await _told(api, {"referral_made": referred, "union_newly_placed": len(placed)},
+                cancelled={"follow_up_reminder": len(due) + left,
+                           "station_follow_up_due": len(due) + left})
+    progress.done(f"{len(run.vacancies)} vacancies, {len(placed)} placed, "
+                  f"{len(due)} follow-ups recorded")
+
+
+async def _matched(api: Departments, vacancy_id: str, workers: set[str]) -> None:
+    """Until employment has heard of every certificate (from the bus), the vacancy's matches
+    lack some of the workers; they are all there once it has."""
+    deadline = time.monotonic() + api.wait_seconds
+    while True:
+        matches = await api.get(STATION, "employment", f"/vacancies/{vacancy_id}/matches",
+                                params={"limit": MAX_PAGE_SIZE})
+        missing = workers - {m["worker_id"] for m in matches}
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"{vacancy_id}: {len(missing)} certified workers never matched")
+        await asyncio.sleep(0.5)
+
+
+async def _told(api: Departments, at_least: dict[str, int], *,
+                cancelled: dict[str, int]) -> None:
+    """Until notifications has made at least so many notices of these kinds, settled every
+    one of employment's that is not deferred (the women's federation's lists included), and
+    cancelled at least so many deferred ones."""
+    kinds = {*at_least, "womens_followup_placed", "womens_followup_not_placed"}
+    deadline = time.monotonic() + api.wait_seconds
+    while True:
+        summary = await api.get(HR, "notifications", "/notifications/summary")
+        made = {k: sum(r["count"] for r in summary if r["kind"] == k) for k in at_least}
+        gone = {k: sum(r["count"] for r in summary if r["kind"] == k
+                       and r["state"] == "cancelled") for k in cancelled}
+        waiting = sum(r["count"] for r in summary
+                      if r["kind"] in kinds and r["state"] in UNSETTLED)
+        if (not waiting and all(made[k] >= n for k, n in at_least.items())
+                and all(gone[k] >= n for k, n in cancelled.items())):
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"notifications made {made} of {at_least}, cancelled {gone} of "
+                            f"{cancelled}, {waiting} waiting")
+        await asyncio.sleep(0.5)

@@ -43,6 +43,8 @@ class Totals:
     lines: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
     budget: list[dict[str, Any]]
+    referrals: list[dict[str, Any]] = field(default_factory=list)  # the run's vacancies'
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # by occupation
 
 
 async def collect(api: Departments, run: Run) -> Totals:
@@ -71,10 +73,14 @@ async def collect(api: Departments, run: Run) -> Totals:
         certified[(plan.occupation_code, plan.level)][1] += len(live)
         for cert in certs:
             certified[(plan.occupation_code, cert.get("level", plan.level))][0] += 1
+    referrals = [r for vacancy_id in run.vacancies.values()
+                 for r in await api.get(HR, "employment", f"/vacancies/{vacancy_id}/referrals")]
     return Totals(classes=classes, certified={k: (v[0], v[1]) for k, v in certified.items()},
                   lines=await class_lines(api, run),
                   notifications=await api.get(HR, "notifications", "/notifications/summary"),
-                  budget=await api.get(HR, "funding", "/budget"))
+                  budget=await api.get(HR, "funding", "/budget"), referrals=referrals,
+                  outcomes=await api.get(HR, "employment", "/statistics/outcomes",
+                                         params={"by": "occupation"}))
 
 
 def render(totals: Totals, run: Run, audit: Audit) -> str:
@@ -110,6 +116,9 @@ def render(totals: Totals, run: Run, audit: Audit) -> str:
         out.append(f"  {kind:<28} {states.get('sent', 0):>5} sent" +
                    (f"  ({others})" if others else ""))
     out.append(f"  total: {sum(s.get('sent', 0) for s in by_kind.values())} sent")
+
+    out += ["", "After the certificate (推荐就业): the funnel"]
+    out += _funnel(totals)
 
     out += ["", "Auditor"]
     out.append(f"  replay of the funding ledger: {audit.replay}")
@@ -175,3 +184,27 @@ def _due(lines: list[dict[str, Any]]) -> int:
 
 def _paid(lines: list[dict[str, Any]]) -> int:
     return sum(x["amount_fen"] for x in lines if x["status"] == "paid")
+
+
+def _funnel(totals: Totals) -> list[str]:
+    """Trained, certified, referred, placed and still employed at the 3-month follow-up, from
+    the classes, the certificates and the run's referrals; then employment's outcomes."""
+    trained = sum(c["trainees"] for c in totals.classes)
+    certified = sum(passed for passed, _ in totals.certified.values())
+    referred = len({r["worker_id"] for r in totals.referrals})
+    placed = [r for r in totals.referrals if r["status"] in ("placed", "left")]
+    still = sum(1 for r in placed if r["status"] == "placed")
+    out = [f"  trained {trained} -> certified {certified} -> referred {referred} -> placed "
+           f"{len(placed)} -> still employed at 3 months {still}"]
+    for group in totals.outcomes:
+        if group["suppressed"]:
+            out.append(f"  {group['group']}: fewer workers than the smallest group shown")
+            continue
+        wage = group["median_wage_after_fen"]
+        out.append(
+            f"  {group['group']}: {group['placed']} placed of {group['referred']} referred "
+            f"({group['placement_rate_percent']}%), median wage before "
+            f"{group['median_wage_band_before']} yuan, after "
+            f"{yuan(wage) if wage is not None else '-'} yuan a month; retention at 3 months "
+            f"{group['retention_3_months_percent']}%")
+    return out

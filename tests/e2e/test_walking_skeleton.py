@@ -1,4 +1,4 @@
-"""End to end: the five services as separate processes, the real broker between them."""
+"""End to end: the six services as separate processes, the real broker between them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shared.auth.tokens import ENV_INLINE
+from shared.eventsourcing.topics import SERVICES
 from shared.infra.dev_organisations import dev_tokens
 from shared.infra.ports import free_port_block
 from songji.launcher import Launcher
@@ -33,7 +34,7 @@ async def test_post_worker_reaches_notifications_through_the_broker(
     try:
         services = await launcher.start()
         assert set(services) == {"enrolment", "training", "assessment", "funding",
-                                 "notifications"}
+                                 "notifications", "employment"}
         async with httpx.AsyncClient(timeout=5) as client:
             for svc in services.values():
                 ready = (await client.get(f"{svc.url}/ready")).json()
@@ -85,8 +86,8 @@ def _processes_with(marker: bytes) -> list[int]:
 
 
 def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    base_port = free_port_block(6)
-    console_port = base_port + 5
+    base_port = free_port_block(len(SERVICES) + 1)
+    console_port = base_port + len(SERVICES)
     # no organisations configured: `songji up` makes local ones and writes their tokens
     env = {k: v for k, v in os.environ.items() if k != ENV_INLINE}
     env["SONGJI_STATE_DIR"] = str(tmp_path)
@@ -114,7 +115,7 @@ def test_songji_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path)
         assert text.index(console_url) < text.index("Songji is up"), text
         assert httpx.get(f"{console_url}/signin", timeout=5).status_code == 200
         for offset, name in enumerate(["enrolment", "training", "assessment", "funding",
-                                       "notifications"]):
+                                       "notifications", "employment"]):
             assert f"http://127.0.0.1:{base_port + offset}" in text
             assert name in text
             health = httpx.get(f"http://127.0.0.1:{base_port + offset}/health", timeout=5)

@@ -46,6 +46,7 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
 from services.assessment.app import SPEC as ASSESSMENT
+from services.employment.app import SPEC as EMPLOYMENT
 from services.enrolment.app import SPEC as ENROLMENT
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
@@ -199,7 +200,8 @@ ACTING: list[str | None] = [*ORG_IDS, None]
 @pytest.mark.timeout(300 + 20 * EXAMPLES)
 # Schemathesis's own strategies draw from `random` (its business, not a flaw of ours)
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-@pytest.mark.parametrize("spec", [ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS],
+@pytest.mark.parametrize("spec", [ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS,
+                                  EMPLOYMENT],
                          ids=lambda spec: spec.name)
 def test_no_server_error_and_no_trace_of_a_refused_request(
         spec: ServiceSpec, postgres_url: str, kafka_bootstrap: str,

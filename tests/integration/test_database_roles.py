@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from services.assessment.app import SPEC as ASSESSMENT
+from services.employment.app import SPEC as EMPLOYMENT
 from services.enrolment.app import SPEC as ENROLMENT
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
@@ -23,7 +24,8 @@ from shared.infra.postgres import postgres_bin_path
 pytestmark = pytest.mark.integration
 
 ROLES_SQL = Path(__file__).parents[2] / "deploy" / "postgres" / "roles.sql"
-SPECS = {spec.name: spec for spec in (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS)}
+SPECS = {spec.name: spec for spec in (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS,
+                                      EMPLOYMENT)}
 
 
 def _as(server_url: str, role: str, database: str) -> str:

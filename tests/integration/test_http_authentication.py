@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from services.assessment.app import SPEC as ASSESSMENT
+from services.employment.app import SPEC as EMPLOYMENT
 from services.enrolment.app import SPEC as ENROLMENT
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
@@ -26,7 +27,7 @@ from tests.support import eventually, running_service
 
 pytestmark = pytest.mark.integration
 
-SPECS = (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS)
+SPECS = (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS, EMPLOYMENT)
 # What answers without a token: liveness, readiness, the event catalogue (and the OpenAPI
 # pages themselves, which are not in the document).
 PUBLIC = re.compile(r"^/(health|ready|events/.*)$")

@@ -15,6 +15,7 @@ import pytest
 from services.notifications.app import SPEC as NOTIFICATIONS
 from services.notifications.domain.contact_window import ContactWindow, send_time
 from services.notifications.domain.model import SHANGHAI
+from shared.contracts.employment import FollowUpRecorded
 from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerRegistered
 from shared.contracts.funding import PaymentInstructionIssued
 from shared.eventsourcing.topics import events_topic
@@ -357,3 +358,54 @@ async def test_notices_wait_for_facts_from_other_topics_and_withdrawal_cancels(
         paid = [m for m in local_messages(tmp_path) if m["to"] == "w-1"]
         assert len(paid) == 1 and "1,000.50" in paid[0]["body"] and "工人w-1" in paid[0]["body"]
         assert paid[0]["address"] == "135****3333"
+
+
+async def test_a_referral_and_a_placement_tell_the_worker_by_sms_and_leaving_cancels_the_rest(
+    database: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    fakes = Fakes(contacts={"w-1": {"name": NAME, "mobile": MOBILE}})
+    started = datetime.now(SHANGHAI).date() - timedelta(days=40)  # its 1-month follow-up is due
+    async with serve_fakes(fakes) as base, running_service(
+        NOTIFICATIONS, database_url=database, bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        **settings(base, tmp_path, worker_channel="sms", sms_gateway_url=f"{base}/sms"),
+    ):
+        await publish(kafka_bootstrap, topic_prefix, registered("w-1", "female"), "w-1")
+        await publish(kafka_bootstrap, topic_prefix, ev.referred("w-1"), "vacancy-v-1")
+        await publish(kafka_bootstrap, topic_prefix, ev.placed("w-1", starts_on=started),
+                      "vacancy-v-1")
+
+        async def states() -> dict[tuple[str, str], str]:
+            found = await rows(database, "SELECT kind, ref, state FROM notifications")
+            return {(r["kind"], r["ref"]): r["state"] for r in found}
+
+        async def due_ones_sent() -> dict[tuple[str, str], str]:
+            now = await states()
+            due = [k for k in now if not k[1].endswith(("/3", "/6"))]
+            return now if len(now) == 9 and all(now[k] == "sent" for k in due) else {}
+
+        await eventually(due_ones_sent)
+        assert len(fakes.sms) == 2, fakes.sms  # the referral and the 1-month reminder
+        texts = sorted(m["text"] for m in fakes.sms)
+        assert any("驿站已按您的同意" in t and "阜康某电力安装公司" in t and NAME in t
+                   for t in texts), texts
+        assert any("已满1个月" in t for t in texts), texts
+
+        await publish(kafka_bootstrap, topic_prefix, FollowUpRecorded(
+            referral_id="r-w-1", vacancy_id="v-1", worker_id="w-1", month=3,
+            still_employed=False, recorded_on=started + timedelta(days=95)), "vacancy-v-1")
+
+        async def left() -> dict[tuple[str, str], str]:
+            now = await states()
+            return now if now[("follow_up_reminder", "r-w-1/6")] == "cancelled" else {}
+
+        final = await eventually(left)
+        assert {k: v for k, v in final.items() if k[0] in (
+            "follow_up_reminder", "station_follow_up_due")} == {
+            ("follow_up_reminder", "r-w-1/1"): "sent", ("station_follow_up_due", "r-w-1/1"): "sent",
+            ("follow_up_reminder", "r-w-1/3"): "cancelled",
+            ("station_follow_up_due", "r-w-1/3"): "cancelled",
+            ("follow_up_reminder", "r-w-1/6"): "cancelled",
+            ("station_follow_up_due", "r-w-1/6"): "cancelled"}
+        assert final[("union_newly_placed", "r-w-1")] == "sent"
+        assert final[("womens_followup_placed", "r-w-1")] == "sent"

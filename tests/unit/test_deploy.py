@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from services.assessment.app import SPEC as ASSESSMENT
+from services.employment.app import SPEC as EMPLOYMENT
 from services.enrolment.app import SPEC as ENROLMENT
 from services.funding.app import SPEC as FUNDING
 from services.notifications.app import SPEC as NOTIFICATIONS
@@ -31,7 +32,7 @@ from shared.eventsourcing.topics import (
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 K8S = DEPLOY / "kubernetes"
-SPECS = (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS)
+SPECS = (ENROLMENT, TRAINING, ASSESSMENT, FUNDING, NOTIFICATIONS, EMPLOYMENT)
 
 
 @functools.cache

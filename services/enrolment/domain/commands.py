@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.enrolment.domain.national_id import InvalidNationalId, NationalId, parse_national_id
 from shared.contracts.bounds import MAX_CHOICES, Id
-from shared.contracts.common import ClassMode, OccupationCode, WorkSite
+from shared.contracts.common import ClassMode, OccupationCode, WageBand, WorkSite
 
 # Mainland mobile numbers: 11 digits, starting 13x..19x.
 MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
@@ -73,6 +73,7 @@ class RecordIntakeSurvey(_Command):
     desired_occupations: list[OccupationCode] = Field(min_length=1, max_length=10)
     availability: list[ClassMode] = Field(min_length=1, max_length=MAX_CHOICES)
     earliest_start: date
+    current_wage_band: WageBand | None = None
 
 
 class Enrol(_Command):

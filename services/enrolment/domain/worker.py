@@ -99,6 +99,7 @@ def record_survey(cmd: RecordIntakeSurvey, state: Worker, *, survey_id: str,
         desired_occupations=list(dict.fromkeys(cmd.desired_occupations)),
         availability=list(dict.fromkeys(cmd.availability)),
         earliest_start=cmd.earliest_start, surveyed_on=today,
+        current_wage_band=cmd.current_wage_band,
     )]
 
 

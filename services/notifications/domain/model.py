@@ -32,10 +32,21 @@ class Kind(StrEnum):
     UNION_NEWLY_CERTIFIED = "union_newly_certified"
     STATION_CLASS_COMPLETED = "station_class_completed"
     HR_OBJECTION_RAISED = "hr_objection_raised"
+    # After the certificate (employment's events).
+    REFERRAL_MADE = "referral_made"
+    FOLLOW_UP_REMINDER = "follow_up_reminder"
+    STATION_FOLLOW_UP_DUE = "station_follow_up_due"
+    UNION_NEWLY_PLACED = "union_newly_placed"
+    WOMENS_FOLLOWUP_PLACED = "womens_followup_placed"
+    WOMENS_FOLLOWUP_NOT_PLACED = "womens_followup_not_placed"
+    HR_BUSINESS_GUIDANCE_REQUESTED = "hr_business_guidance_requested"
 
 
 # Kinds about a class a worker may still withdraw from: withdrawing cancels those not yet sent.
 CANCELLED_BY_WITHDRAWAL = frozenset({Kind.CLASS_SCHEDULE, Kind.SESSION_REMINDER})
+# Kinds about a placement's coming follow-ups: recording a follow-up cancels its own, and a
+# follow-up recording that the worker left cancels every one not yet sent.
+CANCELLED_WHEN_LEFT = frozenset({Kind.FOLLOW_UP_REMINDER, Kind.STATION_FOLLOW_UP_DUE})
 
 HR_BUREAU = "hr_bureau"
 TRADE_UNION = "trade_union"

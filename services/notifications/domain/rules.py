@@ -26,9 +26,19 @@ from services.notifications.domain.model import (
 )
 from shared.contracts.assessment import SkillLevelCertified
 from shared.contracts.common import WorkSite
+from shared.contracts.employment import (
+    BusinessGuidanceRequested,
+    ReferralDeclined,
+    WorkerPlaced,
+    WorkerReferred,
+)
 from shared.contracts.enrolment import WorkerEnrolled
 from shared.contracts.funding import ObjectionRaised, PaymentConfirmed, PaymentItem
 from shared.contracts.training import ClassCompleted, ClassScheduled, SessionPlan
+
+# Follow-up notices go out at noon on the day the follow-up falls due.
+FOLLOW_UP_LOCAL_TIME = time(12, 0)
+FOLLOW_UP_MONTHS = (1, 3, 6)
 
 # Reminders go out at noon the day before: late enough to be fresh, early enough for a worker
 # to swap a shift. A contact window may move them later that day.
@@ -202,3 +212,74 @@ def on_objection_raised(event: ObjectionRaised, at: datetime) -> list[Planned]:
                               "raised_on": event.raised_on.isoformat()}
     return [Planned(_department(HR_BUREAU), Kind.HR_OBJECTION_RAISED, params, at, urgent=True,
                     ref=event.objection_id)]
+
+
+# -- after the certificate ------------------------------------------------------------------
+
+def on_worker_referred(event: WorkerReferred, at: datetime) -> list[Planned]:
+    """The worker hears where they were referred (they consented; the employer will call)."""
+    params = {"vacancy_id": event.vacancy_id, "employer": event.employer,
+              "site": site_label(event.site), "occupation_code": event.occupation_code,
+              "level": event.level, "referred_on": event.referred_on.isoformat()}
+    return [Planned(Recipient.worker(event.worker_id), Kind.REFERRAL_MADE, params, at,
+                    ref=event.referral_id, worker_id=event.worker_id)]
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def on_worker_placed(event: WorkerPlaced, at: datetime) -> list[Planned]:
+    """The trade union hears of the newly placed, the women's federation of a woman placed;
+    the worker gets a reminder, and the station of the job's site its task, on the day each
+    follow-up (1, 3 and 6 months after the start) falls due."""
+    common = {"worker_id": event.worker_id, "employer": event.employer,
+              "site": site_label(event.site), "occupation_code": event.occupation_code,
+              "level": event.level, "amount_fen": event.monthly_wage_fen,
+              "starts_on": event.starts_on.isoformat()}
+    planned = [
+        Planned(_department(TRADE_UNION), Kind.UNION_NEWLY_PLACED, common, at,
+                ref=event.referral_id, worker_id=event.worker_id),
+        Planned(_department(WOMENS_FEDERATION), Kind.WOMENS_FOLLOWUP_PLACED, common, at,
+                ref=event.referral_id, worker_id=event.worker_id,
+                only_if_female=event.worker_id),
+    ]
+    station = _department(station_key(event.site.province, event.site.city))
+    for month in FOLLOW_UP_MONTHS:
+        due = _add_months(event.starts_on, month)
+        when = max(at, datetime.combine(due, FOLLOW_UP_LOCAL_TIME, SHANGHAI))
+        params = {"referral_id": event.referral_id, "vacancy_id": event.vacancy_id,
+                  "worker_id": event.worker_id, "employer": event.employer,
+                  "site": site_label(event.site), "month": month, "due_on": due.isoformat()}
+        ref = f"{event.referral_id}/{month}"
+        planned += [
+            Planned(Recipient.worker(event.worker_id), Kind.FOLLOW_UP_REMINDER,
+                    {k: v for k, v in params.items() if k != "worker_id"}, when, ref=ref,
+                    worker_id=event.worker_id),
+            Planned(station, Kind.STATION_FOLLOW_UP_DUE, params, when, ref=ref,
+                    worker_id=event.worker_id),
+        ]
+    return planned
+
+
+def on_referral_declined(event: ReferralDeclined, at: datetime) -> list[Planned]:
+    """A woman the employer did not hire goes on the women's federation's follow-up list."""
+    params = {"worker_id": event.worker_id, "vacancy_id": event.vacancy_id,
+              "reason": event.reason, "declined_on": event.declined_on.isoformat()}
+    return [Planned(_department(WOMENS_FEDERATION), Kind.WOMENS_FOLLOWUP_NOT_PLACED, params, at,
+                    ref=event.referral_id, worker_id=event.worker_id,
+                    only_if_female=event.worker_id)]
+
+
+def on_business_guidance_requested(event: BusinessGuidanceRequested,
+                                   at: datetime) -> list[Planned]:
+    """A request to start a business back home (返乡创业) goes on the HR bureau's list."""
+    params = {"request_id": event.request_id, "worker_id": event.worker_id,
+              "business_kind": event.business_kind, "needs": ", ".join(event.needs),
+              "hometown_county": event.hometown_county or "-",
+              "requested_on": event.requested_on.isoformat()}
+    return [Planned(_department(HR_BUREAU), Kind.HR_BUSINESS_GUIDANCE_REQUESTED, params, at,
+                    ref=event.request_id, worker_id=event.worker_id)]

@@ -7,6 +7,12 @@ from datetime import date, datetime, time
 from services.notifications.domain.model import SHANGHAI
 from shared.contracts.assessment import SkillLevelCertified
 from shared.contracts.common import WorkSite
+from shared.contracts.employment import (
+    BusinessGuidanceRequested,
+    ReferralDeclined,
+    WorkerPlaced,
+    WorkerReferred,
+)
 from shared.contracts.enrolment import WorkerEnrolled
 from shared.contracts.funding import ObjectionRaised, PaymentConfirmed, PaymentItem
 from shared.contracts.training import ClassCompleted, ClassScheduled, SessionPlan, TraineeOutcome
@@ -70,3 +76,30 @@ def items() -> list[PaymentItem]:
 def objection() -> ObjectionRaised:
     return ObjectionRaised(objection_id="o-1", batch_id="b-1", line_id="l3",
                            ground="not_attended", raised_on=date(2025, 8, 20))
+
+
+def referred(worker_id: str = "w-1") -> WorkerReferred:
+    return WorkerReferred(referral_id=f"r-{worker_id}", vacancy_id="v-1", worker_id=worker_id,
+                          employer="阜康某电力安装公司", site=FUKANG,
+                          occupation_code="electrician", level=5, consent_method="signed_form",
+                          consented_on=date(2025, 9, 1), referred_on=date(2025, 9, 1))
+
+
+def placed(worker_id: str = "w-1", starts_on: date = date(2025, 8, 31)) -> WorkerPlaced:
+    return WorkerPlaced(referral_id=f"r-{worker_id}", vacancy_id="v-1", worker_id=worker_id,
+                        employer="阜康某电力安装公司", occupation_code="electrician", level=5,
+                        site=FUKANG, monthly_wage_fen=650_000, starts_on=starts_on,
+                        placed_on=date(2025, 9, 2))
+
+
+def declined(worker_id: str = "w-2") -> ReferralDeclined:
+    return ReferralDeclined(referral_id=f"r-{worker_id}", vacancy_id="v-1",
+                            worker_id=worker_id, reason="面试未通过",
+                            declined_on=date(2025, 9, 3))
+
+
+def guidance_requested(worker_id: str = "w-1") -> BusinessGuidanceRequested:
+    return BusinessGuidanceRequested(request_id=f"g-{worker_id}", worker_id=worker_id,
+                                     business_kind="farming", needs=["loan", "premises"],
+                                     hometown_county="禄劝彝族苗族自治县",
+                                     requested_on=date(2025, 12, 1))

@@ -141,6 +141,10 @@ def test_no_rule_puts_personal_data_in_parameters():
         *rules.on_class_completed(ev.completed(("w-1", 1.0, True)), ev.AT, {"w-1": "female"}),
         *rules.on_payment_confirmed(ev.confirmed(), ev.items(), ev.AT),
         *rules.on_objection_raised(ev.objection(), ev.AT),
+        *rules.on_worker_referred(ev.referred(), ev.AT),
+        *rules.on_worker_placed(ev.placed(), ev.AT),
+        *rules.on_referral_declined(ev.declined(), ev.AT),
+        *rules.on_business_guidance_requested(ev.guidance_requested(), ev.AT),
     ]
     forbidden = {"name", "mobile", "phone", "national_id", "email", "address"}
     for p in planned:
@@ -162,3 +166,35 @@ def test_a_schedule_notice_is_about_the_schedule_whichever_event_came_last() -> 
     assert {p.about for p in after_schedule} == {None}  # the handled event is the schedule
     assert [(p.kind, p.ref) for p in after_schedule] == \
         [(p.kind, p.ref) for p in after_enrolment]
+
+
+def test_a_referral_tells_the_worker_at_once() -> None:
+    assert kinds(rules.on_worker_referred(ev.referred(), ev.AT)) == \
+        [("w-1", "referral_made", "r-w-1")]
+
+
+def test_a_placement_tells_the_union_and_plans_each_follow_up_for_worker_and_station() -> None:
+    planned = rules.on_worker_placed(ev.placed(starts_on=date(2025, 8, 31)), ev.AT)
+    station = station_key("新疆", "阜康市")
+    assert kinds(planned) == [
+        ("trade_union", "union_newly_placed", "r-w-1"),
+        ("womens_federation", "womens_followup_placed", "r-w-1"),
+        ("w-1", "follow_up_reminder", "r-w-1/1"), (station, "station_follow_up_due", "r-w-1/1"),
+        ("w-1", "follow_up_reminder", "r-w-1/3"), (station, "station_follow_up_due", "r-w-1/3"),
+        ("w-1", "follow_up_reminder", "r-w-1/6"), (station, "station_follow_up_due", "r-w-1/6"),
+    ]
+    assert planned[1].only_if_female == "w-1"
+    # due a month, three and six after the start (the month's last day when it is shorter),
+    # at noon in China
+    assert [p.not_before for p in planned[2::2]] == [
+        datetime(2025, 9, 30, 12, 0, tzinfo=SHANGHAI),
+        datetime(2025, 11, 30, 12, 0, tzinfo=SHANGHAI),
+        datetime(2026, 2, 28, 12, 0, tzinfo=SHANGHAI)]
+    assert planned[3].params["due_on"] == "2025-09-30"
+    assert "worker_id" not in planned[2].params  # the worker's own reminder
+
+
+def test_a_woman_not_hired_goes_on_the_womens_federations_list() -> None:
+    [planned] = rules.on_referral_declined(ev.declined(), ev.AT)
+    assert (planned.recipient.id, planned.kind, planned.only_if_female) == \
+        ("womens_federation", Kind.WOMENS_FOLLOWUP_NOT_PLACED, "w-2")

@@ -26,6 +26,10 @@ def every_planned():
                                   {"w-1": "female", "w-2": "female"}),
         *rules.on_payment_confirmed(ev.confirmed(), ev.items(), ev.AT),
         *rules.on_objection_raised(ev.objection(), ev.AT),
+        *rules.on_worker_referred(ev.referred(), ev.AT),
+        *rules.on_worker_placed(ev.placed(), ev.AT),
+        *rules.on_referral_declined(ev.declined(), ev.AT),
+        *rules.on_business_guidance_requested(ev.guidance_requested(), ev.AT),
     ]
 
 
@@ -110,3 +114,10 @@ def test_format_yuan():
     assert format_yuan(5) == "0.05"
     assert format_yuan(123456789) == "1,234,567.89"
     assert format_yuan(-150) == "-1.50"
+
+
+def test_a_referral_is_an_sms_in_chinese_naming_the_employer_and_the_place():
+    [referral] = rules.on_worker_referred(ev.referred(), ev.AT)
+    text = render(referral.kind, referral.params, locales=["zh-CN"], personal={"name": "李四"})
+    assert text.body.startswith("李四您好：驿站已按您的同意")
+    assert "阜康某电力安装公司" in text.body and "电工" in text.body and "新疆 阜康市" in text.body

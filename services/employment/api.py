@@ -1,0 +1,284 @@
+"""Employment's HTTP API. Every command needs an organisation's bearer token, runs through the
+kit's command pipeline (services/employment/commands.py) and accepts an ``Idempotency-Key``.
+Lists come a page at a time (shared/runtime/paging.py)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field, model_validator
+
+from services.employment import projections, statistics
+from services.employment.commands import GuidanceRequested, ReferralCreated
+from services.employment.domain.guidance import GiveBusinessGuidance, RequestBusinessGuidance
+from services.employment.domain.matching import Match, rank_vacancies, rank_workers
+from services.employment.domain.vacancy import (
+    EARLIEST_START,
+    LATEST_START,
+    CloseVacancy,
+    PostVacancy,
+    RecordEmployerAnswer,
+    RecordFollowUp,
+    ReferWorker,
+)
+from services.employment.settings import EmploymentContext
+from shared.auth.http import REFUSALS, Acting
+from shared.auth.policy import Action, Target, require, require_role
+from shared.contracts.bounds import Id, Name, Text
+from shared.contracts.common import WorkSite
+from shared.contracts.employment import (
+    MAX_MONTHLY_WAGE_FEN,
+    BusinessKind,
+    ConsentMethod,
+    FollowUpMonth,
+    GuidanceNeed,
+)
+from shared.runtime.commands import execute
+from shared.runtime.errors import NotFound
+from shared.runtime.idempotency import Idempotent
+from shared.runtime.paging import Page, answer_page, iso, one_page
+from shared.runtime.params import PathId
+
+router = APIRouter()
+
+
+class Closure(BaseModel):
+    reason: Text = Field(min_length=1)
+
+
+class Referral(BaseModel):
+    worker_id: Id
+    consent_method: ConsentMethod = Field(description="How the worker agreed to be referred")
+    consented_on: date
+
+
+class EmployerAnswer(BaseModel):
+    outcome: Literal["hired", "declined"]
+    monthly_wage_fen: int | None = Field(None, ge=0, le=MAX_MONTHLY_WAGE_FEN)
+    starts_on: date | None = Field(None, ge=EARLIEST_START, le=LATEST_START,
+                                   description="The first day of work")
+    reason: Text | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmployerAnswer:
+        if self.outcome == "hired" and (self.monthly_wage_fen is None or self.starts_on is None):
+            raise ValueError("a hire needs monthly_wage_fen and starts_on")
+        if self.outcome == "declined" and self.reason is None:
+            raise ValueError("a decline needs its reason")
+        return self
+
+
+class FollowUp(BaseModel):
+    month: FollowUpMonth
+    still_employed: bool
+    monthly_wage_fen: int | None = Field(None, ge=0, le=MAX_MONTHLY_WAGE_FEN)
+
+    @model_validator(mode="after")
+    def _wage_only_when_employed(self) -> FollowUp:
+        if not self.still_employed and self.monthly_wage_fen is not None:
+            raise ValueError("a wage is recorded only while still employed")
+        return self
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+@router.post("/vacancies", status_code=204, tags=["vacancies"], responses=REFUSALS,
+             summary="Post a vacancy near a site (its station, or the HR bureau)")
+async def post_vacancy(body: PostVacancy, request: Request, ctx: EmploymentContext,
+                       org: Acting, once: Idempotent) -> Response:
+    return await execute(ctx, body, request, org, once)
+
+
+@router.post("/vacancies/{vacancy_id}/closure", status_code=204, tags=["vacancies"],
+             responses=REFUSALS, summary="Close a vacancy to referrals, with the reason")
+async def post_closure(vacancy_id: PathId, body: Closure, request: Request,
+                       ctx: EmploymentContext, org: Acting, once: Idempotent) -> Response:
+    command = CloseVacancy(vacancy_id=vacancy_id, reason=body.reason)
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/vacancies/{vacancy_id}/referrals", status_code=201, tags=["referrals"],
+             response_model=ReferralCreated, responses=REFUSALS,
+             summary="Refer a certified worker who consented (the vacancy's station)")
+async def post_referral(vacancy_id: PathId, body: Referral, request: Request,
+                        ctx: EmploymentContext, org: Acting, once: Idempotent) -> Response:
+    command = ReferWorker(vacancy_id=vacancy_id, **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/vacancies/{vacancy_id}/referrals/{referral_id}/answer", status_code=204,
+             tags=["referrals"], responses=REFUSALS,
+             summary="Record the employer's answer: hired (wage, start) or declined (reason)")
+async def post_answer(vacancy_id: PathId, referral_id: PathId, body: EmployerAnswer,
+                      request: Request, ctx: EmploymentContext, org: Acting,
+                      once: Idempotent) -> Response:
+    command = RecordEmployerAnswer(vacancy_id=vacancy_id, referral_id=referral_id,
+                                   **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/vacancies/{vacancy_id}/referrals/{referral_id}/follow-ups", status_code=204,
+             tags=["referrals"], responses=REFUSALS,
+             summary="Record a placement's 1-, 3- or 6-month follow-up once it is due")
+async def post_follow_up(vacancy_id: PathId, referral_id: PathId, body: FollowUp,
+                         request: Request, ctx: EmploymentContext, org: Acting,
+                         once: Idempotent) -> Response:
+    command = RecordFollowUp(vacancy_id=vacancy_id, referral_id=referral_id,
+                             **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+async def _vacancy_in_scope(ctx: EmploymentContext, org: Acting, vacancy_id: str
+                            ) -> dict[str, Any]:
+    """The vacancy's row, once ``org`` may see its matches (a station: its own sites)."""
+    require_role(org, Action.VIEW_MATCHES)
+    async with ctx.pool.acquire() as conn:
+        row = await projections.vacancy(conn, vacancy_id)
+    if row is None:
+        raise NotFound("vacancy_unknown", "No vacancy is posted with this id.",
+                       vacancy_id=vacancy_id)
+    require(org, Action.VIEW_MATCHES, Target(site=WorkSite(
+        province=row["province"], city=row["city"], site_name=row["site_name"])))
+    return row
+
+
+def _match(match: Match, *, id_field: str) -> dict[str, Any]:
+    return {id_field: getattr(match, id_field), "score": match.score,
+            "criteria": [asdict(c) for c in match.criteria]}
+
+
+@router.get("/vacancies/{vacancy_id}", tags=["vacancies"], responses=REFUSALS,
+            summary="A vacancy: its terms, hired count and whether it takes referrals")
+async def get_vacancy(vacancy_id: PathId, ctx: EmploymentContext, org: Acting
+                      ) -> dict[str, Any]:
+    row = await _vacancy_in_scope(ctx, org, vacancy_id)
+    return {**row, "open": projections.is_open(row, ctx.settings.today())}
+
+
+@router.get("/vacancies/{vacancy_id}/matches", tags=["matching"], responses=REFUSALS,
+            summary="The certified workers who fit the vacancy, best first, each score "
+                    "explained criterion by criterion (paged)")
+async def get_matches(vacancy_id: PathId, ctx: EmploymentContext, org: Acting, page: Page,
+                      request: Request, response: Response) -> list[dict[str, Any]]:
+    row = await _vacancy_in_scope(ctx, org, vacancy_id)
+    async with ctx.pool.acquire() as conn:
+        candidates = await projections.candidates_for(conn, row["occupation_code"],
+                                                      row["minimum_level"])
+    ranked = rank_workers(projections.opening_of(row), candidates)
+    shown = one_page(ranked, lambda m: (-m.score, m.worker_id), page, request, response)
+    return [_match(m, id_field="worker_id") for m in shown]
+
+
+@router.get("/workers/{worker_id}/vacancies", tags=["matching"], responses=REFUSALS,
+            summary="The open vacancies the worker fits, best first, each score explained "
+                    "(paged); none while the worker is placed")
+async def get_worker_vacancies(worker_id: PathId, ctx: EmploymentContext, org: Acting,
+                               page: Page, request: Request, response: Response
+                               ) -> list[dict[str, Any]]:
+    require_role(org, Action.VIEW_MATCHES)
+    async with ctx.pool.acquire() as conn:
+        site = await projections.worker_site(conn, worker_id)
+        candidate = await projections.candidate(conn, worker_id)
+        require(org, Action.VIEW_MATCHES, Target(site=site))
+        if candidate is None:
+            raise NotFound("worker_unknown", "Employment knows no worker with this id.",
+                           worker_id=worker_id)
+        openings = await projections.openings_for(conn, sorted(candidate.levels),
+                                                  ctx.settings.today())
+    ranked = rank_vacancies(candidate, openings)
+    shown = one_page(ranked, lambda m: (-m.score, m.vacancy_id), page, request, response)
+    return [_match(m, id_field="vacancy_id") for m in shown]
+
+
+@router.get("/vacancies/{vacancy_id}/referrals", tags=["referrals"], responses=REFUSALS,
+            summary="A vacancy's referrals and their course (paged by referral id)")
+async def get_referrals(vacancy_id: PathId, ctx: EmploymentContext, org: Acting, page: Page,
+                        request: Request, response: Response) -> list[dict[str, Any]]:
+    await _vacancy_in_scope(ctx, org, vacancy_id)
+    (after,) = page.after_as(str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.referrals_of(conn, vacancy_id, after, page.fetch_size())
+    return answer_page(rows, lambda r: (r["referral_id"],), page, request, response)
+
+
+@router.get("/follow-ups/due", tags=["referrals"], responses=REFUSALS,
+            summary="Follow-ups due by today: a station's task list in its sites, the HR "
+                    "bureau's everywhere (paged by due date)")
+async def get_follow_ups_due(ctx: EmploymentContext, org: Acting, page: Page,
+                             request: Request, response: Response) -> list[dict[str, Any]]:
+    require_role(org, Action.VIEW_FOLLOW_UPS)
+    scopes = org.sites if org.role == "liaison_station" else None
+    after = page.after_as(date.fromisoformat, str, int)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.follow_ups_due(conn, ctx.settings.today(), scopes, after,
+                                                page.fetch_size())
+    return answer_page(rows, lambda r: (iso(r["due_on"]), r["referral_id"], r["month"]),
+                       page, request, response)
+
+
+@router.get("/statistics/outcomes", tags=["queries"], responses=REFUSALS,
+            summary="Referred, placed, wages before and after, retention at 3 and 6 months, "
+                    "by destination, occupation, level or gender; small groups suppressed")
+async def get_outcomes(ctx: EmploymentContext, org: Acting, page: Page, request: Request,
+                       response: Response,
+                       by: Annotated[statistics.Dimension, Query()] = "destination"
+                       ) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_STATISTICS, Target())
+    async with ctx.pool.acquire() as conn:
+        groups = await statistics.outcomes(conn, by, ctx.settings.smallest_group)
+    return one_page(groups, lambda g: (g["group"],), page, request, response)
+
+
+# -- 返乡创业: guidance to start a business back home -------------------------------------------
+
+class GuidanceRequest(BaseModel):
+    business_kind: BusinessKind
+    needs: list[GuidanceNeed] = Field(min_length=1, max_length=6)
+    hometown_county: Name | None = Field(None, description="Where the business would be")
+
+
+class GuidanceAnswer(BaseModel):
+    referred_to: Name = Field(description="Who takes the request on (an organisation)")
+
+
+@router.post("/workers/{worker_id}/business-guidance-requests", status_code=201,
+             tags=["返乡创业"], response_model=GuidanceRequested, responses=REFUSALS,
+             summary="Record a worker's request for guidance to start a business back home "
+                     "(the station of their work site); it goes on the HR bureau's list")
+async def post_guidance_request(worker_id: PathId, body: GuidanceRequest, request: Request,
+                                ctx: EmploymentContext, org: Acting,
+                                once: Idempotent) -> Response:
+    command = RequestBusinessGuidance(worker_id=worker_id, **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/workers/{worker_id}/business-guidance-requests/{request_id}/answer",
+             status_code=204, tags=["返乡创业"], responses=REFUSALS,
+             summary="Answer a request: who takes it on (HR bureau)")
+async def post_guidance_answer(worker_id: PathId, request_id: PathId, body: GuidanceAnswer,
+                               request: Request, ctx: EmploymentContext, org: Acting,
+                               once: Idempotent) -> Response:
+    command = GiveBusinessGuidance(worker_id=worker_id, request_id=request_id,
+                                   referred_to=body.referred_to)
+    return await execute(ctx, command, request, org, once)
+
+
+@router.get("/business-guidance-requests", tags=["返乡创业"], responses=REFUSALS,
+            summary="The HR bureau's list of requests for business guidance, oldest first "
+                    "(paged); only those not answered yet unless open=false")
+async def get_guidance_requests(ctx: EmploymentContext, org: Acting, page: Page,
+                                request: Request, response: Response,
+                                open_only: Annotated[bool, Query(alias="open")] = True
+                                ) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_BUSINESS_GUIDANCE, Target())
+    after = page.after_as(date.fromisoformat, str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.guidance_requests(conn, open_only, after,
+                                                  page.fetch_size())
+    return answer_page(rows, lambda r: (iso(r["requested_on"]), r["request_id"]), page,
+                       request, response)
