@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.funding.metrics import funding_gauges
+from shared.eventsourcing.topics import SERVICES
 from shared.runtime.metrics import install_metrics
 
 MONITORING = Path(__file__).parents[2] / "deploy" / "monitoring"
@@ -78,8 +79,7 @@ def test_prometheus_configuration_scrapes_metrics_and_loads_the_rules() -> None:
     jobs = config["scrape_configs"]
     assert jobs and all(job["metrics_path"] == "/metrics" for job in jobs)
     compose = {t for job in jobs for c in job.get("static_configs", ()) for t in c["targets"]}
-    assert compose == {f"{s}:8000" for s in ("enrolment", "training", "assessment", "funding",
-                                              "notifications")}
+    assert compose == {f"{s}:8000" for s in SERVICES}
 
 
 def test_every_alert_names_metrics_the_services_export(exported: set[str]) -> None:
