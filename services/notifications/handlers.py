@@ -67,9 +67,7 @@ async def class_scheduled(conn: asyncpg.Connection, envelope: Envelope,
 
 async def class_completed(conn: asyncpg.Connection, envelope: Envelope,
                           event: ClassCompleted) -> None:
-    genders = await projections.genders(conn, [t.worker_id for t in event.trainees])
-    known = {w: g for w, g in genders.items() if g is not None}
-    await _enqueue(conn, envelope, rules.on_class_completed(event, envelope.time, known))
+    await _enqueue(conn, envelope, rules.on_class_completed(event, envelope.time))
 
 
 async def skill_level_certified(conn: asyncpg.Connection, envelope: Envelope,

@@ -85,12 +85,9 @@ def _derived(root: Path, locale: str, params: Mapping[str, Any]) -> dict[str, An
         out["session_lines"] = "\n".join(
             f"{s['date']} {s['start']}–{s['end']} "
             f"{_label(root, locale, 'session_kinds', s['kind'])}" for s in sessions)
-    trainees = params.get("trainees")
-    if isinstance(trainees, list):
-        out["trainee_lines"] = "\n".join(
-            f"{t['worker_id']} {t['percent']}% "
-            f"{_label(root, locale, 'met_threshold', str(t['met_threshold']).lower())}"
-            for t in trainees)
+    if isinstance(params.get("met_threshold"), bool):
+        out["met_threshold_label"] = _label(root, locale, "met_threshold",
+                                            str(params["met_threshold"]).lower())
     return out
 
 

@@ -8,7 +8,7 @@ session reminder whose session has already started (it expires).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -156,10 +156,11 @@ def _percent(ratio: float) -> str:
     return f"{round(ratio * 100, 1):g}"
 
 
-def on_class_completed(event: ClassCompleted, at: datetime,
-                       genders: Mapping[str, str]) -> list[Planned]:
-    """A summary for the liaison station of the class's site; the women trainees' outcomes
-    for the women's federation (workers whose registration was never seen are not listed)."""
+def on_class_completed(event: ClassCompleted, at: datetime) -> list[Planned]:
+    """A summary for the liaison station of the class's site; each woman trainee's outcome
+    for the women's federation, one notice each, which waits for her registration like every
+    women's-federation notice (topics are not ordered together: the completion may come
+    first) and is dropped for a man."""
     met = sum(1 for t in event.trainees if t.met_threshold)
     common = {"class_id": event.class_id, "occupation_code": event.occupation_code,
               "level": event.target_level, "site": site_label(event.site),
@@ -170,16 +171,13 @@ def on_class_completed(event: ClassCompleted, at: datetime,
         Kind.STATION_CLASS_COMPLETED,
         {**common, "trainees": len(event.trainees), "met_threshold": met,
          "below_threshold": len(event.trainees) - met}, at, class_id=event.class_id)]
-    women = [t for t in sorted(event.trainees, key=lambda t: t.worker_id)
-             if genders.get(t.worker_id) == "female"]
-    if women:
-        planned.append(Planned(
-            _department(WOMENS_FEDERATION), Kind.WOMENS_FOLLOWUP_COMPLETED,
-            {**common, "women": len(women),
-             "women_met_threshold": sum(1 for t in women if t.met_threshold),
-             "trainees": [{"worker_id": t.worker_id, "percent": _percent(t.attendance_ratio),
-                           "met_threshold": t.met_threshold} for t in women]},
-            at, ref=event.class_id, class_id=event.class_id))
+    planned += [Planned(
+        _department(WOMENS_FEDERATION), Kind.WOMENS_FOLLOWUP_COMPLETED,
+        {**common, "worker_id": t.worker_id, "percent": _percent(t.attendance_ratio),
+         "met_threshold": t.met_threshold},
+        at, ref=f"{event.class_id}/{t.worker_id}", worker_id=t.worker_id,
+        class_id=event.class_id, only_if_female=t.worker_id)
+        for t in sorted(event.trainees, key=lambda t: t.worker_id)]
     return planned
 
 

@@ -85,28 +85,28 @@ def test_certificate_tells_the_worker_the_union_and_conditionally_the_womens_fed
 
 def test_class_completion_summary_goes_to_the_station_of_the_site():
     planned = rules.on_class_completed(
-        ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False), ("w-3", 0.8, True)), ev.AT, {})
-    [summary] = planned
+        ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False), ("w-3", 0.8, True)), ev.AT)
+    summary = planned[0]
     assert summary.recipient == Recipient.department(station_key("新疆", "阜康市"))
     assert summary.kind == Kind.STATION_CLASS_COMPLETED
     assert (summary.params["trainees"], summary.params["met_threshold"],
             summary.params["below_threshold"]) == (3, 2, 1)
 
 
-def test_class_completion_lists_the_women_for_the_womens_federation():
+def test_class_completion_tells_the_womens_federation_of_each_woman_once_her_gender_is_known():
+    """One notice per trainee, each decided by that trainee's gender when it is known (the
+    completion may arrive before the registrations: the notice then waits, not vanishes)."""
     planned = rules.on_class_completed(
-        ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False), ("w-3", 0.8125, True)), ev.AT,
-        {"w-1": "male", "w-2": "female", "w-3": "female"})
-    women = planned[1]
-    assert women.recipient.id == "womens_federation"
-    assert women.params["women"] == 2 and women.params["women_met_threshold"] == 1
-    assert [(t["worker_id"], t["percent"]) for t in women.params["trainees"]] == [
-        ("w-2", "50"), ("w-3", "81.2")]
-
-
-def test_no_womens_list_when_no_woman_completed():
-    planned = rules.on_class_completed(ev.completed(("w-1", 0.9, True)), ev.AT, {"w-1": "male"})
-    assert [p.kind for p in planned] == [Kind.STATION_CLASS_COMPLETED]
+        ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False), ("w-3", 0.8125, True)), ev.AT)
+    followups = planned[1:]
+    assert all(p.recipient.id == "womens_federation" for p in followups)
+    assert [(p.only_if_female, p.ref, p.params["percent"], p.params["met_threshold"])
+            for p in followups] == [("w-1", "c-elec/w-1", "90", True),
+                                    ("w-2", "c-elec/w-2", "50", False),
+                                    ("w-3", "c-elec/w-3", "81.2", True)]
+    genders = {"w-1": "male", "w-2": "female", "w-3": None}
+    assert [resolve_gender(p, genders[p.worker_id or ""]) for p in followups] == [
+        None, followups[1], "wait"]
 
 
 def test_subsidy_paid_sums_each_workers_paid_lines_and_skips_rejected_and_institutions():
@@ -138,7 +138,7 @@ def test_no_rule_puts_personal_data_in_parameters():
     planned = [
         *rules.on_worker_enrolled(ev.enrolled(), ev.AT, ev.scheduled()),
         *rules.on_skill_level_certified(ev.certified(), ev.AT),
-        *rules.on_class_completed(ev.completed(("w-1", 1.0, True)), ev.AT, {"w-1": "female"}),
+        *rules.on_class_completed(ev.completed(("w-1", 1.0, True)), ev.AT),
         *rules.on_payment_confirmed(ev.confirmed(), ev.items(), ev.AT),
         *rules.on_objection_raised(ev.objection(), ev.AT),
         *rules.on_worker_referred(ev.referred(), ev.AT),

@@ -22,8 +22,7 @@ def every_planned():
     return [
         *rules.on_worker_enrolled(ev.enrolled(), ev.AT, ev.scheduled("night")),
         *rules.on_skill_level_certified(ev.certified(), ev.AT),
-        *rules.on_class_completed(ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False)), ev.AT,
-                                  {"w-1": "female", "w-2": "female"}),
+        *rules.on_class_completed(ev.completed(("w-1", 0.9, True), ("w-2", 0.5, False)), ev.AT),
         *rules.on_payment_confirmed(ev.confirmed(), ev.items(), ev.AT),
         *rules.on_objection_raised(ev.objection(), ev.AT),
         *rules.on_worker_referred(ev.referred(), ev.AT),
