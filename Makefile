@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+# The Ralph LRS the xAPI test starts: its pins conflict with the project's, so its own venv.
+RALPH_VENV := .venv-ralph
+RALPH_STAMP := $(RALPH_VENV)/.installed
 
 .PHONY: run up test lint unit install clean schemas bench fuzz chaos
 
@@ -16,6 +19,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+$(RALPH_STAMP): tests/lrs-requirements.txt
+	$(PYTHON) -m venv $(RALPH_VENV)
+	$(RALPH_VENV)/bin/pip install --quiet -r tests/lrs-requirements.txt
+	touch $(RALPH_STAMP)
+
 install: $(STAMP)
 
 # The Fukang class end to end on embedded servers: prints the totals, stops, exits 0.
@@ -26,7 +34,7 @@ run: $(STAMP)
 up: $(STAMP)
 	$(BIN)/songji up
 
-test: $(BENCH_STAMP)
+test: $(BENCH_STAMP) $(RALPH_STAMP)
 	$(BIN)/ruff check shared services songji tests bench chaos
 	$(BIN)/pytest -ra
 
@@ -57,4 +65,4 @@ schemas: $(STAMP)
 	$(BIN)/songji schemas write
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(RALPH_VENV) .pytest_cache
