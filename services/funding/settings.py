@@ -6,19 +6,25 @@ from typing import Annotated
 from fastapi import Depends
 from pydantic import Field
 
-from services.funding.domain.notice_calendar import WorkingCalendar
+from services.funding.domain.notice_calendar import WorkingCalendar, state_council_working_day
 from shared.runtime.service import ServiceContext, context
 from shared.runtime.settings import ServiceSettings
 
 
 class FundingSettings(ServiceSettings):
+    official_holidays: bool = Field(
+        True, description="Count the public notice's working days by the State Council's "
+                          "holidays and make-up days as the chinesecalendar package carries "
+                          "them (SONGJI_OFFICIAL_HOLIDAYS); the two lists below then decide "
+                          "only for years the package does not know yet")
     holidays: list[date] = Field(
         default_factory=list,
-        description="Public holidays skipped by the public notice (SONGJI_HOLIDAYS, a JSON "
-                    "list of dates)")
+        description="Public holidays skipped by the public notice, for years the official "
+                    "calendar does not know (SONGJI_HOLIDAYS, a JSON list of dates)")
     makeup_working_days: list[date] = Field(
         default_factory=list,
-        description="Weekend days worked instead (调休) (SONGJI_MAKEUP_WORKING_DAYS)")
+        description="Weekend days worked instead (调休), for years the official calendar does "
+                    "not know (SONGJI_MAKEUP_WORKING_DAYS)")
     local_utc_offset_hours: int = Field(8, description="Local time for 'today' (Asia/Shanghai)")
     test_clock: bool = Field(
         False, description="Rehearsals and demonstrations only (SONGJI_TEST_CLOCK): the HR "
@@ -41,7 +47,9 @@ class FundingSettings(ServiceSettings):
 
     def calendar(self) -> WorkingCalendar:
         """The working days the public notice counts."""
-        return WorkingCalendar.of(self.holidays, self.makeup_working_days)
+        return WorkingCalendar.of(
+            self.holidays, self.makeup_working_days,
+            official=state_council_working_day if self.official_holidays else None)
 
 
 # Funding's routes get its context with its own settings, typed.

@@ -1,4 +1,4 @@
-"""Notifications' composition root: rules, outbox, sender, webhooks."""
+"""Notifications' composition root: rules, outbox, sender, webhooks, xAPI statements."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from services.notifications.consumers import WORKERS
 from services.notifications.sender import send_notifications
 from services.notifications.settings import NotificationSettings
 from services.notifications.webhooks import deliver_webhooks
+from services.notifications.xapi.consumer import XAPI
+from services.notifications.xapi.lrs import send_statements
 from shared.runtime.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -19,7 +21,7 @@ SPEC = ServiceSpec(
                 "posts events to integrators' webhooks.",
     routers=[router, delivery_router, webhook_router],
     migrations=Path(__file__).parent / "migrations",
-    subscriptions=[WORKERS],
+    subscriptions=[WORKERS, XAPI],
     settings_class=NotificationSettings,
-    background=[send_notifications, deliver_webhooks, run_backfills],
+    background=[send_notifications, deliver_webhooks, run_backfills, send_statements],
 )

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from services.notifications.xapi.settings import XapiSettings
 from shared.runtime.keys import check_keys
 from shared.runtime.service import ServiceContext, context
-from shared.runtime.settings import ServiceSettings
 
 
 class DepartmentAddress(BaseModel):
@@ -23,7 +23,7 @@ class DepartmentAddress(BaseModel):
     language: str = "zh-CN"
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(XapiSettings):
     worker_channel: Literal["local", "sms"] = Field(
         "local", description="How workers are reached (SONGJI_WORKER_CHANNEL)")
     department_channel: Literal["local", "email", "sms"] = Field(

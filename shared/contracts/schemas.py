@@ -8,6 +8,10 @@ One narrowing is allowed: a size bound (``maxLength``, ``maxItems``) on a string
 had none. Such bounds are chosen above anything a command ever let through
 (shared/contracts/bounds.py), so the events already stored still read; changing a bound that
 exists is still a change of type.
+
+One correction is allowed too: a local time once declared ``format: time`` (RFC 3339 full-time,
+which requires an offset no event ever carried) now declared by the pattern every stored value
+meets (``LOCAL_TIME_PATTERN``). Readers that asserted the format rejected those events anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts.base import registered_events
+from shared.contracts.common import LOCAL_TIME_PATTERN
 
 _IGNORED_KEYS = {"description", "title", "examples", "default"}
 
@@ -64,9 +69,17 @@ def _shape(schema: Any) -> Any:
 _SIZE_BOUNDS = ("maxLength", "maxItems")
 
 
+def _is_local_time_correction(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return (old.get("format") == "time" and "format" not in new and "pattern" not in old
+            and new.get("pattern") == LOCAL_TIME_PATTERN)
+
+
 def _without_new_bounds(old: Any, new: Any) -> Any:
-    """``new`` without the size bounds that ``old`` lacks at the same place."""
+    """``new`` without the size bounds that ``old`` lacks at the same place, and with a local
+    time's corrected declaration put back as it was."""
     if isinstance(old, dict) and isinstance(new, dict):
+        if _is_local_time_correction(old, new):
+            new = {k: v for k, v in new.items() if k != "pattern"} | {"format": "time"}
         return {k: _without_new_bounds(old.get(k), v) for k, v in new.items()
                 if not (k in _SIZE_BOUNDS and k not in old)}
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):

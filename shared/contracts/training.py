@@ -5,7 +5,7 @@ Durations are whole minutes (integers), so sums and thresholds are exact.
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ from shared.contracts.bounds import (
 from shared.contracts.common import (
     CheckInMethod,
     ClassMode,
+    LocalTime,
     OccupationCode,
     SessionKind,
     SkillLevel,
@@ -37,8 +38,8 @@ class SessionPlan(BaseModel):
 
     session_id: Id
     date: date
-    start_local: time = Field(description="Local start time in Asia/Shanghai")
-    end_local: time = Field(description="Local end time in Asia/Shanghai")
+    start_local: LocalTime = Field(description="Local start time in Asia/Shanghai")
+    end_local: LocalTime = Field(description="Local end time in Asia/Shanghai")
     kind: SessionKind
     minutes: int = Field(gt=0, description="Length of the session")
 

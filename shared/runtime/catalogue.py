@@ -6,9 +6,11 @@ from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import HTMLResponse
 
 from shared.contracts.asyncapi import asyncapi_document
 from shared.contracts.bounds import MAX_SHORT_TEXT
+from shared.contracts.catalogue_html import catalogue_html
 from shared.contracts.schemas import current_schemas
 from shared.runtime.errors import NotFound
 
@@ -18,6 +20,16 @@ router = APIRouter(prefix="/events", tags=["event catalogue"])
 @cache
 def _schemas() -> dict[str, dict[str, Any]]:
     return current_schemas()
+
+
+@cache
+def _page() -> str:
+    return catalogue_html(asyncapi_document())
+
+
+@router.get("/", summary="The event catalogue as a page to read", response_class=HTMLResponse)
+async def catalogue_page() -> HTMLResponse:
+    return HTMLResponse(_page())
 
 
 @router.get("/asyncapi.json", summary="AsyncAPI 3.0 document of every public event")

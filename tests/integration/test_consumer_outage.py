@@ -44,7 +44,8 @@ async def test_an_event_that_arrives_during_a_database_outage_is_applied_after_i
             return first in await known_workers(notify_db)
         await eventually(first_known)
 
-        [inbox] = notes_app.state.ctx.inboxes
+        [inbox] = [i for i in notes_app.state.ctx.inboxes
+                   if i.consumer == "notifications.workers"]
         ended = await refuse_connections(postgres_url, database_name(notify_db))
         try:
             assert ended > 0, "the consumer's pool had no session to lose"
@@ -79,7 +80,8 @@ async def test_a_consumer_stopped_while_it_waits_gets_the_event_again_after_rest
                 return first in await known_workers(notify_db)
             await eventually(first_known)
 
-            [inbox] = notes_app.state.ctx.inboxes
+            [inbox] = [i for i in notes_app.state.ctx.inboxes
+                       if i.consumer == "notifications.workers"]
             await refuse_connections(postgres_url, database_name(notify_db))
             during = await register(enrol, 44)
 

@@ -2,7 +2,7 @@
 
 Register, survey, accredit, schedule, approve, enrol, attend, complete, assess, certify; then
 every event on each topic carries its CloudEvents headers, the acting organisation, and no
-personal data.
+personal data, and its data validates against its committed schema with formats asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from services.enrolment.domain.national_id import check_digit
 from services.training.app import SPEC as TRAINING
 from shared.calendar import programme_today
 from shared.eventsourcing.topics import events_topic
+from tests.committed_schemas import schema_errors
 from tests.orgs import FUKANG, auth
 from tests.support import eventually, header, read_topic, running_service
 
@@ -162,6 +163,7 @@ async def test_from_registration_to_certificate(
 
         # -- the events on each topic
         expected = {"enrolment": 3, "training": 6, "assessment": 6}
+        validated: set[str] = set()
         for service, at_least in expected.items():
             records = await read_topic(kafka_bootstrap, events_topic(service, topic_prefix),
                                        at_least=at_least)
@@ -179,6 +181,11 @@ async def test_from_registration_to_certificate(
                     [(k, v.decode()) for k, v in record.headers], ensure_ascii=False)
                 for secret in (NAME, NATIONAL_ID, MOBILE, EMPLOYER, "翠华镇"):
                     assert secret not in text, (service, header(record, "ce_type"))
+                # the data means what its committed schema declares, formats asserted
+                ce_type = header(record, "ce_type")
+                assert ce_type is not None
+                assert schema_errors(ce_type, json.loads(record.value)) == []
+                validated.add(ce_type)
             types = {header(r, "ce_type").split(".")[2] for r in records}  # type: ignore[union-attr]
             if service == "assessment":
                 assert "SkillLevelCertified" in types
@@ -187,6 +194,11 @@ async def test_from_registration_to_certificate(
                         "ClassCompleted"} <= types
             if service == "enrolment":
                 assert {"WorkerRegistered", "IntakeSurveyRecorded", "WorkerEnrolled"} <= types
+
+        # every type the journey published was validated, ClassScheduled's local times too
+        assert {"songji.training.ClassScheduled.v1", "songji.enrolment.WorkerEnrolled.v1",
+                "songji.assessment.AssessmentResultRecorded.v1",
+                "songji.assessment.SkillLevelCertified.v1"} <= validated, validated
 
         counts = await enrolment.get("/statistics/enrolments", headers=auth("media"))
         assert counts.status_code == 200

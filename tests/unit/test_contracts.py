@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
 from shared.contracts import Envelope, InvalidMessage, model_for, registered_events
+from shared.contracts.common import LOCAL_TIME_PATTERN, WorkSite
 from shared.contracts.enrolment import WorkerRegistered
 from shared.contracts.envelope import readable_headers, text_headers
 from shared.contracts.schemas import check_schemas, compatibility_problems, current_schemas
+from shared.contracts.training import ClassScheduled, SessionPlan
+from tests.committed_schemas import (
+    FORMAT_CHECKER,
+    committed_validator,
+    formats_used,
+    schema_errors,
+)
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 
@@ -164,3 +175,64 @@ def test_text_headers_name_a_header_with_no_value_or_not_utf8() -> None:
 def test_readable_headers_keep_every_header_as_text() -> None:
     assert readable_headers([("a", None), ("b", b"\xb5x"), ("c", "类".encode())]) == {
         "a": "", "b": "\ufffdx", "c": "类"}
+
+
+
+# -- local times: declared by what they carry, not as RFC 3339 full-time
+
+def _class_scheduled(start: str = "19:30", end: str = "22:00") -> ClassScheduled:
+    plan = SessionPlan(session_id="s-1", date=date(2025, 7, 24), start_local=start,
+                       end_local=end, kind="classroom_theory", minutes=150)
+    return ClassScheduled(class_id="c-1", institution_id="inst-1",
+                          occupation_code="electrician", target_level=4,
+                          site=WorkSite(province="新疆", city="阜康", site_name="工地"),
+                          mode="night", capacity=60, sessions=[plan], required_minutes=120,
+                          trainer_ids=["t-1"])
+
+
+def test_a_class_scheduled_event_validates_against_its_committed_schema_formats_asserted(
+) -> None:
+    data = _class_scheduled().model_dump(mode="json")
+    assert data["sessions"][0]["start_local"] == "19:30:00"
+    assert schema_errors("songji.training.ClassScheduled.v1", data) == []
+    data["sessions"][0]["end_local"] = "22:00:00+08:00"
+    assert schema_errors("songji.training.ClassScheduled.v1", data)
+
+
+def test_format_time_as_once_declared_rejects_what_the_events_carry() -> None:
+    # why the declaration changed: RFC 3339 full-time requires an offset
+    old = {"type": "string", "format": "time"}
+    validator = jsonschema.Draft202012Validator(old, format_checker=FORMAT_CHECKER)
+    assert not validator.is_valid("19:30:00")
+    assert validator.is_valid("19:30:00+08:00")
+    assert re.fullmatch(LOCAL_TIME_PATTERN, "19:30:00")
+    assert re.fullmatch(LOCAL_TIME_PATTERN, "19:30:00.250000")
+    for wrong in ("24:00:00", "19:30", "19:30:00Z", "7:30:00"):
+        assert not re.fullmatch(LOCAL_TIME_PATTERN, wrong), wrong
+
+
+def test_a_local_time_with_an_offset_is_refused() -> None:
+    with pytest.raises(ValidationError, match="carries no offset"):
+        _class_scheduled(start="19:30:00+08:00")
+
+
+def test_every_format_in_the_committed_schemas_has_a_checker() -> None:
+    used: set[str] = set()
+    for path in SCHEMAS.glob("songji.*.json"):
+        committed_validator(path.stem)  # fails on a format nothing checks
+        used |= formats_used(json.loads(path.read_text()))
+    assert "time" not in used
+    assert used <= set(FORMAT_CHECKER.checkers)
+
+
+def test_format_time_replaced_by_the_local_time_pattern_is_the_one_allowed_correction(
+) -> None:
+    old = {"properties": {"t": {"type": "string", "format": "time"}}}
+    corrected = {"properties": {"t": {"type": "string", "pattern": LOCAL_TIME_PATTERN}}}
+    assert compatibility_problems("x", old, corrected) == []
+    other = {"properties": {"t": {"type": "string", "pattern": "^[0-9]+$"}}}
+    assert "field 't' changed type" in " ".join(compatibility_problems("x", old, other))
+    dated = {"properties": {"t": {"type": "string", "format": "date"}}}
+    assert "field 't' changed type" in " ".join(
+        compatibility_problems("x", dated, {"properties": {"t": {
+            "type": "string", "pattern": LOCAL_TIME_PATTERN}}}))

@@ -1,5 +1,10 @@
 """The 18-digit resident identity number (GB 11643-1999): check digit, birth date, gender.
 
+The check character (ISO 7064 MOD 11-2) and the birth date come from python-stdnum's
+``stdnum.cn.ric``. Its full ``validate`` also looks the region code up in its table of counties
+as they were in the birth year; that is not applied, because a code assigned after someone's
+birth (registration, a county renamed) would refuse a real person.
+
 Pure code: no I/O. The number itself never leaves enrolment's encrypted store.
 """
 
@@ -9,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 
 class InvalidNationalId(ValueError):
@@ -19,8 +24,9 @@ class InvalidNationalId(ValueError):
 
 def check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character over the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    if len(first17) != 17 or not first17.isdigit():
+        raise InvalidNationalId("must be 17 digits followed by a digit or X")
+    return ric.calc_check_digit(first17 + "?")  # it reads the 17 digits before the last
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,8 @@ def parse_national_id(raw: str) -> NationalId:
     if check_digit(number[:17]) != number[17]:
         raise InvalidNationalId("check digit does not match (GB 11643)")
     try:
-        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
+        birth = ric.get_birth_date(number)
+    except ValidationError:
         raise InvalidNationalId("birth date inside the number is not a real date") from None
     gender: Literal["female", "male"] = "male" if int(number[16]) % 2 else "female"
     return NationalId(number=number, birth_date=birth, gender=gender)

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.training.domain.catalogue import Occupation
 from services.training.domain.institution import Institution
 from shared.contracts.bounds import MAX_CLASS_DAYS, MAX_CLASS_SIZE, MAX_PEOPLE, MAX_SESSIONS, Id
-from shared.contracts.common import ClassMode, OccupationCode, SessionKind, SkillLevel, WorkSite
+from shared.contracts.common import (
+    ClassMode,
+    LocalTime,
+    OccupationCode,
+    SessionKind,
+    SkillLevel,
+    WorkSite,
+)
 from shared.contracts.training import (
     AttendanceRecorded,
     AttendanceVoided,
@@ -42,8 +49,8 @@ class _Command(BaseModel):
 
 class PlannedSession(_Command):
     date: date
-    start_local: time = Field(description="Local start time in Asia/Shanghai")
-    end_local: time = Field(description="Local end time in Asia/Shanghai")
+    start_local: LocalTime = Field(description="Local start time in Asia/Shanghai")
+    end_local: LocalTime = Field(description="Local end time in Asia/Shanghai")
     kind: SessionKind
 
 
