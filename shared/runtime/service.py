@@ -298,7 +298,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 "relay": "active" if leading else "standby"}
 
     @app.get("/ready", tags=["operations"],
-             summary="Database and broker reachable, migrations done, consumers running")
+             summary="Database and broker reachable, migrations done, consumers running",
+             responses={503: {"description": "Not ready yet: `checks` says what is missing"}})
     async def ready(request: Request) -> JSONResponse:
         checks = await _readiness(request.app)
         ok = all(checks.values())

@@ -164,6 +164,12 @@ def fuzzed_service(spec: ServiceSpec, dsn: str, bootstrap: str, prefix: str,
             def send(method: str, path: str, org: str, body: dict[str, Any]) -> Any:
                 return client.request(method, path, json=body, headers=auth(org))
 
+            # The service answers at once but consumes only once its consumers joined their
+            # groups: until then /ready is a truthful 503, not a failure to find.
+            deadline = time.monotonic() + 90
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline, "the service was not ready in 90 s"
+                time.sleep(0.2)
             known = SEEDS[spec.name](send)
         yield schema, known
     finally:
