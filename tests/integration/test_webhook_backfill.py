@@ -89,8 +89,8 @@ async def test_backfill_history_then_a_range_again_after_an_outage(
         webhook_secret_key=Fernet.generate_key().decode(), webhook_allow_local=True,
     ) as (_, api):
         async def consumed() -> bool:  # before the webhook exists: none is delivered live
-            rows = await fetch(database, "SELECT count(*) AS n FROM inbox WHERE source <> "
-                               "'/songji/notifications'")
+            rows = await fetch(database, "SELECT count(*) AS n FROM inbox WHERE consumer = "
+                               "'notifications.workers' AND source <> '/songji/notifications'")
             return rows[0]["n"] == len(history) + 1
         await eventually(consumed)
         refused = await api.post("/webhooks", headers=HR, json={
