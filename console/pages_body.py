@@ -13,10 +13,12 @@ from console.web import (
     Current,
     checked_form,
     language,
+    read,
     refusal,
     render,
     require_role,
     see_other,
+    sent,
 )
 from console.web import services as api
 
@@ -43,13 +45,10 @@ async def schedule(request: Request, session: Current) -> Response:
             "assessor_ids": [a.strip() for a in f.get("assessor_ids", "").split(",")
                              if a.strip()],
             "scheduled_on": f.get("scheduled_on", "")}
-    try:
-        await api(request).post(session.signed_in.token, "assessment", "/assessments", body)
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
-        return see_other("/body")
-    session.say(f"{'已安排' if language(request) == 'zh-CN' else 'Scheduled'}: {assessment_id}")
-    return see_other(f"/body/assessments/{seg(assessment_id)}")
+    scheduled = "已安排" if language(request) == "zh-CN" else "Scheduled"
+    ok, _ = await sent(request, session, "assessment", "/assessments", body,
+                       done=f"{scheduled}: {assessment_id}")
+    return see_other(f"/body/assessments/{seg(assessment_id)}" if ok else "/body")
 
 
 @router.get("/assessments", response_class=HTMLResponse)
@@ -62,12 +61,8 @@ async def open_assessment(request: Request, session: Current,
 async def assessment(assessment_id: str, request: Request,
                      session: Current) -> Response:
     require_role(session, ROLE)
-    found, problem = None, None
-    try:
-        found = await api(request).get(session.signed_in.token, "assessment",
-                                       f"/assessments/{seg(assessment_id)}/results")
-    except Refused as refused:
-        problem = refusal(request, refused)
+    found, problem = await read(request, session, "assessment",
+                                f"/assessments/{seg(assessment_id)}/results")
     return render(request, "body_assessment.html", session, assessment_id=assessment_id,
                   found=found, problem=problem, rows=range(1, SCORE_ROWS + 1))
 

@@ -5,22 +5,22 @@ public notice and objections; the bank file; payment confirmation; the grant cal
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.i18n import fen_of
 from console.services import Refused, seg
-from console.sessions import Session
 from console.web import (
     Current,
     checked_form,
     language,
+    read,
     refusal,
     render,
     require_role,
     see_other,
+    sent,
 )
 from console.web import services as api
 from songji.demo.steps import policy_body
@@ -34,22 +34,14 @@ def _done(request: Request) -> str:
     return "已完成" if language(request) == "zh-CN" else "Done"
 
 
-async def _quietly(request: Request, session: Session, service: str, path: str,
-                   params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
-    try:
-        return await api(request).get(session.signed_in.token, service, path, params), None
-    except Refused as refused:
-        return None, refusal(request, refused)
-
-
 @router.get("", response_class=HTMLResponse)
 async def home(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
-    due, _ = await _quietly(request, session, "funding", "/ledger",
+    due, _ = await read(request, session, "funding", "/ledger",
                             {"status": "due", "limit": 500})
-    budget, budget_problem = await _quietly(request, session, "funding", "/budget")
-    policies, _ = await _quietly(request, session, "funding", "/policies")
-    clock, _ = await _quietly(request, session, "funding", "/test-clock")
+    budget, budget_problem = await read(request, session, "funding", "/budget")
+    policies, _ = await read(request, session, "funding", "/policies")
+    clock, _ = await read(request, session, "funding", "/test-clock")
     return render(request, "hr.html", session, due=due or [], budget=budget or [],
                   budget_problem=budget_problem, policies=policies or [], clock=clock,
                   policy_example=json.dumps(policy_body(), ensure_ascii=False, indent=1))
@@ -60,12 +52,8 @@ async def approve(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
     f = await checked_form(request, session)
     class_id = f.get("class_id", "")
-    try:
-        await api(request).post(session.signed_in.token, "training",
-                                f"/classes/{seg(class_id)}/approval")
-        session.say(f"{_done(request)}: {class_id}")
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "training", f"/classes/{seg(class_id)}/approval",
+               done=f"{_done(request)}: {class_id}")
     return see_other("/hr")
 
 
@@ -91,7 +79,7 @@ async def publish(request: Request, session: Current) -> Response:
 async def job(job_id: str, request: Request, session: Current) -> Response:
     """A recompute job's progress; the page (or its htmx fragment) refreshes until done."""
     require_role(session, ROLE)
-    found, problem = await _quietly(request, session, "funding", f"/jobs/{seg(job_id)}")
+    found, problem = await read(request, session, "funding", f"/jobs/{seg(job_id)}")
     template = "partials/job.html" if request.headers.get("HX-Request") and \
         not request.headers.get("HX-Boosted") else "hr_job.html"
     return render(request, template, session, job=found, problem=problem, job_id=job_id)
@@ -108,11 +96,7 @@ async def allocate(request: Request, session: Current) -> Response:
     except ValueError:
         session.say("invalid_request: amount", "error")
         return see_other("/hr")
-    try:
-        await api(request).post(session.signed_in.token, "funding", "/budget/allocations", body)
-        session.say(_done(request))
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "funding", "/budget/allocations", body, done=_done(request))
     return see_other("/hr")
 
 
@@ -121,7 +105,7 @@ async def estimate(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
     params = {k: v for k, v in request.query_params.items()
               if k in ("occupation", "level", "province", "city", "first_session", "days")}
-    found, problem = await _quietly(request, session, "funding", "/grants/estimate", params)
+    found, problem = await read(request, session, "funding", "/grants/estimate", params)
     return render(request, "partials/estimate.html", session, found=found, problem=problem)
 
 
@@ -129,7 +113,7 @@ async def estimate(request: Request, session: Current) -> Response:
 async def ledger(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
     wanted = {k: v for k in LEDGER_FILTERS if (v := request.query_params.get(k, "").strip())}
-    lines, problem = await _quietly(request, session, "funding", "/ledger",
+    lines, problem = await read(request, session, "funding", "/ledger",
                                     {**wanted, "limit": 500})
     lines = lines or []
     template = "partials/ledger_table.html" if request.headers.get("HX-Request") and \
@@ -146,14 +130,10 @@ async def approve_batch(request: Request, session: Current) -> Response:
     f = await checked_form(request, session)
     line_ids = [v for v in form.getlist("line_id") if isinstance(v, str)]
     batch_id = f.get("batch_id", "")
-    try:
-        await api(request).post(session.signed_in.token, "funding", "/batches",
-                                {"batch_id": batch_id, "line_ids": line_ids})
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
-        return see_other("/hr/ledger?status=due")
-    session.say(f"{_done(request)}: {batch_id} ({len(line_ids)})")
-    return see_other(f"/hr/batches/{seg(batch_id)}")
+    ok, _ = await sent(request, session, "funding", "/batches",
+                       {"batch_id": batch_id, "line_ids": line_ids},
+                       done=f"{_done(request)}: {batch_id} ({len(line_ids)})")
+    return see_other(f"/hr/batches/{seg(batch_id)}" if ok else "/hr/ledger?status=due")
 
 
 @router.get("/batches", response_class=HTMLResponse)
@@ -165,11 +145,11 @@ async def open_batch(request: Request, session: Current,
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
 async def batch(batch_id: str, request: Request, session: Current) -> Response:
     require_role(session, ROLE)
-    found, problem = await _quietly(request, session, "funding", f"/batches/{seg(batch_id)}")
-    lines, _ = await _quietly(request, session, "funding", "/ledger", {"limit": 500}) \
+    found, problem = await read(request, session, "funding", f"/batches/{seg(batch_id)}")
+    lines, _ = await read(request, session, "funding", "/ledger", {"limit": 500}) \
         if found else (None, None)
     in_batch = [x for x in lines or [] if x.get("batch_id") == batch_id]
-    clock, _ = await _quietly(request, session, "funding", "/test-clock")
+    clock, _ = await read(request, session, "funding", "/test-clock")
     return render(request, "hr_batch.html", session, batch_id=batch_id, batch=found,
                   problem=problem, lines=in_batch, clock=clock,
                   payees=sorted({x["payee_id"] for x in in_batch}))
@@ -180,14 +160,9 @@ async def resolve(batch_id: str, objection_id: str, request: Request,
                   session: Current) -> Response:
     require_role(session, ROLE)
     f = await checked_form(request, session)
-    try:
-        await api(request).post(
-            session.signed_in.token, "funding",
-            f"/batches/{seg(batch_id)}/objections/{seg(objection_id)}/resolution",
-            {"outcome": f.get("outcome", "")})
-        session.say(_done(request))
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "funding",
+               f"/batches/{seg(batch_id)}/objections/{seg(objection_id)}/resolution",
+               {"outcome": f.get("outcome", "")}, done=_done(request))
     return see_other(f"/hr/batches/{seg(batch_id)}")
 
 
@@ -236,12 +211,8 @@ async def confirm(batch_id: str, request: Request,
             "bank_reference": f.get("bank_reference", ""),
             "failed_line_ids": [x.strip() for x in f.get("failed_lines", "").split(",")
                                 if x.strip()]}
-    try:
-        await api(request).post(session.signed_in.token, "funding",
-                                f"/batches/{seg(batch_id)}/confirmations", body)
-        session.say(_done(request))
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "funding", f"/batches/{seg(batch_id)}/confirmations", body,
+               done=_done(request))
     return see_other(f"/hr/batches/{seg(batch_id)}")
 
 

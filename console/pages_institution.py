@@ -12,10 +12,12 @@ from console.web import (
     Current,
     checked_form,
     language,
+    read,
     refusal,
     render,
     require_role,
     see_other,
+    sent,
 )
 from console.web import services as api
 from shared.contracts.common import CheckInMethod, SessionKind
@@ -68,13 +70,9 @@ async def schedule(request: Request, session: Current) -> Response:
     except ValueError as exc:
         session.say(f"invalid_request: {exc}", "error")
         return see_other("/institution")
-    try:
-        await api(request).post(session.signed_in.token, "training", "/classes", body)
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
-        return see_other("/institution")
-    session.say(f"{_done(request)}: {body['class_id']}")
-    return see_other(f"/institution/classes/{seg(body['class_id'])}")
+    ok, _ = await sent(request, session, "training", "/classes", body,
+                       done=f"{_done(request)}: {body['class_id']}")
+    return see_other(f"/institution/classes/{seg(body['class_id'])}" if ok else "/institution")
 
 
 @router.get("/classes", response_class=HTMLResponse)
@@ -87,12 +85,7 @@ async def open_class(request: Request, session: Current,
 async def class_page(class_id: str, request: Request,
                      session: Current) -> Response:
     require_role(session, ROLE)
-    sheet, problem = None, None
-    try:
-        sheet = await api(request).get(session.signed_in.token, "training",
-                                       f"/classes/{seg(class_id)}/sheet")
-    except Refused as refused:
-        problem = refusal(request, refused)
+    sheet, problem = await read(request, session, "training", f"/classes/{seg(class_id)}/sheet")
     return render(request, "institution_class.html", session, class_id=class_id, sheet=sheet,
                   problem=problem, methods=METHODS, outcome=session_outcome(session, class_id))
 
@@ -142,14 +135,9 @@ async def take_register(class_id: str, request: Request,
 async def void(class_id: str, request: Request, session: Current) -> Response:
     require_role(session, ROLE)
     f = await checked_form(request, session)
-    try:
-        await api(request).post(
-            session.signed_in.token, "training",
-            f"/classes/{seg(class_id)}/attendance/{seg(f.get('attendance_id', ''))}/void",
-            {"reason": f.get("reason", "")})
-        session.say(_done(request))
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "training",
+               f"/classes/{seg(class_id)}/attendance/{seg(f.get('attendance_id', ''))}/void",
+               {"reason": f.get("reason", "")}, done=_done(request))
     return see_other(f"/institution/classes/{seg(class_id)}")
 
 

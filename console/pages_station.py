@@ -14,6 +14,7 @@ from console.web import (
     Current,
     checked_form,
     language,
+    read,
     refusal,
     render,
     require_role,
@@ -139,11 +140,7 @@ async def lookup(request: Request, session: Current) -> Response:
 async def record(request: Request, session: Current,
                  worker_id: str = "") -> Response:
     require_role(session, ROLE)
-    found, problem = None, None
-    try:
-        found = await services(request).get(session.signed_in.token, "enrolment",
-                                            f"/workers/{seg(worker_id)}/training-record")
-    except Refused as refused:
-        problem = refusal(request, refused)
+    found, problem = await read(request, session, "enrolment",
+                                f"/workers/{seg(worker_id)}/training-record")
     return render(request, "station_record.html", session, worker_id=worker_id, record=found,
                   problem=problem)

@@ -5,17 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from console.services import Refused, seg
+from console.services import seg
 from console.web import (
     Current,
     checked_form,
     language,
-    refusal,
     render,
     require_role,
     see_other,
+    sent,
 )
-from console.web import services as api
 
 router = APIRouter(prefix="/union")
 ROLE = "union"
@@ -34,10 +33,6 @@ async def object_to(request: Request, session: Current) -> Response:
     f = await checked_form(request, session)
     body = {"objection_id": f.get("objection_id", ""), "line_id": f.get("line_id", ""),
             "ground": f.get("ground", "")}
-    try:
-        await api(request).post(session.signed_in.token, "funding",
-                                f"/batches/{seg(f.get('batch_id', ''))}/objections", body)
-        session.say("已提交" if language(request) == "zh-CN" else "Raised")
-    except Refused as refused:
-        session.say(refusal(request, refused), "error")
+    await sent(request, session, "funding", f"/batches/{seg(f.get('batch_id', ''))}/objections",
+               body, done="已提交" if language(request) == "zh-CN" else "Raised")
     return see_other("/union")

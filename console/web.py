@@ -81,6 +81,30 @@ def refusal(request: Request, refused: Refused) -> str:
     return i18n.refusal_text(language(request), refused.code, refused.message)
 
 
+async def read(request: Request, session: Session, service: str, path: str,
+               params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+    """The service's answer to a GET with the session's token, or None and why it refused
+    (in the user's language), for the page to show."""
+    try:
+        return await services(request).get(session.signed_in.token, service, path, params), None
+    except Refused as refused:
+        return None, refusal(request, refused)
+
+
+async def sent(request: Request, session: Session, service: str, path: str,
+               body: Any = None, *, done: str | None = None) -> tuple[bool, Any]:
+    """POSTs with the session's token. Refused: the service's reason is shown on the next
+    page and (False, None) returned; taken: ``done`` is shown, and (True, the answer)."""
+    try:
+        answer = await services(request).post(session.signed_in.token, service, path, body)
+    except Refused as refused:
+        session.say(refusal(request, refused), "error")
+        return False, None
+    if done is not None:
+        session.say(done)
+    return True, answer
+
+
 def see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
