@@ -164,6 +164,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "programme_statistics": ("项目统计", "Programme statistics"),
     "group": ("分组", "Group"),
     "count": ("人数", "Count"),
+    "bar": ("图示", "Bar"),
     "suppressed": ("人数过少，不予显示", "Too few to show"),
     "suppressed_note": ("少于 {n} 人的分组不显示人数，以免识别到个人。",
                         "Groups of fewer than {n} workers are not counted here, so that no "
