@@ -174,7 +174,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "by.occupation": ("按工种", "By occupation"),
     "by.gender": ("按性别", "By gender"),
     "by.level": ("按等级", "By level"),
-    "chart.enrolled": ("在培人数", "Enrolled"),
+    "chart.enrolled": ("报名人数（未退出）", "Enrolled (not withdrawn)"),
+    # group names the services answer as codes
+    "value.male": ("男", "Men"),
+    "value.female": ("女", "Women"),
+    "value.unknown": ("未知", "Unknown"),
     "chart.certified": ("持证人数（有效证书）", "Certified (live certificates)"),
     "chart.placed": ("推荐就业人数", "Placed through a referral"),
     # women's federation

@@ -294,7 +294,8 @@ def test_the_media_centre_sees_the_programme_in_charts_with_small_groups_suppres
         ("employment", "/statistics/outcomes")}
     assert all(t == token("media") for t, _, _ in stub.asked)
     client.cookies.set("songji_console_lang", "en")
-    assert "Too few to show" in client.get("/media").text
+    english = client.get("/media").text
+    assert "Too few to show" in english and ">7<" in _row(english, "by-gender", "Women")
     # another organisation is refused the page
     assert signed_in(token("hr"), stub).get("/media").status_code == 403
 
@@ -304,7 +305,7 @@ def test_the_media_page_says_what_a_service_refused(
     answers = _statistics()
     answers[("assessment", "/statistics/certificates", ())] = Refused(403, "forbidden", "no")
     html = signed_in(token("media"), StubServices(answers)).get("/media").text
-    assert "无权进行此操作" in html and "持证人数" not in html and "在培人数" in html
+    assert "无权进行此操作" in html and "持证人数" not in html and "报名人数" in html
 
 
 def test_the_womens_federation_sees_its_notices_or_why_it_may_not(
@@ -319,7 +320,7 @@ def test_the_womens_federation_sees_its_notices_or_why_it_may_not(
     client = signed_in(WOMENS_TOKEN, StubServices(answers))
     html = client.get("/").text
     assert "妇联" in html and "已取得证书" in html and "2025-08-20 10:00" in html
-    assert ">7<" in _row(html, "by-gender", "female")
+    assert ">7<" in _row(html, "by-gender", "女")
     answers[("notifications", "/notifications", (("recipient_id", "womens_federation"),))] = (
         Refused(403, "forbidden", "womens_federation may not view_delivery_log"))
     refused = signed_in(WOMENS_TOKEN, StubServices(answers)).get(
