@@ -11,7 +11,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from console import pages_body, pages_hr, pages_institution, pages_station, pages_union
+from console import (
+    pages_audit,
+    pages_body,
+    pages_hr,
+    pages_institution,
+    pages_media,
+    pages_station,
+    pages_union,
+    pages_womens,
+)
 from console.accounts import Accounts
 from console.i18n import LANGUAGES
 from console.services import Services
@@ -29,7 +38,8 @@ from console.web import (
 
 SIGNIN_CSRF_COOKIE = "songji_console_signin"
 HOMES = {"liaison_station": "/station", "training_institution": "/institution",
-         "assessment_body": "/body", "hr_bureau": "/hr", "union": "/union"}
+         "assessment_body": "/body", "hr_bureau": "/hr", "union": "/union",
+         "womens_federation": "/womens-federation", "media": "/media", "auditor": "/audit"}
 
 
 def create_app(settings: ConsoleSettings | None = None,
@@ -138,6 +148,7 @@ def create_app(settings: ConsoleSettings | None = None,
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": "console"}
 
-    for module in (pages_station, pages_institution, pages_body, pages_hr, pages_union):
+    for module in (pages_station, pages_institution, pages_body, pages_hr, pages_union,
+                   pages_womens, pages_media, pages_audit):
         app.include_router(module.router)
     return app

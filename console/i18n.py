@@ -160,6 +160,67 @@ WORDS: dict[str, tuple[str, str]] = {
     "days": ("天数", "Days"),
     "first_session": ("首次课日期", "First session"),
     "per_trainee": ("每人（元）", "Per trainee (yuan)"),
+    # statistics (media centre, women's federation)
+    "programme_statistics": ("项目统计", "Programme statistics"),
+    "group": ("分组", "Group"),
+    "count": ("人数", "Count"),
+    "bar": ("图示", "Bar"),
+    "suppressed": ("人数过少，不予显示", "Too few to show"),
+    "suppressed_note": ("少于 {n} 人的分组不显示人数，以免识别到个人。",
+                        "Groups of fewer than {n} workers are not counted here, so that no "
+                        "one person can be recognised."),
+    "no_data": ("暂无数据。", "Nothing yet."),
+    "by.destination": ("按务工地", "By destination"),
+    "by.occupation": ("按工种", "By occupation"),
+    "by.gender": ("按性别", "By gender"),
+    "by.level": ("按等级", "By level"),
+    "chart.enrolled": ("报名人数（未退出）", "Enrolled (not withdrawn)"),
+    # group names the services answer as codes
+    "value.male": ("男", "Men"),
+    "value.female": ("女", "Women"),
+    "value.unknown": ("未知", "Unknown"),
+    "chart.certified": ("持证人数（有效证书）", "Certified (live certificates)"),
+    "chart.placed": ("推荐就业人数", "Placed through a referral"),
+    # women's federation
+    "followup_list": ("跟踪服务名单（发给妇联的通知）",
+                      "Follow-up list (notices to the women's federation)"),
+    "followups_not_readable": (
+        "通知服务的发送记录目前只对人社局和审计开放；妇联的通知经由其自己的渠道送达。"
+        "如需在此查看，须由人社局调整权限策略。",
+        "Notifications' delivery log is open to the HR bureau and the auditors only; the "
+        "federation's notices reach it through its own channels. Showing them here needs the "
+        "HR bureau to change the access policy."),
+    "notice_kind": ("通知类型", "Notice"),
+    "source_event": ("来源事件", "Source event"),
+    "kind.womens_followup_enrolled": ("已报名培训", "Enrolled in training"),
+    "kind.womens_followup_completed": ("已完成培训", "Completed training"),
+    "kind.womens_followup_certified": ("已取得证书", "Certified"),
+    "kind.womens_followup_placed": ("已就业", "Placed in work"),
+    "kind.womens_followup_not_placed": ("尚未就业", "Not placed"),
+    # auditor
+    "stores": ("各服务事件库", "The services' event stores"),
+    "service": ("服务", "Service"),
+    "relay": ("转发", "Relay"),
+    "readiness": ("就绪检查", "Readiness"),
+    "hash_chain": ("哈希链", "Hash chain"),
+    "chain_not_over_http": (
+        "各服务的 HTTP 接口不提供哈希链状态：核验需直接读取事件库及总线上的已签封链头，"
+        "由审计命令行工具完成。下表只列出各服务接口所答复的内容。",
+        "No service answers its hash chain over HTTP: verifying reads the store itself and "
+        "the heads sealed on the bus, which the auditor's command-line tool does. The table "
+        "shows only what the services' APIs answer."),
+    "chain_by_cli": ("用 songji audit verify 核验", "verify with songji audit verify"),
+    "run_verification": ("运行核验", "Run the verification"),
+    "verify_how": (
+        "在能访问各事件库和总线的机器上，用审计机构的令牌运行：",
+        "On a machine that reaches the stores and the bus, with the auditor's token, run:"),
+    "auditor_token": ("审计机构的令牌", "the auditor organisation's token"),
+    "verify_exit": (
+        "verify 逐库核验哈希链及其已签封链头，指出第一个断点；replay 仅凭历史重建补贴台账"
+        "并逐行比对。发现问题时退出码为 1。",
+        "verify checks each store's chain and its sealed heads and names the first broken "
+        "position; replay rebuilds the funding ledger from the history alone and compares it "
+        "line by line. Either exits 1 on any problem."),
 }
 
 # The services' refusal codes the console can say in Chinese; others show the service's own

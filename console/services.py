@@ -67,6 +67,19 @@ class Services:
         first = await self.call(token, "GET", service, path, params=params)
         return await every_page(first, lambda link: self.call(token, "GET", service, link))
 
+    async def probe(self, token: str, service: str, path: str) -> tuple[int, Any]:
+        """A status route's code and JSON body as they are (/ready answers 503 with its
+        checks when not ready): never raises on the status; unreachable is Refused (503)."""
+        try:
+            response = await self.client.get(self._url(service, path),
+                                             headers={"Authorization": f"Bearer {token}"})
+        except httpx.TransportError:
+            raise Refused(503, "service_unreachable", service) from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
     async def post(self, token: str, service: str, path: str, json: Any = None) -> Any:
         response = await self.call(token, "POST", service, path, json=json)
         if not response.content:

@@ -32,12 +32,15 @@ CLASS_ID = "fk-console-1"
 SESSIONS = "2025-08-04 19:30 22:00 classroom_theory\n2025-08-05 19:30 22:00 practical_on_the_job"
 ARTIFACTS = Path("tmp/artifacts/console")
 UNION_TOKEN = "test-token-of-union"  # the trade union, which tests/orgs.py does not have
+WOMENS_TOKEN = "test-token-of-womens-federation"  # nor the women's federation
 
 
 @pytest.fixture(autouse=True)
 def with_the_union(organisations: None, monkeypatch: pytest.MonkeyPatch) -> None:
     orgs = json.loads(organisations_json())
     orgs.append({"org_id": "union", "role": "union", "token_sha256": hash_token(UNION_TOKEN)})
+    orgs.append({"org_id": "womens-federation", "role": "womens_federation",
+                 "token_sha256": hash_token(WOMENS_TOKEN)})
     monkeypatch.setenv(ENV_INLINE, json.dumps(orgs))
 
 
@@ -103,7 +106,8 @@ def sign_in(b: Browser, site: str, org: str | None = None, *,
             username: str = "", password: str = "") -> None:
     b.open(f"{site}/signin")
     if org:
-        b.fill({"token": UNION_TOKEN if org == "union" else token(org)})
+        b.fill({"token": {"union": UNION_TOKEN, "womens-federation": WOMENS_TOKEN}.get(
+            org) or token(org)})
     else:
         b.fill({"username": username, "password": password})
     b.submit("signin")
@@ -274,6 +278,25 @@ def play(b: Browser, site: str) -> None:
     assert "被拒绝" not in b.flash(), b.flash()
     assert "paid" in b.by_id("batch-lines").text, b.text()
     b.check("hr-paid")
+    sign_out(b)
+
+    # The oversight pages: the media centre's charts (one certificate: too few to show), the
+    # women's federation's page (its notices refused by the policy, said plainly), the
+    # auditor's view of the services and how to verify the chains.
+    sign_in(b, site, "media")
+    assert "人数过少" in b.by_id("by-level").text, b.text()
+    b.check("media-statistics")
+    sign_out(b)
+    sign_in(b, site, "womens-federation")
+    assert "人社局和审计" in b.by_id("followups").text, b.text()
+    b.check("womens-federation")
+    sign_out(b)
+    sign_in(b, site, "auditor")
+    assert "songji audit verify" in b.by_id("verify").text, b.text()
+    assert "database: 是" in b.by_id("store-funding").text, b.text()
+    b.check("auditor")
+    sign_out(b)
+    sign_in(b, site, "hr")
 
     # English is a switch away.
     b.open(f"{site}/language/en")
