@@ -22,6 +22,7 @@ from services.employment.domain.guidance import (
 from services.employment.domain.order import (
     ORDER,
     CancelTrainingOrder,
+    ForPlan,
     Order,
     PlaceTrainingOrder,
     PlanTrainingOrder,
@@ -170,9 +171,15 @@ PLACE_TRAINING_ORDER: CommandSpec[PlaceTrainingOrder, Order, OrderToday] = Comma
     action=Action.PLACE_TRAINING_ORDER, given=_order_today,
     scope=lambda command, _, __: Target(site=command.site))
 
-PLAN_TRAINING_ORDER: CommandSpec[PlanTrainingOrder, Order, OrderToday] = CommandSpec(
+async def _for_plan(call: Call[PlanTrainingOrder]) -> ForPlan:
+    return ForPlan(today=_today(call),
+                   institution=await projections.institution(call.conn,
+                                                             call.command.institution_id))
+
+
+PLAN_TRAINING_ORDER: CommandSpec[PlanTrainingOrder, Order, ForPlan] = CommandSpec(
     decider=ORDER, aggregate_id=lambda command, _: command.order_id,
-    action=Action.PLAN_TRAINING_ORDER, given=_order_today)
+    action=Action.PLAN_TRAINING_ORDER, given=_for_plan)
 
 CANCEL_TRAINING_ORDER: CommandSpec[CancelTrainingOrder, Order, OrderToday] = CommandSpec(
     decider=ORDER, aggregate_id=lambda command, _: command.order_id,

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.employment.domain.calendar import FOLLOW_UP_MONTHS, follow_up_due
 from services.employment.domain.matching import Candidate, Opening
+from services.employment.domain.order import Institution
 from services.employment.domain.vacancy import WorkerFacts
 from shared.auth.policy import SiteScope
 from shared.contracts import Envelope, Event
@@ -30,6 +31,11 @@ from shared.contracts.employment import (
     WorkerReferred,
 )
 from shared.contracts.enrolment import IntakeSurveyRecorded, WorkerRegistered
+from shared.contracts.training import (
+    InstitutionAccredited,
+    InstitutionReinstated,
+    InstitutionSuspended,
+)
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
@@ -171,6 +177,31 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                revoked) VALUES ($1, $2, $3, $4, true)
            ON CONFLICT (certificate_id) DO UPDATE SET revoked = true""",
         event.certificate_id, event.worker_id, event.occupation_code, event.level)
+
+
+async def institution_accredited(conn: asyncpg.Connection, _: Envelope,
+                                 event: InstitutionAccredited) -> None:
+    await conn.execute(
+        """INSERT INTO institutions (institution_id, occupations) VALUES ($1, $2)
+           ON CONFLICT (institution_id) DO UPDATE SET occupations = excluded.occupations""",
+        event.institution_id, list(event.occupations))
+
+
+async def institution_suspended(conn: asyncpg.Connection, _: Envelope,
+                                event: InstitutionSuspended) -> None:
+    await _suspended(conn, event.institution_id, True)
+
+
+async def institution_reinstated(conn: asyncpg.Connection, _: Envelope,
+                                 event: InstitutionReinstated) -> None:
+    await _suspended(conn, event.institution_id, False)
+
+
+async def _suspended(conn: asyncpg.Connection, institution_id: str, suspended: bool) -> None:
+    await conn.execute(
+        """INSERT INTO institutions (institution_id, suspended) VALUES ($1, $2)
+           ON CONFLICT (institution_id) DO UPDATE SET suspended = excluded.suspended""",
+        institution_id, suspended)
 
 
 # -- what commands and queries read ------------------------------------------------------------
@@ -371,3 +402,14 @@ async def training_orders(conn: asyncpg.Connection, scopes: Sequence[SiteScope] 
         f"""SELECT {_ORDER_COLUMNS} FROM training_orders o WHERE {' AND '.join(where)}
             ORDER BY order_id LIMIT ${len(args)}""", *args)
     return [_order(r) for r in rows]
+
+
+async def institution(conn: asyncpg.Connection, institution_id: str) -> Institution | None:
+    """What employment knows of an accredited institution; None when none is accredited
+    with this id."""
+    row = await conn.fetchrow("SELECT occupations, suspended FROM institutions "
+                              "WHERE institution_id = $1 AND occupations IS NOT NULL",
+                              institution_id)
+    if row is None:
+        return None
+    return Institution(occupations=frozenset(row["occupations"]), suspended=row["suspended"])

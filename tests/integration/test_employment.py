@@ -13,6 +13,7 @@ from services.employment.app import SPEC as EMPLOYMENT
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import SkillLevelCertified
 from shared.contracts.enrolment import IntakeSurveyRecorded, WorkerRegistered
+from shared.contracts.training import InstitutionAccredited, InstitutionSuspended
 from shared.eventsourcing.topics import events_topic
 from tests.orgs import FUKANG, auth
 from tests.support import eventually, fetch, produce, read_topic, running_service, signed
@@ -24,8 +25,9 @@ URUMQI = {"province": "新疆", "city": "乌鲁木齐市", "site_name": "米东�
 DAY = date(2025, 9, 1)
 
 
-async def publish(bootstrap: str, prefix: str, service: str, event: Event) -> None:
-    stream = f"worker-{event.model_dump()['worker_id']}"
+async def publish(bootstrap: str, prefix: str, service: str, event: Event,
+                  stream: str | None = None) -> None:
+    stream = stream or f"worker-{event.model_dump()['worker_id']}"
     envelope = Envelope(id=uuid.uuid4(), source=f"/songji/{service}", type=event.ce_type(),
                         subject=stream, time=datetime.now(UTC),
                         data=event.model_dump(mode="json"), schema_version=1,
@@ -225,7 +227,35 @@ async def test_an_employers_training_order_is_placed_planned_and_cancelled(
         hidden = await api.get("/orders/o-1", headers=PUTUO)
         assert (hidden.status_code, hidden.json()["code"]) == (403, "out_of_scope")
 
-        # only the HR bureau plans: an accredited institution and the class it will schedule
+        # only the HR bureau plans: with an institution training accredited in the occupation
+        # (and has not suspended), and the class that institution will schedule
+        for event in (
+            InstitutionAccredited(institution_id="inst-1", name="阜康职业技能培训学校",
+                                  occupations=["electrician"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionAccredited(institution_id="inst-2", name="某焊工培训学校",
+                                  occupations=["welder"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionAccredited(institution_id="inst-3", name="某电工培训学校",
+                                  occupations=["electrician"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionSuspended(institution_id="inst-3", reason="检查不合格",
+                                 suspended_on=DAY),
+        ):
+            await publish(kafka_bootstrap, topic_prefix, "training", event,
+                          stream=f"institution-{event.institution_id}")
+
+        async def known() -> bool:
+            rows = await fetch(database, "SELECT count(*) AS n FROM institutions "
+                                         "WHERE occupations IS NOT NULL")
+            suspended = await fetch(database, "SELECT count(*) AS n FROM institutions "
+                                              "WHERE suspended")
+            return rows[0]["n"] == 3 and suspended[0]["n"] == 1
+
+        await eventually(known)
+        for institution, code in (("inst-9", "institution_not_accredited"),
+                                  ("inst-2", "institution_not_accredited_in_occupation"),
+                                  ("inst-3", "institution_suspended")):
+            refused = await api.post("/orders/o-1/plan", headers=HR, json={
+                "institution_id": institution, "class_id": "class-o-1"})
+            assert (refused.status_code, refused.json()["code"]) == (409, code)
         plan = {"institution_id": "inst-1", "class_id": "class-o-1"}
         by_station = await api.post("/orders/o-1/plan", json=plan, headers=STATION)
         assert (by_station.status_code, by_station.json()["code"]) == (403, "wrong_role")

@@ -1,13 +1,13 @@
 """An employer's order for trained workers (订单式培训), one stream per order (``order-{id}``):
 placed by the site's liaison station or the HR bureau, turned by the HR bureau into a class
-plan with an accredited institution (the institution then schedules the class in training),
-and cancellable until it is cancelled.
+plan with an accredited institution that teaches the occupation and is not suspended (the
+institution then schedules the class in training), and cancellable until it is cancelled.
 
 An order names an organisation and an occupation, a site and a headcount: never a worker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +54,7 @@ class CancelTrainingOrder(_Command):
 @dataclass(frozen=True, slots=True)
 class Order:
     site: WorkSite | None = None  # None: no order has this id
+    occupation_code: str = ""
     planned: bool = False
     cancelled: bool = False
 
@@ -61,6 +62,20 @@ class Order:
 @dataclass(frozen=True, slots=True)
 class Today:
     today: date
+
+
+@dataclass(frozen=True, slots=True)
+class Institution:
+    """An accredited institution as training's events describe it."""
+
+    occupations: frozenset[str]
+    suspended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ForPlan:
+    today: date
+    institution: Institution | None  # None: no institution is accredited with the id
 
 
 def _unknown(order_id: str) -> NotFound:
@@ -86,15 +101,30 @@ def _open(order_id: str, state: Order) -> None:
                           order_id=order_id)
 
 
+def _may_teach(institution_id: str, institution: Institution | None, occupation: str) -> None:
+    """Raise unless the institution is accredited in the occupation and not suspended."""
+    if institution is None:
+        raise DomainError("institution_not_accredited", "No institution is accredited with "
+                          "this id.", institution_id=institution_id)
+    if institution.suspended:
+        raise DomainError("institution_suspended", "The institution is suspended.",
+                          institution_id=institution_id)
+    if occupation not in institution.occupations:
+        raise DomainError("institution_not_accredited_in_occupation", "The institution is "
+                          "not accredited to teach the order's occupation.",
+                          institution_id=institution_id, occupation_code=occupation)
+
+
 def decide(command: object, state: Order, given: object) -> list[OrderEvent]:
     match command, given:
         case PlaceTrainingOrder(), Today():
             return _place(command, state, given.today)
-        case PlanTrainingOrder(), Today():
+        case PlanTrainingOrder(), ForPlan():
             _open(command.order_id, state)
             if state.planned:
                 raise DomainError("order_already_planned", "The training order already has "
                                   "its class plan.", order_id=command.order_id)
+            _may_teach(command.institution_id, given.institution, state.occupation_code)
             return [TrainingOrderPlanned(order_id=command.order_id,
                                          institution_id=command.institution_id,
                                          class_id=command.class_id, planned_on=given.today)]
@@ -108,11 +138,11 @@ def decide(command: object, state: Order, given: object) -> list[OrderEvent]:
 def evolve(state: Order, event: OrderEvent) -> Order:
     match event:
         case TrainingOrderPlaced():
-            return Order(site=event.site)
+            return Order(site=event.site, occupation_code=event.occupation_code)
         case TrainingOrderPlanned():
-            return Order(site=state.site, planned=True, cancelled=state.cancelled)
+            return replace(state, planned=True)
         case TrainingOrderCancelled():
-            return Order(site=state.site, planned=state.planned, cancelled=True)
+            return replace(state, cancelled=True)
     return state
 
 

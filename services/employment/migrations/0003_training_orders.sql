@@ -17,3 +17,12 @@ CREATE TABLE IF NOT EXISTS training_orders (
     cancel_reason    text,
     cancelled_on     date
 );
+
+-- The accredited institutions an order may be planned with, from training's events: what
+-- they teach, and whether they are suspended now. (A suspension read before its
+-- accreditation leaves a row whose occupations are still unknown: not yet accredited here.)
+CREATE TABLE IF NOT EXISTS institutions (
+    institution_id  text PRIMARY KEY,
+    occupations     text[],
+    suspended       boolean NOT NULL DEFAULT false
+);
