@@ -1,7 +1,8 @@
 """Employment's commands as the kit's pipeline runs them (shared/runtime/commands.py): each is
 decided on its vacancy's stream (``vacancy-{id}``), within the vacancy's site for a station
 (the HR bureau may post and close vacancies anywhere), on employment's 'today' (the test clock
-in rehearsals)."""
+in rehearsals). A worker's requests for business guidance are decided on ``guidance-{worker}``
+and an employer's training order on ``order-{id}``, within the order's site for a station."""
 
 from __future__ import annotations
 
