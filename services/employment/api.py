@@ -15,6 +15,11 @@ from services.employment import projections, statistics
 from services.employment.commands import GuidanceRequested, ReferralCreated
 from services.employment.domain.guidance import GiveBusinessGuidance, RequestBusinessGuidance
 from services.employment.domain.matching import Match, rank_vacancies, rank_workers
+from services.employment.domain.order import (
+    CancelTrainingOrder,
+    PlaceTrainingOrder,
+    PlanTrainingOrder,
+)
 from services.employment.domain.vacancy import (
     EARLIEST_START,
     LATEST_START,
@@ -282,3 +287,68 @@ async def get_guidance_requests(ctx: EmploymentContext, org: Acting, page: Page,
                                                   page.fetch_size())
     return answer_page(rows, lambda r: (iso(r["requested_on"]), r["request_id"]), page,
                        request, response)
+
+
+# -- 订单式培训: employers' orders for trained workers ------------------------------------------
+
+class OrderPlan(BaseModel):
+    institution_id: Name = Field(description="The accredited institution that will train")
+    class_id: Name = Field(pattern=r"^[^/]+$",
+                           description="The class the institution is to schedule")
+
+
+class OrderCancellation(BaseModel):
+    reason: Text = Field(min_length=1)
+
+
+@router.post("/orders", status_code=204, tags=["订单式培训"], responses=REFUSALS,
+             summary="Record an employer's order for workers trained in an occupation at a "
+                     "site (its station, or the HR bureau)")
+async def post_order(body: PlaceTrainingOrder, request: Request, ctx: EmploymentContext,
+                     org: Acting, once: Idempotent) -> Response:
+    return await execute(ctx, body, request, org, once)
+
+
+@router.post("/orders/{order_id}/plan", status_code=204, tags=["订单式培训"],
+             responses=REFUSALS,
+             summary="Turn an order into a class plan with an accredited institution "
+                     "(HR bureau); the institution schedules the class in training")
+async def post_order_plan(order_id: PathId, body: OrderPlan, request: Request,
+                          ctx: EmploymentContext, org: Acting, once: Idempotent) -> Response:
+    command = PlanTrainingOrder(order_id=order_id, **body.model_dump())
+    return await execute(ctx, command, request, org, once)
+
+
+@router.post("/orders/{order_id}/cancellation", status_code=204, tags=["订单式培训"],
+             responses=REFUSALS, summary="Cancel an order, with the reason")
+async def post_order_cancellation(order_id: PathId, body: OrderCancellation,
+                                  request: Request, ctx: EmploymentContext, org: Acting,
+                                  once: Idempotent) -> Response:
+    command = CancelTrainingOrder(order_id=order_id, reason=body.reason)
+    return await execute(ctx, command, request, org, once)
+
+
+@router.get("/orders", tags=["订单式培训"], responses=REFUSALS,
+            summary="Training orders: a station's in its sites, the HR bureau's everywhere "
+                    "(paged by order id)")
+async def get_orders(ctx: EmploymentContext, org: Acting, page: Page, request: Request,
+                     response: Response) -> list[dict[str, Any]]:
+    require_role(org, Action.VIEW_TRAINING_ORDERS)
+    scopes = org.sites if org.role == "liaison_station" else None
+    (after,) = page.after_as(str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.training_orders(conn, scopes, after, page.fetch_size())
+    return answer_page(rows, lambda r: (r["order_id"],), page, request, response)
+
+
+@router.get("/orders/{order_id}", tags=["订单式培训"], responses=REFUSALS,
+            summary="A training order: its terms, its class plan, whether it was cancelled")
+async def get_order(order_id: PathId, ctx: EmploymentContext, org: Acting) -> dict[str, Any]:
+    require_role(org, Action.VIEW_TRAINING_ORDERS)
+    async with ctx.pool.acquire() as conn:
+        row = await projections.training_order(conn, order_id)
+    if row is None:
+        raise NotFound("order_unknown", "No training order has this id.", order_id=order_id)
+    require(org, Action.VIEW_TRAINING_ORDERS, Target(site=WorkSite(
+        province=row["province"], city=row["city"], site_name=row["site_name"])))
+    return row

@@ -7,7 +7,7 @@ from pathlib import Path
 from services.employment import projections, test_clock
 from services.employment.api import router
 from services.employment.commands import COMMANDS
-from services.employment.consumers import WORKERS
+from services.employment.consumers import INSTITUTIONS, WORKERS
 from services.employment.settings import EmploymentSettings
 from shared.runtime.service import ServiceSpec
 
@@ -19,7 +19,7 @@ SPEC = ServiceSpec(
                 "follow-ups at 1, 3 and 6 months (稳岗增收), and the outcomes.",
     routers=[router, test_clock.router],
     migrations=Path(__file__).parent / "migrations",
-    subscriptions=[WORKERS],
+    subscriptions=[WORKERS, INSTITUTIONS],
     settings_class=EmploymentSettings,
     commands=COMMANDS,
     projection=projections.project,

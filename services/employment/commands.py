@@ -1,7 +1,8 @@
 """Employment's commands as the kit's pipeline runs them (shared/runtime/commands.py): each is
 decided on its vacancy's stream (``vacancy-{id}``), within the vacancy's site for a station
 (the HR bureau may post and close vacancies anywhere), on employment's 'today' (the test clock
-in rehearsals)."""
+in rehearsals). A worker's requests for business guidance are decided on ``guidance-{worker}``
+and an employer's training order on ``order-{id}``, within the order's site for a station."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from services.employment.domain.guidance import (
     Guidance,
     RequestBusinessGuidance,
 )
+from services.employment.domain.order import (
+    ORDER,
+    CancelTrainingOrder,
+    ForPlan,
+    Order,
+    PlaceTrainingOrder,
+    PlanTrainingOrder,
+)
+from services.employment.domain.order import Today as OrderToday
 from services.employment.domain.vacancy import (
     VACANCY,
     CloseVacancy,
@@ -143,6 +153,39 @@ GIVE_BUSINESS_GUIDANCE: CommandSpec[GiveBusinessGuidance, Guidance, ForAnswer] =
     decider=GUIDANCE, aggregate_id=lambda command, _: command.worker_id,
     action=Action.GIVE_BUSINESS_GUIDANCE, given=_for_guidance_answer)
 
+# -- 订单式培训: employers' orders for trained workers ------------------------------------------
+
+async def _order_today(call: Call[Any]) -> OrderToday:
+    return OrderToday(today=_today(call))
+
+
+def _at_the_orders_site(command: Any, state: Order, _: Any) -> Target:
+    """An order's commands are for its site's station: 404 when no order has this id."""
+    if state.site is None:
+        raise NotFound("order_unknown", "No training order has this id.",
+                       order_id=command.order_id)
+    return Target(site=state.site)
+
+
+PLACE_TRAINING_ORDER: CommandSpec[PlaceTrainingOrder, Order, OrderToday] = CommandSpec(
+    decider=ORDER, aggregate_id=lambda command, _: command.order_id,
+    action=Action.PLACE_TRAINING_ORDER, given=_order_today,
+    scope=lambda command, _, __: Target(site=command.site))
+
+async def _for_plan(call: Call[PlanTrainingOrder]) -> ForPlan:
+    return ForPlan(today=_today(call),
+                   institution=await projections.institution(call.conn,
+                                                             call.command.institution_id))
+
+
+PLAN_TRAINING_ORDER: CommandSpec[PlanTrainingOrder, Order, ForPlan] = CommandSpec(
+    decider=ORDER, aggregate_id=lambda command, _: command.order_id,
+    action=Action.PLAN_TRAINING_ORDER, given=_for_plan)
+
+CANCEL_TRAINING_ORDER: CommandSpec[CancelTrainingOrder, Order, OrderToday] = CommandSpec(
+    decider=ORDER, aggregate_id=lambda command, _: command.order_id,
+    action=Action.CANCEL_TRAINING_ORDER, given=_order_today, scope=_at_the_orders_site)
+
 COMMANDS: dict[type, CommandSpec[Any, Any, Any]] = {
     PostVacancy: POST_VACANCY,
     CloseVacancy: CLOSE_VACANCY,
@@ -151,4 +194,7 @@ COMMANDS: dict[type, CommandSpec[Any, Any, Any]] = {
     RecordFollowUp: RECORD_FOLLOW_UP,
     RequestBusinessGuidance: REQUEST_BUSINESS_GUIDANCE,
     GiveBusinessGuidance: GIVE_BUSINESS_GUIDANCE,
+    PlaceTrainingOrder: PLACE_TRAINING_ORDER,
+    PlanTrainingOrder: PLAN_TRAINING_ORDER,
+    CancelTrainingOrder: CANCEL_TRAINING_ORDER,
 }

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.employment.domain.calendar import FOLLOW_UP_MONTHS, follow_up_due
 from services.employment.domain.matching import Candidate, Opening
+from services.employment.domain.order import Institution
 from services.employment.domain.vacancy import WorkerFacts
 from shared.auth.policy import SiteScope
 from shared.contracts import Envelope, Event
@@ -21,12 +22,20 @@ from shared.contracts.employment import (
     BusinessGuidanceRequested,
     FollowUpRecorded,
     ReferralDeclined,
+    TrainingOrderCancelled,
+    TrainingOrderPlaced,
+    TrainingOrderPlanned,
     VacancyClosed,
     VacancyPosted,
     WorkerPlaced,
     WorkerReferred,
 )
 from shared.contracts.enrolment import IntakeSurveyRecorded, WorkerRegistered
+from shared.contracts.training import (
+    InstitutionAccredited,
+    InstitutionReinstated,
+    InstitutionSuspended,
+)
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
@@ -75,6 +84,23 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     "UPDATE guidance_requests SET referred_to = $2, given_on = $3 "
                     "WHERE request_id = $1", event.request_id, event.referred_to,
                     event.given_on)
+            case TrainingOrderPlaced():
+                await conn.execute(
+                    """INSERT INTO training_orders (order_id, employer, province, city,
+                           site_name, occupation_code, headcount, wanted_by, placed_on)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                    event.order_id, event.employer, event.site.province, event.site.city,
+                    event.site.site_name, event.occupation_code, event.headcount,
+                    event.wanted_by, event.placed_on)
+            case TrainingOrderPlanned():
+                await conn.execute(
+                    "UPDATE training_orders SET institution_id = $2, class_id = $3, "
+                    "planned_on = $4 WHERE order_id = $1", event.order_id,
+                    event.institution_id, event.class_id, event.planned_on)
+            case TrainingOrderCancelled():
+                await conn.execute(
+                    "UPDATE training_orders SET cancel_reason = $2, cancelled_on = $3 "
+                    "WHERE order_id = $1", event.order_id, event.reason, event.cancelled_on)
 
 
 async def _placed(conn: asyncpg.Connection, event: WorkerPlaced) -> None:
@@ -151,6 +177,31 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                revoked) VALUES ($1, $2, $3, $4, true)
            ON CONFLICT (certificate_id) DO UPDATE SET revoked = true""",
         event.certificate_id, event.worker_id, event.occupation_code, event.level)
+
+
+async def institution_accredited(conn: asyncpg.Connection, _: Envelope,
+                                 event: InstitutionAccredited) -> None:
+    await conn.execute(
+        """INSERT INTO institutions (institution_id, occupations) VALUES ($1, $2)
+           ON CONFLICT (institution_id) DO UPDATE SET occupations = excluded.occupations""",
+        event.institution_id, list(event.occupations))
+
+
+async def institution_suspended(conn: asyncpg.Connection, _: Envelope,
+                                event: InstitutionSuspended) -> None:
+    await _suspended(conn, event.institution_id, True)
+
+
+async def institution_reinstated(conn: asyncpg.Connection, _: Envelope,
+                                 event: InstitutionReinstated) -> None:
+    await _suspended(conn, event.institution_id, False)
+
+
+async def _suspended(conn: asyncpg.Connection, institution_id: str, suspended: bool) -> None:
+    await conn.execute(
+        """INSERT INTO institutions (institution_id, suspended) VALUES ($1, $2)
+           ON CONFLICT (institution_id) DO UPDATE SET suspended = excluded.suspended""",
+        institution_id, suspended)
 
 
 # -- what commands and queries read ------------------------------------------------------------
@@ -311,3 +362,54 @@ async def referrals_of(conn: asyncpg.Connection, vacancy_id: str, after: str | N
             f"SELECT {columns} FROM referrals WHERE vacancy_id = $1 AND referral_id > $2 "
             "ORDER BY referral_id LIMIT $3", vacancy_id, after, limit)
     return [dict(r) for r in rows]
+
+
+_ORDER_COLUMNS = ("order_id, employer, province, city, site_name, occupation_code, headcount, "
+                  "wanted_by, placed_on, institution_id, class_id, planned_on, cancel_reason, "
+                  "cancelled_on")
+
+
+def _order(row: asyncpg.Record) -> dict[str, Any]:
+    found = dict(row)
+    found["status"] = ("cancelled" if found["cancelled_on"] is not None
+                       else "planned" if found["planned_on"] is not None else "placed")
+    return found
+
+
+async def training_order(conn: asyncpg.Connection, order_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM training_orders "
+                              "WHERE order_id = $1", order_id)
+    return None if row is None else _order(row)
+
+
+async def training_orders(conn: asyncpg.Connection, scopes: Sequence[SiteScope] | None,
+                          after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` orders (in ``scopes``' sites; None: everywhere) after the order id
+    ``after``, in order id order."""
+    where = ["true"]
+    args: list[Any] = []
+    if scopes is not None:
+        provinces, cities, names = _sites(scopes)
+        args += [provinces, cities, names]
+        where.append("EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[], $3::text[]) "
+                     "AS s(province, city, site_name) WHERE s.province = o.province AND "
+                     "s.city = o.city AND (s.site_name IS NULL OR s.site_name = o.site_name))")
+    if after is not None:
+        args.append(after)
+        where.append(f"order_id > ${len(args)}")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"""SELECT {_ORDER_COLUMNS} FROM training_orders o WHERE {' AND '.join(where)}
+            ORDER BY order_id LIMIT ${len(args)}""", *args)
+    return [_order(r) for r in rows]
+
+
+async def institution(conn: asyncpg.Connection, institution_id: str) -> Institution | None:
+    """What employment knows of an accredited institution; None when none is accredited
+    with this id."""
+    row = await conn.fetchrow("SELECT occupations, suspended FROM institutions "
+                              "WHERE institution_id = $1 AND occupations IS NOT NULL",
+                              institution_id)
+    if row is None:
+        return None
+    return Institution(occupations=frozenset(row["occupations"]), suspended=row["suspended"])

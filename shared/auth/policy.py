@@ -109,6 +109,10 @@ class Action(StrEnum):
     REQUEST_BUSINESS_GUIDANCE = "request_business_guidance"  # 返乡创业, for a worker
     GIVE_BUSINESS_GUIDANCE = "give_business_guidance"
     VIEW_BUSINESS_GUIDANCE = "view_business_guidance"  # the HR bureau's list of requests
+    PLACE_TRAINING_ORDER = "place_training_order"  # 订单式培训: an employer's order
+    PLAN_TRAINING_ORDER = "plan_training_order"  # with an institution and a class
+    CANCEL_TRAINING_ORDER = "cancel_training_order"
+    VIEW_TRAINING_ORDERS = "view_training_orders"
 
 
 ScopeKind = Literal["site", "institution", "body"]
@@ -200,6 +204,12 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.REQUEST_BUSINESS_GUIDANCE: _STATION,
     Action.GIVE_BUSINESS_GUIDANCE: _HR,
     Action.VIEW_BUSINESS_GUIDANCE: _HR,
+    # 订单式培训: a station records (and may cancel) an employer's order at its sites, as the
+    # HR bureau may anywhere; only the HR bureau turns an order into a class plan.
+    Action.PLACE_TRAINING_ORDER: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.PLAN_TRAINING_ORDER: _HR,
+    Action.CANCEL_TRAINING_ORDER: _p(("hr_bureau",), "liaison_station", "site"),
+    Action.VIEW_TRAINING_ORDERS: _p(("hr_bureau",), "liaison_station", "site"),
 }
 
 

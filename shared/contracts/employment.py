@@ -162,3 +162,42 @@ class BusinessGuidanceGiven(Event):
     worker_id: Id
     referred_to: ShortText
     given_on: date
+
+
+@contract("employment")
+class TrainingOrderPlaced(Event):
+    """An employer ordered workers trained in an occupation for a site (订单式培训).
+
+    Recorded by the site's liaison station or the HR bureau. The employer is an organisation's
+    name; the order names no worker.
+    """
+
+    order_id: Id
+    employer: ShortText = Field(description="The ordering organisation's name")
+    site: WorkSite = Field(description="Where the trained workers are wanted")
+    occupation_code: OccupationCode
+    headcount: int = Field(ge=1, le=MAX_HEADCOUNT)
+    wanted_by: date = Field(description="The day the employer wants the workers trained by")
+    placed_on: date
+
+
+@contract("employment")
+class TrainingOrderPlanned(Event):
+    """The HR bureau turned an order into a class plan with an accredited institution.
+
+    The class itself is scheduled by the institution in the training service.
+    """
+
+    order_id: Id
+    institution_id: Id
+    class_id: Id = Field(description="The class the institution is to schedule for the order")
+    planned_on: date
+
+
+@contract("employment")
+class TrainingOrderCancelled(Event):
+    """An order was cancelled, with the reason."""
+
+    order_id: Id
+    reason: Text
+    cancelled_on: date

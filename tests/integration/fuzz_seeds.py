@@ -92,15 +92,19 @@ def notifications(send: Send) -> KnownIds:
 
 
 def employment(send: Send) -> KnownIds:
-    """Vacancies only: the workers it could refer come from enrolment's and assessment's
-    topics, which nothing writes while it is fuzzed alone."""
+    """Vacancies and training orders only: the workers it could refer come from enrolment's
+    and assessment's topics, which nothing writes while it is fuzzed alone."""
     for vacancy in ("v-1", "v-2"):
         _ok(send("POST", "/vacancies", "station-fukang", {
             "vacancy_id": vacancy, "employer": "阜康某能源有限公司", "site": FUKANG,
             "occupation_code": "electrician", "minimum_level": 5, "headcount": 3,
             "wage_min_fen": 550_000, "wage_max_fen": 700_000, "shift_pattern": "day",
             "starts_on": "2099-01-01", "closes_on": "2099-12-31"}))
-    return {"vacancy_id": ["v-1", "v-2"]}
+    for order in ("o-1", "o-2"):
+        _ok(send("POST", "/orders", "station-fukang", {
+            "order_id": order, "employer": "阜康某能源有限公司", "site": FUKANG,
+            "occupation_code": "electrician", "headcount": 20, "wanted_by": "2099-03-01"}))
+    return {"vacancy_id": ["v-1", "v-2"], "order_id": ["o-1", "o-2"]}
 
 
 SEEDS: dict[str, Callable[[Send], KnownIds]] = {

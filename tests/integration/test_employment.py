@@ -13,6 +13,7 @@ from services.employment.app import SPEC as EMPLOYMENT
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import SkillLevelCertified
 from shared.contracts.enrolment import IntakeSurveyRecorded, WorkerRegistered
+from shared.contracts.training import InstitutionAccredited, InstitutionSuspended
 from shared.eventsourcing.topics import events_topic
 from tests.orgs import FUKANG, auth
 from tests.support import eventually, fetch, produce, read_topic, running_service, signed
@@ -24,8 +25,9 @@ URUMQI = {"province": "新疆", "city": "乌鲁木齐市", "site_name": "米东�
 DAY = date(2025, 9, 1)
 
 
-async def publish(bootstrap: str, prefix: str, service: str, event: Event) -> None:
-    stream = f"worker-{event.model_dump()['worker_id']}"
+async def publish(bootstrap: str, prefix: str, service: str, event: Event,
+                  stream: str | None = None) -> None:
+    stream = stream or f"worker-{event.model_dump()['worker_id']}"
     envelope = Envelope(id=uuid.uuid4(), source=f"/songji/{service}", type=event.ce_type(),
                         subject=stream, time=datetime.now(UTC),
                         data=event.model_dump(mode="json"), schema_version=1,
@@ -194,3 +196,93 @@ async def test_a_vacancy_is_matched_referred_filled_and_followed_up(
         every = (await api.get("/business-guidance-requests", params={"open": "false"},
                                headers=HR)).json()
         assert [r["referred_to"] for r in every] == ["禄劝县创业指导服务中心"]
+
+
+async def test_an_employers_training_order_is_placed_planned_and_cancelled(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    order = {"order_id": "o-1", "employer": "阜康某能源有限公司", "site": FUKANG,
+             "occupation_code": "electrician", "headcount": 20, "wanted_by": "2099-03-01"}
+    async with running_service(EMPLOYMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, api):
+        elsewhere = await api.post("/orders", json=order, headers=PUTUO)
+        assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "out_of_scope")
+        assert (await api.post("/orders", json=order, headers=STATION)).status_code == 204
+        again = await api.post("/orders", json=order, headers=STATION)
+        assert (again.status_code, again.json()["code"]) == (409, "order_already_placed")
+        assert (await api.post("/orders", headers=HR, json={
+            **order, "order_id": "o-2", "site": URUMQI})).status_code == 204
+        past = await api.post("/orders", headers=HR, json={
+            **order, "order_id": "o-3", "wanted_by": "2000-01-01"})
+        assert (past.status_code, past.json()["code"]) == (409, "order_wanted_in_the_past")
+
+        # the HR bureau sees every order, a page at a time; a station only its own sites'
+        first = await api.get("/orders", params={"limit": 1}, headers=HR)
+        second = await api.get(first.links["next"]["url"], headers=HR)
+        assert [r["order_id"] for r in first.json() + second.json()] == ["o-1", "o-2"]
+        assert "next" not in second.links
+        assert [r["order_id"] for r in (await api.get("/orders", headers=STATION)).json()] \
+            == ["o-1"]
+        assert (await api.get("/orders", headers=PUTUO)).json() == []
+        hidden = await api.get("/orders/o-1", headers=PUTUO)
+        assert (hidden.status_code, hidden.json()["code"]) == (403, "out_of_scope")
+
+        # only the HR bureau plans: with an institution training accredited in the occupation
+        # (and has not suspended), and the class that institution will schedule
+        for event in (
+            InstitutionAccredited(institution_id="inst-1", name="阜康职业技能培训学校",
+                                  occupations=["electrician"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionAccredited(institution_id="inst-2", name="某焊工培训学校",
+                                  occupations=["welder"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionAccredited(institution_id="inst-3", name="某电工培训学校",
+                                  occupations=["electrician"], sites=[FUKANG], accredited_on=DAY),
+            InstitutionSuspended(institution_id="inst-3", reason="检查不合格",
+                                 suspended_on=DAY),
+        ):
+            await publish(kafka_bootstrap, topic_prefix, "training", event,
+                          stream=f"institution-{event.institution_id}")
+
+        async def known() -> bool:
+            rows = await fetch(database, "SELECT count(*) AS n FROM institutions "
+                                         "WHERE occupations IS NOT NULL")
+            suspended = await fetch(database, "SELECT count(*) AS n FROM institutions "
+                                              "WHERE suspended")
+            return rows[0]["n"] == 3 and suspended[0]["n"] == 1
+
+        await eventually(known)
+        for institution, code in (("inst-9", "institution_not_accredited"),
+                                  ("inst-2", "institution_not_accredited_in_occupation"),
+                                  ("inst-3", "institution_suspended")):
+            refused = await api.post("/orders/o-1/plan", headers=HR, json={
+                "institution_id": institution, "class_id": "class-o-1"})
+            assert (refused.status_code, refused.json()["code"]) == (409, code)
+        plan = {"institution_id": "inst-1", "class_id": "class-o-1"}
+        by_station = await api.post("/orders/o-1/plan", json=plan, headers=STATION)
+        assert (by_station.status_code, by_station.json()["code"]) == (403, "wrong_role")
+        unknown = await api.post("/orders/o-9/plan", json=plan, headers=HR)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "order_unknown")
+        assert (await api.post("/orders/o-1/plan", json=plan, headers=HR)).status_code == 204
+        replanned = await api.post("/orders/o-1/plan", json=plan, headers=HR)
+        assert (replanned.status_code, replanned.json()["code"]) == (409,
+                                                                     "order_already_planned")
+        planned = (await api.get("/orders/o-1", headers=STATION)).json()
+        assert (planned["status"], planned["institution_id"], planned["class_id"],
+                planned["headcount"]) == ("planned", "inst-1", "class-o-1", 20)
+
+        # cancelled by its site's station, with the reason; then nothing more is done to it
+        reason = {"reason": "用工计划取消"}
+        not_theirs = await api.post("/orders/o-1/cancellation", json=reason, headers=PUTUO)
+        assert (not_theirs.status_code, not_theirs.json()["code"]) == (403, "out_of_scope")
+        assert (await api.post("/orders/o-1/cancellation", json=reason,
+                               headers=STATION)).status_code == 204
+        twice = await api.post("/orders/o-1/cancellation", json=reason, headers=STATION)
+        assert (twice.status_code, twice.json()["code"]) == (409, "order_cancelled")
+        cancelled = (await api.get("/orders/o-1", headers=HR)).json()
+        assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "用工计划取消")
+        assert (await api.get("/orders/o-2", headers=HR)).json()["status"] == "placed"
+
+        published = await read_topic(kafka_bootstrap, events_topic("employment", topic_prefix),
+                                     at_least=4)
+        types = [dict(r.headers)["ce_type"].decode().split(".")[2] for r in published]
+        assert sorted(types) == ["TrainingOrderCancelled", "TrainingOrderPlaced",
+                                 "TrainingOrderPlaced", "TrainingOrderPlanned"]
