@@ -54,6 +54,10 @@ NOT_IN_THE_JOURNEY: dict[str, str] = {
     "songji.employment.BusinessGuidanceRequested.v1":
         "the demo's certified workers look for jobs; none asks for help starting a business",
     "songji.employment.BusinessGuidanceGiven.v1": "guidance answers a request: there is none",
+    "songji.employment.TrainingOrderPlaced.v1":
+        "the demo's classes come from the county's own plan, not from an employer's order",
+    "songji.employment.TrainingOrderPlanned.v1": "only a placed order is planned",
+    "songji.employment.TrainingOrderCancelled.v1": "only a placed order is cancelled",
     "songji.notifications.NotificationFailed.v1":
         "the local channel delivers every notice, and every worker has a mobile number",
 }
