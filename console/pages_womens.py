@@ -2,10 +2,10 @@
 (women enrolled, completing, certified, placed or not), shown by kind, worker id and state
 only; and the programme's counts by gender, which it may read.
 
-Notifications keeps the notices in its delivery log, which the shared policy lets only the HR
-bureau and the auditors read (departments get their notices through their own channels). The
-page asks for the federation's notices with its own token all the same and, while the policy
-refuses, says so plainly instead of showing an empty list."""
+Notifications keeps the notices in its delivery log; the federation may list the notices
+addressed to it (``view_own_notices``), never another recipient's. Should notifications refuse
+(a service away, a policy changed), the page says so plainly instead of showing an empty
+list."""
 
 from __future__ import annotations
 

@@ -35,10 +35,11 @@ from pydantic import (
 from services.notifications import backfill, projections, receiver_http, webhooks
 from services.notifications.consumers import SERVICES
 from services.notifications.domain import webhooks as signing
+from services.notifications.domain.model import TRADE_UNION, WOMENS_FEDERATION
 from services.notifications.domain.receivers import ReceiverPolicy
 from services.notifications.settings import NotificationsContext, NotificationSettings
 from shared.auth.http import REFUSALS, Acting
-from shared.auth.policy import Action, require
+from shared.auth.policy import Action, Forbidden, Organisation, authorise, require
 from shared.contracts import registered_events
 from shared.contracts.bounds import MAX_URL_LENGTH, MAX_WEBHOOK_EVENT_TYPES, ShortText
 from shared.eventsourcing.db import transaction
@@ -115,13 +116,30 @@ class KindSummary(BaseModel):
     count: int
 
 
+# The departments whose follow-up lists are their own notices: role -> recipient id.
+OWN_NOTICES = {"union": TRADE_UNION, "womens_federation": WOMENS_FEDERATION}
+
+
+def readable_recipient(org: Organisation, recipient_id: str | None) -> str | None:
+    """The recipient whose notices ``org`` may list: any (or the one asked) for those who read
+    the whole delivery log; for a department, its own notices only (403 for another's)."""
+    if authorise(org, Action.VIEW_DELIVERY_LOG).allowed:
+        return recipient_id
+    require(org, Action.VIEW_OWN_NOTICES)
+    own = OWN_NOTICES[org.role]
+    if recipient_id not in (None, own):
+        raise Forbidden("out_of_scope", f"{org.role} reads only the notices addressed to it",
+                        action=str(Action.VIEW_OWN_NOTICES), org_id=org.org_id)
+    return own
+
+
 @delivery_router.get("/notifications", response_model=list[NotificationView],
                      summary="Notices and where each stands (paged)")
 async def list_notifications(
     ctx: NotificationsContext, org: Acting, page: Page, request: Request, response: Response,
     kind: QueryId = None, state: QueryId = None, recipient_id: QueryId = None,
 ) -> list[NotificationView]:
-    require(org, Action.VIEW_DELIVERY_LOG)
+    recipient_id = readable_recipient(org, recipient_id)
     async with ctx.pool.acquire() as conn:
         rows = await projections.notifications_page(
             conn, {"kind": kind, "state": state, "recipient_id": recipient_id},

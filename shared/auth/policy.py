@@ -81,6 +81,7 @@ class Action(StrEnum):
     VIEW_CONTACT = "view_contact"  # a worker's name and phone, to send them a message
     VIEW_KNOWN_WORKERS = "view_known_workers"  # notifications' pseudonymous worker facts
     VIEW_DELIVERY_LOG = "view_delivery_log"  # notices, their recipients' ids and outcomes
+    VIEW_OWN_NOTICES = "view_own_notices"  # a department's follow-up list: notices to itself
     MANAGE_WEBHOOKS = "manage_webhooks"  # which integrators receive which events
     # Funding's: its policy, budget, disbursement and ledger.
     PUBLISH_FUNDING_POLICY = "publish_funding_policy"
@@ -169,6 +170,9 @@ PERMISSIONS: dict[Action, Permission] = {
     # organisations), and workers' facts (gender, birth year) stay with the HR bureau.
     Action.VIEW_KNOWN_WORKERS: _HR,
     Action.VIEW_DELIVERY_LOG: _p(("hr_bureau", "auditor")),
+    # the union and the women's federation read the notices addressed to them (their
+    # follow-up lists), never another recipient's: notifications' list narrows to their own
+    Action.VIEW_OWN_NOTICES: _p(("union", "womens_federation")),
     Action.MANAGE_WEBHOOKS: _HR,
     # Funding: the HR bureau owns policy, budget and disbursement, and the auditors read it
     # all; an institution reads only the ledger lines payable to it (its own id is their
