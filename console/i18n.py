@@ -182,14 +182,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "chart.certified": ("持证人数（有效证书）", "Certified (live certificates)"),
     "chart.placed": ("推荐就业人数", "Placed through a referral"),
     # women's federation
-    "followup_list": ("跟踪服务名单（发给妇联的通知）",
-                      "Follow-up list (notices to the women's federation)"),
+    "followup_list": ("跟踪服务名单（发给本单位的通知）",
+                      "Follow-up list (the notices addressed to you)"),
     "followups_not_readable": (
-        "通知服务的发送记录目前只对人社局和审计开放；妇联的通知经由其自己的渠道送达。"
-        "如需在此查看，须由人社局调整权限策略。",
-        "Notifications' delivery log is open to the HR bureau and the auditors only; the "
-        "federation's notices reach it through its own channels. Showing them here needs the "
-        "HR bureau to change the access policy."),
+        "通知服务没有给出本单位的通知名单；请稍后再试，或请人社局查看访问权限。",
+        "Notifications did not give this list; try again later, or ask the HR bureau to "
+        "check the access policy."),
     "notice_kind": ("通知类型", "Notice"),
     "source_event": ("来源事件", "Source event"),
     "kind.womens_followup_enrolled": ("已报名培训", "Enrolled in training"),

@@ -1,10 +1,12 @@
-"""The trade union: raises an objection to a line of a batch during its public notice."""
+"""The trade union: its follow-up list (the notices notifications addressed to it: the newly
+certified, the newly placed) and an objection to a line of a batch during its public notice."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from console.pages_womens import followups
 from console.services import seg
 from console.web import (
     Current,
@@ -18,13 +20,16 @@ from console.web import (
 
 router = APIRouter(prefix="/union")
 ROLE = "union"
+RECIPIENT = "trade_union"  # notifications' department key of the trade union
 GROUNDS = ("not_attended", "not_eligible", "duplicate", "wrong_amount", "other")
 
 
 @router.get("", response_class=HTMLResponse)
 async def home(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
-    return render(request, "union.html", session, grounds=GROUNDS)
+    notices, notice_problem = await followups(request, session, RECIPIENT)
+    return render(request, "union.html", session, grounds=GROUNDS, notices=notices,
+                  notice_problem=notice_problem)
 
 
 @router.post("/objections")

@@ -325,7 +325,7 @@ def test_the_womens_federation_sees_its_notices_or_why_it_may_not(
         Refused(403, "forbidden", "womens_federation may not view_delivery_log"))
     refused = signed_in(WOMENS_TOKEN, StubServices(answers)).get(
         "/womens-federation").text
-    assert "无权进行此操作" in refused and "人社局和审计" in refused
+    assert "无权进行此操作" in refused and "请人社局查看访问权限" in refused
     assert "已取得证书" not in refused
 
 
