@@ -1,7 +1,7 @@
 """Learning events reach a real Learning Record Store as xAPI 1.0.3 statements.
 
-The learning events of a journey from the demo's scenario (`make run`'s classes, courses and
-sessions; 12 workers rather than its 149, so that the test stays short), signed as each
+The learning events of `make run`'s journey (the demo's scenario with its 149 workers and
+seed: its classes, sessions, attendance, completions, results and certificates), signed as each
 service's relay signs them, are read by notifications' xapi consumer. The LRS is the Ralph
 LRS (tests/ralph_lrs.py), started by the test on a loopback port, but only after the first
 attempts failed: the statements wait and are retried with backoff. Then the statements are
@@ -48,7 +48,7 @@ from tests.support import eventually, running_service, signed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-WORKERS, SEED = 12, 11
+WORKERS, SEED = 149, 2025  # `make run`'s journey
 HOME = "https://fukang.songji.example.org"
 ADL = "http://adlnet.gov/expapi/verbs/"
 THRESHOLD = 80
