@@ -1,6 +1,7 @@
 """Every event a `make run`-sized journey publishes means what its committed schema declares.
 
-The demo is played, shortened, against the six services as processes (as `songji run` does,
+The demo is played as `make run` plays it (149 workers, seed 2025) against the six services
+as processes (as `songji run` does,
 funding's test clock on), on servers this test keeps; then every record on each service's
 topic is read back, all that its store holds, and its data validated against
 ``schemas/<ce_type>.json`` with formats asserted (tests/committed_schemas.py). Every type the
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 # Enough workers for both courses, a trainee below the attendance threshold, a failed
 # assessment, a worker who does not consent to a referral (index 4), one an employer declines
 # (index 3) and one gone by the follow-up (index 5); seed as tests/e2e/test_demo.py.
-WORKERS, SEED = 24, 11
+WORKERS, SEED = 149, 2025  # `make run`'s journey
 
 # The types the contracts define that the demo's journey never produces, and why.
 NOT_IN_THE_JOURNEY: dict[str, str] = {
