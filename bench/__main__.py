@@ -231,6 +231,8 @@ async def run_burst(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
     answers = result.answers
     details["burst"] = {**answers.summary(), "stored_events": result.stored_events,
                         "ceiling": result.ceiling.summary(),
+                        "register_ms": result.register_ms,
+                        "register_recorded": result.register_recorded,
                         "latencies_ms": [round(x, 2) for x in answers.latencies_ms]}
     for f in (
         limit_figure("burst_refused", "6 check-in burst",
@@ -246,6 +248,9 @@ async def run_burst(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
                         "p99 of the same burst to the bare route (one INSERT a request, no "
                         "auth, store or rules): the floor on this machine",
                         result.ceiling.quantile(99), "ms"),
+        reported_figure("burst_register_ms", "6 check-in burst",
+                        f"the same {n} check-ins as one session register (one request, "
+                        f"{result.register_recorded} lines recorded)", result.register_ms, "ms"),
     ):
         figures.append(f)
         say(console_line(f))

@@ -9,12 +9,18 @@ The same burst is then sent to the bare route of the throughput benchmark's ceil
 INSERT a request, ``bench/ceiling_app.py``) on the same machine: its p99 is what one server
 process answering 200 requests at once costs before any of Songji's work, the floor under
 the burst's p99.
+
+Last, the same trainees' check-ins to a second class go as one session register
+(``POST /classes/{id}/sessions/{session_id}/attendance``), the way a face-check terminal or the
+platform's session log uploads a session: the time of that one request, and its lines
+recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -22,6 +28,7 @@ import httpx
 from bench.command_throughput import ceiling_server
 from bench.training_api import (
     Answers,
+    TrainingService,
     attendance,
     events_naming,
     open_class,
@@ -38,6 +45,8 @@ class BurstResult:
     answers: Answers
     stored_events: int  # events in training's store naming the class, after the burst
     ceiling: Answers  # the same burst against the bare route
+    register_ms: float  # the same check-ins as one session register, to another class
+    register_recorded: int  # its lines answered "recorded"
 
 
 async def bench_burst(server_url: str, bootstrap: str, *, trainees: int) -> BurstResult:
@@ -65,4 +74,24 @@ async def bench_burst(server_url: str, bootstrap: str, *, trainees: int) -> Burs
                 record(client, service.institution, cls.class_id,
                        attendance(cls.sessions[0], worker), bare)
                 for client, worker in zip(clients, cls.workers, strict=True)))
-    return BurstResult(answers, stored, bare)
+        register_ms, recorded = await _session_register(api, service, trainees)
+    return BurstResult(answers, stored, bare, register_ms, recorded)
+
+
+async def _session_register(api: httpx.AsyncClient, service: TrainingService, trainees: int
+                            ) -> tuple[float, int]:
+    """A class's session register of ``trainees`` check-ins in one request: milliseconds from
+    sending to the whole answer, and the lines recorded."""
+    cls = await open_class(api, service, "burst-register", trainees=trainees, sessions=1)
+    session = cls.sessions[0]
+    body = {"check_ins": [{k: v for k, v in attendance(session, worker).items()
+                           if k != "session_id"} for worker in cls.workers]}
+    started = time.perf_counter()
+    response = await api.post(f"/classes/{cls.class_id}/sessions/{session}/attendance",
+                              headers=service.institution, json=body)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"session register refused: {response.status_code} "
+                           f"{response.text[:500]}")
+    recorded = sum(line["outcome"] == "recorded" for line in response.json()["lines"])
+    return elapsed_ms, recorded

@@ -26,6 +26,7 @@ FIGURES = {
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_lines_seen",
     "appends_single_vs_message_db", "appends_batch100_vs_message_db",
     "burst_refused", "burst_p50_ms", "burst_p99_ms", "burst_ceiling_p99_ms",
+    "burst_register_ms",
     "growth_large_vs_small",
     "throughput_vs_ceiling", "throughput_refused",
     "province_ledger_by_class_p99", "province_ledger_by_worker_p99", "province_budget_p99",
@@ -56,6 +57,7 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     assert set(figures) == FIGURES
     informational = {"appends_single_row_alone_vs_raw", "appends_batch100_row_alone_vs_raw",
                      "latency_p50_ms", "latency_p95_ms", "burst_p50_ms", "burst_ceiling_p99_ms",
+                     "burst_register_ms",
                      "throughput_refused",
                      "province_policy_seconds", "province_policy_answered_ms",
                      "tracing_off_hooks_ns"}
@@ -70,6 +72,8 @@ def test_quick_bench_reports_every_figure(postgres_url: str, kafka_bootstrap: st
     assert burst["sent"] == figures["burst_refused"]["baseline"] > 0
     assert burst["accepted"] + figures["burst_refused"]["value"] == burst["sent"]
     assert burst["stored_events"] == burst["accepted"]
+    # The session register of as many trainees recorded every line.
+    assert burst["register_recorded"] == burst["sent"]
     # The two classes compared hold the histories they were given, however they are stored.
     growth = details["growth"]
     assert growth["small"]["accepted"] == growth["large"]["accepted"] > 0
