@@ -50,6 +50,14 @@ def edit_rows(fields: Mapping[str, str], prefix: str, rows: list[Row],
     return (kept or [dict(blank)]), None
 
 
+NOT_FIELDS = frozenset({"form", "sessions", "rates", "uplifts"})  # errors of a whole form/editor
+
+
+def first_refused(errors: Mapping[str, str]) -> str | None:
+    """The first field with a refusal beside it: where the page puts the focus."""
+    return next((name for name in errors if name not in NOT_FIELDS), None)
+
+
 def refused_fields(refused: Refused) -> list[tuple[tuple[Any, ...], str, str]]:
     """A 422's complaints as (where in the body, type, message); none for other refusals."""
     body = refused.body

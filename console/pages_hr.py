@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console import policy_form
+from console.form_rows import first_refused
 from console.i18n import fen_of
 from console.policy_form import PolicyForm
 from console.services import Refused, seg
@@ -62,6 +63,7 @@ def _show(request: Request, session: Session, template: str, form: PolicyForm,
     """A form with problems answers 422 to a plain post; htmx swaps only 2xx answers, so it
     gets 200 (and the address bar keeps /hr)."""
     htmx = bool(request.headers.get("HX-Request"))
+    form.focus = form.focus or first_refused(form.errors)
     response = render(request, template, session,
                       status_code=422 if form.errors and not htmx else 200, form=form,
                       **context)

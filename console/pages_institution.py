@@ -16,6 +16,7 @@ from console.form_rows import (
     complaint,
     edit_rows,
     field_name,
+    first_refused,
     is_blank,
     read_rows,
     refused_fields,
@@ -200,6 +201,7 @@ def _show_form(request: Request, session: Session, form: ClassForm, *,
     problems answers 422 to a plain post; htmx swaps only 2xx answers, so it gets 200."""
     htmx = bool(request.headers.get("HX-Request"))
     status = 422 if form.errors and not htmx else 200
+    form.focus = form.focus or first_refused(form.errors)
     response = render(request, template, session, status_code=status, kinds=KINDS,
                       modes=MODES, form=form, institution_id=_institution_id(session))
     if htmx and template == "institution.html":
