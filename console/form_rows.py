@@ -58,6 +58,13 @@ def first_refused(errors: Mapping[str, str]) -> str | None:
     return next((name for name in errors if name not in NOT_FIELDS), None)
 
 
+def show_refusal(errors: Mapping[str, str], focus: str | None) -> str:
+    """htmx's swap for a page that comes back refused: scrolled to the field in focus (or to
+    the first refusal), where a boosted page would otherwise show its top."""
+    target = "[autofocus]" if focus else f"#err-{next(iter(errors))}"
+    return f"innerHTML show:{target}:top"
+
+
 def refused_fields(refused: Refused) -> list[tuple[tuple[Any, ...], str, str]]:
     """A 422's complaints as (where in the body, type, message); none for other refusals."""
     body = refused.body

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console import policy_form
-from console.form_rows import first_refused
+from console.form_rows import first_refused, show_refusal
 from console.i18n import fen_of
 from console.policy_form import PolicyForm
 from console.services import Refused, seg
@@ -69,6 +69,8 @@ def _show(request: Request, session: Session, template: str, form: PolicyForm,
                       **context)
     if htmx and template == "hr.html":
         response.headers["HX-Push-Url"] = "/hr"
+        if form.errors:
+            response.headers["HX-Reswap"] = show_refusal(form.errors, form.focus)
     return response
 
 

@@ -20,6 +20,7 @@ from console.form_rows import (
     is_blank,
     read_rows,
     refused_fields,
+    show_refusal,
 )
 from console.services import Refused, seg
 from console.sessions import Session
@@ -206,6 +207,8 @@ def _show_form(request: Request, session: Session, form: ClassForm, *,
                       modes=MODES, form=form, institution_id=_institution_id(session))
     if htmx and template == "institution.html":
         response.headers["HX-Push-Url"] = "/institution"
+        if form.errors:
+            response.headers["HX-Reswap"] = show_refusal(form.errors, form.focus)
     return response
 
 

@@ -293,6 +293,13 @@ def test_the_class_form_posts_once_and_only_when_every_row_reads_right(
     assert wrong.status_code == 422 and stub.posts == []
     assert 'aria-describedby="err-session-1-start"' in wrong.text
     assert re.search(r'id="session-1-start"[^>]*autofocus', wrong.text)  # looked at first
+    # through htmx (a boosted form): 200, for htmx to swap it in, scrolled to that field
+    boosted = console.post("/institution/classes", headers={"HX-Request": "true"}, data={
+        **typed, **_rows("session", [_session("2025-08-04", "19:30", "22:00"),
+                                     _session("2025-08-04", "21:00", "23:00")])})
+    assert boosted.status_code == 200 and stub.posts == []
+    assert boosted.headers["HX-Reswap"] == "innerHTML show:[autofocus]:top"
+    assert boosted.headers["HX-Push-Url"] == "/institution"
     assert re.search(r'id="err-session-1-start">与同日另一课次时间重叠<', wrong.text)
     done = console.post("/institution/classes", data={
         **typed, **_rows("session", [_session("2025-08-04", "19:30", "22:00"), BLANK,
