@@ -329,6 +329,14 @@ def test_the_policy_form_publishes_in_fen_or_shows_fundings_refusal_beside_the_f
     assert f'id="meals_yuan" name="meals_yuan" type="text" value="{meals}"' in page.text
     form = PolicyForm.of_policy(published)
     typed = {"csrf": _csrf(page.text), **_fields(form), "uplift-0-percent": "60"}
+    # a rate added without JavaScript, and through htmx (the form alone): nothing sent
+    new_rate = f'id="rate-{len(form.rates)}-occupation"'
+    more = console.post("/hr/policies", data={**typed, "add_rate": "1"})
+    assert more.status_code == 200 and new_rate in more.text and "<main" in more.text
+    part = console.post("/hr/policy-editor", data={**typed, "remove_uplift": "0"},
+                        headers={"HX-Request": "true"})
+    assert 'id="uplift-0-percent"' in part.text and 'value="60"' not in part.text
+    assert "<main" not in part.text and stub.posts == []
     stub.refuse = Refused(409, "uplift_above_ceiling", "60 > 50",
                           {"code": "uplift_above_ceiling", "percent": 60, "ceiling": 50})
     refused = console.post("/hr/policies", data=typed)
