@@ -24,7 +24,7 @@ from console import (
 from console.accounts import Accounts
 from console.i18n import LANGUAGES
 from console.services import Services
-from console.sessions import COOKIE, SessionStore
+from console.sessions import COOKIE, FILE_NAME, SessionStore
 from console.settings import ConsoleSettings
 from console.web import (
     HERE,
@@ -55,8 +55,11 @@ def create_app(settings: ConsoleSettings | None = None,
     app = FastAPI(title="Songji console", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.settings = settings
-    app.state.sessions = SessionStore(settings.session_minutes)
     app.state.accounts = accounts or Accounts.load(settings.users_file, settings.tokens_file)
+    app.state.sessions = SessionStore(
+        settings.session_minutes, app.state.accounts.with_token,
+        path=settings.state_dir / FILE_NAME if settings.state_dir else None,
+        keys=settings.session_keys)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(SignInNeeded)
@@ -64,6 +67,15 @@ def create_app(settings: ConsoleSettings | None = None,
         if request.headers.get("HX-Request"):
             return Response(status_code=204, headers={"HX-Redirect": "/signin"})
         return signin_page(request, expired=exc.expired)
+
+    @app.middleware("http")
+    async def keep_session(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """What the request left to show (flash messages, an outcome) is kept with the
+        session, for the page the browser is sent to next."""
+        response = await call_next(request)
+        if (kept := getattr(request.state, "session", None)) is not None:
+            sessions(request).save(*kept)
+        return response
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -15,10 +15,27 @@ from pathlib import Path
 import httpx
 
 from console.accounts import write_users_file
+from console.sessions import new_key
 from shared.infra.dev_organisations import dev_tokens, organisations_env
 
 USERS_FILE = "console-users.json"
 PASSWORDS_FILE = "console-passwords.env"
+SESSION_KEY_FILE = "console-session.key"
+STATE_FOLDER = "console"
+
+
+def session_key(state_dir: Path) -> str:
+    """The key that encrypts the organisations' tokens in the console's sessions file: from
+    SONGJI_CONSOLE_SESSION_KEY when set there (a secret store's, say), else made once and
+    kept owner-only in the state folder, beside (not inside) the sessions file."""
+    if os.environ.get("SONGJI_CONSOLE_SESSION_KEY"):
+        return os.environ["SONGJI_CONSOLE_SESSION_KEY"]
+    file = state_dir / SESSION_KEY_FILE
+    if not file.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        file.touch(mode=0o600)
+        file.write_text(new_key() + "\n")
+    return file.read_text().strip()
 
 
 def dev_accounts(state_dir: Path) -> Path:
@@ -35,7 +52,9 @@ def dev_accounts(state_dir: Path) -> Path:
 
 def start_console(state_dir: Path, service_urls: Mapping[str, str], port: int,
                   extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **organisations_env(state_dir), **dict(extra_env or {}),
+    env = {**os.environ, **organisations_env(state_dir),
+           "SONGJI_CONSOLE_STATE_DIR": str((state_dir / STATE_FOLDER).resolve()),
+           "SONGJI_CONSOLE_SESSION_KEY": session_key(state_dir), **dict(extra_env or {}),
            **{f"SONGJI_{name.upper()}_URL": url for name, url in service_urls.items()},
            "SONGJI_CONSOLE_PORT": str(port)}
     if (state_dir / "tokens.env").exists():

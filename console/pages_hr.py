@@ -4,13 +4,17 @@ public notice and objections; the bank file; payment confirmation; the grant cal
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from console import policy_form
+from console.form_rows import first_refused, show_refusal
 from console.i18n import fen_of
+from console.policy_form import PolicyForm
 from console.services import Refused, seg
+from console.sessions import Session
 from console.web import (
     Current,
     checked_form,
@@ -34,17 +38,46 @@ def _done(request: Request) -> str:
     return "已完成" if language(request) == "zh-CN" else "Done"
 
 
-@router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: Current) -> Response:
-    require_role(session, ROLE)
+def newest_form(policies: list[dict[str, Any]]) -> PolicyForm:
+    """The new-version form, filled in from the version taking effect last (the list is in
+    the order they take effect), or from the example policy while none is published."""
+    if not policies:
+        return PolicyForm.of_policy(policy_body())
+    newest = policies[-1]
+    return PolicyForm.of_policy(newest, (str(newest["policy_id"]), int(newest["version"])))
+
+
+async def _home(request: Request, session: Session, form: PolicyForm | None) -> Response:
     due, _ = await read(request, session, "funding", "/ledger",
                             {"status": "due", "limit": 500})
     budget, budget_problem = await read(request, session, "funding", "/budget")
     policies, _ = await read(request, session, "funding", "/policies")
     clock, _ = await read(request, session, "funding", "/test-clock")
-    return render(request, "hr.html", session, due=due or [], budget=budget or [],
-                  budget_problem=budget_problem, policies=policies or [], clock=clock,
-                  policy_example=json.dumps(policy_body(), ensure_ascii=False, indent=1))
+    form = form or newest_form(policies or [])
+    return _show(request, session, "hr.html", form, due=due or [], budget=budget or [],
+                 budget_problem=budget_problem, policies=policies or [], clock=clock)
+
+
+def _show(request: Request, session: Session, template: str, form: PolicyForm,
+          **context: Any) -> Response:
+    """A form with problems answers 422 to a plain post; htmx swaps only 2xx answers, so it
+    gets 200 (and the address bar keeps /hr)."""
+    htmx = bool(request.headers.get("HX-Request"))
+    form.focus = form.focus or first_refused(form.errors)
+    response = render(request, template, session,
+                      status_code=422 if form.errors and not htmx else 200, form=form,
+                      **context)
+    if htmx and template == "hr.html":
+        response.headers["HX-Push-Url"] = "/hr"
+        if form.errors:
+            response.headers["HX-Reswap"] = show_refusal(form.errors, form.focus)
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, session: Current) -> Response:
+    require_role(session, ROLE)
+    return await _home(request, session, None)
 
 
 @router.post("/approvals")
@@ -57,21 +90,35 @@ async def approve(request: Request, session: Current) -> Response:
     return see_other("/hr")
 
 
-@router.post("/policies")
-async def publish(request: Request, session: Current) -> Response:
+@router.post("/policy-editor", response_class=HTMLResponse)
+async def policy_editor(request: Request, session: Current) -> Response:
+    """htmx: the policy form with a rate or an uplift row added or removed (nothing sent)."""
     require_role(session, ROLE)
     f = await checked_form(request, session)
-    try:
-        body = json.loads(f.get("policy", ""))
-    except ValueError as exc:
-        session.say(f"invalid_request: {exc}", "error")
-        return see_other("/hr")
+    form = policy_form.edited(f) or PolicyForm.as_typed(f)
+    return _show(request, session, "hr_policy_form.html", form)
+
+
+@router.post("/policies")
+async def publish(request: Request, session: Current) -> Response:
+    """Publishes the version in one request to funding, once every field reads right, then
+    shows its recompute job's progress; a row added or removed (without JavaScript) shows
+    the form again, sending nothing."""
+    require_role(session, ROLE)
+    f = await checked_form(request, session)
+    edited = policy_form.edited(f)
+    if edited is not None:
+        return await _home(request, session, edited)
+    lang = language(request)
+    parsed = policy_form.read_policy_form(f, lang)
+    if parsed.body is None:
+        return await _home(request, session, parsed.form)
     try:
         response = await api(request).call(session.signed_in.token, "POST", "funding",
-                                           "/policies", json=body)
+                                           "/policies", json=parsed.body)
     except Refused as refused:
-        session.say(refusal(request, refused), "error")
-        return see_other("/hr")
+        policy_form.place_refusal(parsed, refused, lang)
+        return await _home(request, session, parsed.form)
     return see_other(f"/hr{response.headers.get('Location', '/jobs/_')}")
 
 

@@ -19,9 +19,13 @@ from shared.runtime.paging import every_page
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """``body``: the service's JSON answer as it is (a 422's per-field ``detail``, a domain
+    refusal's details), for a form to show each refusal next to its field."""
+
+    def __init__(self, status: int, code: str, message: str, body: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.body = body
 
 
 def refusal_of(response: httpx.Response) -> Refused:
@@ -30,11 +34,12 @@ def refusal_of(response: httpx.Response) -> Refused:
     except ValueError:
         return Refused(response.status_code, "http_error", response.text[:300])
     if isinstance(body, dict) and "code" in body:
-        return Refused(response.status_code, str(body["code"]), str(body.get("message", "")))
+        return Refused(response.status_code, str(body["code"]), str(body.get("message", "")),
+                       body)
     if isinstance(body, dict) and isinstance(body.get("detail"), list):
         parts = [f"{'.'.join(str(x) for x in e.get('loc', [])[1:])}: {e.get('msg', '')}"
                  for e in body["detail"]]
-        return Refused(response.status_code, "invalid_request", "; ".join(parts))
+        return Refused(response.status_code, "invalid_request", "; ".join(parts), body)
     return Refused(response.status_code, "http_error", str(body)[:300])
 
 

@@ -48,6 +48,7 @@ def current(request: Request) -> Session:
     session = sessions(request).get(cookie)
     if session is None:
         raise SignInNeeded(expired=cookie is not None)
+    request.state.session = (cookie, session)  # saved after the response (console/app.py)
     return session
 
 

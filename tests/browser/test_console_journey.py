@@ -23,13 +23,15 @@ from shared.auth.tokens import ENV_INLINE, hash_token
 from shared.infra.ports import free_port_block
 from songji.launcher import Launcher
 from tests.browser.browser import Browser, chromium_or_fail
+from tests.browser.editors import fill_session_row, swap_rows
 from tests.integration.test_skeleton_services import national_id
 from tests.orgs import auth, organisations_json, token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 CLASS_ID = "fk-console-1"
-SESSIONS = "2025-08-04 19:30 22:00 classroom_theory\n2025-08-05 19:30 22:00 practical_on_the_job"
+SESSIONS = (("2025-08-04", "19:30", "22:00", "classroom_theory"),
+            ("2025-08-05", "19:30", "22:00", "practical_on_the_job"))
 ARTIFACTS = Path("tmp/artifacts/console")
 UNION_TOKEN = "test-token-of-union"  # the trade union, which tests/orgs.py does not have
 WOMENS_TOKEN = "test-token-of-womens-federation"  # nor the women's federation
@@ -147,7 +149,10 @@ def play(b: Browser, site: str) -> None:
     # Institution: schedules the class with its two sessions.
     sign_in(b, site, "org-inst-1")
     b.check("institution-home")
-    b.fill({"class_id": CLASS_ID, "required_minutes": "300", "sessions": SESSIONS})
+    b.fill({"class_id": CLASS_ID, "required_minutes": "300"})
+    fill_session_row(b, 0, *SESSIONS[0])
+    swap_rows(b, "add-session", "session-1-date")
+    fill_session_row(b, 1, *SESSIONS[1])
     b.submit("schedule")
     assert CLASS_ID in b.text(), b.text()
     sign_out(b)

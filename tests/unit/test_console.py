@@ -17,7 +17,7 @@ from console import charts, i18n, sessions
 from console.accounts import Accounts, SignedIn, hash_password, password_matches, write_users_file
 from console.app import create_app
 from console.pages_hr import parse_accounts
-from console.pages_institution import parse_sessions
+from console.pages_institution import read_class_form
 from console.pages_station import id_check
 from console.services import Refused
 from console.settings import ConsoleSettings
@@ -67,20 +67,23 @@ def test_passwords_are_salted_scrypt_hashes() -> None:
 
 
 def test_forms_parse_sessions_and_accounts() -> None:
-    assert parse_sessions("2025-08-04 19:30 22:00 classroom_theory\n") == [
-        {"date": "2025-08-04", "start_local": "19:30", "end_local": "22:00",
-         "kind": "classroom_theory"}]
-    with pytest.raises(ValueError):
-        parse_sessions("2025-08-04 19:30")
+    body, _, form = read_class_form({
+        "class_id": "c-1", "occupation": "electrician", "level": "4", "mode": "night",
+        "province": "新疆", "city": "阜康市", "site_name": "阜康工业园", "capacity": "60",
+        "required_minutes": "150", "session-0-date": "2025-08-04", "session-0-start": "19:30",
+        "session-0-end": "22:00", "session-0-kind": "classroom_theory"}, "inst-1", "zh-CN")
+    assert body is not None and body["sessions"] == [
+        {"date": "2025-08-04", "start_local": "19:30:00", "end_local": "22:00:00",
+         "kind": "classroom_theory"}], form.errors
     assert parse_accounts("w-1, 马, 6217000000001, RCC")["w-1"]["account_name"] == "马"
 
 
 def test_a_session_expires_after_its_idle_time(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(sessions.time, "monotonic", lambda: now[0])
-    store = sessions.SessionStore(minutes=30)
-    signed_in = SignedIn(Accounts(_registry(), None, None).with_token(token("hr")).identity,
-                         token("hr"))
+    monkeypatch.setattr(sessions.time, "time", lambda: now[0])
+    accounts = Accounts(_registry(), None, None)
+    store = sessions.SessionStore(30, accounts.with_token)
+    signed_in = SignedIn(accounts.with_token(token("hr")).identity, token("hr"))
     session_id, _ = store.start(signed_in)
     now[0] += 29 * 60
     assert store.get(session_id) is not None  # a request pushes the expiry back
