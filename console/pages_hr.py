@@ -5,12 +5,14 @@ public notice and objections; the bank file; payment confirmation; the grant cal
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.i18n import fen_of
 from console.services import Refused, seg
+from console.sessions import Session
 from console.web import (
     Current,
     checked_form,
@@ -23,11 +25,15 @@ from console.web import (
     sent,
 )
 from console.web import services as api
+from shared.runtime.paging import next_link
 from songji.demo.steps import policy_body
 
 router = APIRouter(prefix="/hr")
 ROLE = "hr_bureau"
 LEDGER_FILTERS = ("status", "class_id", "worker_id", "payee_id", "fund")
+# Classes waiting for approval shown in the task queue: the oldest first page of them (by
+# class id); more are said to follow and are approved by id in the form below.
+PENDING_SHOWN = 50
 
 
 def _done(request: Request) -> str:
@@ -42,9 +48,25 @@ async def home(request: Request, session: Current) -> Response:
     budget, budget_problem = await read(request, session, "funding", "/budget")
     policies, _ = await read(request, session, "funding", "/policies")
     clock, _ = await read(request, session, "funding", "/test-clock")
+    pending, pending_more, pending_problem = await classes_awaiting_approval(request, session)
     return render(request, "hr.html", session, due=due or [], budget=budget or [],
                   budget_problem=budget_problem, policies=policies or [], clock=clock,
+                  pending=pending, pending_more=pending_more, pending_problem=pending_problem,
                   policy_example=json.dumps(policy_body(), ensure_ascii=False, indent=1))
+
+
+async def classes_awaiting_approval(request: Request, session: Session
+                                   ) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """The first page of the classes waiting for the bureau's approval (training's
+    ``GET /classes?state=awaiting_approval``), whether more follow, and what training
+    refused."""
+    try:
+        response = await api(request).call(
+            session.signed_in.token, "GET", "training", "/classes",
+            params={"state": "awaiting_approval", "limit": str(PENDING_SHOWN)})
+    except Refused as refused:
+        return [], False, refusal(request, refused)
+    return response.json(), next_link(response) is not None, None
 
 
 @router.post("/approvals")

@@ -1,11 +1,17 @@
-"""The training institution: schedule a class with its sessions, open a class (roster and
-attendance), take a session's register in one request, void a record, complete the class."""
+"""The training institution: its classes (paged) and what waits for it, schedule a class with
+its sessions, open a class (roster and attendance), take a session's register in one request,
+void a record, complete the class."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from console.i18n import SHANGHAI
 from console.services import Refused, seg
 from console.sessions import Session
 from console.web import (
@@ -21,12 +27,14 @@ from console.web import (
 )
 from console.web import services as api
 from shared.contracts.common import CheckInMethod, SessionKind
+from shared.runtime.paging import next_link
 
 router = APIRouter(prefix="/institution")
 ROLE = "training_institution"
 METHODS: tuple[CheckInMethod, ...] = ("face_check", "online_platform_log", "on_the_job_sign_off")
 KINDS: tuple[SessionKind, ...] = ("classroom_theory", "online_theory", "practical_on_the_job",
                                   "field")
+CLASSES_PER_PAGE = 20
 
 
 def parse_sessions(text: str) -> list[dict[str, str]]:
@@ -46,10 +54,54 @@ def _done(request: Request) -> str:
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: Current) -> Response:
+async def home(request: Request, session: Current, after: str | None = None) -> Response:
+    """The institution's classes a page at a time (training's ``GET /classes``, which answers
+    an institution its own only) and its task queue."""
     require_role(session, ROLE)
+    classes, following, problem = await class_page_of(request, session, after)
+    pending, pending_problem = await read(request, session, "training", "/classes",
+                                          {"state": "awaiting_approval"})
+    running, running_problem = await read(request, session, "training", "/classes",
+                                          {"state": "approved"})
     return render(request, "institution.html", session, kinds=KINDS,
-                  institution_id=session.signed_in.identity.organisation.institution_id)
+                  institution_id=session.signed_in.identity.organisation.institution_id,
+                  classes=classes, following=following, first_page=after is None,
+                  problem=problem or pending_problem or running_problem,
+                  tasks=task_queue(pending or [], running or [], today()))
+
+
+def today() -> date:
+    """The day in Asia/Shanghai, where the classes are run from."""
+    return datetime.now(SHANGHAI).date()
+
+
+async def class_page_of(request: Request, session: Session, after: str | None
+                        ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of the institution's classes, the cursor of the next (None on the last), and
+    what training refused (in the user's language)."""
+    params = {"limit": str(CLASSES_PER_PAGE)} | ({"after": after} if after else {})
+    try:
+        response = await api(request).call(session.signed_in.token, "GET", "training",
+                                           "/classes", params=params)
+    except Refused as refused:
+        return [], None, refusal(request, refused)
+    link = next_link(response)
+    following = parse_qs(urlsplit(link).query).get("after", [None])[0] if link else None
+    return response.json(), following, None
+
+
+def task_queue(pending: list[dict[str, Any]], approved: list[dict[str, Any]],
+               on: date) -> dict[str, list[dict[str, Any]]]:
+    """What waits: classes the HR bureau has still to approve; approved classes whose
+    sessions have begun and not all ended (registers to take); approved classes whose last
+    session is held (to complete once the last register is in)."""
+    def day(item: dict[str, Any], key: str) -> date:
+        return date.fromisoformat(item[key])
+
+    return {"awaiting_approval": pending,
+            "registers": [c for c in approved
+                          if day(c, "first_session_date") <= on <= day(c, "last_session_date")],
+            "to_complete": [c for c in approved if day(c, "last_session_date") <= on]}
 
 
 @router.post("/classes")
