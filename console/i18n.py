@@ -237,7 +237,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "classes_more_pending": ("还有更多待审批的班级：批准以上班级后刷新本页，或按编号审批。",
                              "More classes are waiting: approve these and reload, or approve "
                              "one by its id."),
+    "classes_more_tasks": ("还有更多班级未列出，见下方班级列表。",
+                           "More classes than these wait: see the list of classes below."),
     "chart.classes": ("开班数", "Classes"),
+    "classes_count": ("班数", "Classes"),
     "chart.trained": ("结业达标人数", "Completed training (attendance met)"),
 }
 

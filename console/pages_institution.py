@@ -35,6 +35,9 @@ METHODS: tuple[CheckInMethod, ...] = ("face_check", "online_platform_log", "on_t
 KINDS: tuple[SessionKind, ...] = ("classroom_theory", "online_theory", "practical_on_the_job",
                                   "field")
 CLASSES_PER_PAGE = 20
+# The task queue reads one page of the classes awaiting approval and one of those approved
+# (by class id), and says when more follow rather than reading every page on each visit.
+TASKS_SHOWN = 100
 
 
 def parse_sessions(text: str) -> list[dict[str, str]]:
@@ -58,16 +61,17 @@ async def home(request: Request, session: Current, after: str | None = None) -> 
     """The institution's classes a page at a time (training's ``GET /classes``, which answers
     an institution its own only) and its task queue."""
     require_role(session, ROLE)
-    classes, following, problem = await class_page_of(request, session, after)
-    pending, pending_problem = await read(request, session, "training", "/classes",
-                                          {"state": "awaiting_approval"})
-    running, running_problem = await read(request, session, "training", "/classes",
-                                          {"state": "approved"})
+    classes, following, problem = await class_page_of(request, session, after=after)
+    pending, more_pending, pending_problem = await class_page_of(
+        request, session, state="awaiting_approval", limit=TASKS_SHOWN)
+    running, more_running, running_problem = await class_page_of(
+        request, session, state="approved", limit=TASKS_SHOWN)
     return render(request, "institution.html", session, kinds=KINDS,
                   institution_id=session.signed_in.identity.organisation.institution_id,
                   classes=classes, following=following, first_page=after is None,
                   problem=problem or pending_problem or running_problem,
-                  tasks=task_queue(pending or [], running or [], today()))
+                  tasks=task_queue(pending, running, today()),
+                  more_tasks=more_pending is not None or more_running is not None)
 
 
 def today() -> date:
@@ -75,11 +79,13 @@ def today() -> date:
     return datetime.now(SHANGHAI).date()
 
 
-async def class_page_of(request: Request, session: Session, after: str | None
+async def class_page_of(request: Request, session: Session, *, after: str | None = None,
+                        state: str | None = None, limit: int = CLASSES_PER_PAGE
                         ) -> tuple[list[dict[str, Any]], str | None, str | None]:
-    """One page of the institution's classes, the cursor of the next (None on the last), and
-    what training refused (in the user's language)."""
-    params = {"limit": str(CLASSES_PER_PAGE)} | ({"after": after} if after else {})
+    """One page of the institution's classes (in one state, when given), the cursor of the
+    next (None on the last), and what training refused (in the user's language)."""
+    params = {"limit": str(limit)} | ({"state": state} if state else {}) | (
+        {"after": after} if after else {})
     try:
         response = await api(request).call(session.signed_in.token, "GET", "training",
                                            "/classes", params=params)

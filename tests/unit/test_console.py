@@ -416,11 +416,10 @@ def test_the_institution_sees_its_classes_a_page_at_a_time_and_its_tasks(
     pending = _class("c-wait", "awaiting_approval", "2025-10-01", "2025-10-02")
     running = _class("c-run", "approved", "2025-09-01", "2025-09-05")
     finished = _class("c-fin", "approved", "2025-08-01", "2025-08-02")
-    answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], object] = {
-        ("training", "/classes", (("state", "awaiting_approval"),)): [pending],
-        ("training", "/classes", (("state", "approved"),)): [running, finished]}
-    stub = PagedStubServices(answers, {(None, None): ([finished, running], "CURSOR-1"),
-                                       (None, "CURSOR-1"): ([pending], None)})
+    stub = PagedStubServices({}, {(None, None): ([finished, running], "CURSOR-1"),
+                                  (None, "CURSOR-1"): ([pending], None),
+                                  ("awaiting_approval", None): ([pending], None),
+                                  ("approved", None): ([finished, running], None)})
     client = signed_in(token("org-inst-1"), stub)
     html = client.get("/institution").text
     table = html[html.index('id="classes"'):html.index("</table>", html.index('id="classes"'))]
@@ -434,12 +433,24 @@ def test_the_institution_sees_its_classes_a_page_at_a_time_and_its_tasks(
     table = second[second.index('id="classes"'):]
     assert "c-wait" in table[:table.index("</table>")] and 'id="classes-next"' not in second
     assert 'id="classes-first"' in second
-    assert stub.paged == [{"limit": "20"}, {"limit": "20", "after": "CURSOR-1"}]
+    tasks = [{"limit": "100", "state": "awaiting_approval"}, {"limit": "100", "state": "approved"}]
+    assert stub.paged == [{"limit": "20"}, *tasks, {"limit": "20", "after": "CURSOR-1"}, *tasks]
+    assert "还有更多班级未列出" not in html
     client.cookies.set("songji_console_lang", "en")
     assert "Classes waiting for approval" in client.get("/institution").text
     # what training refuses is said, not hidden
     refused = client.get("/institution", params={"after": "FORGED"}).text
     assert "out_of_scope" in refused
+
+
+def test_the_task_queue_says_when_more_classes_wait_than_it_shows(
+        signed_in: Callable[[str, StubServices], TestClient]) -> None:
+    approved = _class("c-run", "approved", "2025-09-01", "2025-09-05")
+    stub = PagedStubServices({}, {(None, None): ([approved], None),
+                                  ("awaiting_approval", None): ([], None),
+                                  ("approved", None): ([approved], "MORE")})
+    html = signed_in(token("org-inst-1"), stub).get("/institution").text
+    assert "还有更多班级未列出" in html
 
 
 def test_the_hr_bureau_approves_from_its_queue(
@@ -464,6 +475,8 @@ def test_the_media_centre_sees_classes_and_completions_by_destination(
     html = signed_in(token("media"), StubServices(_statistics())).get("/media").text
     fukang = _row(html, "by-destination", "新疆 阜康市")
     assert "开班数" in html and "结业达标人数" in html
+    classes_chart = html[html.index("<caption>开班数</caption>"):]
+    assert '<th scope="col" class="money">班数</th>' in classes_chart[:400]
     assert ">3<" in fukang and ">27<" in fukang  # classes in every state; completions
     putuo = _row(html, "by-destination", "上海 普陀区")
     assert ">1<" in putuo and ">3<" not in putuo  # 1 class shown; 3 trainees suppressed
