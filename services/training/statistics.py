@@ -24,7 +24,13 @@ _OF_CLASS = """SELECT province, city, occupation_code, target_level AS level, st
 async def count_class(conn: asyncpg.Connection, class_id: str, sign: int) -> None:
     """Add the class's row, as it is now, to its group (``sign`` +1) or take it out (-1). A
     group left with no class is deleted. (Taking out is an UPDATE: an upsert would propose a
-    row of negative counts first.)"""
+    row of negative counts first.)
+
+    Taking out locks the class's row first: a change to the same class in another
+    transaction (an enrolment arriving while the class is completed) waits until this one
+    commits and then reads the class as this one left it, so neither subtracts a row that is
+    no longer there. Every transaction locks its class before any group, so two classes of one
+    group never wait on each other in a cycle."""
     if sign > 0:
         await conn.execute(
             f"""INSERT INTO class_counts AS c ({KEY}, classes, trainees, met_threshold)
@@ -34,6 +40,7 @@ async def count_class(conn: asyncpg.Connection, class_id: str, sign: int) -> Non
                     trainees = c.trainees + excluded.trainees,
                     met_threshold = c.met_threshold + excluded.met_threshold""", class_id)
         return
+    await conn.execute("SELECT 1 FROM class_runs WHERE class_id = $1 FOR UPDATE", class_id)
     left = await conn.fetchval(
         f"""UPDATE class_counts c SET classes = c.classes - g.classes,
                    trainees = c.trainees - g.trainees,
