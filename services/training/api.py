@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response, status
@@ -232,7 +232,8 @@ async def get_sheet(class_id: PathId, ctx: Context, org: Acting, page: Page, req
             "attendance": shown}
 
 
-ClassState = Literal["awaiting_approval", "approved", "completed"]
+ClassState = Literal["awaiting_approval", "approved", "completed"]  # class_runs.state
+STATE_LENGTH = max(len(state) for state in get_args(ClassState))
 
 
 class ClassItem(BaseModel):
@@ -268,7 +269,9 @@ class ClassItem(BaseModel):
                     "and state")
 async def get_classes(ctx: Context, org: Acting, page: Page, request: Request,
                       response: Response, institution_id: QueryId = None,
-                      state: Annotated[ClassState | None, Query()] = None) -> list[ClassItem]:
+                      state: Annotated[ClassState | None,
+                                       Query(max_length=STATE_LENGTH)] = None
+                      ) -> list[ClassItem]:
     # An institution lists its own: without a filter its own are meant, and another's id is
     # refused (403 out_of_scope) by the same rule as that institution's roster.
     if org.role == "training_institution" and institution_id is None:

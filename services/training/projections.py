@@ -143,7 +143,6 @@ async def class_records(conn: asyncpg.Connection, class_id: str) -> list[asyncpg
         "FROM attendance_sheet WHERE class_id = $1", class_id)
 
 
-CLASS_STATES = ("awaiting_approval", "approved", "completed")
 _CLASS_ITEM = ("SELECT class_id, institution_id, occupation_code, target_level, province, city, "
                "site_name, mode, capacity, enrolled, state, first_session_date, "
                "last_session_date, approved_on, completed_on FROM class_runs")
