@@ -298,6 +298,29 @@ WORDS: dict[str, tuple[str, str]] = {
                                "This occupation and level already has a rate"),
     "refused.duplicate_uplift": ("同一工种或地点已有上浮", "This occupation or place already has "
                                  "an uplift"),
+    # class list and training statistics (institution's classes, HR approval queue, media)
+    "classes_list": ("本机构的班级", "Your classes"),
+    "classes_task.awaiting_approval": ("待人社局审批的班级", "Classes waiting for approval"),
+    "classes_task.registers": ("正在上课、可录入考勤的班级", "Classes running: take the registers"),
+    "classes_task.to_complete": ("课程已结束、待结业的班级", "Classes to complete"),
+    "classes_state.awaiting_approval": ("待审批", "Waiting for approval"),
+    "classes_state.approved": ("已批准", "Approved"),
+    "classes_state.completed": ("已结业", "Completed"),
+    "classes_state": ("状态", "State"),
+    "classes_destination": ("培训地点", "Destination"),
+    "classes_dates": ("上课日期", "Dates"),
+    "classes_enrolled": ("已报名 / 名额", "Enrolled / capacity"),
+    "classes_institution": ("培训机构", "Institution"),
+    "classes_first_page": ("第一页", "First page"),
+    "classes_next_page": ("下一页", "Next page"),
+    "classes_more_pending": ("还有更多待审批的班级：批准以上班级后刷新本页，或按编号审批。",
+                             "More classes are waiting: approve these and reload, or approve "
+                             "one by its id."),
+    "classes_more_tasks": ("还有更多班级未列出，见下方班级列表。",
+                           "More classes than these wait: see the list of classes below."),
+    "chart.classes": ("开班数", "Classes"),
+    "classes_count": ("班数", "Classes"),
+    "chart.trained": ("结业达标人数", "Completed training (attendance met)"),
 }
 
 # The services' refusal codes the console can say in Chinese; others show the service's own

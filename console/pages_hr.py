@@ -27,11 +27,15 @@ from console.web import (
     sent,
 )
 from console.web import services as api
+from shared.runtime.paging import next_link
 from songji.demo.steps import policy_body
 
 router = APIRouter(prefix="/hr")
 ROLE = "hr_bureau"
 LEDGER_FILTERS = ("status", "class_id", "worker_id", "payee_id", "fund")
+# Classes waiting for approval shown in the task queue: the oldest first page of them (by
+# class id); more are said to follow and are approved by id in the form below.
+PENDING_SHOWN = 50
 
 
 def _done(request: Request) -> str:
@@ -53,9 +57,11 @@ async def _home(request: Request, session: Session, form: PolicyForm | None) -> 
     budget, budget_problem = await read(request, session, "funding", "/budget")
     policies, _ = await read(request, session, "funding", "/policies")
     clock, _ = await read(request, session, "funding", "/test-clock")
+    pending, pending_more, pending_problem = await classes_awaiting_approval(request, session)
     form = form or newest_form(policies or [])
     return _show(request, session, "hr.html", form, due=due or [], budget=budget or [],
-                 budget_problem=budget_problem, policies=policies or [], clock=clock)
+                 budget_problem=budget_problem, policies=policies or [], clock=clock,
+                 pending=pending, pending_more=pending_more, pending_problem=pending_problem)
 
 
 def _show(request: Request, session: Session, template: str, form: PolicyForm,
@@ -78,6 +84,20 @@ def _show(request: Request, session: Session, template: str, form: PolicyForm,
 async def home(request: Request, session: Current) -> Response:
     require_role(session, ROLE)
     return await _home(request, session, None)
+
+
+async def classes_awaiting_approval(request: Request, session: Session
+                                   ) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """The first page of the classes waiting for the bureau's approval (training's
+    ``GET /classes?state=awaiting_approval``), whether more follow, and what training
+    refused."""
+    try:
+        response = await api(request).call(
+            session.signed_in.token, "GET", "training", "/classes",
+            params={"state": "awaiting_approval", "limit": str(PENDING_SHOWN)})
+    except Refused as refused:
+        return [], False, refusal(request, refused)
+    return response.json(), next_link(response) is not None, None
 
 
 @router.post("/approvals")

@@ -1,12 +1,14 @@
-"""The training institution: schedule a class with its sessions, open a class (roster and
-attendance), take a session's register in one request, void a record, complete the class."""
+"""The training institution: its classes (paged) and what waits for it, schedule a class with
+its sessions, open a class (roster and attendance), take a session's register in one request,
+void a record, complete the class."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, datetime, time
 from itertools import pairwise
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,6 +24,7 @@ from console.form_rows import (
     refused_fields,
     show_refusal,
 )
+from console.i18n import SHANGHAI
 from console.services import Refused, seg
 from console.sessions import Session
 from console.web import (
@@ -37,6 +40,7 @@ from console.web import (
 )
 from console.web import services as api
 from shared.contracts.common import CheckInMethod, ClassMode, SessionKind
+from shared.runtime.paging import next_link
 
 router = APIRouter(prefix="/institution")
 ROLE = "training_institution"
@@ -44,6 +48,10 @@ METHODS: tuple[CheckInMethod, ...] = ("face_check", "online_platform_log", "on_t
 KINDS: tuple[SessionKind, ...] = ("classroom_theory", "online_theory", "practical_on_the_job",
                                   "field")
 MODES: tuple[ClassMode, ...] = ("night", "weekend", "full_time")
+CLASSES_PER_PAGE = 20
+# The task queue reads one page of the classes awaiting approval and one of those approved
+# (by class id), and says when more follow rather than reading every page on each visit.
+TASKS_SHOWN = 100
 
 
 SESSION_FIELDS = ("date", "start", "end", "kind")
@@ -196,15 +204,20 @@ def _institution_id(session: Session) -> str:
     return session.signed_in.identity.organisation.institution_id or ""
 
 
-def _show_form(request: Request, session: Session, form: ClassForm, *,
-               template: str = "institution.html") -> Response:
+async def _show_form(request: Request, session: Session, form: ClassForm, *,
+                     template: str = "institution.html", after: str | None = None
+                     ) -> Response:
     """The page (or, for htmx, the rows editor alone) with the form as typed. A form with
-    problems answers 422 to a plain post; htmx swaps only 2xx answers, so it gets 200."""
+    problems answers 422 to a plain post; htmx swaps only 2xx answers, so it gets 200. The
+    whole page also shows a page of the institution's classes (after ``after``) and its
+    task queue."""
     htmx = bool(request.headers.get("HX-Request"))
     status = 422 if form.errors and not htmx else 200
     form.focus = form.focus or first_refused(form.errors)
+    listed = await _classes(request, session, after) if template == "institution.html" else {}
     response = render(request, template, session, status_code=status, kinds=KINDS,
-                      modes=MODES, form=form, institution_id=_institution_id(session))
+                      modes=MODES, form=form, institution_id=_institution_id(session),
+                      **listed)
     if htmx and template == "institution.html":
         response.headers["HX-Push-Url"] = "/institution"
         if form.errors:
@@ -213,9 +226,11 @@ def _show_form(request: Request, session: Session, form: ClassForm, *,
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: Current) -> Response:
+async def home(request: Request, session: Current, after: str | None = None) -> Response:
+    """The institution's classes a page at a time (training's ``GET /classes``, which answers
+    an institution its own only) and its task queue."""
     require_role(session, ROLE)
-    return _show_form(request, session, ClassForm.blank())
+    return await _show_form(request, session, ClassForm.blank(), after=after)
 
 
 def _edited(fields: dict[str, str]) -> ClassForm | None:
@@ -235,7 +250,57 @@ async def sessions_editor(request: Request, session: Current) -> Response:
     """htmx: the rows editor with a row added or removed (nothing is sent to training)."""
     require_role(session, ROLE)
     form = _edited(await checked_form(request, session)) or ClassForm.blank()
-    return _show_form(request, session, form, template="institution_sessions.html")
+    return await _show_form(request, session, form, template="institution_sessions.html")
+
+
+async def _classes(request: Request, session: Session, after: str | None) -> dict[str, Any]:
+    """What the home page shows above the forms: a page of the institution's classes and its
+    task queue."""
+    classes, following, problem = await class_page_of(request, session, after=after)
+    pending, more_pending, pending_problem = await class_page_of(
+        request, session, state="awaiting_approval", limit=TASKS_SHOWN)
+    running, more_running, running_problem = await class_page_of(
+        request, session, state="approved", limit=TASKS_SHOWN)
+    return dict(classes=classes, following=following, first_page=after is None,
+                problem=problem or pending_problem or running_problem,
+                tasks=task_queue(pending, running, today()),
+                more_tasks=more_pending is not None or more_running is not None)
+
+
+def today() -> date:
+    """The day in Asia/Shanghai, where the classes are run from."""
+    return datetime.now(SHANGHAI).date()
+
+
+async def class_page_of(request: Request, session: Session, *, after: str | None = None,
+                        state: str | None = None, limit: int = CLASSES_PER_PAGE
+                        ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of the institution's classes (in one state, when given), the cursor of the
+    next (None on the last), and what training refused (in the user's language)."""
+    params = {"limit": str(limit)} | ({"state": state} if state else {}) | (
+        {"after": after} if after else {})
+    try:
+        response = await api(request).call(session.signed_in.token, "GET", "training",
+                                           "/classes", params=params)
+    except Refused as refused:
+        return [], None, refusal(request, refused)
+    link = next_link(response)
+    following = parse_qs(urlsplit(link).query).get("after", [None])[0] if link else None
+    return response.json(), following, None
+
+
+def task_queue(pending: list[dict[str, Any]], approved: list[dict[str, Any]],
+               on: date) -> dict[str, list[dict[str, Any]]]:
+    """What waits: classes the HR bureau has still to approve; approved classes whose
+    sessions have begun and not all ended (registers to take); approved classes whose last
+    session is held (to complete once the last register is in)."""
+    def day(item: dict[str, Any], key: str) -> date:
+        return date.fromisoformat(item[key])
+
+    return {"awaiting_approval": pending,
+            "registers": [c for c in approved
+                          if day(c, "first_session_date") <= on <= day(c, "last_session_date")],
+            "to_complete": [c for c in approved if day(c, "last_session_date") <= on]}
 
 
 @router.post("/classes")
@@ -246,16 +311,16 @@ async def schedule(request: Request, session: Current) -> Response:
     f = await checked_form(request, session)
     edited = _edited(f)
     if edited is not None:
-        return _show_form(request, session, edited)
+        return await _show_form(request, session, edited)
     lang = language(request)
     body, rows, form = read_class_form(f, _institution_id(session), lang)
     if body is None:
-        return _show_form(request, session, form)
+        return await _show_form(request, session, form)
     try:
         await api(request).post(session.signed_in.token, "training", "/classes", body)
     except Refused as refused:
         place_refusal(form, rows, body["sessions"], refused, lang)
-        return _show_form(request, session, form)
+        return await _show_form(request, session, form)
     session.say(f"{_done(request)}: {body['class_id']}")
     return see_other(f"/institution/classes/{seg(body['class_id'])}")
 

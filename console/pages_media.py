@@ -4,6 +4,7 @@ small groups are suppressed (console/charts.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +24,9 @@ ENROLMENT_GROUPS = {"destination": charts.destination,
                     "gender": charts.field("gender"), "level": charts.field("level")}
 CERTIFICATE_GROUPS = {"occupation": charts.field("occupation_code"),
                       "level": charts.field("level")}
+# Training's class counts (by destination, occupation, level and state; it knows no gender).
+CLASS_GROUPS = {"destination": charts.destination,
+                "occupation": charts.field("occupation_code"), "level": charts.field("level")}
 
 
 async def programme_charts(request: Request, session: Session) -> dict[str, Any]:
@@ -32,8 +36,9 @@ async def programme_charts(request: Request, session: Session) -> dict[str, Any]
                                                "/statistics/enrolments")
     certificates, certificate_problem = await read(request, session, "assessment",
                                                    "/statistics/certificates")
+    classes, class_problem = await read(request, session, "training", "/statistics/classes")
     sections: list[dict[str, Any]] = []
-    problems = [p for p in (enrolment_problem, certificate_problem) if p]
+    problems = [p for p in (enrolment_problem, certificate_problem, class_problem) if p]
     for dimension in DIMENSIONS:
         outcomes, outcome_problem = await read(request, session, "employment",
                                                "/statistics/outcomes", {"by": dimension})
@@ -46,11 +51,23 @@ async def programme_charts(request: Request, session: Session) -> dict[str, Any]
         if certificates is not None and dimension in CERTIFICATE_GROUPS:
             section["charts"].append(("certified", charts.bars(charts.summed(
                 certificates, CERTIFICATE_GROUPS[dimension], "certificates"))))
+        if classes is not None and dimension in CLASS_GROUPS:
+            section["charts"].extend(training_charts(classes, CLASS_GROUPS[dimension]))
         if outcomes is not None:
             section["charts"].append(("placed", placements(outcomes)))
         sections.append(section)
     return {"sections": sections, "problems": list(dict.fromkeys(problems)),
             "smallest": charts.SMALLEST_GROUP}
+
+
+def training_charts(groups: list[dict[str, Any]], group: Callable[[Mapping[str, Any]], str]
+                    ) -> list[tuple[str, list[charts.Bar]]]:
+    """Classes run (every state), and trainees who completed a class meeting its attendance
+    threshold. A count of classes describes no person, so every one is shown; the trainees
+    are suppressed below the smallest group like every count of workers."""
+    completed = [g for g in groups if g.get("state") == "completed"]
+    return [("classes", charts.bars(charts.summed(groups, group, "classes"), smallest=1)),
+            ("trained", charts.bars(charts.summed(completed, group, "met_threshold")))]
 
 
 def placements(outcomes: list[dict[str, Any]]) -> list[charts.Bar]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import asyncpg
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from services.training import projections
+from services.training import projections, statistics
 from services.training.domain.attendance import CompleteClass, RecordAttendance, VoidAttendance
 from services.training.domain.catalogue import SEED_DEMAND, SEED_OCCUPATIONS
 from services.training.domain.class_run import ApproveClass, ScheduleClass
@@ -21,17 +21,16 @@ from services.training.domain.institution import (
 from shared.auth.http import REFUSALS, Acting, acting_metadata
 from shared.auth.policy import Action, Target, require
 from shared.contracts.bounds import MAX_CLASS_SIZE, Id
-from shared.contracts.common import CheckInMethod
+from shared.contracts.common import CheckInMethod, ClassMode, WorkSite
 from shared.contracts.training import ClassCompleted
 from shared.runtime.commands import Outcome, execute, run_each
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent, answer
 from shared.runtime.paging import Page, answer_page, iso, one_page
-from shared.runtime.params import PathId
+from shared.runtime.params import PathId, QueryId
 from shared.runtime.service import Context
 
 router = APIRouter()
-
 
 
 class Reason(BaseModel):
@@ -231,3 +230,69 @@ async def get_sheet(class_id: PathId, ctx: Context, org: Acting, page: Page, req
         page, request, response)
     return {"class_id": class_id, "trainees": trainees if page.after is None else [],
             "attendance": shown}
+
+
+ClassState = Literal["awaiting_approval", "approved", "completed"]  # class_runs.state
+STATE_LENGTH = max(len(state) for state in get_args(ClassState))
+
+
+class ClassItem(BaseModel):
+    """A class run as the list shows it: its schedule, state and how many are enrolled. No
+    trainee is named (the roster is the sheet's, ``GET /classes/{id}/sheet``)."""
+
+    class_id: str
+    institution_id: str
+    occupation_code: str
+    target_level: int
+    site: WorkSite = Field(description="Where it is taught: the trainees' destination")
+    mode: ClassMode
+    capacity: int
+    enrolled: int = Field(description="Trainees on the roster now (withdrawals taken out)")
+    state: ClassState = Field(description="awaiting_approval (scheduled, not yet approved by "
+                                          "the HR bureau), approved (enrolment open, being "
+                                          "taught) or completed")
+    first_session_date: date
+    last_session_date: date
+    approved_on: date | None
+    completed_on: date | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ClassItem:
+        site = WorkSite(province=row["province"], city=row["city"], site_name=row["site_name"])
+        return cls(site=site, **{k: v for k, v in row.items()
+                                 if k not in ("province", "city", "site_name")})
+
+
+@router.get("/classes", tags=["queries"], response_model=list[ClassItem], responses=REFUSALS,
+            summary="Class runs, by class id (paged): an institution's own, or every "
+                    "institution's for the HR bureau and auditors; filtered by institution "
+                    "and state")
+async def get_classes(ctx: Context, org: Acting, page: Page, request: Request,
+                      response: Response, institution_id: QueryId = None,
+                      state: Annotated[ClassState | None,
+                                       Query(max_length=STATE_LENGTH)] = None
+                      ) -> list[ClassItem]:
+    # An institution lists its own: without a filter its own are meant, and another's id is
+    # refused (403 out_of_scope) by the same rule as that institution's roster.
+    if org.role == "training_institution" and institution_id is None:
+        institution_id = org.institution_id
+    require(org, Action.VIEW_CLASSES, Target(institution_id=institution_id))
+    (after,) = page.after_as(str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.class_list(conn, institution_id=institution_id, state=state,
+                                            after=after, limit=page.fetch_size())
+    return [ClassItem.of(r) for r in answer_page(rows, lambda r: (r["class_id"],), page,
+                                                 request, response)]
+
+
+@router.get("/statistics/classes", tags=["queries"], responses=REFUSALS,
+            summary="Classes, their enrolled trainees and those who met the attendance "
+                    "threshold, counted by destination, occupation, level and state (paged)")
+async def get_class_counts(ctx: Context, org: Acting, page: Page, request: Request,
+                           response: Response) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_STATISTICS)
+    async with ctx.pool.acquire() as conn:
+        groups = await statistics.class_counts(
+            conn, page.after_as(str, str, str, int, str), page.fetch_size())
+    return answer_page(groups, lambda g: tuple(g[k] for k in statistics.GROUP), page, request,
+                       response)

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.training import statistics
 from shared.contracts import Envelope, Event
 from shared.contracts.enrolment import EnrolmentWithdrawn, WorkerEnrolled
 from shared.contracts.training import (
@@ -35,19 +36,31 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     "UPDATE institutions SET suspended = $2 WHERE institution_id = $1",
                     event.institution_id, isinstance(event, InstitutionSuspended))
             case ClassScheduled():
+                days = [session.date for session in event.sessions]
+                # A roster that arrived first (a replay of enrolment's events) is counted.
                 await conn.execute(
                     """INSERT INTO class_runs (class_id, institution_id, occupation_code,
                            target_level, province, city, site_name, mode, capacity,
-                           required_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                           required_minutes, first_session_date, last_session_date, enrolled)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                               (SELECT count(*) FROM roster WHERE class_id = $1))""",
                     event.class_id, event.institution_id, event.occupation_code,
                     event.target_level, event.site.province, event.site.city,
-                    event.site.site_name, event.mode, event.capacity, event.required_minutes)
+                    event.site.site_name, event.mode, event.capacity, event.required_minutes,
+                    min(days), max(days))
+                await statistics.count_class(conn, event.class_id, +1)
             case ClassApproved():
+                await statistics.count_class(conn, event.class_id, -1)
                 await conn.execute("UPDATE class_runs SET approved_on = $2 WHERE class_id = $1",
                                    event.class_id, event.approved_on)
+                await statistics.count_class(conn, event.class_id, +1)
             case ClassCompleted():
-                await conn.execute("UPDATE class_runs SET completed_on = $2 WHERE class_id = $1",
-                                   event.class_id, event.completed_on)
+                await statistics.count_class(conn, event.class_id, -1)
+                await conn.execute(
+                    "UPDATE class_runs SET completed_on = $2, met_threshold = $3 "
+                    "WHERE class_id = $1", event.class_id, event.completed_on,
+                    sum(1 for t in event.trainees if t.met_threshold))
+                await statistics.count_class(conn, event.class_id, +1)
             case AttendanceRecorded():
                 await conn.execute(
                     """INSERT INTO attendance_sheet (attendance_id, class_id, session_id,
@@ -62,15 +75,31 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
 
 
 async def worker_enrolled(conn: asyncpg.Connection, _: Envelope, event: WorkerEnrolled) -> None:
-    await conn.execute(
+    """The trainee on the class's roster, counted in its list item and its statistics once
+    (an enrolment delivered again changes nothing)."""
+    added = await conn.fetchval(
         "INSERT INTO roster (enrolment_id, class_id, worker_id) VALUES ($1, $2, $3) "
-        "ON CONFLICT (enrolment_id) DO NOTHING",
+        "ON CONFLICT (enrolment_id) DO NOTHING RETURNING class_id",
         event.enrolment_id, event.class_id, event.worker_id)
+    if added is not None:
+        await _count_trainee(conn, added, +1)
 
 
 async def enrolment_withdrawn(conn: asyncpg.Connection, _: Envelope,
                               event: EnrolmentWithdrawn) -> None:
-    await conn.execute("DELETE FROM roster WHERE enrolment_id = $1", event.enrolment_id)
+    gone = await conn.fetchval("DELETE FROM roster WHERE enrolment_id = $1 RETURNING class_id",
+                               event.enrolment_id)
+    if gone is not None:
+        await _count_trainee(conn, gone, -1)
+
+
+async def _count_trainee(conn: asyncpg.Connection, class_id: str, delta: int) -> None:
+    """The class's roster count moved by ``delta``; no class row yet (its schedule not
+    projected) leaves the count to the schedule's projection, which counts the roster."""
+    await statistics.count_class(conn, class_id, -1)
+    await conn.execute("UPDATE class_runs SET enrolled = enrolled + $2 WHERE class_id = $1",
+                       class_id, delta)
+    await statistics.count_class(conn, class_id, +1)
 
 
 async def roster(conn: asyncpg.Connection, class_id: str) -> frozenset[str]:
@@ -112,3 +141,32 @@ async def class_records(conn: asyncpg.Connection, class_id: str) -> list[asyncpg
     return await conn.fetch(
         "SELECT attendance_id, session_id, session_date, worker_id, minutes, voided_reason "
         "FROM attendance_sheet WHERE class_id = $1", class_id)
+
+
+_CLASS_ITEM = ("SELECT class_id, institution_id, occupation_code, target_level, province, city, "
+               "site_name, mode, capacity, enrolled, state, first_session_date, "
+               "last_session_date, approved_on, completed_on FROM class_runs")
+
+
+async def class_list(conn: asyncpg.Connection, *, institution_id: str | None,
+                     state: str | None, after: str | None,
+                     limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` classes after the class id ``after`` (None: from the first), in class id
+    order, of one institution and in one state when given. Each filter set is a range of one
+    index (migrations/0004_class_list.sql: the filters, then class_id), so a page reads its
+    own rows only; the first page is a query without the cursor condition (see
+    shared/runtime/paging.py)."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("institution_id", institution_id), ("state", state)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if after is not None:
+        args.append(after)
+        where.append(f"class_id > ${len(args)}")
+    args.append(limit)
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.fetch(f"{_CLASS_ITEM} {condition} ORDER BY class_id LIMIT ${len(args)}",
+                            *args)
+    return [dict(r) for r in rows]

@@ -74,6 +74,7 @@ class Action(StrEnum):
     VOID_RESULT = "void_result"
     REVOKE_CERTIFICATE = "revoke_certificate"
     VIEW_ROSTER = "view_roster"  # class roster and attendance sheet
+    VIEW_CLASSES = "view_classes"  # the list of class runs (no trainee named)
     VIEW_RESULTS = "view_results"  # an assessment's results and certificates
     VIEW_WORKER_RECORD = "view_worker_record"
     VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
@@ -157,6 +158,9 @@ PERMISSIONS: dict[Action, Permission] = {
     # The HR bureau supervises the whole process and can withdraw a certificate found false.
     Action.REVOKE_CERTIFICATE: _p(("hr_bureau",), "assessment_body", "body"),
     Action.VIEW_ROSTER: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
+    # An institution lists its own classes; the HR bureau (which approves them) and the
+    # auditors list every institution's.
+    Action.VIEW_CLASSES: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
     # A read has its own action: the command's (record_result) would refuse the supervisors.
     Action.VIEW_RESULTS: _p(("hr_bureau", "auditor"), "assessment_body", "body"),
     Action.VIEW_WORKER_RECORD: _p(("hr_bureau",), "liaison_station", "site"),

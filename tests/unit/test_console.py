@@ -8,16 +8,18 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from console import charts, i18n, sessions
+from console import charts, i18n, pages_institution, sessions
 from console.accounts import Accounts, SignedIn, hash_password, password_matches, write_users_file
 from console.app import create_app
 from console.pages_hr import parse_accounts
-from console.pages_institution import read_class_form
+from console.pages_institution import read_class_form, task_queue
 from console.pages_station import id_check
 from console.services import Refused
 from console.settings import ConsoleSettings
@@ -241,6 +243,13 @@ ENROLMENTS = (
       "gender": "male", "level": 5, "workers": 2}])
 CERTIFICATES = [{"occupation_code": "electrician", "level": 4, "certificates": 6},
                 {"occupation_code": "welder", "level": 5, "certificates": 1}]
+CLASS_COUNTS = [
+    {"province": "新疆", "city": "阜康市", "occupation_code": "electrician", "level": 4,
+     "state": "approved", "classes": 2, "trainees": 40, "met_threshold": 0},
+    {"province": "新疆", "city": "阜康市", "occupation_code": "electrician", "level": 4,
+     "state": "completed", "classes": 1, "trainees": 30, "met_threshold": 27},
+    {"province": "上海", "city": "普陀区", "occupation_code": "welder", "level": 3,
+     "state": "completed", "classes": 1, "trainees": 4, "met_threshold": 3}]
 
 
 def _outcomes(by: str) -> list[dict[str, object]]:
@@ -251,7 +260,8 @@ def _outcomes(by: str) -> list[dict[str, object]]:
 def _statistics() -> dict[tuple[str, str, tuple[tuple[str, str], ...]], object]:
     answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], object] = {
         ("enrolment", "/statistics/enrolments", ()): ENROLMENTS,
-        ("assessment", "/statistics/certificates", ()): CERTIFICATES}
+        ("assessment", "/statistics/certificates", ()): CERTIFICATES,
+        ("training", "/statistics/classes", ()): CLASS_COUNTS}
     for by in ("destination", "occupation", "gender", "level"):
         answers[("employment", "/statistics/outcomes", (("by", by),))] = _outcomes(by)
     return answers
@@ -294,7 +304,7 @@ def test_the_media_centre_sees_the_programme_in_charts_with_small_groups_suppres
     assert 'style="width: 100.0%"' in html
     assert {(service, path) for _, service, path in stub.asked} == {
         ("enrolment", "/statistics/enrolments"), ("assessment", "/statistics/certificates"),
-        ("employment", "/statistics/outcomes")}
+        ("employment", "/statistics/outcomes"), ("training", "/statistics/classes")}
     assert all(t == token("media") for t, _, _ in stub.asked)
     client.cookies.set("songji_console_lang", "en")
     english = client.get("/media").text
@@ -350,3 +360,128 @@ def test_the_auditor_sees_each_service_and_how_to_verify_the_chains(
     funding = html[html.index('id="store-funding"'):].split("</tr>")[0]
     assert "服务暂时无法访问" in funding
     assert signed_in(token("media"), StubServices({})).get("/audit").status_code == 403
+
+
+# -- classes: the institution's list and task queue, the HR approval queue, training charts --
+
+def _class(class_id: str, state: str, first: str, last: str,
+           institution_id: str = "inst-1") -> dict[str, object]:
+    return {"class_id": class_id, "institution_id": institution_id,
+            "occupation_code": "electrician", "target_level": 4,
+            "site": {"province": "新疆", "city": "阜康市", "site_name": "阜康工业园"},
+            "mode": "night", "capacity": 30, "enrolled": 12, "state": state,
+            "first_session_date": first, "last_session_date": last,
+            "approved_on": None, "completed_on": None}
+
+
+class PagedStubServices(StubServices):
+    """Also answers a single page (``call``) of training's ``GET /classes``, with the next
+    link training would give, from pages keyed by (state, after)."""
+
+    def __init__(self, answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], object],
+                 pages: dict[tuple[str | None, str | None], tuple[list[object], str | None]]
+                 ) -> None:
+        super().__init__(answers)
+        self.pages = pages
+        self.paged: list[dict[str, str]] = []
+
+    async def call(self, token: str, method: str, service: str, path: str, *,
+                   json: object = None, params: dict[str, str] | None = None
+                   ) -> httpx.Response:
+        assert (method, service, path) == ("GET", "training", "/classes")
+        params = dict(params or {})
+        self.paged.append(params)
+        found = self.pages.get((params.get("state"), params.get("after")))
+        if found is None:
+            raise Refused(403, "out_of_scope", "not this one")
+        items, following = found
+        headers = {"Link": f'</classes?after={following}&limit=20>; rel="next"'} \
+            if following else {}
+        return httpx.Response(200, json=items, headers=headers)
+
+
+def test_the_task_queue_sorts_approved_classes_by_their_dates() -> None:
+    pending = [_class("c-p", "awaiting_approval", "2025-09-01", "2025-09-02")]
+    approved = [_class("c-early", "approved", "2025-09-10", "2025-09-12"),
+                _class("c-now", "approved", "2025-09-01", "2025-09-05"),
+                _class("c-done", "approved", "2025-08-01", "2025-08-31"),
+                _class("c-last-day", "approved", "2025-09-01", "2025-09-03")]
+    tasks = task_queue(pending, approved, date(2025, 9, 3))
+    assert tasks["awaiting_approval"] == pending
+    assert [c["class_id"] for c in tasks["registers"]] == ["c-now", "c-last-day"]
+    assert [c["class_id"] for c in tasks["to_complete"]] == ["c-done", "c-last-day"]
+
+
+def test_the_institution_sees_its_classes_a_page_at_a_time_and_its_tasks(
+        signed_in: Callable[[str, StubServices], TestClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages_institution, "today", lambda: date(2025, 9, 3))
+    pending = _class("c-wait", "awaiting_approval", "2025-10-01", "2025-10-02")
+    running = _class("c-run", "approved", "2025-09-01", "2025-09-05")
+    finished = _class("c-fin", "approved", "2025-08-01", "2025-08-02")
+    stub = PagedStubServices({}, {(None, None): ([finished, running], "CURSOR-1"),
+                                  (None, "CURSOR-1"): ([pending], None),
+                                  ("awaiting_approval", None): ([pending], None),
+                                  ("approved", None): ([finished, running], None)})
+    client = signed_in(token("org-inst-1"), stub)
+    html = client.get("/institution").text
+    table = html[html.index('id="classes"'):html.index("</table>", html.index('id="classes"'))]
+    assert "c-fin" in table and "c-run" in table and "c-wait" not in table
+    assert "已批准" in table and "12 / 30" in table and "阜康工业园" in table
+    assert 'href="/institution?after=CURSOR-1"' in html and 'id="classes-first"' not in html
+    assert "c-wait" in html[html.index('id="task-awaiting_approval"'):]
+    assert "c-run" in html[html.index('id="task-registers"'):html.index('id="task-to_complete"')]
+    assert "c-fin" in html[html.index('id="task-to_complete"'):]
+    second = client.get("/institution", params={"after": "CURSOR-1"}).text
+    table = second[second.index('id="classes"'):]
+    assert "c-wait" in table[:table.index("</table>")] and 'id="classes-next"' not in second
+    assert 'id="classes-first"' in second
+    tasks = [{"limit": "100", "state": "awaiting_approval"}, {"limit": "100", "state": "approved"}]
+    assert stub.paged == [{"limit": "20"}, *tasks, {"limit": "20", "after": "CURSOR-1"}, *tasks]
+    assert "还有更多班级未列出" not in html
+    client.cookies.set("songji_console_lang", "en")
+    assert "Classes waiting for approval" in client.get("/institution").text
+    # what training refuses is said, not hidden
+    refused = client.get("/institution", params={"after": "FORGED"}).text
+    assert "out_of_scope" in refused
+
+
+def test_the_task_queue_says_when_more_classes_wait_than_it_shows(
+        signed_in: Callable[[str, StubServices], TestClient]) -> None:
+    approved = _class("c-run", "approved", "2025-09-01", "2025-09-05")
+    stub = PagedStubServices({}, {(None, None): ([approved], None),
+                                  ("awaiting_approval", None): ([], None),
+                                  ("approved", None): ([approved], "MORE")})
+    html = signed_in(token("org-inst-1"), stub).get("/institution").text
+    assert "还有更多班级未列出" in html
+
+
+def test_the_hr_bureau_approves_from_its_queue(
+        signed_in: Callable[[str, StubServices], TestClient]) -> None:
+    pending = [_class("c-a", "awaiting_approval", "2025-10-01", "2025-10-02"),
+               _class("c-b", "awaiting_approval", "2025-10-03", "2025-10-04", "inst-2")]
+    answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], object] = {
+        ("funding", "/ledger", (("limit", 500), ("status", "due"))): [],
+        ("funding", "/budget", ()): [], ("funding", "/policies", ()): [],
+        ("funding", "/test-clock", ()): {"enabled": False}}
+    stub = PagedStubServices(answers, {("awaiting_approval", None): (pending, "MORE")})
+    html = signed_in(token("hr"), stub).get("/hr").text
+    queue = html[html.index('id="pending-classes"'):html.index("</table>",
+                                                              html.index('id="pending-classes"'))]
+    assert "c-a" in queue and "inst-2" in queue and "待人社局审批的班级 (2+)" in html
+    assert 'id="approve-c-b"' in queue and 'name="class_id" value="c-b"' in queue
+    assert stub.paged == [{"state": "awaiting_approval", "limit": "50"}]
+
+
+def test_the_media_centre_sees_classes_and_completions_by_destination(
+        signed_in: Callable[[str, StubServices], TestClient]) -> None:
+    html = signed_in(token("media"), StubServices(_statistics())).get("/media").text
+    fukang = _row(html, "by-destination", "新疆 阜康市")
+    assert "开班数" in html and "结业达标人数" in html
+    classes_chart = html[html.index("<caption>开班数</caption>"):]
+    assert '<th scope="col" class="money">班数</th>' in classes_chart[:400]
+    assert ">3<" in fukang and ">27<" in fukang  # classes in every state; completions
+    putuo = _row(html, "by-destination", "上海 普陀区")
+    assert ">1<" in putuo and ">3<" not in putuo  # 1 class shown; 3 trainees suppressed
+    assert ">27<" in _row(html, "by-level", "4") and "27" not in html[
+        html.index('id="by-gender"'):html.index("</section>", html.index('id="by-gender"'))]
