@@ -96,7 +96,7 @@ async def home(request: Request, session: Current, stage: str = "",
         _journeys(request, session, listing),
         *(_journeys(request, session, {"limit": str(TASK_PAGE), **f}) for _, f in tasks))
     journeys, next_after, problem = answers[0]
-    queue = [{"key": key, "filter": f, "items": items, "more": more is not None,
+    queue = [{"key": key, "filter": f, "workers": items, "more": more is not None,
               "problem": why} for (key, f), (items, more, why) in zip(tasks, answers[1:],
                                                                      strict=True)]
     return render(request, "station.html", session, site=_home_site(session), modes=MODES,

@@ -196,7 +196,8 @@ async def get_enrolment_counts(ctx: Context, org: Acting, page: Page, request: R
                         "(with ``stage=enrolled``: classes starting soon).")
 async def get_journeys(
     ctx: Context, org: Acting, page: Page, request: Request, response: Response,
-    stage: Annotated[journeys.Stage | None, Query(description="Only this stage")] = None,
+    stage: Annotated[journeys.Stage | None, Query(
+        max_length=max(map(len, journeys.STAGES)), description="Only this stage")] = None,
     starts_from: Annotated[date | None, Query(
         description="Only journeys whose class starts on or after this day")] = None,
     starts_by: Annotated[date | None, Query(

@@ -194,7 +194,18 @@ async def journeys_page(conn: asyncpg.Connection, scopes: Sequence[SiteScope] | 
                         starts_from: date | None = None, starts_by: date | None = None
                         ) -> list[dict[str, Any]]:
     """Up to ``limit`` journeys after the key ``after`` (all None: from the first) in key
-    order, of workers at the ``scopes``' sites (None: every worker).
+    order, of workers at the ``scopes``' sites (None: every worker); see ``page_query``."""
+    if scopes is not None and not scopes:
+        return []
+    sql, args = page_query(scopes, after, limit, stage=stage, starts_from=starts_from,
+                           starts_by=starts_by)
+    return [dict(r) for r in await conn.fetch(sql, *args)]
+
+
+def page_query(scopes: Sequence[SiteScope] | None, after: tuple[Any, ...], limit: int, *,
+               stage: Stage | None = None, starts_from: date | None = None,
+               starts_by: date | None = None) -> tuple[str, list[Any]]:
+    """The page's SQL and its parameters.
 
     Each scope is its own range scan of an index whose columns are (stage,) province, city,
     site_name, worker_id, limited to the page; the union of a few such ranges is merged and cut
@@ -225,15 +236,12 @@ async def journeys_page(conn: asyncpg.Connection, scopes: Sequence[SiteScope] | 
             if scope.site_name is not None:
                 conditions.append(f"site_name = {param(scope.site_name)}")
         ranges.append(conditions)
-    if not ranges:
-        return []
     size = param(limit)
     selects = [f"(SELECT {_COLUMNS} FROM worker_journeys"
                f"{' WHERE ' + ' AND '.join(c) if c else ''} ORDER BY {_ORDER} LIMIT {size})"
                for c in ranges]
-    rows = await conn.fetch(f"SELECT * FROM ({' UNION '.join(selects)}) AS page "
-                            f"ORDER BY {_ORDER} LIMIT {size}", *args)
-    return [dict(r) for r in rows]
+    return (f"SELECT * FROM ({' UNION '.join(selects)}) AS page ORDER BY {_ORDER} "
+            f"LIMIT {size}", args)
 
 
 def shown(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """A station's list of its workers' journeys (GET /journeys): answered from enrolment's
 journey read model, a page at a time in (site, worker id) order, only the workers of the sites
 the organisation may see; and each worker's stage moves on as enrolment's own events and
-training's, assessment's and funding's arrive (funding's in any order)."""
+training's, assessment's and funding's arrive (funding's in any order); a page is index
+range scans of the station's sites, however many other workers there are."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,8 @@ import httpx
 import pytest
 
 from services.enrolment.app import SPEC as ENROLMENT
+from services.enrolment.journeys import page_query
+from shared.auth.policy import SiteScope
 from shared.calendar import programme_today
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
 from shared.contracts.common import WorkSite
@@ -234,3 +238,40 @@ async def test_the_stage_moves_on_as_the_events_arrive(
         await reaches(api, unpaid, stage="trained", certified_on=None)
         assert await stage_of(api, "paid") == [paid]
 
+
+
+def scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads a relation."""
+    found = [plan] if "Relation Name" in plan else []
+    for child in plan.get("Plans", []):
+        found += scans(child)
+    return found
+
+
+async def test_a_page_reads_its_own_range_not_the_table(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with running_service(ENROLMENT, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix):
+        # 20,000 journeys over 200 cities, the stages spread among them
+        await fetch(database, """
+            INSERT INTO worker_journeys (worker_id, province, city, site_name, surveyed_on)
+            SELECT 'w' || lpad(n::text, 6, '0'), 'P' || (n % 4), 'C' || (n % 200),
+                   'S' || (n % 3), CASE WHEN n % 2 = 0 THEN date '2026-01-01' END
+            FROM generate_series(1, 20000) AS n""")
+        await fetch(database, "ANALYZE worker_journeys")
+        city = SiteScope(province="P1", city="C1")
+        site = SiteScope(province="P2", city="C2", site_name="S1")
+        cases = [([city], (None,) * 4, None), ([city, site], ("P1", "C1", "S0", "w000201"),
+                                               None),
+                 ([city, site], (None,) * 4, "surveyed"), (None, ("P1",) * 4, None)]
+        for scopes, after, stage in cases:
+            sql, args = page_query(scopes, after, 11, stage=stage)
+            plan = (await fetch(database, f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+                    )[0][0]
+            nodes = scans(json.loads(plan)[0]["Plan"])
+            assert nodes and all(n["Node Type"] != "Seq Scan" for n in nodes), nodes
+            read = sum(n["Actual Rows"] * n.get("Actual Loops", 1) for n in nodes)
+            assert read <= 11 * len(scopes or [None]), (scopes, stage, read)
+            page = await fetch(database, sql, *args)
+            assert 0 < len(page) <= 11
