@@ -321,6 +321,26 @@ WORDS: dict[str, tuple[str, str]] = {
     "chart.classes": ("开班数", "Classes"),
     "classes_count": ("班数", "Classes"),
     "chart.trained": ("结业达标人数", "Completed training (attendance met)"),
+    # liaison station home: the task queue and the station's workers' journeys
+    "journey.title": ("本站务工人员培训进度", "Our workers' journeys"),
+    "journey.stage": ("阶段", "Stage"),
+    "journey.all": ("全部", "All"),
+    "journey.stage.registered": ("已登记", "Registered"),
+    "journey.stage.surveyed": ("已调查", "Surveyed"),
+    "journey.stage.enrolled": ("已报名", "Enrolled"),
+    "journey.stage.trained": ("已结业", "Trained"),
+    "journey.stage.certified": ("已取证", "Certified"),
+    "journey.stage.paid": ("补贴已发放", "Paid"),
+    "journey.starts_on": ("开课日期", "Class starts"),
+    "journey.attendance": ("出勤率", "Attendance"),
+    "journey.certified_on": ("取证日期", "Certified on"),
+    "journey.paid_on": ("发放日期", "Paid on"),
+    "journey.next_page": ("下一页", "Next page"),
+    "journey.first_page": ("第一页", "First page"),
+    "journey.more": ("查看全部", "See them all"),
+    "journey.task.survey": ("已登记、未做意向调查", "Registered, no intake survey yet"),
+    "journey.task.enrol": ("已调查、未报名", "Surveyed, not enrolled yet"),
+    "journey.task.starting": ("一周内开课的报名", "Enrolled in classes starting within a week"),
 }
 
 # The services' refusal codes the console can say in Chinese; others show the service's own

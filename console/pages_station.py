@@ -1,9 +1,13 @@
-"""The liaison station: register a worker (the ID number's check digit checked as typed),
-the intake survey, enrol in a class, withdraw, a worker's training record."""
+"""The liaison station: its task queue and its workers' journeys (home), register a worker
+(the ID number's check digit checked as typed), the intake survey, enrol in a class,
+withdraw, a worker's training record."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +25,9 @@ from console.web import (
     see_other,
     services,
 )
+from shared.calendar import programme_today
 from shared.contracts.common import ClassMode
+from shared.runtime.paging import next_link
 
 router = APIRouter(prefix="/station")
 ROLE = "liaison_station"
@@ -46,11 +52,57 @@ def _home_site(session: Session) -> dict[str, str]:
     return {"province": sites[0].province, "city": sites[0].city} if sites else {}
 
 
+# The journey's stages in order (enrolment's GET /journeys), and the station's task queue:
+# each task is a filter of that list, shown a few at a time.
+STAGES = ("registered", "surveyed", "enrolled", "trained", "certified", "paid")
+JOURNEY_PAGE = 20
+TASK_PAGE = 5
+STARTING_WITHIN_DAYS = 7
+
+
+def _tasks() -> list[tuple[str, dict[str, str]]]:
+    """(task key, the journeys' filter): registered without an intake survey, surveyed but
+    not enrolled, enrolled in a class that starts within a week."""
+    today = programme_today()
+    soon = today + timedelta(days=STARTING_WITHIN_DAYS)
+    return [("journey.task.survey", {"stage": "registered"}),
+            ("journey.task.enrol", {"stage": "surveyed"}),
+            ("journey.task.starting", {"stage": "enrolled", "starts_from": today.isoformat(),
+                                       "starts_by": soon.isoformat()})]
+
+
+async def _journeys(request: Request, session: Session, params: dict[str, str]
+                    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """One page of the station's journeys: (items, the next page's cursor, why refused)."""
+    try:
+        response = await services(request).call(session.signed_in.token, "GET", "enrolment",
+                                                 "/journeys", params=params)
+    except Refused as refused:
+        return [], None, refusal(request, refused)
+    link = next_link(response)
+    after = parse_qs(urlsplit(link).query).get("after", [None])[0] if link else None
+    return response.json(), after, None
+
+
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: Current) -> Response:
+async def home(request: Request, session: Current, stage: str = "",
+               after: str = "") -> Response:
     require_role(session, ROLE)
+    shown_stage = stage if stage in STAGES else ""
+    listing = {"limit": str(JOURNEY_PAGE), **({"stage": shown_stage} if shown_stage else {}),
+               **({"after": after} if after else {})}
+    tasks = _tasks()
+    answers = await asyncio.gather(
+        _journeys(request, session, listing),
+        *(_journeys(request, session, {"limit": str(TASK_PAGE), **f}) for _, f in tasks))
+    journeys, next_after, problem = answers[0]
+    queue = [{"key": key, "filter": f, "workers": items, "more": more is not None,
+              "problem": why} for (key, f), (items, more, why) in zip(tasks, answers[1:],
+                                                                     strict=True)]
     return render(request, "station.html", session, site=_home_site(session), modes=MODES,
-                  earliest=(date.today() + timedelta(days=7)).isoformat())
+                  earliest=(date.today() + timedelta(days=7)).isoformat(), queue=queue,
+                  journeys=journeys, next_after=next_after, problem=problem,
+                  stage=shown_stage, stages=STAGES, paged=bool(after))
 
 
 @router.post("/id-check", response_class=HTMLResponse)

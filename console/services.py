@@ -49,6 +49,8 @@ class Services:
         self.client = client
 
     def _url(self, service: str, path: str) -> str:
+        if service not in self.urls:  # not configured: as good as unreachable
+            raise Refused(503, "service_unreachable", service)
         return self.urls[service].rstrip("/") + path
 
     async def call(self, token: str, method: str, service: str, path: str, *,

@@ -13,19 +13,19 @@ the number is registered); nor does a withdrawal, which names its enrolment.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.enrolment import identities, projections, statistics
+from services.enrolment import identities, journeys, projections, statistics
 from services.enrolment.domain.commands import Enrol, RecordIntakeSurvey, RegisterWorker, Withdraw
 from services.enrolment.domain.national_id import InvalidNationalId, parse_national_id
 from services.enrolment.vault import vault_for
 from shared.auth.http import REFUSALS, Acting
-from shared.auth.policy import Action, Target, authorise, require
+from shared.auth.policy import PERMISSIONS, Action, Target, authorise, require, require_role
 from shared.contracts.bounds import MAX_CHOICES
-from shared.contracts.common import ClassMode, OccupationCode, WageBand
+from shared.contracts.common import ClassMode, OccupationCode, WageBand, WorkSite
 from shared.runtime.commands import execute
 from shared.runtime.errors import NotFound
 from shared.runtime.idempotency import Idempotent
@@ -180,3 +180,44 @@ async def get_enrolment_counts(ctx: Context, org: Acting, page: Page, request: R
             conn, page.after_as(str, str, str, str, str, int), page.fetch_size())
     return [statistics.shown(g) for g in answer_page(
         groups, lambda g: tuple(g[k] for k in statistics.GROUP), page, request, response)]
+
+
+@router.get("/journeys", tags=["queries"], responses=REFUSALS,
+            summary="The journeys of the workers whose records the organisation may read "
+                    "(a station: its own sites' workers; the HR bureau: every worker), paged",
+            description="One item per worker: where they are on the way registered → surveyed "
+                        "→ enrolled → trained → certified → paid, their newest live "
+                        "enrolment's class, its first day, their attendance (live, final once "
+                        "the class completed) and the dates each stage was reached. Ordered by "
+                        "site then worker id. Ids and dates only: no name or ID number. "
+                        "``stage`` keeps one stage (a station's task queue: ``registered`` "
+                        "without a survey, ``surveyed`` not enrolled); ``starts_from`` and "
+                        "``starts_by`` keep the journeys whose class starts in those days "
+                        "(with ``stage=enrolled``: classes starting soon).")
+async def get_journeys(
+    ctx: Context, org: Acting, page: Page, request: Request, response: Response,
+    stage: Annotated[journeys.Stage | None, Query(
+        max_length=max(map(len, journeys.STAGES)), description="Only this stage")] = None,
+    starts_from: Annotated[date | None, Query(
+        description="Only journeys whose class starts on or after this day")] = None,
+    starts_by: Annotated[date | None, Query(
+        description="Only journeys whose class starts on or before this day")] = None,
+) -> list[dict[str, Any]]:
+    require_role(org, Action.VIEW_WORKER_RECORD)
+    # An organisation allowed anywhere reads every worker; a station, the sites it covers.
+    anywhere = org.role in PERMISSIONS[Action.VIEW_WORKER_RECORD].anywhere
+    async with ctx.pool.acquire() as conn:
+        rows = await journeys.journeys_page(
+            conn, None if anywhere else org.sites, page.after_as(str, str, str, str),
+            page.fetch_size(), stage=stage, starts_from=starts_from,
+            starts_by=starts_by)
+    items = answer_page(rows, journeys.key_of, page, request, response)
+    # The query's ranges are the scopes' sites; the policy has the last word on each worker.
+    return [journeys.shown(row) for row in items if authorise(
+        org, Action.VIEW_WORKER_RECORD, Target(site=_site(row))).allowed]
+
+
+def _site(row: dict[str, Any]) -> WorkSite | None:
+    if row["province"] == journeys.NO_SITE:
+        return None
+    return WorkSite(province=row["province"], city=row["city"], site_name=row["site_name"])

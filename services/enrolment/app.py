@@ -7,7 +7,7 @@ from pathlib import Path
 from services.enrolment import projections
 from services.enrolment.api import router
 from services.enrolment.commands import COMMANDS
-from services.enrolment.consumers import CLASSES_AND_CERTIFICATES
+from services.enrolment.consumers import CLASSES_AND_CERTIFICATES, PAYMENTS
 from services.enrolment.settings import EnrolmentSettings
 from shared.runtime.service import ServiceSpec
 
@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
                 "bus), record intake surveys and enrol workers in classes.",
     routers=[router],
     migrations=Path(__file__).parent / "migrations",
-    subscriptions=[CLASSES_AND_CERTIFICATES],
+    subscriptions=[CLASSES_AND_CERTIFICATES, PAYMENTS],
     settings_class=EnrolmentSettings,
     commands=COMMANDS,
     projection=projections.project,

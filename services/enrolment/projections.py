@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.enrolment import statistics
+from services.enrolment import journeys, statistics
 from services.enrolment.domain.views import Certificate, ClassView
 from shared.contracts import Envelope, Event
 from shared.contracts.assessment import CertificationRevoked, SkillLevelCertified
@@ -27,6 +27,7 @@ from shared.runtime.errors import NotFound
 
 async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     for event in events:
+        await journeys.project(conn, event)
         match event:
             case WorkerRegistered():
                 site = event.work_site
@@ -57,15 +58,16 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     await statistics.count_enrolment(conn, event.enrolment_id, -1)
 
 
-# -- training's and assessment's events, through the inbox ---------------------------------
+# -- training's and assessment's events, through the inbox (each also moves the workers'
+# journeys: services/enrolment/journeys.py) ---------------------------------
 
 async def class_scheduled(conn: asyncpg.Connection, _: Envelope, event: ClassScheduled) -> None:
     await conn.execute(
         """INSERT INTO class_views (class_id, institution_id, occupation_code, target_level,
-               capacity, first_session_date) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (class_id) DO NOTHING""",
+               capacity, first_session_date, required_minutes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (class_id) DO NOTHING""",
         event.class_id, event.institution_id, event.occupation_code, event.target_level,
-        event.capacity, min(s.date for s in event.sessions))
+        event.capacity, min(s.date for s in event.sessions), event.required_minutes)
 
 
 async def class_approved(conn: asyncpg.Connection, _: Envelope, event: ClassApproved) -> None:
@@ -73,13 +75,16 @@ async def class_approved(conn: asyncpg.Connection, _: Envelope, event: ClassAppr
                        event.class_id)
 
 
-async def class_completed(conn: asyncpg.Connection, _: Envelope, event: ClassCompleted) -> None:
+async def class_completed(conn: asyncpg.Connection, envelope: Envelope,
+                          event: ClassCompleted) -> None:
     await conn.execute("UPDATE class_views SET completed = true WHERE class_id = $1",
                        event.class_id)
+    await journeys.class_completed(conn, envelope, event)
 
 
-async def skill_certified(conn: asyncpg.Connection, _: Envelope,
+async def skill_certified(conn: asyncpg.Connection, envelope: Envelope,
                           event: SkillLevelCertified) -> None:
+    await journeys.skill_certified(conn, envelope, event)
     await conn.execute(
         """INSERT INTO worker_certificates (certificate_id, certificate_number, worker_id,
                occupation_code, level, certified_on) VALUES ($1, $2, $3, $4, $5, $6)
@@ -88,8 +93,9 @@ async def skill_certified(conn: asyncpg.Connection, _: Envelope,
         event.occupation_code, event.level, event.certified_on)
 
 
-async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
+async def certification_revoked(conn: asyncpg.Connection, envelope: Envelope,
                                 event: CertificationRevoked) -> None:
+    await journeys.certification_revoked(conn, envelope, event)
     await conn.execute("UPDATE worker_certificates SET revoked_on = $2 WHERE certificate_id = $1",
                        event.certificate_id, event.revoked_on)
 
