@@ -119,8 +119,8 @@ def set_up(enrolment: str, bus: Bus) -> dict[str, str]:
 
         workers = {role: register(5100 + n)
                    for n, role in enumerate(("unsurveyed", "surveyed", "enrolled"))}
-        for filler in range(FILLERS):
-            register(5200 + filler)
+        for filler in range(FILLERS):  # registered, never surveyed
+            workers[f"filler-{filler}"] = register(5200 + filler)
         for role in ("surveyed", "enrolled"):
             answer = client.post(f"/workers/{workers[role]}/intake-surveys",
                                  headers={"Idempotency-Key": f"survey-{role}"},
@@ -170,7 +170,13 @@ def play(b: Browser, site: str, bus: Bus, workers: dict[str, str]) -> None:
 
     # The task queue: each worker under the task that waits for them.
     queue = b.by_id("task-queue").text
-    assert "已登记、未做意向调查" in queue and workers["unsurveyed"] in queue, queue
+    # The queue shows the first five waiting for a survey (by site, then worker id): five of
+    # the unsurveyed worker and the fillers, whichever ids come first.
+    waiting_survey = {workers["unsurveyed"]} | {
+        worker for role, worker in workers.items() if role.startswith("filler-")}
+    lines = queue.splitlines()
+    shown = lines[lines.index("已登记、未做意向调查") + 1:lines.index("查看全部")]
+    assert len(shown) == 5 and set(shown) <= waiting_survey, queue
     assert "已调查、未报名" in queue and workers["surveyed"] in queue, queue
     assert "一周内开课的报名" in queue and CLASS_ID in queue, queue
     assert "查看全部" in queue  # more than five are waiting for a survey (the fillers)
