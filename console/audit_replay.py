@@ -112,6 +112,7 @@ class ReplayRunner:
         env = {**self.environ, "SONGJI_TOKEN": token}
         started = time.monotonic()
         try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)  # the differences go there
             self._process = process = await asyncio.create_subprocess_exec(
                 *self.command, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -122,7 +123,9 @@ class ReplayRunner:
                 code = await process.wait()
             run.exit_code = code
             run.outcome = _OUTCOMES.get(code, "could_not_run")
-            if code == 1:
+            if code == 1 and "Traceback (most recent call last)" in run.output:
+                run.outcome = "could_not_run"  # Python's exit code for an uncaught error
+            elif code == 1:
                 run.differences_file = str(self.state_dir / DIFFERENCES_FILE)
         except TimeoutError:
             run.outcome = "timed_out"

@@ -354,11 +354,11 @@ def test_the_auditor_sees_each_service_and_how_to_verify_the_chains(
     client = signed_in(token("auditor"), StubServices(chains, probes))
     html = client.get("/").text
     assert "songji audit verify" in html and "songji audit replay" in html
-    enrolment = html[html.index('id="chain-enrolment"'):].split("</form>")[0]
+    enrolment = html[html.index('id="chain-enrolment"'):].split("</tr>")[0]
     assert "断链" in enrolment and "第一个断点" in enrolment and ">2</strong>" in enrolment
     assert "does not match its hash" in enrolment and 'id="verify-enrolment"' in enrolment
     assert "hx-get" not in enrolment  # over: no longer polled
-    assert "服务暂时无法访问" in html[html.index('id="chain-training"'):].split("</div>")[0]
+    assert "服务暂时无法访问" in html[html.index('id="chain-training"'):].split("</tr>")[0]
     assert 'id="run-replay"' in html and "尚未运行" in html
     training = html[html.index('id="store-training"'):].split("</tr>")[0]
     assert 'class="bad">broker: 否' in training and "active" in training

@@ -34,6 +34,15 @@ async def test_the_verdict_is_kept_and_read_back_after_a_restart(tmp_path: Path)
     assert again is not None and again.outcome == "differences"
 
 
+async def test_a_command_that_crashes_could_not_run(tmp_path: Path) -> None:
+    runner = ReplayRunner(tmp_path / "new", {}, command=_python("raise OSError('no disk')"))
+    runner.start("auditor", "t")
+    await runner.wait()
+    run = runner.last()
+    assert run is not None and run.exit_code == 1 and run.outcome == "could_not_run"
+    assert "no disk" in run.output and run.differences_file is None
+
+
 async def test_one_replay_at_a_time_and_a_long_one_is_stopped(tmp_path: Path) -> None:
     runner = ReplayRunner(tmp_path, {}, timeout=0.5,
                           command=_python("import time; print('reading', flush=True); "
