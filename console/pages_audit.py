@@ -11,7 +11,7 @@ and the funding replay's last verdict, with a button to run it.
 - The replay (``songji audit replay``) reads the topics and the stores: the console runs that
   command for the auditor (``console.audit_replay``: one at a time, bounded in time, its last
   verdict kept in the console's state directory) and shows its progress and verdict.
-- Each service's /health and /ready, as before: a store that does not answer is shown with why.
+- Each service's /health and /ready: a store that does not answer is shown with why.
 """
 
 from __future__ import annotations
