@@ -1,9 +1,11 @@
 """A service's auditor routes on its own store: a clean chain verifies against its sealed heads,
 an edited event is named by its position, the verdict survives a restart, and only an auditor
-may ask (401 without a token, 403 for any other role, and nothing recorded then)."""
+may ask (401 without a token, 403 for any other role, and nothing recorded then). The runs are
+bounded: one at a time, failed when too long, interrupted when the service stops or dies."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -11,7 +13,9 @@ import httpx
 import pytest
 
 from services.enrolment.app import SPEC as ENROLMENT
-from shared.eventsourcing.heads import read_seals
+from shared.audit.jobs import ChainVerifications
+from shared.eventsourcing.heads import Seals, read_seals
+from shared.eventsourcing.store import EventStore
 from tests.integration.test_skeleton_services import register
 from tests.orgs import auth
 from tests.support import eventually, fetch, public_keys_in_tests, running_service
@@ -107,3 +111,42 @@ async def test_only_an_auditor_may_see_or_verify_the_chain(
             assert asked.json()["code"] == "wrong_role"
         rows = await fetch(database, "SELECT count(*) AS n FROM chain_verifications")
         assert rows[0]["n"] == 0
+
+
+async def _never() -> Seals:
+    await asyncio.sleep(3600)  # a heads topic that takes for ever to read
+    return Seals()
+
+
+async def test_a_run_too_long_fails_one_cut_by_a_stop_is_interrupted_and_one_at_a_time(
+        store: EventStore, pool: asyncpg.Pool) -> None:
+    slow = ChainVerifications(store, service="enrolment", read_seals=_never, timeout=0.3)
+    first, started = await slow.start("auditor")
+    again, started_again = await slow.start("auditor")
+    assert started and not started_again and again.id == first.id  # one at a time
+    await slow.wait()
+    failed = (await slow.status()).verification
+    assert failed is not None and failed.id == first.id and failed.state == "failed"
+    assert "not finished within 0.3 seconds" in (failed.reason or "")
+
+    stopped = ChainVerifications(store, service="enrolment", read_seals=_never)
+    cut, _ = await stopped.start("auditor")
+    await asyncio.sleep(0.1)
+    await stopped.close()  # the service stops
+    status = (await stopped.status()).verification
+    assert status is not None and status.id == cut.id and status.state == "interrupted"
+
+
+async def test_a_run_whose_process_died_is_read_as_interrupted(
+        store: EventStore, pool: asyncpg.Pool) -> None:
+    """A crash leaves the row 'running' with a heartbeat that no longer moves."""
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO chain_verifications (requested_by, heartbeat_at) "
+                           "VALUES ('auditor', now() - interval '5 minutes')")
+    verifications = ChainVerifications(store, service="enrolment", read_seals=_never,
+                                       stale_after=60)
+    latest = (await verifications.status()).verification
+    assert latest is not None and latest.state == "interrupted"
+    run, started = await verifications.start("auditor")  # not blocked by the dead one
+    assert started and run.id != latest.id
+    await verifications.close()
