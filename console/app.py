@@ -22,6 +22,7 @@ from console import (
     pages_womens,
 )
 from console.accounts import Accounts
+from console.audit_replay import ReplayRunner, console_state_dir
 from console.i18n import LANGUAGES
 from console.services import Services
 from console.sessions import COOKIE, FILE_NAME, SessionStore
@@ -50,7 +51,14 @@ def create_app(settings: ConsoleSettings | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=30) as client:
             app.state.services = Services(settings.service_urls, client)
-            yield
+            # The auditor's funding replay, run by the console (console/audit_replay.py).
+            app.state.replay = ReplayRunner(
+                console_state_dir(dict(settings.environ)), dict(settings.environ),
+                timeout=float(settings.environ.get("SONGJI_CONSOLE_REPLAY_TIMEOUT", "1800")))
+            try:
+                yield
+            finally:
+                await app.state.replay.close()
 
     app = FastAPI(title="Songji console", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)

@@ -198,13 +198,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "relay": ("转发", "Relay"),
     "readiness": ("就绪检查", "Readiness"),
     "hash_chain": ("哈希链", "Hash chain"),
-    "chain_not_over_http": (
-        "各服务的 HTTP 接口不提供哈希链状态：核验需直接读取事件库及总线上的已签封链头，"
-        "由审计命令行工具完成。下表只列出各服务接口所答复的内容。",
-        "No service answers its hash chain over HTTP: verifying reads the store itself and "
-        "the heads sealed on the bus, which the auditor's command-line tool does. The table "
-        "shows only what the services' APIs answer."),
-    "chain_by_cli": ("用 songji audit verify 核验", "verify with songji audit verify"),
     "run_verification": ("运行核验", "Run the verification"),
     "verify_how": (
         "在能访问各事件库和总线的机器上，用审计机构的令牌运行：",
@@ -341,6 +334,65 @@ WORDS: dict[str, tuple[str, str]] = {
     "journey.task.survey": ("已登记、未做意向调查", "Registered, no intake survey yet"),
     "journey.task.enrol": ("已调查、未报名", "Surveyed, not enrolled yet"),
     "journey.task.starting": ("一周内开课的报名", "Enrolled in classes starting within a week"),
+    # auditor: each store's hash-chain status and the funding replay, run from the console
+    "chain.title": ("各库哈希链", "Each store's hash chain"),
+    "chain.hint": (
+        "每个服务在后台用自己的数据库逐位置重算哈希链，并与它发布到总线上的已签封链头比对"
+        "（与 songji audit verify 同一段代码）。结论出自该服务自己的进程：能控制该进程者可"
+        "令其说谎，独立核验请在下方用审计机构自己的权限运行命令行。",
+        "Each service recomputes its own store's chain in the background, position by "
+        "position, and checks it against the heads it sealed on the bus (the code "
+        "songji audit verify runs). The verdict comes from the service's own process: whoever "
+        "controls it can make it lie; for the independent check run the command below with "
+        "the auditor's own access."),
+    "chain.head_position": ("链头位置", "Head position"),
+    "chain.head_hash": ("链头哈希", "Head chain hash"),
+    "chain.last_sealed": ("最近签封链头", "Last sealed head"),
+    "chain.position": ("位置", "position"),
+    "chain.none_yet": ("尚无（核验时从总线读取）",
+                       "none yet (read from the bus by a verification)"),
+    "chain.verification": ("最近一次核验", "Latest verification"),
+    "chain.never": ("尚未核验", "never verified"),
+    "chain.positions_checked": ("个位置已核验", "positions checked"),
+    "chain.first_bad": ("第一个断点", "First bad position"),
+    "chain.by": ("发起机构", "Requested by"),
+    "chain.verify": ("核验", "Verify"),
+    "chain.state.running": ("核验中", "running"),
+    "chain.state.verified": ("通过", "verified"),
+    "chain.state.broken": ("断链", "BROKEN"),
+    "chain.state.unsealed": ("未签封", "NOT SEALED"),
+    "chain.state.failed": ("未能完成", "failed"),
+    "chain.state.interrupted": ("已中断", "interrupted"),
+    "chain_verify_started": ("已开始核验哈希链", "chain verification started"),
+    "chain_verify_running": ("已有核验在进行，下面显示的就是它",
+                             "a verification is running already: shown below"),
+    "replay.title": ("补贴台账重放", "Funding ledger replay"),
+    "replay.hint": (
+        "工作台以审计机构的令牌和本机的审计配置运行 songji audit replay --source topics："
+        "读取全部主题和事件库，重建补贴台账并与 funding 记录逐行比对。一次只运行一个，"
+        "超时即停止；最近一次结论保存在工作台的状态目录中，工作台重启后仍在，"
+        "但运行中的重放会随工作台停止而中断。",
+        "The console runs songji audit replay --source topics with the auditor's token and "
+        "this machine's audit configuration: it reads every topic and the stores, rebuilds "
+        "the funding ledger and compares it line by line with funding's. One at a time, "
+        "stopped when it runs too long; the last verdict is kept in the console's state "
+        "directory and survives a restart of the console, but a replay under way is "
+        "interrupted when the console stops."),
+    "replay.run": ("运行重放", "Run the replay"),
+    "replay.none": ("尚未运行", "not run yet"),
+    "replay.elapsed": ("用时（秒）", "Seconds"),
+    "replay.started": ("开始于", "Started"),
+    "replay.output": ("输出", "Output"),
+    "replay.differences_file": ("差异已写入", "Differences written to"),
+    "replay.outcome.running": ("运行中", "running"),
+    "replay.outcome.matches": ("一致", "matches"),
+    "replay.outcome.differences": ("有差异", "DIFFERENCES"),
+    "replay.outcome.could_not_run": ("未能运行", "could not run"),
+    "replay.outcome.timed_out": ("超时已停止", "stopped: ran too long"),
+    "replay.outcome.interrupted": ("已中断", "interrupted"),
+    "replay_started": ("已开始重放", "The replay started"),
+    "replay_running": ("已有重放在运行：一次只运行一个",
+                       "A replay is running already: one at a time"),
 }
 
 # The services' refusal codes the console can say in Chinese; others show the service's own

@@ -57,6 +57,9 @@ def start_console(state_dir: Path, service_urls: Mapping[str, str], port: int,
            "SONGJI_CONSOLE_SESSION_KEY": session_key(state_dir), **dict(extra_env or {}),
            **{f"SONGJI_{name.upper()}_URL": url for name, url in service_urls.items()},
            "SONGJI_CONSOLE_PORT": str(port)}
+    # The auditor's replay, which the console runs, finds the stores, the broker and the
+    # public keys there (console/audit_replay.py); the console keeps its verdict under it.
+    env.setdefault("SONGJI_STATE_DIR", str(state_dir.resolve()))
     if (state_dir / "tokens.env").exists():
         env["SONGJI_CONSOLE_TOKENS_FILE"] = str((state_dir / "tokens.env").resolve())
         env["SONGJI_CONSOLE_USERS_FILE"] = str(dev_accounts(state_dir).resolve())

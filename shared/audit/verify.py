@@ -1,4 +1,6 @@
-"""Verify the hash chain of every service's event store, against its sealed heads."""
+"""Verify the hash chain of a service's event store against its sealed heads: one piece of code
+for the auditor's command (``songji audit verify``, every store) and the services' own
+auditor routes (``shared.audit.jobs``, one store in the background)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass
 
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.heads import SealedHead, Seals
-from shared.eventsourcing.store import EventStore, Verification
+from shared.eventsourcing.store import EventStore, Progress, Verification
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ class StoreVerdict:
         return self.chain.ok and not self.unsealed
 
 
+async def verify_store(store: EventStore, seals: Seals | None = None, *,
+                       progress: Progress | None = None) -> StoreVerdict:
+    """One store's chain; with ``seals`` (its service's, ``read_seals``) also against them,
+    and not ok when there is none. ``progress(checked, total)`` after each batch."""
+    chain = await store.verify(sealed=seals.hashes() if seals is not None else None,
+                               progress=progress)
+    return StoreVerdict(chain, seals_checked=seals is not None,
+                        latest_seal=seals.latest if seals is not None else None,
+                        refused_seals=seals.refused if seals is not None else 0)
+
+
 async def verify_stores(dsns: Mapping[str, str], seals: Mapping[str, Seals] | None = None
                         ) -> dict[str, StoreVerdict]:
     """Each service store's chain, by service; a broken one names its first bad position.
@@ -55,10 +68,7 @@ async def verify_stores(dsns: Mapping[str, str], seals: Mapping[str, Seals] | No
         own = seals.get(service, Seals()) if seals is not None else None
         pool = await create_pool(dsn, max_size=1)
         try:
-            chain = await EventStore(pool).verify(sealed=own.hashes() if own else None)
+            results[service] = await verify_store(EventStore(pool), own)
         finally:
             await pool.close()
-        results[service] = StoreVerdict(
-            chain, seals_checked=own is not None, latest_seal=own.latest if own else None,
-            refused_seals=own.refused if own else 0)
     return results

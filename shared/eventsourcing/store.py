@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ NOTIFY_CHANNEL = "songji_events"  # also named in the append SQL (_APPEND_ONE, s
 _VERSION_CONFLICT = "SJ409"  # raised by the batch functions when the stream moved on
 
 Clock = Callable[[], datetime]
+Progress = Callable[[int, int], Awaitable[None]]  # (checked, total) of a verification
 
 
 def utc_now() -> datetime:
@@ -380,24 +381,42 @@ class EventStore:
             return await conn.fetchval("SELECT last_position FROM event_head WHERE id = 1")
 
     async def verify(self, *, batch: int = 5000,
-                     sealed: Mapping[int, Sequence[bytes]] | None = None) -> Verification:
+                     sealed: Mapping[int, Sequence[bytes]] | None = None,
+                     progress: Progress | None = None) -> Verification:
         """Recompute the hash chain from the start; name the first position that breaks it.
 
         ``sealed``: the chain hashes its service sealed at some positions (and published
         outside this database, ``shared.eventsourcing.heads``). The chain must have each of
         them, and reach the last: a chain recomputed after an edit, or cut short, is caught
-        even though it is consistent in itself."""
+        even though it is consistent in itself.
+
+        The chain is checked up to the head read at the start, ``batch`` events at a time,
+        each batch in a short read of its own (no snapshot is held for the whole history,
+        which takes minutes on a large store): events are only ever appended, so what is
+        checked is what was there at the start. ``progress(checked, total)`` is awaited after
+        each batch (the auditor's job shows it; it may raise to stop the check)."""
         sealed = sealed or {}
         matched = 0  # the last sealed position the chain was found to have
-        previous, expected_position, checked = b"", 1, 0
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            cursor = conn.cursor(f"SELECT {_COLUMNS} FROM events ORDER BY position",
-                                 prefetch=batch)
-            async for row in cursor:
+        previous, checked = b"", 0
+        async with self.pool.acquire() as conn:
+            start = await conn.fetchrow("SELECT last_position, last_hash FROM event_head")
+        total = int(start["last_position"])
+        if progress is not None:
+            await progress(0, total)
+        while checked < total:
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND position <= $2 "
+                    "ORDER BY position LIMIT $3", checked, total, batch)
+            if not rows:
+                return Verification(checked, checked + 1,
+                                    "the head does not match the last event (removed at the "
+                                    "end?)")
+            for row in rows:
                 event = _row_to_event(row)
-                if event.position != expected_position:
-                    return Verification(checked, expected_position,
-                                        f"position {expected_position} is missing")
+                if event.position != checked + 1:
+                    return Verification(checked, checked + 1,
+                                        f"position {checked + 1} is missing")
                 if chain_hash(previous, event.position, event.content_hash()) != event.hash:
                     return Verification(checked, event.position,
                                         f"event at position {event.position} does not match "
@@ -412,12 +431,18 @@ class EventStore:
                             "and the chain recomputed")
                     matched = event.position
                 previous = event.hash
-                expected_position += 1
                 checked += 1
-            head = await conn.fetchrow("SELECT last_position, last_hash FROM event_head")
-        if head["last_position"] != checked or bytes(head["last_hash"]) != previous:
+            if progress is not None:
+                await progress(checked, total)
+        if bytes(start["last_hash"]) != previous:
             return Verification(checked, checked + 1,
                                 "the head does not match the last event (removed at the end?)")
+        async with self.pool.acquire() as conn:  # one snapshot: the head and the last event
+            end = await conn.fetchrow("SELECT last_position, (SELECT coalesce(max(position), 0) "
+                                      "FROM events) AS last_event FROM event_head")
+        if end["last_event"] > end["last_position"]:
+            return Verification(checked, end["last_position"] + 1,
+                                "an event past the head (inserted behind the append's back?)")
         last_sealed = max(sealed, default=0)
         if last_sealed > checked:
             return Verification(checked, checked + 1,

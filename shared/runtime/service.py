@@ -27,12 +27,14 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from shared import tracing
+from shared.audit import routes as audit_routes
+from shared.audit.jobs import ChainVerifications
 from shared.auth.identity import require_token
 from shared.contracts import Actor, Event, Metadata
 from shared.contracts.envelope import InvalidMessage, readable_headers, text_headers
 from shared.eventsourcing.authenticity import Authenticity
 from shared.eventsourcing.db import create_pool
-from shared.eventsourcing.heads import HeadSealer
+from shared.eventsourcing.heads import HeadSealer, Seals, read_seals
 from shared.eventsourcing.inbox import Apply, ConsumerStopped, Inbox, Origin
 from shared.eventsourcing.leadership import Leadership
 from shared.eventsourcing.migrations import (
@@ -127,6 +129,8 @@ class ServiceContext(Generic[SettingsT]):
     kafka_consumers: dict[str, Any] = field(default_factory=dict)
     # Which copy of the service runs its relay and head sealer (None: built by hand, alone).
     leadership: Leadership | None = None
+    # The auditor's verifications of the store's hash chain (shared/audit/jobs.py).
+    chain_verifications: ChainVerifications | None = None
 
 
 async def context(request: Request) -> ServiceContext:
@@ -201,6 +205,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                              metrics=app.state.metrics, leadership=leadership)
         for sub in spec.subscriptions:
             ctx.inboxes.append(_subscribe(ctx, sub))
+
+        async def own_seals() -> Seals:
+            found = await read_seals(settings.kafka_bootstrap_servers, prefix, [spec.name],
+                                     public_keys, client_options=access.client_options())
+            return found[spec.name]
+
+        verifications = ChainVerifications(
+            store, service=spec.name, read_seals=own_seals,
+            timeout=settings.audit_verify_timeout_seconds)
+        ctx.chain_verifications = verifications
         app.state.consuming = False
         app.state.ctx = ctx
         app.state.migrations = files
@@ -264,6 +278,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await verifications.close()  # a run under way is recorded as interrupted
             for inbox in ctx.inboxes:
                 inbox.stop()  # a consumer waiting for the database stops waiting
             await broker.stop()
@@ -307,6 +322,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                             content={"ready": ok, "service": spec.name, "checks": checks})
 
     app.include_router(catalogue.router)
+    app.include_router(audit_routes.router)  # the auditor's view of the store's hash chain
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -85,6 +85,9 @@ class ServiceSettings(BaseSettings):
     # topic, when it moved (shared.eventsourcing.heads). A rewrite of the database between two
     # seals is caught at the next one: a shorter interval narrows that window.
     head_seal_interval: float = Field(30.0, gt=0, le=3600)
+    # How long an auditor's verification of the store's hash chain may run before it is
+    # recorded as failed (shared/audit/jobs.py): it reads the whole history.
+    audit_verify_timeout_seconds: float = Field(3600.0, gt=0, le=86400)
     # Several copies of a service on one database: one of them, the holder of a lock in the
     # database, runs the relay and the head sealer (shared.eventsourcing.leadership). A holder
     # silent for a lease loses it; the others try to take it every leader_retry_seconds.

@@ -127,13 +127,15 @@ class Store:
 
         Funding's recompute jobs (a 202 to ``POST /policies``) write the ledger after their
         request has been answered, and so do notifications' backfill scans (a 202 to ``POST
-        /webhooks/{id}/backfill``); a fingerprint taken while one runs would blame the next
-        request for the job's writes."""
+        /webhooks/{id}/backfill``) and the auditor's chain verifications (a 202 to ``POST
+        /audit/chain/verifications``, which record their progress); a fingerprint taken
+        while one runs would blame the next request for the job's writes."""
 
         async def unfinished() -> int:
             total = 0
             for table, waiting in (("funding_jobs", "('queued', 'running')"),
-                                   ("webhook_backfills", "('pending', 'scanning')")):
+                                   ("webhook_backfills", "('pending', 'scanning')"),
+                                   ("chain_verifications", "('running')")):
                 if await self._conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
                     total += await self._conn.fetchval(
                         f"SELECT count(*) FROM {table} WHERE state IN {waiting}")

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -224,7 +225,10 @@ def _signed_in_client(clients: contextlib.ExitStack, org_token: str,
     orgs.append({"org_id": "womens-federation", "role": "womens_federation",
                  "token_sha256": hash_token(WOMENS_TOKEN)})
     registry = OrganisationRegistry(parse_organisations(json.dumps(orgs)))
-    app = create_app(ConsoleSettings(service_urls={}), Accounts(registry, None, None))
+    # a state folder of its own: a replay verdict left in the checkout's .songji is not seen
+    state = clients.enter_context(tempfile.TemporaryDirectory(prefix="songji-console-"))
+    app = create_app(ConsoleSettings(service_urls={}, environ={"SONGJI_CONSOLE_STATE_DIR": state}),
+                     Accounts(registry, None, None))
     test_client = clients.enter_context(TestClient(app, base_url="http://testserver"))
     app.state.services = stub
     page = test_client.get("/signin")
@@ -351,10 +355,28 @@ def test_the_auditor_sees_each_service_and_how_to_verify_the_chains(
             "database": True, "migrations": True, "broker": True, "consuming": True}})
     probes[("training", "/ready")] = (503, {"ready": False, "checks": {
         "database": True, "migrations": True, "broker": False, "consuming": False}})
-    client = signed_in(token("auditor"), StubServices({}, probes))
+    chains: dict[tuple[str, str, tuple[tuple[str, str], ...]], object] = {
+        (service, "/audit/chain", ()): Refused(503, "service_unreachable", service)
+        for service in ("training", "assessment", "notifications", "employment", "funding")}
+    chains[("enrolment", "/audit/chain", ())] = {
+        "service": "enrolment", "head_position": 3, "head_chain_hash": "ab" * 32,
+        "last_sealed_head": {"position": 3, "chain_hash": "ab" * 32,
+                             "sealed_at": "2025-08-04T12:00:00+00:00"},
+        "verification": {"id": 2, "state": "broken", "requested_by": "auditor",
+                         "requested_at": "2025-08-04T12:00:00+00:00",
+                         "finished_at": "2025-08-04T12:00:01+00:00", "checked": 1, "total": 3,
+                         "first_bad_position": 2, "reason": "event at position 2 does not "
+                         "match its hash", "seals_checked": True, "latest_seal": None,
+                         "refused_seals": 0}}
+    client = signed_in(token("auditor"), StubServices(chains, probes))
     html = client.get("/").text
     assert "songji audit verify" in html and "songji audit replay" in html
-    assert "HTTP 接口不提供哈希链状态" in html
+    enrolment = html[html.index('id="chain-enrolment"'):].split("</tr>")[0]
+    assert "断链" in enrolment and "第一个断点" in enrolment and ">2</strong>" in enrolment
+    assert "does not match its hash" in enrolment and 'id="verify-enrolment"' in enrolment
+    assert "hx-get" not in enrolment  # over: no longer polled
+    assert "服务暂时无法访问" in html[html.index('id="chain-training"'):].split("</tr>")[0]
+    assert 'id="run-replay"' in html and "尚未运行" in html
     training = html[html.index('id="store-training"'):].split("</tr>")[0]
     assert 'class="bad">broker: 否' in training and "active" in training
     funding = html[html.index('id="store-funding"'):].split("</tr>")[0]

@@ -151,6 +151,8 @@ def test_each_service_writes_only_its_own_topics_and_reads_what_it_consumes() ->
         assert _topics_allowed(user, WRITES) == own | {dead_letter_topic()}, spec.name
         consumed = {events_topic(s) for sub in spec.subscriptions for s in sub.services}
         assert consumed <= _topics_allowed(user, {"Read"}), spec.name
+        # its auditor routes verify its store against the heads it sealed (shared/audit)
+        assert heads_topic(spec.name) in _topics_allowed(user, {"Read"}), spec.name
         groups = [acl["resource"] for acl in user["spec"]["authorization"]["acls"]
                   if acl["resource"]["type"] == "group"]
         assert groups == [{"type": "group", "name": f"songji.{spec.name}.",
