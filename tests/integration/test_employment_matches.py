@@ -29,6 +29,7 @@ from shared.contracts.employment import (
     WorkerReferred,
 )
 from shared.contracts.enrolment import IntakeSurveyRecorded, WorkerRegistered
+from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
 from tests.orgs import FUKANG, auth
 from tests.support import eventually, running_service
@@ -241,13 +242,14 @@ async def _facts(dsn: str, *events: Event) -> None:
                 IntakeSurveyRecorded: projections.intake_survey_recorded,
                 SkillLevelCertified: projections.skill_level_certified,
                 CertificationRevoked: projections.certification_revoked}
-    conn = await asyncpg.connect(dsn)
+    pool = await create_pool(dsn, max_size=1)
     try:
-        for event in events:
-            async with conn.transaction():
-                await handlers[type(event)](conn, None, event)
+        async with pool.acquire() as conn:
+            for event in events:
+                async with conn.transaction():
+                    await handlers[type(event)](conn, None, event)
     finally:
-        await conn.close()
+        await pool.close()
 
 
 async def test_the_routes_page_the_matches_and_follow_certification_and_closure(
@@ -272,10 +274,12 @@ async def test_the_routes_page_the_matches_and_follow_certification_and_closure(
                 **vacancy, "vacancy_id": f"v-{n}", "minimum_level": 6 - n})).status_code == 204
 
         async def every(path: str, limit: int) -> list[dict[str, Any]]:
-            answer = await api.get(path, params={"limit": limit}, headers=station)
+            """Every page (as the HR bureau, who sees every site's workers)."""
+            answer = await api.get(path, params={"limit": limit}, headers=hr)
+            assert answer.status_code == 200, answer.text
             shown = answer.json()
             while "next" in answer.links:
-                answer = await api.get(answer.links["next"]["url"], headers=station)
+                answer = await api.get(answer.links["next"]["url"], headers=hr)
                 assert answer.status_code == 200
                 shown += answer.json()
             return shown
