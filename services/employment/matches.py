@@ -19,7 +19,10 @@ changes no row. A vacancy past its closing date has no event: its rows stay unti
 closed, and both reads leave it out by ``today`` (``is_open``).
 
 Writers of one occupation's rows take that occupation's transaction lock first, so a posting
-and a certification committing at the same time cannot each miss the other.
+and a certification committing at the same time cannot each miss the other. Locks are taken
+in occupation order; only when a worker's certificate in a new occupation commits while they
+are being scored is one taken out of order, and a deadlock that may then follow is a transient
+failure (the inbox applies the event again).
 
 Rebuilding (``rebuild``) empties the table and queues every vacancy not ended: the rows are a
 function of the other read models (vacancies, certificates, worker facts, referrals), which
@@ -95,10 +98,15 @@ async def vacancy_closed(conn: asyncpg.Connection, vacancy_id: str) -> None:
 async def rescore_worker(conn: asyncpg.Connection, worker_id: str) -> None:
     """The worker's rows anew from what is known of them now, against every vacancy not ended
     in the occupations they hold (or held) a certificate in."""
-    held = [r["occupation_code"] for r in await conn.fetch(
-        "SELECT DISTINCT occupation_code FROM worker_certificates WHERE worker_id = $1",
-        worker_id)]
-    await _lock(conn, held)
+    locked: set[str] = set()
+    while True:  # a certificate in a new occupation may commit meanwhile: lock that one too
+        held = {r["occupation_code"] for r in await conn.fetch(
+            "SELECT DISTINCT occupation_code FROM worker_certificates WHERE worker_id = $1",
+            worker_id)}
+        if held <= locked:
+            break
+        await _lock(conn, held - locked)
+        locked |= held
     await conn.execute("DELETE FROM vacancy_matches WHERE worker_id = $1", worker_id)
     candidate = await projections.candidate(conn, worker_id)
     if candidate is None or candidate.placed or not candidate.levels:
