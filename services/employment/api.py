@@ -157,9 +157,9 @@ class MatchesBeingBuilt(DomainError):
     status_code = 503
 
 
-def _being_built(vacancy_id: str | None) -> MatchesBeingBuilt:
+def _being_built(**which: str) -> MatchesBeingBuilt:
     return MatchesBeingBuilt("matches_being_built", "The matches are still being computed; "
-                             "ask again in a moment.", vacancy_id=vacancy_id)
+                             "ask again in a moment.", **which)
 
 
 _CRITERION = ("name", "points", "max_points", "why")
@@ -192,7 +192,7 @@ async def get_matches(vacancy_id: PathId, ctx: EmploymentContext, org: Acting, p
         return []  # nobody can be referred to it any more
     async with ctx.pool.acquire() as conn:
         if await matches.being_built(conn, vacancy_id):
-            raise _being_built(vacancy_id)
+            raise _being_built(vacancy_id=vacancy_id)
         rows = await matches.of_vacancy(conn, vacancy_id, after, page.fetch_size())
     return answer_page([_match(r, "worker_id") for r in rows],
                        lambda m: (-m["score"], m["worker_id"]), page, request, response)
@@ -212,8 +212,8 @@ async def get_worker_vacancies(worker_id: PathId, ctx: EmploymentContext, org: A
         if not await projections.knows_of(conn, worker_id):
             raise NotFound("worker_unknown", "Employment knows no worker with this id.",
                            worker_id=worker_id)
-        if await matches.being_built(conn):
-            raise _being_built(None)
+        if await matches.being_built_for(conn, worker_id):
+            raise _being_built(worker_id=worker_id)
         rows = await matches.of_worker(conn, worker_id, ctx.settings.today(), after,
                                        page.fetch_size())
     return answer_page([_match(r, "vacancy_id") for r in rows],

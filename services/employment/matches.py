@@ -183,14 +183,22 @@ async def rebuild(conn: asyncpg.Connection) -> None:
 
 # -- reading a page ----------------------------------------------------------------------------
 
-async def being_built(conn: asyncpg.Connection, vacancy_id: str | None = None) -> bool:
-    """Whether this vacancy's matches (None: any vacancy's) are still being built."""
-    if vacancy_id is None:
-        return bool(await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM vacancy_matches_to_build)"))
+async def being_built(conn: asyncpg.Connection, vacancy_id: str) -> bool:
+    """Whether this vacancy's matches are still being built."""
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM vacancy_matches_to_build WHERE vacancy_id = $1)",
         vacancy_id))
+
+
+async def being_built_for(conn: asyncpg.Connection, worker_id: str) -> bool:
+    """Whether a vacancy the worker may fit (a live certificate in its occupation at its
+    level or higher) is still having its matches built."""
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM vacancy_matches_to_build q
+                          JOIN vacancies v USING (vacancy_id)
+                          JOIN worker_certificates c ON c.worker_id = $1 AND NOT c.revoked
+                           AND c.occupation_code = v.occupation_code
+                           AND c.level <= v.minimum_level)""", worker_id))
 
 
 async def of_vacancy(conn: asyncpg.Connection, vacancy_id: str,

@@ -200,6 +200,23 @@ async def _agrees_with_the_pure_ranking(conn: asyncpg.Connection, rng: random.Ra
     return seen
 
 
+async def _waits_for_the_vacancies_being_built(conn: asyncpg.Connection) -> None:
+    """A vacancy still queued answers 503, and so does the list of each worker it may hold."""
+    queued = {r["vacancy_id"] for r in await conn.fetch(
+        "SELECT vacancy_id FROM vacancy_matches_to_build")}
+    vacancies = [dict(r) for r in await conn.fetch("SELECT * FROM vacancies")]
+    for vacancy in vacancies:
+        assert await matches.being_built(conn, vacancy["vacancy_id"]) == \
+            (vacancy["vacancy_id"] in queued)
+    for row in await conn.fetch("SELECT DISTINCT worker_id FROM worker_certificates"):
+        candidate = await projections.candidate(conn, row["worker_id"])
+        levels = candidate.levels if candidate else {}
+        may_fit = any(v["vacancy_id"] in queued and v["occupation_code"] in levels
+                      and levels[v["occupation_code"]] <= v["minimum_level"]
+                      for v in vacancies)
+        assert await matches.being_built_for(conn, row["worker_id"]) == may_fit
+
+
 async def test_the_read_model_is_the_pure_ranking_event_by_event_and_rebuilt(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,6 +235,7 @@ async def test_the_read_model_is_the_pure_ranking_event_by_event_and_rebuilt(
                 history = History(conn, rng)
                 for _ in range(rng.randint(20, 90)):
                     await history.step()
+                await _waits_for_the_vacancies_being_built(conn)
                 while await matches.build_step(conn):
                     pass
                 seen += await _agrees_with_the_pure_ranking(conn, rng)
@@ -330,3 +348,5 @@ async def test_the_routes_page_the_matches_and_follow_certification_and_closure(
 
         await eventually(built, seconds=30)
         assert await every("/vacancies/v-4/matches", 3) == whole
+        assert [v["vacancy_id"] for v in await every("/workers/w-0/vacancies", 2)] == \
+            ["v-2", "v-3", "v-4"]

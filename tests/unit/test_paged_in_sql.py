@@ -1,7 +1,8 @@
-"""List routes of enrolment, training, assessment, notifications and employment page in SQL (``answer_page``
-on a keyset query), never a whole query's result in memory: ``one_page`` is only for the
-catalogue routes, which page reference data held in code. A new call of ``one_page`` in these
-services fails here until it is one of those."""
+"""List routes of enrolment, training, assessment, notifications and employment page in SQL
+(``answer_page`` on a keyset query), never a whole query's result in memory: ``one_page`` is
+only for the catalogue routes, which page reference data held in code, and employment's
+outcome groups. A new call of ``one_page`` in these services fails here until it is one of
+those."""
 
 from __future__ import annotations
 
