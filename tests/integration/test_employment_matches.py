@@ -5,6 +5,7 @@ so event by event and rebuilt so from scratch; and the routes page it by cursor.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -350,3 +351,46 @@ async def test_the_routes_page_the_matches_and_follow_certification_and_closure(
         assert await every("/vacancies/v-4/matches", 3) == whole
         assert [v["vacancy_id"] for v in await every("/workers/w-0/vacancies", 2)] == \
             ["v-2", "v-3", "v-4"]
+
+
+async def test_a_posting_and_a_certification_at_the_same_time_do_not_miss_each_other(
+    pool: asyncpg.Pool
+) -> None:
+    """Each takes its occupation's lock before it reads the other's table: whichever commits
+    second sees the first, so the match is kept either way."""
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, migration_files(KIT_MIGRATIONS, EMPLOYMENT.migrations))
+
+    async def certify(conn: asyncpg.Connection, worker: str) -> None:
+        await projections.skill_level_certified(
+            conn, None, certified(f"c-{worker}", worker, "electrician", 4))
+
+    async def post(conn: asyncpg.Connection, vacancy: str) -> None:
+        await projections.project(conn, [posted(vacancy, "electrician", 5, SITES[0], "day",
+                                                DAY, 1)])
+
+    async def second_waits_for_first(first: Callable[[asyncpg.Connection], Awaitable[None]],
+                                     second: Callable[[asyncpg.Connection], Awaitable[None]]
+                                     ) -> None:
+        async with pool.acquire() as one, pool.acquire() as two:
+            transaction = one.transaction()
+            await transaction.start()
+            await first(one)
+
+            async def then() -> None:
+                async with two.transaction():
+                    await second(two)
+
+            waiting = asyncio.create_task(then())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # held by the occupation's lock
+            await transaction.commit()
+            await waiting
+
+    await second_waits_for_first(lambda c: certify(c, "w-1"), lambda c: post(c, "v-1"))
+    await second_waits_for_first(lambda c: post(c, "v-2"), lambda c: certify(c, "w-2"))
+    async with pool.acquire() as conn:
+        kept = await conn.fetch("SELECT vacancy_id, worker_id FROM vacancy_matches "
+                                "ORDER BY vacancy_id, worker_id")
+    assert [(r["vacancy_id"], r["worker_id"]) for r in kept] == \
+        [("v-1", "w-1"), ("v-1", "w-2"), ("v-2", "w-1"), ("v-2", "w-2")]
