@@ -41,8 +41,9 @@ import asyncpg
 from services.employment import projections
 from services.employment.domain.matching import Match, score
 
-# Candidates scored in the posting's own transaction at most (about a second of work at
-# most); a vacancy with more is built in the background, CHUNK workers per transaction.
+# Candidates scored in the posting's own transaction at most: 2,000 took 0.4 to 1.1 s on a
+# busy 2-CPU machine; a vacancy with more is built in the background, CHUNK workers per
+# transaction.
 INLINE_BUILD_LIMIT = 2000
 CHUNK = 1000
 
