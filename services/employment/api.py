@@ -4,17 +4,15 @@ Lists come a page at a time (shared/runtime/paging.py)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
-from services.employment import projections, statistics
+from services.employment import matches, projections, statistics
 from services.employment.commands import GuidanceRequested, ReferralCreated
 from services.employment.domain.guidance import GiveBusinessGuidance, RequestBusinessGuidance
-from services.employment.domain.matching import Match, rank_vacancies, rank_workers
 from services.employment.domain.order import (
     CancelTrainingOrder,
     PlaceTrainingOrder,
@@ -42,7 +40,7 @@ from shared.contracts.employment import (
     GuidanceNeed,
 )
 from shared.runtime.commands import execute
-from shared.runtime.errors import NotFound
+from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent
 from shared.runtime.paging import Page, answer_page, iso, one_page
 from shared.runtime.params import PathId
@@ -152,9 +150,26 @@ async def _vacancy_in_scope(ctx: EmploymentContext, org: Acting, vacancy_id: str
     return row
 
 
-def _match(match: Match, *, id_field: str) -> dict[str, Any]:
-    return {id_field: getattr(match, id_field), "score": match.score,
-            "criteria": [asdict(c) for c in match.criteria]}
+class MatchesBeingBuilt(DomainError):
+    """The read model of matches is still being built for this vacancy (a large slice of
+    candidates, or after an upgrade or a rebuild): answered again in a moment."""
+
+    status_code = 503
+
+
+def _being_built(**which: str) -> MatchesBeingBuilt:
+    return MatchesBeingBuilt("matches_being_built", "The matches are still being computed; "
+                             "ask again in a moment.", **which)
+
+
+_CRITERION = ("name", "points", "max_points", "why")
+
+
+def _match(row: dict[str, Any], id_field: str) -> dict[str, Any]:
+    """A stored match as the scorer's ``Match`` reads: the id, the score, and each criterion
+    with its fields in the dataclass's order (jsonb keeps them in its own)."""
+    return {id_field: row[id_field], "score": row["score"],
+            "criteria": [{k: c[k] for k in _CRITERION} for c in row["criteria"]]}
 
 
 @router.get("/vacancies/{vacancy_id}", tags=["vacancies"], responses=REFUSALS,
@@ -166,17 +181,21 @@ async def get_vacancy(vacancy_id: PathId, ctx: EmploymentContext, org: Acting
 
 
 @router.get("/vacancies/{vacancy_id}/matches", tags=["matching"], responses=REFUSALS,
-            summary="The certified workers who fit the vacancy, best first, each score "
-                    "explained criterion by criterion (paged)")
+            summary="The certified workers who fit the open vacancy, best first, each score "
+                    "explained criterion by criterion (paged); none once it is closed, "
+                    "filled or past its closing date")
 async def get_matches(vacancy_id: PathId, ctx: EmploymentContext, org: Acting, page: Page,
                       request: Request, response: Response) -> list[dict[str, Any]]:
     row = await _vacancy_in_scope(ctx, org, vacancy_id)
+    after = page.after_as(int, str)
+    if not projections.is_open(row, ctx.settings.today()):
+        return []  # nobody can be referred to it any more
     async with ctx.pool.acquire() as conn:
-        candidates = await projections.candidates_for(conn, row["occupation_code"],
-                                                      row["minimum_level"])
-    ranked = rank_workers(projections.opening_of(row), candidates)
-    shown = one_page(ranked, lambda m: (-m.score, m.worker_id), page, request, response)
-    return [_match(m, id_field="worker_id") for m in shown]
+        if await matches.being_built(conn, vacancy_id):
+            raise _being_built(vacancy_id=vacancy_id)
+        rows = await matches.of_vacancy(conn, vacancy_id, after, page.fetch_size())
+    return answer_page([_match(r, "worker_id") for r in rows],
+                       lambda m: (-m["score"], m["worker_id"]), page, request, response)
 
 
 @router.get("/workers/{worker_id}/vacancies", tags=["matching"], responses=REFUSALS,
@@ -186,18 +205,19 @@ async def get_worker_vacancies(worker_id: PathId, ctx: EmploymentContext, org: A
                                page: Page, request: Request, response: Response
                                ) -> list[dict[str, Any]]:
     require_role(org, Action.VIEW_MATCHES)
+    after = page.after_as(int, str)
     async with ctx.pool.acquire() as conn:
         site = await projections.worker_site(conn, worker_id)
-        candidate = await projections.candidate(conn, worker_id)
         require(org, Action.VIEW_MATCHES, Target(site=site))
-        if candidate is None:
+        if not await projections.knows_of(conn, worker_id):
             raise NotFound("worker_unknown", "Employment knows no worker with this id.",
                            worker_id=worker_id)
-        openings = await projections.openings_for(conn, sorted(candidate.levels),
-                                                  ctx.settings.today())
-    ranked = rank_vacancies(candidate, openings)
-    shown = one_page(ranked, lambda m: (-m.score, m.vacancy_id), page, request, response)
-    return [_match(m, id_field="vacancy_id") for m in shown]
+        if await matches.being_built_for(conn, worker_id):
+            raise _being_built(worker_id=worker_id)
+        rows = await matches.of_worker(conn, worker_id, ctx.settings.today(), after,
+                                       page.fetch_size())
+    return answer_page([_match(r, "vacancy_id") for r in rows],
+                       lambda m: (-m["score"], m["vacancy_id"]), page, request, response)
 
 
 @router.get("/vacancies/{vacancy_id}/referrals", tags=["referrals"], responses=REFUSALS,

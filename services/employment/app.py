@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.employment import projections, test_clock
 from services.employment.api import router
+from services.employment.builder import build_matches
 from services.employment.commands import COMMANDS
 from services.employment.consumers import INSTITUTIONS, WORKERS
 from services.employment.settings import EmploymentSettings
@@ -23,4 +24,5 @@ SPEC = ServiceSpec(
     settings_class=EmploymentSettings,
     commands=COMMANDS,
     projection=projections.project,
+    background=[build_matches],
 )

@@ -21,7 +21,8 @@ WORKERS = Subscription(
               SkillLevelCertified: projections.skill_level_certified,
               CertificationRevoked: projections.certification_revoked},
     description="Keeps each worker's gender and work site, availability and wage band, and "
-                "live certificates (occupation, level), for matching and the outcomes.",
+                "live certificates (occupation, level), for matching and the outcomes; each "
+                "scores the worker again against the open vacancies they may fit.",
 )
 
 INSTITUTIONS = Subscription(

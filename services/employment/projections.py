@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.employment import matches
 from services.employment.domain.calendar import FOLLOW_UP_MONTHS, follow_up_due
 from services.employment.domain.matching import Candidate, Opening
 from services.employment.domain.order import Institution
@@ -51,10 +52,12 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     event.site.site_name, event.occupation_code, event.minimum_level,
                     event.headcount, event.wage_min_fen, event.wage_max_fen,
                     event.shift_pattern, event.starts_on, event.closes_on, event.posted_on)
+                await matches.vacancy_posted(conn, event.vacancy_id)
             case VacancyClosed():
                 await conn.execute(
                     "UPDATE vacancies SET ended = $2, closed_on = $3 WHERE vacancy_id = $1",
                     event.vacancy_id, event.ended, event.closed_on)
+                await matches.vacancy_closed(conn, event.vacancy_id)
             case WorkerReferred():
                 await conn.execute(
                     """INSERT INTO referrals (referral_id, vacancy_id, worker_id, occupation_code,
@@ -117,6 +120,7 @@ async def _placed(conn: asyncpg.Connection, event: WorkerPlaced) -> None:
         [(event.referral_id, month, follow_up_due(event.starts_on, month), event.vacancy_id,
           event.worker_id, site.province, site.city, site.site_name)
          for month in FOLLOW_UP_MONTHS])
+    await matches.rescore_worker(conn, event.worker_id)  # placed: in no ranking now
 
 
 async def _followed_up(conn: asyncpg.Connection, event: FollowUpRecorded) -> None:
@@ -132,6 +136,7 @@ async def _followed_up(conn: asyncpg.Connection, event: FollowUpRecorded) -> Non
     await conn.execute("UPDATE referrals SET status = 'left' WHERE referral_id = $1",
                        event.referral_id)
     await conn.execute("DELETE FROM follow_ups_due WHERE referral_id = $1", event.referral_id)
+    await matches.rescore_worker(conn, event.worker_id)  # left: ranked again
 
 
 # -- what employment consumes -------------------------------------------------------------------
@@ -146,6 +151,7 @@ async def worker_registered(conn: asyncpg.Connection, _: Envelope,
            site_name = excluded.site_name""",
         event.worker_id, event.gender, site.province if site else None,
         site.city if site else None, site.site_name if site else None)
+    await matches.rescore_worker(conn, event.worker_id)
 
 
 async def intake_survey_recorded(conn: asyncpg.Connection, _: Envelope,
@@ -158,6 +164,7 @@ async def intake_survey_recorded(conn: asyncpg.Connection, _: Envelope,
            surveyed_on = excluded.surveyed_on
            WHERE w.surveyed_on IS NULL OR w.surveyed_on <= excluded.surveyed_on""",
         event.worker_id, list(event.availability), event.current_wage_band, event.surveyed_on)
+    await matches.rescore_worker(conn, event.worker_id)
 
 
 async def skill_level_certified(conn: asyncpg.Connection, _: Envelope,
@@ -166,6 +173,7 @@ async def skill_level_certified(conn: asyncpg.Connection, _: Envelope,
         """INSERT INTO worker_certificates (certificate_id, worker_id, occupation_code, level)
            VALUES ($1, $2, $3, $4) ON CONFLICT (certificate_id) DO NOTHING""",
         event.certificate_id, event.worker_id, event.occupation_code, event.level)
+    await matches.rescore_worker(conn, event.worker_id)
 
 
 async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
@@ -177,6 +185,7 @@ async def certification_revoked(conn: asyncpg.Connection, _: Envelope,
                revoked) VALUES ($1, $2, $3, $4, true)
            ON CONFLICT (certificate_id) DO UPDATE SET revoked = true""",
         event.certificate_id, event.worker_id, event.occupation_code, event.level)
+    await matches.rescore_worker(conn, event.worker_id)
 
 
 async def institution_accredited(conn: asyncpg.Connection, _: Envelope,
@@ -240,9 +249,19 @@ _CANDIDATES = """
 
 async def candidates_for(conn: asyncpg.Connection, occupation_code: str,
                          minimum_level: int) -> list[Candidate]:
-    """Every worker with a live certificate in the occupation at the level or higher."""
+    """Every worker with a live certificate in the occupation at the level or higher: the
+    whole slice, for checking the read model of matches (services/employment/matches.py),
+    never for a route."""
     rows = await conn.fetch(_CANDIDATES.format(
         where="occupation_code = $1 AND level <= $2"), occupation_code, minimum_level)
+    return [_candidate(r) for r in rows]
+
+
+async def candidates_among(conn: asyncpg.Connection,
+                           worker_ids: Sequence[str]) -> list[Candidate]:
+    """These workers, those of them with a live certificate."""
+    rows = await conn.fetch(_CANDIDATES.format(where="worker_id = ANY($1::text[])"),
+                            list(worker_ids))
     return [_candidate(r) for r in rows]
 
 
@@ -255,6 +274,15 @@ async def candidate(conn: asyncpg.Connection, worker_id: str) -> Candidate | Non
         return None
     return Candidate(worker_id=worker_id, province=known["province"], city=known["city"],
                      availability=frozenset(known["availability"]))
+
+
+async def knows_of(conn: asyncpg.Connection, worker_id: str) -> bool:
+    """Whether employment has any fact of the worker: a live certificate or their
+    registration or survey."""
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM worker_certificates WHERE worker_id = $1
+                          AND NOT revoked)
+               OR EXISTS (SELECT 1 FROM worker_facts WHERE worker_id = $1)""", worker_id))
 
 
 async def knows_worker(conn: asyncpg.Connection, worker_id: str) -> bool:

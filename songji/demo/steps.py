@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from shared.calendar import programme_today
 from shared.contracts.bounds import MAX_BATCH_LINES, MAX_CLASS_SIZE
-from shared.runtime.paging import MAX_PAGE_SIZE
+from shared.runtime.paging import MAX_PAGE_SIZE, every_page
 from songji.demo import scenario as sc
 from songji.demo.client import DemoError, Departments, each
 from songji.demo.progress import Progress
@@ -665,11 +665,16 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
 
 async def _matched(api: Departments, vacancy_id: str, workers: set[str]) -> None:
     """Until employment has heard of every certificate (from the bus), the vacancy's matches
-    lack some of the workers; they are all there once it has."""
+    lack some of the workers; they are all there once it has. A vacancy with many candidates
+    has its matches built in the background: 503 ``matches_being_built`` until they are."""
     deadline = time.monotonic() + api.wait_seconds
+    path = f"/vacancies/{vacancy_id}/matches"
     while True:
-        matches = await api.get(STATION, "employment", f"/vacancies/{vacancy_id}/matches",
-                                params={"limit": MAX_PAGE_SIZE})
+        first = await api.call(STATION, "GET", "employment", path,
+                               params={"limit": MAX_PAGE_SIZE}, expect=(200, 503),
+                               what=f"the matches of {vacancy_id}")
+        matches = [] if first.status_code == 503 else await every_page(
+            first, lambda link: api.call(STATION, "GET", "employment", link, expect=(200,)))
         missing = workers - {m["worker_id"] for m in matches}
         if not missing:
             return
