@@ -165,7 +165,10 @@ def play(b: Browser, site: str, bus: Bus, workers: dict[str, str]) -> None:
     b.fill({"token": token("station-fukang")})
     b.submit("signin")
     enrolled = workers["enrolled"]
-    until_shown(b, f"{site}/station", lambda: "50%" in row_of(b, enrolled))
+    # 22 workers in worker-id order (random ids): any of them may be on the second page, so
+    # each is looked for on its stage's page
+    until_shown(b, f"{site}/station?stage=enrolled", lambda: "50%" in row_of(b, enrolled))
+    b.open(f"{site}/station")
     b.check("station-home-journeys")
 
     # The task queue: each worker under the task that waits for them.
@@ -182,10 +185,14 @@ def play(b: Browser, site: str, bus: Bus, workers: dict[str, str]) -> None:
     assert "查看全部" in queue  # more than five are waiting for a survey (the fillers)
 
     # The journeys: stage badges, the class, its first day and the live attendance.
+    b.open(f"{site}/station?stage=enrolled")
     row = row_of(b, enrolled)
     assert "已报名" in row and CLASS_ID in row and FIRST_DAY.isoformat() in row, row
+    b.open(f"{site}/station?stage=surveyed")
     assert "已调查" in row_of(b, workers["surveyed"])
+    b.open(f"{site}/station?stage=registered")  # the unsurveyed and the fillers: 20
     assert "已登记" in row_of(b, workers["unsurveyed"])
+    b.open(f"{site}/station")
     first_page = {r.get_attribute("data-worker") for r in
                   b.driver.find_elements(By.CSS_SELECTOR, "#journey-list tbody tr")}
     assert len(first_page) == 20, first_page
