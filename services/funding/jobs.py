@@ -40,6 +40,7 @@ background loop) does the work in chunks:
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,11 +189,12 @@ async def step(pool: asyncpg.Pool, store: EventStore, chunk: int) -> Job | None:
     return job
 
 
-async def _record_failure(pool: asyncpg.Pool, error: BaseException) -> int:
+async def _record_failure(pool: asyncpg.Pool, error: BaseException,
+                          text: str | None = None) -> int:
     """The oldest unfinished job failed a chunk: count it, and fail the job after
     ``MAX_FAILURES`` in a row (the error's type and message are kept, for the operators).
     Returns the failures in a row so far."""
-    text = f"{type(error).__name__}: {error}"[:500]
+    text = (text or f"{type(error).__name__}: {error}")[:500]
     async with pool.acquire() as conn, conn.transaction():
         row = await _oldest_unfinished(conn)
         if row is None:
@@ -211,20 +213,44 @@ async def _record_failure(pool: asyncpg.Pool, error: BaseException) -> int:
 async def run_jobs(ctx: Any) -> None:
     """The service's background job runner: chunks of the oldest unfinished job, one after
     another, until the service stops; when no job waits, it looks again every
-    ``recompute_poll_seconds``."""
+    ``recompute_poll_seconds``. Each chunk runs in the worker process (``chunk_worker``)
+    unless ``recompute_in_worker_process`` is off, and is followed by a pause of
+    ``recompute_pause_ratio`` times its own duration."""
+    from services.funding.chunk_worker import ChunkFailed, ChunkWorker
+
     settings = ctx.settings
-    while True:
-        try:
-            job = await step(ctx.pool, ctx.store, settings.recompute_chunk_workers)
-        except Exception as error:  # kept on the job, and tried again
-            failures = 1  # not recorded (the database away): look again soon
+    worker = (ChunkWorker(settings.database_url, settings.log_level, settings.log_format)
+              if settings.recompute_in_worker_process else None)
+
+    async def one_step() -> Job | None:
+        chunk = settings.recompute_chunk_workers
+        if worker is None:
+            return await step(ctx.pool, ctx.store, chunk)
+        job = await worker.step(chunk)
+        assert job is None or isinstance(job, Job)
+        return job
+
+    try:
+        while True:
+            started = time.monotonic()
             try:
-                failures = await _record_failure(ctx.pool, error)
-            except Exception:  # the database is away: wait, try again
-                log.exception("recompute job failure not recorded")
-            await asyncio.sleep(min(_RETRY_PAUSE_CAP_SECONDS, 2.0 ** failures))
-            continue
-        if job is None:
-            await asyncio.sleep(settings.recompute_poll_seconds)
-        else:
-            await asyncio.sleep(0)  # let the requests waiting for the lock go first
+                job = await one_step()
+            except Exception as error:  # kept on the job, and tried again
+                failures = 1  # not recorded (the database away): look again soon
+                try:
+                    failures = await _record_failure(
+                        ctx.pool, error, str(error) if isinstance(error, ChunkFailed) else None)
+                except Exception:  # the database is away: wait, try again
+                    log.exception("recompute job failure not recorded")
+                await asyncio.sleep(min(_RETRY_PAUSE_CAP_SECONDS, 2.0 ** failures))
+                continue
+            if job is None:
+                await asyncio.sleep(settings.recompute_poll_seconds)
+            elif job.state == DONE:
+                await asyncio.sleep(0)  # let the requests waiting for the lock go first
+            else:  # reads, the consumer and commands get the database and the CPU a while
+                await asyncio.sleep(settings.recompute_pause_ratio
+                                    * (time.monotonic() - started))
+    finally:
+        if worker is not None:
+            worker.close()

@@ -60,16 +60,23 @@ async def log_input(conn: asyncpg.Connection, envelope: Envelope, record: Consum
 
 
 def _consumed(row: asyncpg.Record) -> Consumed:
+    """A row of ``_INPUT_COLUMNS`` or ``_OWN_COLUMNS``, parsed: its data is JSON text."""
     return Consumed(event_id=str(row["event_id"]), stream_id=row["stream_id"],
                     stream_version=row["stream_version"], recorded_at=row["recorded_at"],
-                    event=model_for(row["event_type"]).model_validate(row["data"]))
+                    event=model_for(row["event_type"]).model_validate(json.loads(row["data"])))
 
 
-_INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data"
+# The data as JSON text, not through the pool's jsonb codec: the codec would parse it as the
+# rows arrive, on the event loop; ``_consumed`` parses it where the rows are derived (a job's
+# chunk: in a worker thread, thousands of records).
+_INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data::text"
 _SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1"]
 _COMPLETED = ClassCompleted.ce_type()
 _POLICY = FundingPolicyPublished.ce_type()
-_INLINE_ROWS = 2_000  # fewer input records are derived on the event loop
+# Fewer input records are parsed and derived on the event loop (a worker's slice, which the
+# consumer re-derives, is a few dozen; a thread's hand-over costs about as much as deriving
+# ten or so, and 200 take a few milliseconds: about what a read waits for the loop anyway).
+_INLINE_ROWS = 200
 
 
 async def inputs_for(conn: asyncpg.Connection, workers: Sequence[str] | None) -> list[Consumed]:
@@ -111,7 +118,8 @@ async def policy_inputs(conn: asyncpg.Connection) -> list[Consumed]:
     return [_consumed(r) for r in await _policy_rows(conn)]
 
 
-_OWN_COLUMNS = "event_id, stream_id, version AS stream_version, recorded_at, event_type, data"
+_OWN_COLUMNS = ("event_id, stream_id, version AS stream_version, recorded_at, event_type, "
+                "data::text")
 
 
 async def _policy_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
