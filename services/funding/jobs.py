@@ -32,6 +32,16 @@ background loop) does the work in chunks:
   passed workers before the new version existed, so only a pass that starts after it has
   committed covers every worker. A queued job is not merged into a newer one: each
   publication's job tells its caller when that version's lines are all in the ledger.
+- **Out of the reads' way.** A chunk runs in a process of its own at the lowest CPU
+  priority (``chunk_worker.py``; ``recompute_in_worker_process``): the same ``step``, on
+  its own connection, so every guarantee above holds whichever process runs it. In the
+  service's process its CPU (thousands of records decoded and derived, hundreds of claims
+  settled) would share the interpreter with the event loop that answers the reads, and
+  every read would wait for it at each turn of the loop. A chunk's writes are a few
+  statements whatever its size (the changed lines in one upsert, their payout events in one
+  append, ``records.recompute``), so the ledger lock and the database are held briefly. After
+  each chunk the runner pauses ``recompute_pause_ratio`` times the chunk's duration
+  (``docs/benchmarks.md``, benchmark 9, has the measurements behind the defaults).
 - **Failures.** A chunk that raises is rolled back and tried again after a pause; after
   ``MAX_FAILURES`` failures in a row the job is ``failed`` (its error kept) and the runner
   goes on with the next job, which re-derives every worker anyway.

@@ -185,15 +185,14 @@ async def test_reads_and_commands_between_chunks_and_a_restart_resumes_from_the_
 
 async def test_a_chunk_that_fails_in_the_worker_process_is_kept_and_tried_again(
         database: str, kafka_bootstrap: str, topic_prefix: str) -> None:
-    """The chunks run in the worker process (the default): a chunk that raises there rolls
-    back, the job keeps the error's type and message and stays unfinished, and the runner
-    tries again; once the cause is gone, the job is done and agrees with a one-shot pass."""
+    """In the worker process (the default), a chunk that raises rolls back, the job keeps
+    the error's type and message and stays unfinished, and the runner tries again; once the
+    cause is gone, the job is done and agrees with a one-shot pass."""
     src = Source(kafka_bootstrap, topic_prefix)
     async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
-                               topic_prefix=topic_prefix, recompute_chunk_workers=3
-                               ) as (app, api):
+                               topic_prefix=topic_prefix, recompute_chunk_workers=3,
+                               recompute_in_worker_process=True) as (app, api):
         ctx = app.state.ctx
-        assert ctx.settings.recompute_in_worker_process
         await done(api, (await publish(api, POLICY))["job"])
         await lines_with_a_certificate(api, src)
         # a completion whose data cannot be parsed: deriving its trainee raises
