@@ -12,7 +12,8 @@ under the ledger lock, on its own connection to the service's database), so ever
 of ``jobs.py`` holds as it is: if the process dies mid-chunk, its transaction rolls back and
 the chunk is done again; the service starts a new process for the next step. It is started
 (``spawn``: nothing of the service's loop, threads or connections is inherited) when the
-first job runs, and stopped with the runner.
+first job runs (not before: most of the time no job waits), kept for the next ones, and
+stopped with the runner.
 """
 
 from __future__ import annotations

@@ -236,6 +236,9 @@ async def run_jobs(ctx: Any) -> None:
         chunk = settings.recompute_chunk_workers
         if worker is None:
             return await step(ctx.pool, ctx.store, chunk)
+        async with ctx.pool.acquire() as conn:  # the usual answer, here: no process started
+            if await _oldest_unfinished(conn) is None:
+                return None
         job = await worker.step(chunk)
         assert job is None or isinstance(job, Job)
         return job
