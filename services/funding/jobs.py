@@ -32,6 +32,16 @@ background loop) does the work in chunks:
   passed workers before the new version existed, so only a pass that starts after it has
   committed covers every worker. A queued job is not merged into a newer one: each
   publication's job tells its caller when that version's lines are all in the ledger.
+- **Out of the reads' way.** A chunk runs in a process of its own at the lowest CPU
+  priority (``chunk_worker.py``; ``recompute_in_worker_process``): the same ``step``, on
+  its own connection, so every guarantee above holds whichever process runs it. In the
+  service's process its CPU (thousands of records decoded and derived, hundreds of claims
+  settled) would share the interpreter with the event loop that answers the reads, and
+  every read would wait for it at each turn of the loop. A chunk's writes are a few
+  statements whatever its size (the changed lines in one upsert, their payout events in one
+  append, ``records.recompute``), so the ledger lock and the database are held briefly. After
+  each chunk the runner pauses ``recompute_pause_ratio`` times the chunk's duration
+  (``docs/benchmarks.md``, benchmark 9, has the measurements behind the defaults).
 - **Failures.** A chunk that raises is rolled back and tried again after a pause; after
   ``MAX_FAILURES`` failures in a row the job is ``failed`` (its error kept) and the runner
   goes on with the next job, which re-derives every worker anyway.
@@ -40,6 +50,7 @@ background loop) does the work in chunks:
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,11 +199,12 @@ async def step(pool: asyncpg.Pool, store: EventStore, chunk: int) -> Job | None:
     return job
 
 
-async def _record_failure(pool: asyncpg.Pool, error: BaseException) -> int:
+async def _record_failure(pool: asyncpg.Pool, error: BaseException,
+                          text: str | None = None) -> int:
     """The oldest unfinished job failed a chunk: count it, and fail the job after
     ``MAX_FAILURES`` in a row (the error's type and message are kept, for the operators).
     Returns the failures in a row so far."""
-    text = f"{type(error).__name__}: {error}"[:500]
+    text = (text or f"{type(error).__name__}: {error}")[:500]
     async with pool.acquire() as conn, conn.transaction():
         row = await _oldest_unfinished(conn)
         if row is None:
@@ -211,20 +223,47 @@ async def _record_failure(pool: asyncpg.Pool, error: BaseException) -> int:
 async def run_jobs(ctx: Any) -> None:
     """The service's background job runner: chunks of the oldest unfinished job, one after
     another, until the service stops; when no job waits, it looks again every
-    ``recompute_poll_seconds``."""
+    ``recompute_poll_seconds``. Each chunk runs in the worker process (``chunk_worker``)
+    unless ``recompute_in_worker_process`` is off, and is followed by a pause of
+    ``recompute_pause_ratio`` times its own duration."""
+    from services.funding.chunk_worker import ChunkFailed, ChunkWorker
+
     settings = ctx.settings
-    while True:
-        try:
-            job = await step(ctx.pool, ctx.store, settings.recompute_chunk_workers)
-        except Exception as error:  # kept on the job, and tried again
-            failures = 1  # not recorded (the database away): look again soon
+    worker = (ChunkWorker(settings.database_url, settings.log_level, settings.log_format)
+              if settings.recompute_in_worker_process else None)
+
+    async def one_step() -> Job | None:
+        chunk = settings.recompute_chunk_workers
+        if worker is None:
+            return await step(ctx.pool, ctx.store, chunk)
+        async with ctx.pool.acquire() as conn:  # the usual answer, here: no process started
+            if await _oldest_unfinished(conn) is None:
+                return None
+        job = await worker.step(chunk)
+        assert job is None or isinstance(job, Job)
+        return job
+
+    try:
+        while True:
+            started = time.monotonic()
             try:
-                failures = await _record_failure(ctx.pool, error)
-            except Exception:  # the database is away: wait, try again
-                log.exception("recompute job failure not recorded")
-            await asyncio.sleep(min(_RETRY_PAUSE_CAP_SECONDS, 2.0 ** failures))
-            continue
-        if job is None:
-            await asyncio.sleep(settings.recompute_poll_seconds)
-        else:
-            await asyncio.sleep(0)  # let the requests waiting for the lock go first
+                job = await one_step()
+            except Exception as error:  # kept on the job, and tried again
+                failures = 1  # not recorded (the database away): look again soon
+                try:
+                    failures = await _record_failure(
+                        ctx.pool, error, str(error) if isinstance(error, ChunkFailed) else None)
+                except Exception:  # the database is away: wait, try again
+                    log.exception("recompute job failure not recorded")
+                await asyncio.sleep(min(_RETRY_PAUSE_CAP_SECONDS, 2.0 ** failures))
+                continue
+            if job is None:
+                await asyncio.sleep(settings.recompute_poll_seconds)
+            elif job.state == DONE:
+                await asyncio.sleep(0)  # let the requests waiting for the lock go first
+            else:  # reads, the consumer and commands get the database and the CPU a while
+                await asyncio.sleep(settings.recompute_pause_ratio
+                                    * (time.monotonic() - started))
+    finally:
+        if worker is not None:
+            worker.close()

@@ -3,6 +3,7 @@ persisted ledger lines, and the publication of each line as PayoutDue / PayoutRe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import asyncpg
@@ -24,7 +25,7 @@ from shared import tracing
 from shared.contracts import Envelope, Metadata, model_for
 from shared.contracts.funding import FundingPolicyPublished, PayoutDue, PayoutReversed
 from shared.contracts.training import ClassCompleted
-from shared.eventsourcing.store import EventStore, StoredEvent
+from shared.eventsourcing.store import EventStore, StoredEvent, StreamAppend
 from shared.runtime.offload import off_loop
 
 log = structlog.get_logger(__name__)
@@ -59,16 +60,23 @@ async def log_input(conn: asyncpg.Connection, envelope: Envelope, record: Consum
 
 
 def _consumed(row: asyncpg.Record) -> Consumed:
+    """A row of ``_INPUT_COLUMNS`` or ``_OWN_COLUMNS``, parsed: its data is JSON text."""
     return Consumed(event_id=str(row["event_id"]), stream_id=row["stream_id"],
                     stream_version=row["stream_version"], recorded_at=row["recorded_at"],
-                    event=model_for(row["event_type"]).model_validate(row["data"]))
+                    event=model_for(row["event_type"]).model_validate(json.loads(row["data"])))
 
 
-_INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data"
+# The data as JSON text, not through the pool's jsonb codec: the codec would parse it as the
+# rows arrive, on the event loop; ``_consumed`` parses it where the rows are derived (a job's
+# chunk: in a worker thread, thousands of records).
+_INPUT_COLUMNS = "event_id, stream_id, stream_version, recorded_at, event_type, data::text"
 _SHARED_TYPES = ["songji.assessment.AssessmentBodyRegistered.v1"]
 _COMPLETED = ClassCompleted.ce_type()
 _POLICY = FundingPolicyPublished.ce_type()
-_INLINE_ROWS = 2_000  # fewer input records are derived on the event loop
+# Fewer input records are parsed and derived on the event loop (a worker's slice, which the
+# consumer re-derives, is a few dozen; a thread's hand-over costs about as much as deriving
+# ten or so, and 200 take a few milliseconds: about what a read waits for the loop anyway).
+_INLINE_ROWS = 200
 
 
 async def inputs_for(conn: asyncpg.Connection, workers: Sequence[str] | None) -> list[Consumed]:
@@ -110,7 +118,8 @@ async def policy_inputs(conn: asyncpg.Connection) -> list[Consumed]:
     return [_consumed(r) for r in await _policy_rows(conn)]
 
 
-_OWN_COLUMNS = "event_id, stream_id, version AS stream_version, recorded_at, event_type, data"
+_OWN_COLUMNS = ("event_id, stream_id, version AS stream_version, recorded_at, event_type, "
+                "data::text")
 
 
 async def _policy_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -229,40 +238,66 @@ async def _recompute(conn: asyncpg.Connection, store: EventStore,
     lines = await off_loop(derive, size=len(rows), inline_below=_INLINE_ROWS)
     known = {r["line_id"]: r for r in await conn.fetch(
         "SELECT * FROM funding_ledger WHERE line_id = any($1)", [x.line_id for x in lines])}
-    published = 0
     changed: set[ClaimKey] = set()
+    upserts: list[tuple[LedgerLine, int]] = []  # (line, its revision)
     for line in lines:
         row = known.get(line.line_id)
         if row is not None and _same(line, row):
             continue
         changed.add(line.key)
-        revision = 1 if row is None else row["revision"] + 1
         if row is not None:
             log.warning("ledger line revised by a late event", line_id=line.line_id,
                         old_amount=row["amount_fen"], new_amount=line.amount_fen)
-        await conn.execute(
-            """INSERT INTO funding_ledger (line_id, seq, kind, rule, class_id, worker_id,
-                   payee_kind, payee_id, amount_fen, policy_id, policy_version, justified_by,
-                   corrects_line_id, due_at, note, revision, updated_at)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now())
-               ON CONFLICT (line_id) DO UPDATE SET seq = $2, kind = $3, rule = $4,
-                   class_id = $5, worker_id = $6, payee_kind = $7, payee_id = $8,
-                   amount_fen = $9, policy_id = $10, policy_version = $11,
-                   justified_by = $12, corrects_line_id = $13, due_at = $14, note = $15,
-                   revision = $16, updated_at = now()""",
-            line.line_id, line.seq, line.kind, line.rule, line.class_id, line.worker_id,
-            line.payee_kind, line.payee_id, line.amount_fen, line.policy_id,
-            line.policy_version, list(line.justified_by), line.corrects_line_id, line.due_at,
-            line.note, revision)
-        await store.append(payout_stream(line.line_id), revision - 1, [_payout(line)],
-                           metadata, conn=conn)
-        published += 1
+        upserts.append((line, 1 if row is None else row["revision"] + 1))
+    if upserts:
+        # Every changed line in one statement, and its payout event in its line's stream in
+        # one append (a round trip each, however many lines: a job's chunk changes hundreds).
+        # A line's stream is at the revision its row had, under the ledger lock; a stream that
+        # moved on anyway refuses the whole append, and the caller's transaction rolls back.
+        await _upsert_lines(conn, upserts)
+        await store.append_to_streams(
+            [StreamAppend(payout_stream(line.line_id), revision - 1, [_payout(line)])
+             for line, revision in upserts], metadata, conn=conn)
     # the settled read models follow the lines, in this transaction (read_models.py)
     await read_models.refresh(conn, changed)
     stale = await _stale_lines(conn, workers, {x.line_id for x in lines})
     for line_id in stale:  # a line the history no longer produces (late event); never silent
         log.warning("ledger line no longer derived", line_id=line_id)
-    return published
+    return len(upserts)
+
+
+# Lines written together, a column an array each (``justified_by`` as JSON texts: a ragged
+# array of arrays has no SQL array type); a line id appears once in a derivation.
+_UPSERT_LINES = """
+    INSERT INTO funding_ledger AS l (line_id, seq, kind, rule, class_id, worker_id, payee_kind,
+        payee_id, amount_fen, policy_id, policy_version, justified_by, corrects_line_id,
+        due_at, note, revision, updated_at)
+    SELECT u.line_id, u.seq, u.kind, u.rule, u.class_id, u.worker_id, u.payee_kind, u.payee_id,
+           u.amount_fen, u.policy_id, u.policy_version, u.justified_by::jsonb,
+           u.corrects_line_id, u.due_at, u.note, u.revision, now()
+      FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::text[], $8::text[], $9::bigint[], $10::text[], $11::integer[],
+                  $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::integer[])
+           AS u(line_id, seq, kind, rule, class_id, worker_id, payee_kind, payee_id,
+                amount_fen, policy_id, policy_version, justified_by, corrects_line_id, due_at,
+                note, revision)
+    ON CONFLICT (line_id) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,
+        rule = EXCLUDED.rule, class_id = EXCLUDED.class_id, worker_id = EXCLUDED.worker_id,
+        payee_kind = EXCLUDED.payee_kind, payee_id = EXCLUDED.payee_id,
+        amount_fen = EXCLUDED.amount_fen, policy_id = EXCLUDED.policy_id,
+        policy_version = EXCLUDED.policy_version, justified_by = EXCLUDED.justified_by,
+        corrects_line_id = EXCLUDED.corrects_line_id, due_at = EXCLUDED.due_at,
+        note = EXCLUDED.note, revision = EXCLUDED.revision, updated_at = now()"""
+
+
+async def _upsert_lines(conn: asyncpg.Connection,
+                        upserts: Sequence[tuple[LedgerLine, int]]) -> None:
+    await conn.execute(_UPSERT_LINES, *(list(column) for column in zip(*(
+        (x.line_id, x.seq, x.kind, x.rule, x.class_id, x.worker_id, x.payee_kind, x.payee_id,
+         x.amount_fen, x.policy_id, x.policy_version,
+         json.dumps(list(x.justified_by), separators=(",", ":"), ensure_ascii=False),
+         x.corrects_line_id, x.due_at, x.note, revision)
+        for x, revision in upserts), strict=True)))
 
 
 async def _stale_lines(conn: asyncpg.Connection, workers: Sequence[str] | None,

@@ -45,6 +45,18 @@ class FundingSettings(ServiceSettings):
         description="How often the job runner looks for a queued job when it has none "
                     "(SONGJI_RECOMPUTE_POLL_SECONDS)")
 
+    recompute_in_worker_process: bool = Field(
+        True, description="Run a recompute job's chunks in a process of their own at the "
+                          "lowest CPU priority (SONGJI_RECOMPUTE_IN_WORKER_PROCESS), so that "
+                          "their CPU does not share the interpreter with the reads; off: in "
+                          "the service's own process (parsing and settling in a thread)")
+    recompute_pause_ratio: float = Field(
+        0.0, ge=0, le=100,
+        description="After each chunk of a recompute job, a pause of this many times the "
+                    "chunk's own duration (SONGJI_RECOMPUTE_PAUSE_RATIO): the job takes "
+                    "(1 + ratio) times as long, and leaves the database and the CPU to "
+                    "reads and commands for that share of the time")
+
     def calendar(self) -> WorkingCalendar:
         """The working days the public notice counts."""
         return WorkingCalendar.of(

@@ -5,14 +5,16 @@ counter and the hash chain advance in commit order, and a reader tailing ``posit
 can never see position n+2 before n+1 has committed (the gap-free guarantee the relay and
 the auditors rely on). An append is one statement (one round trip), so the lock is held only
 for the inserts of one append: a single event (most commands) by ``_APPEND_ONE`` below, several
-by the ``songji_append_batch`` function (sql/0005), which loops for the hash chain. Both hand out
-positions and chain hashes from the same head row, so they interleave freely (and with
-``songji_append``, sql/0003, which code before 0005 calls).
+by the ``songji_append_batch`` function (sql/0005), which loops for the hash chain; events of
+several streams at once (``append_to_streams``) by ``songji_append_streams`` (sql/0007). All of
+them hand out positions and chain hashes from the same head row, so they interleave freely (and
+with ``songji_append``, sql/0003, which code before 0005 calls).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +71,15 @@ class ConcurrencyError(Exception):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+
+class StreamAppend(NamedTuple):
+    """Events for one stream of ``EventStore.append_to_streams``, which must be at
+    ``expected_version`` (0: a new stream)."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[Event]
 
 
 class StoredEvent(NamedTuple):
@@ -172,6 +183,10 @@ _APPEND_MANY = ("SELECT out_first, out_hashes FROM songji_append_batch($1, $2, $
 # U+001E, which canonical JSON always writes escaped and no type name holds; the function
 # refuses an append whose parts do not count alike.
 _SEPARATOR = "\x1e"
+# Events of several streams: the function of sql/0007, the same parts as _APPEND_MANY's plus
+# each event's stream and version (the stream ids as an array: they may hold any character).
+_APPEND_STREAMS = ("SELECT out_first, out_hashes FROM songji_append_streams($1, $2, $3, $4, "
+                   "$5, $6, $7, $8, $9)")
 _STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
 _STREAM_VERSION_KEY = "events_stream_id_version_key"  # UNIQUE (stream_id, version), sql/0001
 
@@ -348,6 +363,108 @@ class EventStore:
                             event_type, schema_version, data, meta, recorded_at, chain_hash)
                 for offset, event_id, event_type, schema_version, data, chain_hash
                 in zip(itertools.count(), ids, types, versions, datas, chained)]
+
+    async def append_to_streams(self, appends: Sequence[StreamAppend], metadata: Metadata, *,
+                                conn: asyncpg.Connection | None = None
+                                ) -> list[list[StoredEvent]]:
+        """Append each ``StreamAppend``'s events to its stream, all in one statement (one round
+        trip, whatever the number of streams): every stream must be at its expected version,
+        or nothing is appended and ``ConcurrencyError`` names the first that is not. The
+        events take their positions in the order given, with ``append``'s guarantees (see the
+        module's docstring and sql/0007). Returns the stored events of each append, in order.
+
+        A stream may be named once; one given no events is not checked (as ``append``). Pass
+        ``conn`` to append inside the caller's transaction.
+        """
+        seen: set[str] = set()
+        for a in appends:
+            if a.stream_id in seen:
+                raise ValueError(f"stream {a.stream_id!r} named twice in one append")
+            seen.add(a.stream_id)
+        total = sum(len(a.events) for a in appends)
+        if total == 0:
+            return [[] for _ in appends]
+        given = [a for a in appends if a.events]
+        if len(given) == 1:  # one stream: ``append``'s own statements, cheaper for one event
+            (only,) = given
+            stored = await self.append(only.stream_id, only.expected_version, only.events,
+                                       metadata, conn=conn)
+            return [stored if a is only else [] for a in appends]
+        if conn is not None:
+            return await self._append_to_streams(conn, appends, total, metadata)
+        async with self.pool.acquire() as own:  # one statement: its own transaction
+            return await self._append_to_streams(own, appends, total, metadata)
+
+    async def _append_to_streams(self, conn: asyncpg.Connection,
+                                 appends: Sequence[StreamAppend], total: int,
+                                 metadata: Metadata) -> list[list[StoredEvent]]:
+        if not tracing.enabled():
+            return await self._append_streams_traced(conn, appends, total, metadata)
+        with tracing.span("songji.append_to_streams", attributes={
+                "songji.streams": len(appends), "songji.events": total}):
+            return await self._append_streams_traced(conn, appends, total, metadata)
+
+    async def _append_streams_traced(self, conn: asyncpg.Connection,
+                                     appends: Sequence[StreamAppend], total: int,
+                                     metadata: Metadata) -> list[list[StoredEvent]]:
+        recorded_at = self.clock()
+        meta = _metadata_of(metadata)
+        meta_text = canonical_text(meta)
+        when = canonical_time(recorded_at)
+        ids = _new_ids(total)
+        streams: list[str] = []
+        versions: list[int] = []
+        types: list[str] = []
+        schema_versions: list[int] = []
+        datas: list[dict[str, Any]] = []
+        data_texts: list[str] = []
+        hashes: list[bytes] = []
+        next_id = iter(ids)
+        for a in appends:
+            content = AppendHasher(a.stream_id, when, meta_text)
+            for version, event in zip(itertools.count(a.expected_version + 1), a.events):
+                event_type = event.ce_type()
+                data = _dump(event)
+                data_text = canonical_text(data)
+                schema_version = event.schema_version
+                hashes.append(content(next(next_id), version, event_type, schema_version,
+                                      data_text))
+                streams.append(a.stream_id)
+                versions.append(version)
+                types.append(event_type)
+                schema_versions.append(schema_version)
+                datas.append(data)
+                data_texts.append(data_text)
+        try:
+            first, chained = await conn.fetchrow(
+                _APPEND_STREAMS, ids, streams, versions, _SEPARATOR.join(types),
+                schema_versions, _SEPARATOR.join(data_texts), meta_text, recorded_at,
+                b"".join(hashes))
+        except asyncpg.UniqueViolationError as exc:
+            # Not expected (the function checks every stream under the head lock, which every
+            # append takes first), but a stream's version is never written twice.
+            if exc.constraint_name != _STREAM_VERSION_KEY:
+                raise
+            taken = next((a for a in appends if f"({a.stream_id}, " in (exc.detail or "")),
+                         appends[0])
+            raise ConcurrencyError(taken.stream_id, taken.expected_version, None) from None
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) != _VERSION_CONFLICT:
+                raise
+            conflict = json.loads(exc.detail)
+            raise ConcurrencyError(conflict["stream_id"], conflict["expected"],
+                                   conflict["actual"]) from None
+        stored = [StoredEvent(first + offset, event_id, stream_id, version, event_type,
+                              schema_version, data, meta, recorded_at, chain_hash)
+                  for offset, event_id, stream_id, version, event_type, schema_version, data,
+                  chain_hash in zip(itertools.count(), ids, streams, versions, types,
+                                    schema_versions, datas, chained)]
+        result: list[list[StoredEvent]] = []
+        at = 0
+        for a in appends:
+            result.append(stored[at:at + len(a.events)])
+            at += len(a.events)
+        return result
 
     async def read_stream(self, stream_id: str, *, conn: asyncpg.Connection | None = None
                           ) -> list[StoredEvent]:

@@ -14,7 +14,7 @@ from shared.contracts import Metadata
 from shared.contracts.enrolment import WorkerRegistered
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import KIT_MIGRATIONS, apply_migrations, migration_files
-from shared.eventsourcing.store import ConcurrencyError, EventStore
+from shared.eventsourcing.store import ConcurrencyError, EventStore, StoredEvent, StreamAppend
 
 pytestmark = pytest.mark.integration
 
@@ -278,4 +278,105 @@ async def test_a_batch_whose_parts_do_not_count_alike_is_refused(
                 "SELECT * FROM songji_append_batch('s', 0, $1, $2, $3, $4, '{}', now(), $5)",
                 [uuid.uuid4(), uuid.uuid4()], types, [1, 1], data, hashes)
         assert await conn.fetchval("SELECT last_position FROM event_head") == 0
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_events_of_several_streams_are_appended_in_one_call(store: EventStore) -> None:
+    """``append_to_streams`` gives each stream its versions and the whole call gap-free
+    positions in the order given, returns what a reader gets back, and chains with ``append``
+    (single events and batches) written beside it at the same time."""
+    await store.append("old", 0, [registered(0)], META)
+    meta = Metadata(correlation_id="c-streams")
+
+    async def several(w: int) -> list[list[StoredEvent]]:
+        return await store.append_to_streams([
+            StreamAppend(f"many-{w}-a", 0, [registered(w * 10 + 1)]),
+            StreamAppend("old" if w == 0 else f"many-{w}-b", 1 if w == 0 else 0,
+                         [registered(w * 10 + 2), registered(w * 10 + 3)]),
+            StreamAppend(f"many-{w}-c", 0, []),  # nothing to append: not checked, not written
+        ], meta)
+
+    async def single(w: int) -> None:
+        await store.append(f"single-{w}", 0, [registered(900 + w)], META)
+        await store.append(f"single-{w}", 1, [registered(910 + w), registered(920 + w)], META)
+
+    results = await asyncio.gather(*(several(w) for w in range(4)),
+                                   *(single(w) for w in range(4)))
+    appended = results[:4]
+    for w, (a, b, c) in enumerate(appended):
+        assert [e.version for e in a] == [1] and c == []
+        assert [e.version for e in b] == ([2, 3] if w == 0 else [1, 2])
+        positions = [e.position for e in (*a, *b)]
+        assert positions == list(range(positions[0], positions[0] + 3))
+        assert a == await store.read_stream(f"many-{w}-a")
+        assert b == (await store.read_stream("old" if w == 0 else f"many-{w}-b"))[-2:]
+        assert await store.stream_version(f"many-{w}-c") == 0
+    total = await store.last_position()
+    assert total == 1 + 4 * 3 + 4 * 3
+    assert [e.position for e in await store.read_after(0, total + 10)] == list(
+        range(1, total + 1))
+    verification = await store.verify()
+    assert verification.ok and verification.checked == total
+
+
+@pytest.mark.parametrize(("expected", "actual"), [(0, 1), (3, 1)],
+                         ids=["moved on", "a version it never had"])
+async def test_a_conflict_on_any_stream_appends_to_none(
+    store: EventStore, pool: asyncpg.Pool, expected: int, actual: int
+) -> None:
+    await store.append("taken", 0, [registered(0)], META)
+    with pytest.raises(ConcurrencyError) as err:
+        await store.append_to_streams([
+            StreamAppend("free-1", 0, [registered(1)]),
+            StreamAppend("taken", expected, [registered(2), registered(3)]),
+            StreamAppend("free-2", 0, [registered(4)]),
+        ], META)
+    assert (err.value.stream_id, err.value.expected, err.value.actual) == (
+        "taken", expected, actual)
+    assert await store.last_position() == 1
+    assert [await store.stream_version(s) for s in ("free-1", "taken", "free-2")] == [0, 1, 0]
+    # inside the caller's transaction, the conflict rolls the caller's writes back too
+    with pytest.raises(ConcurrencyError):
+        async with pool.acquire() as conn, conn.transaction():
+            await store.append("mine", 0, [registered(5)], META, conn=conn)
+            await store.append_to_streams([StreamAppend("taken", expected, [registered(6)])],
+                                          META, conn=conn)
+    assert await store.stream_version("mine") == 0
+    assert (await store.verify()).ok
+
+
+async def test_writers_of_several_streams_racing_for_one_exactly_one_wins(
+    store: EventStore
+) -> None:
+    results = await asyncio.gather(
+        *(store.append_to_streams([StreamAppend(f"own-{i}", 0, [registered(i)]),
+                                   StreamAppend("contested", 0, [registered(100 + i)])], META)
+          for i in range(6)), return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, ConcurrencyError) and r.stream_id == "contested"
+               for r in results if isinstance(r, BaseException))
+    assert await store.last_position() == 2
+    assert len(await store.read_stream("contested")) == 1
+    assert (await store.verify()).ok
+
+
+async def test_a_stream_named_twice_in_one_call_is_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="named twice"):
+        await store.append_to_streams([StreamAppend("s", 0, [registered(1)]),
+                                       StreamAppend("s", 1, [registered(2)])], META)
+    assert await store.last_position() == 0
+
+
+async def test_several_streams_whose_versions_do_not_follow_each_other_are_refused(
+    pool: asyncpg.Pool
+) -> None:
+    """The function refuses a call whose events of one stream skip a version (the store
+    never sends one; this guards the function itself)."""
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="do not follow each other"):
+            await conn.fetchrow(
+                "SELECT * FROM songji_append_streams($1, $2, $3, $4, $5, $6, '{}', now(), $7)",
+                ids, ["s", "s"], [1, 3], "t\x1et", [1, 1], "{}\x1e{}", b"h" * 64)
         assert await conn.fetchval("SELECT count(*) FROM events") == 0

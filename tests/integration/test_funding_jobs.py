@@ -181,3 +181,42 @@ async def test_reads_and_commands_between_chunks_and_a_restart_resumes_from_the_
             assert await conn.fetchval("SELECT cursor FROM funding_jobs WHERE job_id = $1",
                                        uuid.UUID(job_id)) == max(WORKERS)
         await assert_one_shot_agrees(ctx.pool, ctx.store, "after the resumed job")
+
+
+async def test_a_chunk_that_fails_in_the_worker_process_is_kept_and_tried_again(
+        database: str, kafka_bootstrap: str, topic_prefix: str) -> None:
+    """In the worker process (the default), a chunk that raises rolls back, the job keeps
+    the error's type and message and stays unfinished, and the runner tries again; once the
+    cause is gone, the job is done and agrees with a one-shot pass."""
+    src = Source(kafka_bootstrap, topic_prefix)
+    async with running_service(FUNDING, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix, recompute_chunk_workers=3,
+                               recompute_in_worker_process=True) as (app, api):
+        ctx = app.state.ctx
+        await done(api, (await publish(api, POLICY))["job"])
+        await lines_with_a_certificate(api, src)
+        # a completion whose data cannot be parsed: deriving its trainee raises
+        poisoned = uuid.uuid4()
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO funding_input_log (event_id, source, event_type, stream_id,
+                       stream_version, recorded_at, data, class_id, roster)
+                   VALUES ($1, '/songji/training', 'songji.training.ClassCompleted.v1',
+                           'class-poisoned', 1, now(), $2, 'class-poisoned', $3)""",
+                poisoned, {"class_id": "class-poisoned"}, ["w-poisoned"])
+        job_id = (await publish(api, RICHER))["job"]
+
+        async def failed_once() -> asyncpg.Record | None:
+            async with ctx.pool.acquire() as conn:
+                row = await conn.fetchrow("SELECT * FROM funding_jobs WHERE job_id = $1",
+                                          uuid.UUID(job_id))
+            return row if row["failures"] >= 1 else None
+        row = await eventually(failed_once)
+        assert row["state"] in ("queued", "running") and row["finished_at"] is None
+        assert row["error"].startswith("ValidationError: ")
+        async with ctx.pool.acquire() as conn:
+            await conn.execute("DELETE FROM funding_input_log WHERE event_id = $1", poisoned)
+        view = await done(api, job_id)
+        assert view["error"] is None
+        assert view["progress"]["done"] == view["progress"]["total"] == len(WORKERS)
+        await assert_one_shot_agrees(ctx.pool, ctx.store, "after the failed chunk")

@@ -1,0 +1,93 @@
+"""A recompute job's chunks in a process of their own, at the lowest CPU priority.
+
+A chunk is CPU-heavy Python: decoding thousands of input records, deriving, settling the
+changed claims, building the payout events. In the service's process, even in a worker
+thread, it shares the interpreter's lock with the event loop that answers the reads: the loop
+waits for the lock at every turn (and, on a busy machine, for a low-priority thread holding
+it to be scheduled again). Here it has an interpreter of its own; its process runs at nice
+19, so the service and the database go first.
+
+The process does exactly what the service would (``jobs.step``: one chunk, one transaction
+under the ledger lock, on its own connection to the service's database), so every guarantee
+of ``jobs.py`` holds as it is: if the process dies mid-chunk, its transaction rolls back and
+the chunk is done again; the service starts a new process for the next step. It is started
+(``spawn``: nothing of the service's loop, threads or connections is inherited) when the
+first job runs (not before: most of the time no job waits), kept for the next ones, and
+stopped with the runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import asyncpg
+
+from shared.eventsourcing.db import create_pool
+from shared.eventsourcing.store import EventStore
+from shared.runtime.logging import configure_logging
+
+
+class ChunkFailed(Exception):
+    """A chunk raised in the worker process: its error's type and message, as text (the
+    error itself may not cross the process boundary)."""
+
+
+# -- in the worker process ------------------------------------------------------------------
+
+_loop: asyncio.AbstractEventLoop | None = None
+_pool: asyncpg.Pool | None = None
+_store: EventStore | None = None
+
+
+def _start(dsn: str, log_level: str, log_format: str) -> None:
+    global _loop, _pool, _store
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    except (AttributeError, OSError):  # not Linux: the process alone (no shared lock)
+        pass
+    configure_logging(log_level, log_format)
+    _loop = asyncio.new_event_loop()
+    _pool = _loop.run_until_complete(create_pool(dsn, min_size=1, max_size=1))
+    _store = EventStore(_pool)
+
+
+def _step(chunk: int) -> object:
+    from services.funding.jobs import step  # jobs.py starts this module's processes
+
+    assert _loop is not None and _pool is not None and _store is not None
+    try:
+        return _loop.run_until_complete(step(_pool, _store, chunk))
+    except Exception as error:
+        raise ChunkFailed(f"{type(error).__name__}: {error}") from None
+
+
+# -- in the service -------------------------------------------------------------------------
+
+class ChunkWorker:
+    """The service's handle on its worker process (one at a time)."""
+
+    def __init__(self, dsn: str, log_level: str, log_format: str) -> None:
+        self._args = (dsn, log_level, log_format)
+        self._executor: ProcessPoolExecutor | None = None
+
+    async def step(self, chunk: int) -> object:
+        """``jobs.step`` in the worker process: the job as the chunk left it, or None."""
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start, initargs=self._args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, _step,
+                                                                    chunk)
+        except BrokenProcessPool:  # the process died: a new one for the next step
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
