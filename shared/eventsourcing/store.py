@@ -6,7 +6,7 @@ can never see position n+2 before n+1 has committed (the gap-free guarantee the 
 the auditors rely on). An append is one statement (one round trip), so the lock is held only
 for the inserts of one append: a single event (most commands) by ``_APPEND_ONE`` below, several
 by the ``songji_append_batch`` function (sql/0005), which loops for the hash chain; events of
-several streams at once (``append_to_streams``) by ``songji_append_streams`` (sql/0007). All of
+several streams at once (``append_to_streams``) by ``songji_append_streams`` (sql/0008). All of
 them hand out positions and chain hashes from the same head row, so they interleave freely (and
 with ``songji_append``, sql/0003, which code before 0005 calls).
 """
@@ -183,7 +183,7 @@ _APPEND_MANY = ("SELECT out_first, out_hashes FROM songji_append_batch($1, $2, $
 # U+001E, which canonical JSON always writes escaped and no type name holds; the function
 # refuses an append whose parts do not count alike.
 _SEPARATOR = "\x1e"
-# Events of several streams: the function of sql/0007, the same parts as _APPEND_MANY's plus
+# Events of several streams: the function of sql/0008, the same parts as _APPEND_MANY's plus
 # each event's stream and version (the stream ids as an array: they may hold any character).
 _APPEND_STREAMS = ("SELECT out_first, out_hashes FROM songji_append_streams($1, $2, $3, $4, "
                    "$5, $6, $7, $8, $9)")
@@ -371,7 +371,7 @@ class EventStore:
         trip, whatever the number of streams): every stream must be at its expected version,
         or nothing is appended and ``ConcurrencyError`` names the first that is not. The
         events take their positions in the order given, with ``append``'s guarantees (see the
-        module's docstring and sql/0007). Returns the stored events of each append, in order.
+        module's docstring and sql/0008). Returns the stored events of each append, in order.
 
         A stream may be named once; one given no events is not checked (as ``append``). Pass
         ``conn`` to append inside the caller's transaction.
