@@ -532,13 +532,16 @@ DEFERRED = {"follow_up_reminder", "station_follow_up_due"}
 
 async def wait_for_notifications(api: Departments, run: Run, progress: Progress) -> None:
     """Notifications is done when nothing is waiting to go and every trainee paid has been
-    told (the payment is the last event of the programme). It is given up on when it has
-    neither made nor settled a notification for ``wait_seconds``."""
+    told (the payment is the last event of the programme). The payments come after every
+    ledger line's event on funding's topic, which notifications reads first: until it makes
+    or settles a notification, it is given ``wait_seconds`` and the time to read those lines
+    at a slow pace (``SLOW_READING``); after that, it is given up on when it has neither made
+    nor settled a notification for ``wait_seconds``."""
     lines = await class_lines(api, run)
     paid_workers = len({x["payee_id"] for x in lines
                         if x["payee_kind"] == "worker" and x["status"] == "paid"})
     progress.step("Notifications tells workers and departments", paid_workers)
-    deadline = time.monotonic() + api.wait_seconds
+    deadline = time.monotonic() + api.wait_seconds + len(lines) / SLOW_READING
     seen: tuple[int, int] | None = None  # notifications made, and settled
     while True:
         summary = await api.get(HR, "notifications", "/notifications/summary")
