@@ -393,6 +393,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "replay_started": ("已开始重放", "The replay started"),
     "replay_running": ("已有重放在运行：一次只运行一个",
                        "A replay is running already: one at a time"),
+    # -- assessment body: its task queue, the completed classes no assessment is scheduled for --
+    "body_queue": ("待安排鉴定的班级", "Completed classes waiting for an assessment"),
+    "body_queue.completed_on": ("结业日期", "Completed on"),
+    "body_queue.eligible": ("可参加鉴定人数", "Trainees to assess"),
+    "body_queue.take": ("安排鉴定", "Schedule"),
+    "body_queue.more": ("还有更多班级在等待，安排后本列表将更新。",
+                        "More classes are waiting; the list moves on as they are scheduled."),
 }
 
 # The services' refusal codes the console can say in Chinese; others show the service's own

@@ -21,17 +21,33 @@ from console.web import (
     sent,
 )
 from console.web import services as api
+from shared.runtime.paging import next_link
 
 router = APIRouter(prefix="/body")
 ROLE = "assessment_body"
 SCORE_ROWS = 8
 
 
+QUEUE_SHOWN = 50  # the first page of the queue; the list says when more wait
+
+
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, session: Current) -> Response:
+async def home(request: Request, session: Current, class_id: str = "") -> Response:
+    """The task queue (completed classes no assessment is scheduled for, from assessment's
+    ``GET /classes/awaiting-assessment``) above the forms; ``class_id`` fills the schedule
+    form with the class picked from the queue."""
     require_role(session, ROLE)
+    queue, queue_problem, more = [], None, False
+    try:
+        answer = await api(request).call(
+            session.signed_in.token, "GET", "assessment", "/classes/awaiting-assessment",
+            params={"limit": str(QUEUE_SHOWN)})
+        queue, more = answer.json(), next_link(answer) is not None
+    except Refused as refused:
+        queue_problem = refusal(request, refused)
     return render(request, "body.html", session, today=date.today().isoformat(),
-                  body_id=session.signed_in.identity.organisation.body_id)
+                  body_id=session.signed_in.identity.organisation.body_id, queue=queue,
+                  queue_more=more, queue_problem=queue_problem, picked=class_id[:128])
 
 
 @router.post("/assessments")

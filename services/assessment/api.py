@@ -125,6 +125,19 @@ async def get_results(assessment_id: PathId, ctx: Context, org: Acting, page: Pa
                 **await projections.results_of(conn, assessment_id, shown)}
 
 
+@router.get("/classes/awaiting-assessment", tags=["queries"], responses=REFUSALS,
+            summary="Completed classes with trainees to assess and no assessment scheduled yet: "
+                    "the assessment bodies' task queue (paged by class id; no trainee named)")
+async def get_classes_awaiting_assessment(ctx: Context, org: Acting, page: Page,
+                                          request: Request, response: Response
+                                          ) -> list[dict[str, Any]]:
+    require(org, Action.VIEW_ASSESSMENT_QUEUE, Target())
+    (after,) = page.after_as(str)
+    async with ctx.pool.acquire() as conn:
+        rows = await projections.classes_awaiting_assessment(conn, after, page.fetch_size())
+    return answer_page(rows, lambda r: (r["class_id"],), page, request, response)
+
+
 @router.get("/statistics/certificates", tags=["queries"], responses=REFUSALS,
             summary="Live certificates counted by occupation and level (paged)")
 async def get_certificate_counts(ctx: Context, org: Acting, page: Page, request: Request,

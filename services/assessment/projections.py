@@ -13,6 +13,7 @@ from shared.contracts import Envelope, Event
 from shared.contracts.assessment import (
     AssessmentResultRecorded,
     AssessmentResultVoided,
+    AssessmentScheduled,
     CertificationRevoked,
     SkillLevelCertified,
 )
@@ -22,6 +23,11 @@ from shared.contracts.training import ClassCompleted, ClassScheduled, Institutio
 async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     for event in events:
         match event:
+            case AssessmentScheduled():  # the class leaves the bodies' task queue
+                await conn.execute(
+                    """UPDATE class_views SET assessment_ids = array_append(assessment_ids, $2)
+                       WHERE class_id = $1 AND NOT $2 = ANY(assessment_ids)""",
+                    event.class_id, event.assessment_id)
             case AssessmentResultRecorded():
                 await conn.execute(
                     """INSERT INTO results (result_id, assessment_id, worker_id, theory_score,
@@ -72,6 +78,26 @@ async def institution_accredited(conn: asyncpg.Connection, _: Envelope,
         "INSERT INTO institution_partners (institution_id, partners) VALUES ($1, $2) "
         "ON CONFLICT (institution_id) DO UPDATE SET partners = excluded.partners",
         event.institution_id, list(event.partners))
+
+
+# The queue's rows, in the partial index's order (migration 0003): a page reads its own rows.
+_AWAITING = """SELECT class_id, institution_id, occupation_code, target_level, completed_on,
+                      cardinality(eligible_worker_ids) AS eligible_trainees
+               FROM class_views
+               WHERE completed_on IS NOT NULL AND cardinality(eligible_worker_ids) > 0
+                 AND cardinality(assessment_ids) = 0"""
+
+
+async def classes_awaiting_assessment(conn: asyncpg.Connection, after: str | None,
+                                      limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` completed classes with trainees to assess and no assessment scheduled,
+    by class id after ``after``."""
+    if after is None:
+        rows = await conn.fetch(_AWAITING + " ORDER BY class_id LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(_AWAITING + " AND class_id > $1 ORDER BY class_id LIMIT $2",
+                                after, limit)
+    return [dict(r) for r in rows]
 
 
 async def class_view(conn: asyncpg.Connection, class_id: str) -> ClassView | None:

@@ -75,6 +75,8 @@ class Action(StrEnum):
     REVOKE_CERTIFICATE = "revoke_certificate"
     VIEW_ROSTER = "view_roster"  # class roster and attendance sheet
     VIEW_CLASSES = "view_classes"  # the list of class runs (no trainee named)
+    # completed classes no assessment is scheduled for: the bodies' task queue (no trainee named)
+    VIEW_ASSESSMENT_QUEUE = "view_assessment_queue"
     VIEW_RESULTS = "view_results"  # an assessment's results and certificates
     VIEW_WORKER_RECORD = "view_worker_record"
     VIEW_STATISTICS = "view_statistics"  # counts only, no personal data
@@ -161,6 +163,8 @@ PERMISSIONS: dict[Action, Permission] = {
     # An institution lists its own classes; the HR bureau (which approves them) and the
     # auditors list every institution's.
     Action.VIEW_CLASSES: _p(("hr_bureau", "auditor"), "training_institution", "institution"),
+    # Any accredited body may take a completed class, so every body sees the whole queue.
+    Action.VIEW_ASSESSMENT_QUEUE: _p(("hr_bureau", "auditor", "assessment_body")),
     # A read has its own action: the command's (record_result) would refuse the supervisors.
     Action.VIEW_RESULTS: _p(("hr_bureau", "auditor"), "assessment_body", "body"),
     Action.VIEW_WORKER_RECORD: _p(("hr_bureau",), "liaison_station", "site"),

@@ -419,3 +419,23 @@ def test_a_message_survives_to_the_next_page_across_a_restart(tmp_path: Path) ->
     assert found.shown == session.shown and found.csrf == session.csrf
     with pytest.raises(ValueError):
         sessions.SessionStore(30, accounts.with_token, path=tmp_path / "t.sqlite3")
+
+
+def test_the_bodys_home_shows_its_queue_and_fills_the_form_with_the_class_picked(
+        console: TestClient, stub: StubServices) -> None:
+    stub.gets[("assessment", "/classes/awaiting-assessment")] = [
+        {"class_id": "fk-7", "institution_id": "inst-1", "occupation_code": "electrician",
+         "target_level": 4, "completed_on": "2025-08-07", "eligible_trainees": 28}]
+    _sign_in(console, token("org-body-1"))
+    home = console.get("/body")
+    assert home.status_code == 200
+    row = home.text[home.text.index('data-class="fk-7"'):].split("</tr>")[0]
+    assert "electrician" in row and "2025-08-07" in row and ">28<" in row
+    assert 'href="/body?class_id=fk-7#schedule-form"' in row
+    assert 'id="class_id" name="class_id" value=""' in home.text
+    picked = console.get("/body", params={"class_id": "fk-7"})
+    assert 'id="class_id" name="class_id" value="fk-7"' in picked.text
+    assert stub.posts == []  # reading the queue sends nothing
+
+    stub.gets[("assessment", "/classes/awaiting-assessment")] = []
+    assert "暂无待办" in console.get("/body").text
