@@ -14,15 +14,25 @@ the chunk is done again; the service starts a new process for the next step. It 
 (``spawn``: nothing of the service's loop, threads or connections is inherited) when the
 first job runs (not before: most of the time no job waits), kept for the next ones, and
 stopped with the runner.
+
+Most of a chunk's work is the database's (reading the workers' input, writing their lines and
+events), done by the server process that serves this process's connection. When that server
+runs on this machine (the embedded one, a database beside the service), it is given the
+lowest priority too, so the job takes only CPU that reads and commands leave idle. Only a
+server process reached through a local address and named ``postgres`` is touched; on another
+machine, or without the right to lower its priority, the chunk simply runs at the server's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -41,10 +51,31 @@ class ChunkFailed(Exception):
 _loop: asyncio.AbstractEventLoop | None = None
 _pool: asyncpg.Pool | None = None
 _store: EventStore | None = None
+_local_server = False  # the database's server runs on this machine
+_lowered: set[int] = set()  # server processes already given the lowest priority
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})  # "": a Unix socket
+
+
+def _is_local(dsn: str) -> bool:
+    host = urlsplit(dsn).hostname or ""
+    return host in LOCAL_HOSTS or host.startswith("/")
+
+
+def _lower_server_priority(pid: int) -> None:
+    """The lowest CPU priority for the server process ``pid`` serving this connection, when
+    it is a local ``postgres`` process (checked by name, so no other process is touched)."""
+    if pid in _lowered:
+        return
+    _lowered.add(pid)
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+            os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
 def _start(dsn: str, log_level: str, log_format: str) -> None:
-    global _loop, _pool, _store
+    global _loop, _pool, _store, _local_server
+    _local_server = _is_local(dsn)
     try:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
     except (AttributeError, OSError):  # not Linux: the process alone (no shared lock)
@@ -60,6 +91,9 @@ def _step(chunk: int) -> object:
 
     assert _loop is not None and _pool is not None and _store is not None
     try:
+        if _local_server:
+            _lower_server_priority(_loop.run_until_complete(
+                _pool.fetchval("SELECT pg_backend_pid()")))
         return _loop.run_until_complete(step(_pool, _store, chunk))
     except Exception as error:
         raise ChunkFailed(f"{type(error).__name__}: {error}") from None

@@ -42,7 +42,7 @@ from aiokafka.structs import RecordMetadata
 
 from shared import tracing
 from shared.eventsourcing import quarantine
-from shared.eventsourcing.authenticity import sign_batch
+from shared.eventsourcing.authenticity import SIGNED_TOGETHER, sign_batch
 from shared.eventsourcing.failures import Unpublishable, is_refused_for_good
 from shared.eventsourcing.leadership import LeadershipLost
 from shared.eventsourcing.signing import SigningKey
@@ -252,7 +252,31 @@ class Relay:
         return done
 
     async def _send(self, events: list[StoredEvent]) -> list[RecordMetadata | BaseException]:
-        """Send the events in order; each one's record metadata, or why it was not taken."""
+        """Send the events in order; each one's record metadata, or why it was not taken.
+
+        They are made, signed and handed to the producer ``SIGNED_TOGETHER`` at a time, with
+        the event loop let go between slices: a whole batch made and signed in one go holds
+        the loop for tens of milliseconds, and every request of the service waits behind it
+        (a recompute job's thousands of lines publish in such batches)."""
+        assert self._producer is not None
+        sends: list[asyncio.Future | BaseException] = []
+        for start in range(0, len(events), SIGNED_TOGETHER):
+            if start:
+                await asyncio.sleep(0)
+            stopped = await self._send_slice(events[start:start + SIGNED_TOGETHER], sends)
+            if stopped is not None:
+                # Sending the rest now could put a stream's later events on the topic before
+                # the one refused: they wait for the retry of the whole cycle.
+                sends.extend(stopped for _ in range(len(events) - len(sends)))
+                break
+        futures = [s for s in sends if not isinstance(s, BaseException)]
+        results = iter(await asyncio.gather(*futures, return_exceptions=True))
+        return [s if isinstance(s, BaseException) else next(results) for s in sends]
+
+    async def _send_slice(self, events: list[StoredEvent],
+                          sends: list[asyncio.Future | BaseException]) -> KafkaError | None:
+        """Make, sign and send ``events``, adding each one's send (or why it could not be made)
+        to ``sends``; the error that stops the batch, when the producer refused one for now."""
         assert self._producer is not None
         records: list[tuple[list[tuple[str, bytes]], bytes] | BaseException] = []
         for event in events:
@@ -262,7 +286,6 @@ class Relay:
                 records.append(Unpublishable(repr(exc)))
         # One signature for the records that could be made, a proof for each.
         sign_batch([r for r in records if not isinstance(r, BaseException)], self.signer)
-        sends: list[asyncio.Future | BaseException] = []
         for event, record in zip(events, records, strict=True):
             if isinstance(record, BaseException):
                 sends.append(record)
@@ -279,13 +302,8 @@ class Relay:
             except KafkaError as exc:  # refused before sending (e.g. larger than the client takes)
                 sends.append(exc)
                 if not is_refused_for_good(exc):
-                    # Sending the rest now could put a stream's later events on the topic
-                    # before this one: they wait for the retry of the whole cycle.
-                    sends.extend(exc for _ in range(len(events) - len(sends)))
-                    break
-        futures = [s for s in sends if not isinstance(s, BaseException)]
-        results = iter(await asyncio.gather(*futures, return_exceptions=True))
-        return [s if isinstance(s, BaseException) else next(results) for s in sends]
+                    return exc
+        return None
 
     async def redrive_requested(self) -> int:
         """Publish again the quarantined events an operator asked for; one the broker refuses
