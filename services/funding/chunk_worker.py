@@ -29,6 +29,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -73,8 +75,23 @@ def _lower_server_priority(pid: int) -> None:
             os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
-def _start(dsn: str, log_level: str, log_format: str) -> None:
+def end_with_parent(parent: int) -> None:
+    """This process exits (within about a second) once ``parent``, the process that started
+    it, is gone (the service passes its pid: this process may start after it has died):
+    a service killed outright never shuts its worker down, and the worker would otherwise
+    live on, holding a database connection. Exiting mid-chunk is safe: the chunk's
+    transaction rolls back and the next runner does it again."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-service", daemon=True).start()
+
+
+def _start(dsn: str, log_level: str, log_format: str, service: int) -> None:
     global _loop, _pool, _store, _local_server
+    end_with_parent(service)
     _local_server = _is_local(dsn)
     try:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
@@ -113,7 +130,7 @@ class ChunkWorker:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start, initargs=self._args)
+                initializer=_start, initargs=(*self._args, os.getpid()))
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, _step,
                                                                     chunk)
