@@ -215,8 +215,9 @@ def play(b: Browser, site: str, bus: Bus, workers: dict[str, str]) -> None:
         certificate_id="cert-fk-1", certificate_number="YNSK-2026-000001-00",
         worker_id=enrolled, occupation_code="electrician", level=4, body_id="body-1",
         assessment_id="fk-1", class_id=CLASS_ID, certified_on=FIRST_DAY + timedelta(days=2)))
+    # the two facts come on two topics, read by two consumers: either may be seen first
     until_shown(b, f"{site}/station?stage=certified",
-                lambda: "已取证" in row_of(b, enrolled))
+                lambda: "已取证" in row_of(b, enrolled) and "95%" in row_of(b, enrolled))
     row = row_of(b, enrolled)
     assert "95%" in row and "✓" in row, row
     assert len(b.driver.find_elements(By.CSS_SELECTOR, "#journey-list tbody tr")) == 1
