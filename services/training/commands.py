@@ -152,7 +152,9 @@ COMMANDS: dict[type[Any], CommandSpec[Any, Any, Any]] = {
         status_code=200),
     RecordAttendance: CommandSpec(
         TRAINEE, _trainee, Action.RECORD_ATTENDANCE, given=_record_given, scope=_class_owner,
-        answer=lambda call, given, _: {"attendance_id": given.attendance_id}, status_code=201),
+        answer=lambda call, given, _: {"attendance_id": given.attendance_id}, status_code=201,
+        # A class checks in within the same minute, each trainee from a terminal's request.
+        batch_key=lambda cmd: (cmd.class_id, cmd.worker_id)),
     VoidAttendance: CommandSpec(TRAINEE, _trainee, Action.VOID_ATTENDANCE, given=_void_given,
                                 scope=_class_owner),
 }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,8 +22,24 @@ from shared.contracts.training import (
     InstitutionSuspended,
 )
 
+_RECORD_ATTENDANCE = """INSERT INTO attendance_sheet (attendance_id, class_id, session_id,
+                             session_date, worker_id, minutes, method)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+
 
 async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """Every event's read-model rows, in the events' order. A run of check-ins (a batch of
+    terminals' requests, a session register) is one statement for the run."""
+    for alike, run in itertools.groupby(events, key=lambda e: isinstance(e, AttendanceRecorded)):
+        if alike:
+            await conn.executemany(_RECORD_ATTENDANCE, [
+                (e.attendance_id, e.class_id, e.session_id, e.session_date, e.worker_id,
+                 e.minutes, e.method) for e in run])
+        else:
+            await _project_each(conn, run)
+
+
+async def _project_each(conn: asyncpg.Connection, events: Iterable[Event]) -> None:
     for event in events:
         match event:
             case InstitutionAccredited():
@@ -61,13 +78,6 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     "WHERE class_id = $1", event.class_id, event.completed_on,
                     sum(1 for t in event.trainees if t.met_threshold))
                 await statistics.count_class(conn, event.class_id, +1)
-            case AttendanceRecorded():
-                await conn.execute(
-                    """INSERT INTO attendance_sheet (attendance_id, class_id, session_id,
-                           session_date, worker_id, minutes, method)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                    event.attendance_id, event.class_id, event.session_id, event.session_date,
-                    event.worker_id, event.minutes, event.method)
             case AttendanceVoided():
                 await conn.execute(
                     "UPDATE attendance_sheet SET voided_reason = $2 WHERE attendance_id = $1",

@@ -80,6 +80,12 @@ class StreamAppend(NamedTuple):
     stream_id: str
     expected_version: int
     events: Sequence[Event]
+    # Its events' own metadata (each command of a batch keeps its correlation id and actor);
+    # None: the metadata given to ``append_to_streams`` for all.
+    metadata: Metadata | None = None
+    # The trace context its events were decided in (a batched command's own request's), in
+    # place of the appending task's; None: the appending task's.
+    trace: Mapping[str, str] | None = None
 
 
 class StoredEvent(NamedTuple):
@@ -183,7 +189,8 @@ _APPEND_MANY = ("SELECT out_first, out_hashes FROM songji_append_batch($1, $2, $
 # U+001E, which canonical JSON always writes escaped and no type name holds; the function
 # refuses an append whose parts do not count alike.
 _SEPARATOR = "\x1e"
-# Events of several streams: the function of sql/0008, the same parts as _APPEND_MANY's plus
+# Events of several streams: the function of sql/0008 (as sql/0009 redefines it, taking each
+# event's metadata when the appends have their own), the same parts as _APPEND_MANY's plus
 # each event's stream and version (the stream ids as an array: they may hold any character).
 _APPEND_STREAMS = ("SELECT out_first, out_hashes FROM songji_append_streams($1, $2, $3, $4, "
                    "$5, $6, $7, $8, $9)")
@@ -239,12 +246,12 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return to_python(model, mode="json")
 
 
-def _metadata_of(metadata: Metadata) -> dict[str, Any]:
-    """The stored metadata: the command's, and the trace context of the append while tracing
-    is on (shared/tracing.py: the relay publishes the event in that trace)."""
+def _metadata_of(metadata: Metadata, trace: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The stored metadata: the command's, and the trace context of the append (or ``trace``)
+    while tracing is on (shared/tracing.py: the relay publishes the event in that trace)."""
     meta = _dump(metadata)
     if tracing.enabled():
-        meta.update(tracing.current_fields())
+        meta.update(tracing.current_fields() if trace is None else trace)
     return meta
 
 
@@ -385,10 +392,11 @@ class EventStore:
         if total == 0:
             return [[] for _ in appends]
         given = [a for a in appends if a.events]
-        if len(given) == 1:  # one stream: ``append``'s own statements, cheaper for one event
+        if len(given) == 1 and given[0].trace is None:
+            # one stream: ``append``'s own statements, cheaper for one event
             (only,) = given
             stored = await self.append(only.stream_id, only.expected_version, only.events,
-                                       metadata, conn=conn)
+                                       only.metadata or metadata, conn=conn)
             return [stored if a is only else [] for a in appends]
         if conn is not None:
             return await self._append_to_streams(conn, appends, total, metadata)
@@ -410,6 +418,9 @@ class EventStore:
         recorded_at = self.clock()
         meta = _metadata_of(metadata)
         meta_text = canonical_text(meta)
+        own_metadata = any(a.metadata is not None or a.trace is not None for a in appends)
+        metas: list[dict[str, Any]] = []  # each event's, when an append has its own
+        meta_texts: list[str] = []
         when = canonical_time(recorded_at)
         ids = _new_ids(total)
         streams: list[str] = []
@@ -421,7 +432,14 @@ class EventStore:
         hashes: list[bytes] = []
         next_id = iter(ids)
         for a in appends:
-            content = AppendHasher(a.stream_id, when, meta_text)
+            a_meta, a_meta_text = meta, meta_text
+            if a.metadata is not None or a.trace is not None:
+                a_meta = _metadata_of(a.metadata or metadata, a.trace)
+                a_meta_text = canonical_text(a_meta)
+            content = AppendHasher(a.stream_id, when, a_meta_text)
+            if own_metadata:
+                metas += [a_meta] * len(a.events)
+                meta_texts += [a_meta_text] * len(a.events)
             for version, event in zip(itertools.count(a.expected_version + 1), a.events):
                 event_type = event.ce_type()
                 data = _dump(event)
@@ -438,7 +456,8 @@ class EventStore:
         try:
             first, chained = await conn.fetchrow(
                 _APPEND_STREAMS, ids, streams, versions, _SEPARATOR.join(types),
-                schema_versions, _SEPARATOR.join(data_texts), meta_text, recorded_at,
+                schema_versions, _SEPARATOR.join(data_texts),
+                _SEPARATOR.join(meta_texts) if own_metadata else meta_text, recorded_at,
                 b"".join(hashes))
         except asyncpg.UniqueViolationError as exc:
             # Not expected (the function checks every stream under the head lock, which every
@@ -454,11 +473,12 @@ class EventStore:
             conflict = json.loads(exc.detail)
             raise ConcurrencyError(conflict["stream_id"], conflict["expected"],
                                    conflict["actual"]) from None
+        each_meta = metas if own_metadata else itertools.repeat(meta)
         stored = [StoredEvent(first + offset, event_id, stream_id, version, event_type,
-                              schema_version, data, meta, recorded_at, chain_hash)
+                              schema_version, data, event_meta, recorded_at, chain_hash)
                   for offset, event_id, stream_id, version, event_type, schema_version, data,
-                  chain_hash in zip(itertools.count(), ids, streams, versions, types,
-                                    schema_versions, datas, chained)]
+                  event_meta, chain_hash in zip(itertools.count(), ids, streams, versions, types,
+                                                schema_versions, datas, each_meta, chained)]
         result: list[list[StoredEvent]] = []
         at = 0
         for a in appends:
@@ -476,6 +496,27 @@ class EventStore:
             return [_row_to_event(r) for r in await conn.fetch(query, stream_id)]
         async with self.pool.acquire() as own:
             return [_row_to_event(r) for r in await own.fetch(query, stream_id)]
+
+    async def read_streams(self, stream_ids: Sequence[str], *,
+                           conn: asyncpg.Connection | None = None
+                           ) -> dict[str, list[StoredEvent]]:
+        """Several streams in one query (``read_stream``'s order and ``conn``): each stream
+        named, with its events, the empty list for a stream with none."""
+        named = list(dict.fromkeys(stream_ids))
+        if len(named) <= 1:
+            return {s: await self.read_stream(s, conn=conn) for s in named}
+        query = (f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) "
+                 "ORDER BY stream_id, version")
+        if conn is not None:
+            rows = await conn.fetch(query, named)
+        else:
+            async with self.pool.acquire() as own:
+                rows = await own.fetch(query, named)
+        streams: dict[str, list[StoredEvent]] = {s: [] for s in named}
+        for row in rows:
+            event = _row_to_event(row)
+            streams[event.stream_id].append(event)
+        return streams
 
     async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None
                              ) -> int:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -45,7 +45,7 @@ from shared.aggregate import fold
 from shared.auth.policy import Action, Forbidden, Organisation, Target, require, require_role
 from shared.contracts import Event, Metadata
 from shared.eventsourcing.db import transaction
-from shared.eventsourcing.store import ConcurrencyError
+from shared.eventsourcing.store import ConcurrencyError, StreamAppend
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import IdempotentRequest, answer
 
@@ -81,6 +81,9 @@ class Call(Generic[C]):
     org: Organisation
     conn: asyncpg.Connection
     metadata: Metadata
+    # The trace context of the request that sent it, when it is written by another task (a
+    # batch); None: the writing task's own.
+    trace: Mapping[str, str] | None = None
     _ids: list[str] = field(default_factory=list)
     _used: int = 0
 
@@ -128,7 +131,11 @@ class CommandSpec(Generic[C, S, G]):
       ``NotFound`` when the aggregate does not exist and the command needs it);
     - ``record(call, given, events)``: what the command writes besides its events and their
       projection (the sealed personal record of a registration, a certificate number used);
-    - ``answer(call, given, events)``: the body of the route's answer, with ``status_code``.
+    - ``answer(call, given, events)``: the body of the route's answer, with ``status_code``;
+    - ``batch_key(command)``: when set, commands of this type sent without an Idempotency-Key
+      are written in batches with others of the same organisation (``shared.runtime.batches``);
+      the key names the aggregate the command is decided by, and two commands with the same
+      key never share a batch.
     """
 
     decider: Decider[S]
@@ -139,6 +146,7 @@ class CommandSpec(Generic[C, S, G]):
     record: Callable[[Call[C], G, Sequence[Event]], Awaitable[None]] = _no_writes
     answer: Callable[[Call[C], G, Sequence[Event]], Any] = _no_answer
     status_code: int = 204
+    batch_key: Callable[[C], Hashable] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,42 +200,59 @@ async def run(ctx: ServiceContext[Any], command: BaseModel, org: Organisation,
 
 
 async def run_each(ctx: ServiceContext[Any], commands: Sequence[BaseModel], org: Organisation,
-                   metadata: Metadata, conn: asyncpg.Connection | None = None, *,
+                   metadata: Metadata | Sequence[Metadata],
+                   conn: asyncpg.Connection | None = None, *,
                    refusable: Callable[[DomainError], bool] = lambda _: False,
+                   lines_independent: bool = False,
+                   traces: Sequence[Mapping[str, str] | None] | None = None,
                    ) -> list[Outcome[Any] | DomainError]:
     """Execute several commands as one: all decided, then all written, in one transaction.
 
     A command refused with a ``DomainError`` that ``refusable`` accepts is left out and its
     refusal returned in its place (a session register's trainee who is not enrolled); any
-    other refusal, and every ``Forbidden`` or ``NotFound``, refuses them all. A conflict on any
-    stream makes the whole set again. The commands must name different aggregates: each is
-    decided on its stream as it was before any of them is appended."""
+    other refusal, and every ``Forbidden`` or ``NotFound``, refuses them all. With
+    ``lines_independent`` (commands of separate requests, ``shared.runtime.batches``) every
+    refusal is its command's alone. A conflict on any stream makes the whole set again. The
+    commands must name different aggregates: each is decided on its stream as it was before
+    any of them is appended. ``metadata``: one for all, or each command's own; ``traces``:
+    each command's trace context, when they come from other tasks' requests."""
     specs = [_spec(ctx, command) for command in commands]
     for action in {spec.action for spec in specs}:
         require_role(org, action)
-    calls: list[Call[Any]] = [Call(ctx, command, org, conn, metadata)  # type: ignore[arg-type]
-                              for command in commands]
+    each_metadata = ([metadata] * len(commands) if isinstance(metadata, Metadata)
+                     else list(metadata))
+    if len(each_metadata) != len(commands):
+        raise ValueError("one metadata for each command, or one for all")
+    each_trace = list(traces) if traces is not None else [None] * len(commands)
+    calls: list[Call[Any]] = [
+        Call(ctx, command, org, conn, meta, trace)  # type: ignore[arg-type]
+        for command, meta, trace in zip(commands, each_metadata, each_trace, strict=True)]
+
+    def kept(refusal: DomainError) -> DomainError:
+        """A refusal answered in its command's place; raised when it refuses them all."""
+        if not lines_independent and (isinstance(refusal, Forbidden | NotFound)
+                                      or not refusable(refusal)):
+            raise refusal
+        return refusal
+
     policy = ctx.retry_policy
     for attempt in range(1, policy.attempts + 1):
         try:
             async with transaction(ctx.pool, conn) as attempt_conn:
-                decided: list[_Decided | DomainError] = []
-                for spec, call in zip(specs, calls, strict=True):
-                    call._next_attempt(attempt_conn)
-                    try:
-                        decided.append(await _decide(ctx, spec, call))
-                    except DomainError as refusal:
-                        if isinstance(refusal, Forbidden | NotFound) or not refusable(refusal):
-                            raise
-                        decided.append(refusal)
+                decided = await _decide_all(ctx, specs, calls, attempt_conn, kept)
                 written = [d for d in decided if isinstance(d, _Decided)]
+                # One projection of every command's events, in the commands' order: a service
+                # may write a run of alike events in one statement.
+                await ctx.project(attempt_conn, [e for d in written for e in d.events])
                 for d in written:
-                    await ctx.project(attempt_conn, d.events)
                     await d.spec.record(d.call, d.given, d.events)
-                # The appends last: the first one takes the store's head lock until commit.
-                for d in written:
-                    await ctx.store.append(d.stream, d.version, d.events, metadata,
-                                           conn=attempt_conn)
+                # The appends last, in one statement: it takes the store's head lock until
+                # commit. Each command's events keep its own metadata.
+                if written:
+                    await ctx.store.append_to_streams(
+                        [StreamAppend(d.stream, d.version, d.events, d.call.metadata,
+                                      d.call.trace) for d in written],
+                        each_metadata[0], conn=attempt_conn)
                 return [d if isinstance(d, DomainError) else
                         Outcome(d.events, d.given, d.spec.answer(d.call, d.given, d.events),
                                 attempt) for d in decided]
@@ -261,15 +286,39 @@ class _Decided:
     events: list[Event]
 
 
-async def _decide(ctx: ServiceContext[Any], spec: CommandSpec[Any, Any, Any],
-                  call: Call[Any]) -> _Decided:
-    given = await spec.given(call)
-    stream = spec.decider.stream(spec.aggregate_id(call.command, given))
-    stored = await ctx.store.read_stream(stream, conn=call.conn)
-    state = fold(stored, spec.decider.evolve, spec.decider.initial)
-    require(call.org, spec.action, spec.scope(call.command, state, given))
-    events = list(spec.decider.decide(call.command, state, given))
-    return _Decided(spec, call, given, stream, stored[-1].version if stored else 0, events)
+async def _decide_all(ctx: ServiceContext[Any], specs: Sequence[CommandSpec[Any, Any, Any]],
+                      calls: Sequence[Call[Any]], conn: asyncpg.Connection,
+                      kept: Callable[[DomainError], DomainError]
+                      ) -> list[_Decided | DomainError]:
+    """Each command's facts looked up, then every command's stream read in one query, then
+    each decided; a refusal, wherever it comes, goes through ``kept``."""
+    found: list[tuple[Any, str] | DomainError] = []
+    for spec, call in zip(specs, calls, strict=True):
+        call._next_attempt(conn)
+        try:
+            given = await spec.given(call)
+            found.append((given, spec.decider.stream(spec.aggregate_id(call.command, given))))
+        except DomainError as refusal:
+            found.append(kept(refusal))
+    streams = await ctx.store.read_streams(
+        [f[1] for f in found if not isinstance(f, DomainError)], conn=conn)
+    decided: list[_Decided | DomainError] = []
+    for spec, call, looked_up in zip(specs, calls, found, strict=True):
+        if isinstance(looked_up, DomainError):
+            decided.append(looked_up)
+            continue
+        given, stream = looked_up
+        stored = streams.get(stream, [])
+        try:
+            state = fold(stored, spec.decider.evolve, spec.decider.initial)
+            require(call.org, spec.action, spec.scope(call.command, state, given))
+            events = list(spec.decider.decide(call.command, state, given))
+        except DomainError as refusal:
+            decided.append(kept(refusal))
+            continue
+        decided.append(_Decided(spec, call, given, stream, stored[-1].version if stored else 0,
+                                events))
+    return decided
 
 
 async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request,
@@ -282,7 +331,13 @@ async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request
     metadata = acting_metadata(request, org)
 
     async def effect(conn: asyncpg.Connection | None) -> Response:
-        outcome = await run(ctx, command, org, metadata, conn)
+        if conn is None and spec.batch_key is not None:
+            batched = await ctx.batches.run(command, org, metadata)
+            if isinstance(batched, DomainError):
+                raise batched
+            outcome = batched
+        else:
+            outcome = await run(ctx, command, org, metadata, conn)
         if spec.status_code == 204:
             return Response(status_code=204)
         return answer(spec.status_code, outcome.body)

@@ -13,7 +13,8 @@ What is counted where, and why there:
 - Relay lag (positions behind the store's head) and consumer lag by partition: gauges set at
   scrape time, from the store's head row and the relay's checkpoint (two indexed reads) and from
   what the consumer already knows of each partition's high watermark (no request to the broker).
-- Command conflicts and retries: counters the command pipeline increments.
+- Command conflicts and retries: counters the command pipeline increments; the size of each
+  batch of commands written together (``songji_command_batch_lines``).
 - A service's own figures (funding's ledger, notifications' deliveries): its ``ServiceSpec.metrics``
   hook, run at scrape time, sets gauges from its read models or counts as things happen.
 
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -66,6 +67,10 @@ class ServiceMetrics:
         self.command_conflicts_exhausted = Counter(
             "songji_command_conflicts_exhausted", "Commands answered 409 concurrent_update: "
             "every attempt lost its race", ["command"], registry=r)
+        self.command_batch_lines = Histogram(
+            "songji_command_batch_lines", "Commands of separate requests written in one "
+            "transaction (shared/runtime/batches.py), a batch each", registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128))
         self.relay_lag = Gauge(
             "songji_relay_lag_events", "Events committed to the store and not yet published "
             "(the store's head position minus the relay's checkpoint)", ["topic"], registry=r)

@@ -54,6 +54,7 @@ from shared.eventsourcing.topics import (
     owner_of_topic,
 )
 from shared.runtime import catalogue
+from shared.runtime.batches import CommandBatches
 from shared.runtime.commands import CommandSpec, RetryPolicy
 from shared.runtime.correlation import CorrelationMiddleware
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
@@ -131,6 +132,11 @@ class ServiceContext(Generic[SettingsT]):
     leadership: Leadership | None = None
     # The auditor's verifications of the store's hash chain (shared/audit/jobs.py).
     chain_verifications: ChainVerifications | None = None
+    # Commands written in batches (CommandSpec.batch_key); made with the context.
+    batches: CommandBatches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batches = CommandBatches(self)
 
 
 async def context(request: Request) -> ServiceContext:
@@ -278,6 +284,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.batches.close()
             await verifications.close()  # a run under way is recorded as interrupted
             for inbox in ctx.inboxes:
                 inbox.stop()  # a consumer waiting for the database stops waiting

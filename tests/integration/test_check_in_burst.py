@@ -160,3 +160,47 @@ async def test_a_completion_racing_check_ins_counts_exactly_what_was_recorded_be
             else:  # after it: refused, and not counted
                 assert answer.json()["code"] == "class_already_completed"
                 assert outcome[worker] == 0
+
+
+async def test_check_ins_written_together_are_each_answered_and_recorded_as_their_own(
+    database: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Terminals' check-ins arriving together are written in shared transactions
+    (shared/runtime/batches.py); each request still gets its own answer, a refusal refuses only
+    its own check-in, and each event keeps its own request's correlation id."""
+    trainees = [f"w-{n:03d}" for n in range(30)]
+    async with running_service(TRAINING, database_url=database, bootstrap=kafka_bootstrap,
+                               topic_prefix=topic_prefix) as (_, training):
+        await open_class(training, database, "together", trainees)
+
+        def post(class_id: str, body: dict, correlation_id: str):
+            return training.post(f"/classes/{class_id}/attendance", json=body,
+                                 headers={**INSTITUTION, "X-Correlation-ID": correlation_id})
+
+        sent = [post("together", check_in(w), f"corr-{w}") for w in trainees]
+        sent.insert(10, post("together", check_in("stranger"), "corr-stranger"))
+        sent.insert(20, post("together", check_in("w-003", "s002", minutes=181), "corr-long"))
+        sent.insert(25, post("nowhere", check_in("w-004"), "corr-nowhere"))
+        answers = await asyncio.gather(*sent)
+        refused = {answers[i].json()["code"]: answers[i].status_code for i in (10, 20, 25)}
+        assert refused == {"worker_not_enrolled": 409, "minutes_exceed_session": 409,
+                           "class_unknown": 404}, refused
+        accepted = [a for i, a in enumerate(answers) if i not in (10, 20, 25)]
+        assert [a.status_code for a in accepted] == [201] * 30, [a.text for a in accepted]
+        assert len({a.json()["attendance_id"] for a in accepted}) == 30
+
+        scraped = (await training.get("/metrics")).text
+        batches, lines = (float(next(line.split()[1] for line in scraped.splitlines()
+                                     if line.startswith(f"songji_command_batch_lines_{part} ")))
+                          for part in ("count", "sum"))
+        assert lines >= 33 and batches < lines, (batches, lines)  # written together
+
+    events = await fetch(database, "SELECT stream_id, metadata->>'correlation_id' AS corr "
+                                   "FROM events WHERE event_type LIKE '%AttendanceRecorded%' "
+                                   "AND stream_id LIKE 'class-together/%'")
+    assert {r["stream_id"]: r["corr"] for r in events} == {
+        f"class-together/trainee-{w}": f"corr-{w}" for w in trainees}
+    sheet = await fetch(database, "SELECT worker_id, attendance_id FROM attendance_sheet "
+                                  "WHERE class_id = 'together'")
+    assert {r["worker_id"]: r["attendance_id"] for r in sheet} == {
+        w: a.json()["attendance_id"] for w, a in zip(trainees, accepted, strict=True)}
