@@ -132,6 +132,9 @@ class CommandSpec(Generic[C, S, G]):
     - ``record(call, given, events)``: what the command writes besides its events and their
       projection (the sealed personal record of a registration, a certificate number used);
     - ``answer(call, given, events)``: the body of the route's answer, with ``status_code``;
+    - ``given_all(calls)``: ``given`` for several commands of this type decided together (a
+      batch, a register) in one look-up: each command's given, or its refusal, in order;
+      without it, ``given`` is called for each;
     - ``batch_key(command)``: when set, commands of this type sent without an Idempotency-Key
       are written in batches with others of the same organisation (``shared.runtime.batches``);
       the key names the aggregate the command is decided by, and two commands with the same
@@ -147,6 +150,7 @@ class CommandSpec(Generic[C, S, G]):
     answer: Callable[[Call[C], G, Sequence[Event]], Any] = _no_answer
     status_code: int = 204
     batch_key: Callable[[C], Hashable] | None = None
+    given_all: Callable[[Sequence[Call[C]]], Awaitable[Sequence[G | DomainError]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -286,20 +290,43 @@ class _Decided:
     events: list[Event]
 
 
+async def _look_up(specs: Sequence[CommandSpec[Any, Any, Any]], calls: Sequence[Call[Any]],
+                   conn: asyncpg.Connection) -> list[Any]:
+    """Each command's given, or its refusal: together for the commands of a spec with
+    ``given_all``, one by one for the others, in the commands' order."""
+    givens: list[Any] = [None] * len(calls)
+    by_spec: dict[int, list[int]] = {}
+    for at, (spec, call) in enumerate(zip(specs, calls, strict=True)):
+        call._next_attempt(conn)
+        by_spec.setdefault(id(spec), []).append(at)
+    for indexes in by_spec.values():
+        spec = specs[indexes[0]]
+        if spec.given_all is not None and len(indexes) > 1:
+            together = await spec.given_all([calls[at] for at in indexes])
+            for at, given in zip(indexes, together, strict=True):
+                givens[at] = given
+            continue
+        for at in indexes:
+            try:
+                givens[at] = await spec.given(calls[at])
+            except DomainError as refusal:
+                givens[at] = refusal
+    return givens
+
+
 async def _decide_all(ctx: ServiceContext[Any], specs: Sequence[CommandSpec[Any, Any, Any]],
                       calls: Sequence[Call[Any]], conn: asyncpg.Connection,
                       kept: Callable[[DomainError], DomainError]
                       ) -> list[_Decided | DomainError]:
     """Each command's facts looked up, then every command's stream read in one query, then
     each decided; a refusal, wherever it comes, goes through ``kept``."""
+    givens = await _look_up(specs, calls, conn)
     found: list[tuple[Any, str] | DomainError] = []
-    for spec, call in zip(specs, calls, strict=True):
-        call._next_attempt(conn)
-        try:
-            given = await spec.given(call)
-            found.append((given, spec.decider.stream(spec.aggregate_id(call.command, given))))
-        except DomainError as refusal:
-            found.append(kept(refusal))
+    for spec, call, given in zip(specs, calls, givens, strict=True):
+        if isinstance(given, DomainError):
+            found.append(kept(given))
+            continue
+        found.append((given, spec.decider.stream(spec.aggregate_id(call.command, given))))
     streams = await ctx.store.read_streams(
         [f[1] for f in found if not isinstance(f, DomainError)], conn=conn)
     decided: list[_Decided | DomainError] = []

@@ -199,6 +199,9 @@ async def idempotent_request(
                     "key with another request is refused (422 idempotency_key_reused). "
                     "Scoped by the acting organisation. Optional.")] = None,
 ) -> IdempotentRequest:
+    if key is None:  # nothing is kept, so nothing to compare a retry with: no fingerprint
+        return IdempotentRequest(key=None, method=request.method, path=request.url.path,
+                                 fingerprint=b"", canonical_body=b"")
     raw = await request.body()
     try:
         canonical = canonical_json(json.loads(raw)) if raw else b""

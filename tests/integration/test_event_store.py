@@ -319,6 +319,28 @@ async def test_events_of_several_streams_are_appended_in_one_call(store: EventSt
     assert verification.ok and verification.checked == total
 
 
+async def test_appends_of_several_streams_keep_each_their_own_metadata(
+    store: EventStore
+) -> None:
+    """Commands of separate requests are appended in one call (a batch): each stream's events
+    carry its own metadata, the others the call's, as stored, returned and chained."""
+    mine, theirs = Metadata(correlation_id="c-mine"), Metadata(correlation_id="c-theirs")
+    a, b, c = await store.append_to_streams([
+        StreamAppend("own-a", 0, [registered(1), registered(2)], mine),
+        StreamAppend("own-b", 0, [registered(3)]),
+        StreamAppend("own-c", 0, [registered(4)], theirs),
+    ], META)
+    assert [e.metadata["correlation_id"] for e in (*a, *b, *c)] == [
+        "c-mine", "c-mine", "test", "c-theirs"]
+    assert a == await store.read_stream("own-a")
+    assert c == await store.read_stream("own-c")
+    [only] = (await store.append_to_streams([StreamAppend("own-d", 0, [registered(5)],
+                                                          theirs)], META))
+    assert only[0].metadata["correlation_id"] == "c-theirs"
+    verification = await store.verify()
+    assert verification.ok and verification.checked == 5
+
+
 @pytest.mark.parametrize(("expected", "actual"), [(0, 1), (3, 1)],
                          ids=["moved on", "a version it never had"])
 async def test_a_conflict_on_any_stream_appends_to_none(
