@@ -215,11 +215,11 @@ async def _run(dsn: str, workers: int, steps: list[tuple[str, int, int]], limit:
         await conn.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[
+@settings(max_examples=30, deadline=None, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(workers=st.integers(1, 8),
        steps=st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 63),
-                                st.integers(0, 63)), min_size=8, max_size=60),
+                                st.integers(0, 63)), min_size=8, max_size=40),
        limit=st.integers(1, 4))
 def test_the_read_model_answers_what_the_whole_table_query_does(
     new_database: Callable[[], Awaitable[str]], workers: int,

@@ -49,21 +49,25 @@ CREATE TABLE IF NOT EXISTS outcome_wages (
 
 -- A database that had referrals before this read model: filled from them, once.
 CREATE TEMPORARY TABLE outcome_counted ON COMMIT DROP AS
-    SELECT d.dimension, d.grp, r.worker_id, r.status IN ('placed', 'left') AS placed,
-           r.monthly_wage_fen AS wage, f.wage_band AS band,
-           CASE WHEN EXISTS (SELECT 1 FROM follow_ups x WHERE x.referral_id = r.referral_id
-                             AND x.month <= 3 AND NOT x.still_employed) THEN false
-                ELSE (SELECT x.still_employed FROM follow_ups x
-                      WHERE x.referral_id = r.referral_id AND x.month = 3) END AS at_3,
-           CASE WHEN EXISTS (SELECT 1 FROM follow_ups x WHERE x.referral_id = r.referral_id
-                             AND x.month <= 6 AND NOT x.still_employed) THEN false
-                ELSE (SELECT x.still_employed FROM follow_ups x
-                      WHERE x.referral_id = r.referral_id AND x.month = 6) END AS at_6
-    FROM referrals r JOIN vacancies v USING (vacancy_id)
-    LEFT JOIN worker_facts f USING (worker_id)
-    CROSS JOIN LATERAL (VALUES ('destination', v.province || ' ' || v.city),
-                               ('occupation', r.occupation_code), ('level', r.level::text),
-                               ('gender', coalesce(f.gender, 'unknown'))) AS d (dimension, grp);
+    WITH counted AS MATERIALIZED (  -- each referral's follow-ups read once, not per dimension
+        SELECT r.worker_id, r.status IN ('placed', 'left') AS placed,
+               r.monthly_wage_fen AS wage, f.wage_band AS band,
+               v.province || ' ' || v.city AS destination, r.occupation_code,
+               r.level::text AS level, coalesce(f.gender, 'unknown') AS gender,
+               CASE WHEN EXISTS (SELECT 1 FROM follow_ups x WHERE x.referral_id = r.referral_id
+                                 AND x.month <= 3 AND NOT x.still_employed) THEN false
+                    ELSE (SELECT x.still_employed FROM follow_ups x
+                          WHERE x.referral_id = r.referral_id AND x.month = 3) END AS at_3,
+               CASE WHEN EXISTS (SELECT 1 FROM follow_ups x WHERE x.referral_id = r.referral_id
+                                 AND x.month <= 6 AND NOT x.still_employed) THEN false
+                    ELSE (SELECT x.still_employed FROM follow_ups x
+                          WHERE x.referral_id = r.referral_id AND x.month = 6) END AS at_6
+        FROM referrals r JOIN vacancies v USING (vacancy_id)
+        LEFT JOIN worker_facts f USING (worker_id))
+    SELECT d.dimension, d.grp, c.worker_id, c.placed, c.wage, c.band, c.at_3, c.at_6
+    FROM counted c
+    CROSS JOIN LATERAL (VALUES ('destination', c.destination), ('occupation', c.occupation_code),
+                               ('level', c.level), ('gender', c.gender)) AS d (dimension, grp);
 
 INSERT INTO outcome_groups (dimension, grp, referred, placed, followed_3, retained_3,
                             followed_6, retained_6)
