@@ -42,7 +42,7 @@ from shared.contracts.employment import (
 from shared.runtime.commands import execute
 from shared.runtime.errors import DomainError, NotFound
 from shared.runtime.idempotency import Idempotent
-from shared.runtime.paging import Page, answer_page, iso, one_page
+from shared.runtime.paging import Page, answer_page, iso
 from shared.runtime.params import PathId
 
 router = APIRouter()
@@ -254,9 +254,11 @@ async def get_outcomes(ctx: EmploymentContext, org: Acting, page: Page, request:
                        by: Annotated[statistics.Dimension, Query()] = "destination"
                        ) -> list[dict[str, Any]]:
     require(org, Action.VIEW_STATISTICS, Target())
+    (after,) = page.after_as(str)
     async with ctx.pool.acquire() as conn:
-        groups = await statistics.outcomes(conn, by, ctx.settings.smallest_group)
-    return one_page(groups, lambda g: (g["group"],), page, request, response)
+        groups = await statistics.outcomes(conn, by, ctx.settings.smallest_group, after,
+                                           page.fetch_size())
+    return answer_page(groups, lambda g: (g["group"],), page, request, response)
 
 
 # -- 返乡创业: guidance to start a business back home -------------------------------------------

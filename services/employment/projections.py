@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from services.employment import matches
+from services.employment import matches, outcome_groups
 from services.employment.domain.calendar import FOLLOW_UP_MONTHS, follow_up_due
 from services.employment.domain.matching import Candidate, Opening
 from services.employment.domain.order import Institution
@@ -43,34 +43,28 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     for event in events:
         match event:
             case VacancyPosted():
-                await conn.execute(
-                    """INSERT INTO vacancies (vacancy_id, employer, province, city, site_name,
-                           occupation_code, minimum_level, headcount, wage_min_fen,
-                           wage_max_fen, shift_pattern, starts_on, closes_on, posted_on)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-                    event.vacancy_id, event.employer, event.site.province, event.site.city,
-                    event.site.site_name, event.occupation_code, event.minimum_level,
-                    event.headcount, event.wage_min_fen, event.wage_max_fen,
-                    event.shift_pattern, event.starts_on, event.closes_on, event.posted_on)
-                await matches.vacancy_posted(conn, event.vacancy_id)
-            case VacancyClosed():
+                await _vacancy_posted(conn, event)
+            case VacancyClosed():  # changes no referral's group: outcomes unmoved
                 await conn.execute(
                     "UPDATE vacancies SET ended = $2, closed_on = $3 WHERE vacancy_id = $1",
                     event.vacancy_id, event.ended, event.closed_on)
                 await matches.vacancy_closed(conn, event.vacancy_id)
             case WorkerReferred():
-                await conn.execute(
-                    """INSERT INTO referrals (referral_id, vacancy_id, worker_id, occupation_code,
-                           level, status, referred_on, consent_method, consented_on)
-                       VALUES ($1, $2, $3, $4, $5, 'referred', $6, $7, $8)""",
-                    event.referral_id, event.vacancy_id, event.worker_id,
-                    event.occupation_code, event.level, event.referred_on,
-                    event.consent_method, event.consented_on)
+                async with outcome_groups.kept(conn, [event.worker_id]):
+                    await conn.execute(
+                        """INSERT INTO referrals (referral_id, vacancy_id, worker_id,
+                               occupation_code, level, status, referred_on, consent_method,
+                               consented_on)
+                           VALUES ($1, $2, $3, $4, $5, 'referred', $6, $7, $8)""",
+                        event.referral_id, event.vacancy_id, event.worker_id,
+                        event.occupation_code, event.level, event.referred_on,
+                        event.consent_method, event.consented_on)
             case ReferralDeclined():
-                await conn.execute(
-                    "UPDATE referrals SET status = 'declined', answered_on = $2, "
-                    "decline_reason = $3 WHERE referral_id = $1",
-                    event.referral_id, event.declined_on, event.reason)
+                async with outcome_groups.kept(conn, [event.worker_id]):
+                    await conn.execute(
+                        "UPDATE referrals SET status = 'declined', answered_on = $2, "
+                        "decline_reason = $3 WHERE referral_id = $1",
+                        event.referral_id, event.declined_on, event.reason)
             case WorkerPlaced():
                 await _placed(conn, event)
             case FollowUpRecorded():
@@ -106,11 +100,30 @@ async def project(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
                     "WHERE order_id = $1", event.order_id, event.reason, event.cancelled_on)
 
 
+async def _vacancy_posted(conn: asyncpg.Connection, event: VacancyPosted) -> None:
+    # A referral is made to a posted vacancy, so none waits for this one; were one there, it
+    # would count from now on (in its destination's group).
+    waiting = [r["worker_id"] for r in await conn.fetch(
+        "SELECT DISTINCT worker_id FROM referrals WHERE vacancy_id = $1", event.vacancy_id)]
+    async with outcome_groups.kept(conn, waiting):
+        await conn.execute(
+            """INSERT INTO vacancies (vacancy_id, employer, province, city, site_name,
+                   occupation_code, minimum_level, headcount, wage_min_fen,
+                   wage_max_fen, shift_pattern, starts_on, closes_on, posted_on)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+            event.vacancy_id, event.employer, event.site.province, event.site.city,
+            event.site.site_name, event.occupation_code, event.minimum_level,
+            event.headcount, event.wage_min_fen, event.wage_max_fen,
+            event.shift_pattern, event.starts_on, event.closes_on, event.posted_on)
+    await matches.vacancy_posted(conn, event.vacancy_id)
+
+
 async def _placed(conn: asyncpg.Connection, event: WorkerPlaced) -> None:
-    await conn.execute(
-        "UPDATE referrals SET status = 'placed', answered_on = $2, monthly_wage_fen = $3, "
-        "starts_on = $4 WHERE referral_id = $1",
-        event.referral_id, event.placed_on, event.monthly_wage_fen, event.starts_on)
+    async with outcome_groups.kept(conn, [event.worker_id]):
+        await conn.execute(
+            "UPDATE referrals SET status = 'placed', answered_on = $2, monthly_wage_fen = $3, "
+            "starts_on = $4 WHERE referral_id = $1",
+            event.referral_id, event.placed_on, event.monthly_wage_fen, event.starts_on)
     await conn.execute("UPDATE vacancies SET hired = hired + 1 WHERE vacancy_id = $1",
                        event.vacancy_id)
     site = event.site
@@ -124,17 +137,19 @@ async def _placed(conn: asyncpg.Connection, event: WorkerPlaced) -> None:
 
 
 async def _followed_up(conn: asyncpg.Connection, event: FollowUpRecorded) -> None:
-    await conn.execute(
-        "INSERT INTO follow_ups (referral_id, month, still_employed, monthly_wage_fen, "
-        "recorded_on) VALUES ($1, $2, $3, $4, $5)",
-        event.referral_id, event.month, event.still_employed, event.monthly_wage_fen,
-        event.recorded_on)
+    async with outcome_groups.kept(conn, [event.worker_id]):
+        await conn.execute(
+            "INSERT INTO follow_ups (referral_id, month, still_employed, monthly_wage_fen, "
+            "recorded_on) VALUES ($1, $2, $3, $4, $5)",
+            event.referral_id, event.month, event.still_employed, event.monthly_wage_fen,
+            event.recorded_on)
+        if not event.still_employed:
+            await conn.execute("UPDATE referrals SET status = 'left' WHERE referral_id = $1",
+                               event.referral_id)
     if event.still_employed:
         await conn.execute("DELETE FROM follow_ups_due WHERE referral_id = $1 AND month = $2",
                            event.referral_id, event.month)
         return
-    await conn.execute("UPDATE referrals SET status = 'left' WHERE referral_id = $1",
-                       event.referral_id)
     await conn.execute("DELETE FROM follow_ups_due WHERE referral_id = $1", event.referral_id)
     await matches.rescore_worker(conn, event.worker_id)  # left: ranked again
 
@@ -144,26 +159,29 @@ async def _followed_up(conn: asyncpg.Connection, event: FollowUpRecorded) -> Non
 async def worker_registered(conn: asyncpg.Connection, _: Envelope,
                             event: WorkerRegistered) -> None:
     site = event.work_site
-    await conn.execute(
-        """INSERT INTO worker_facts (worker_id, gender, province, city, site_name)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (worker_id) DO UPDATE SET
-           gender = excluded.gender, province = excluded.province, city = excluded.city,
-           site_name = excluded.site_name""",
-        event.worker_id, event.gender, site.province if site else None,
-        site.city if site else None, site.site_name if site else None)
+    async with outcome_groups.kept(conn, [event.worker_id]):  # their gender's group
+        await conn.execute(
+            """INSERT INTO worker_facts (worker_id, gender, province, city, site_name)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (worker_id) DO UPDATE SET
+               gender = excluded.gender, province = excluded.province, city = excluded.city,
+               site_name = excluded.site_name""",
+            event.worker_id, event.gender, site.province if site else None,
+            site.city if site else None, site.site_name if site else None)
     await matches.rescore_worker(conn, event.worker_id)
 
 
 async def intake_survey_recorded(conn: asyncpg.Connection, _: Envelope,
                                  event: IntakeSurveyRecorded) -> None:
     """The latest survey counts (by its date; a redelivered older one changes nothing)."""
-    await conn.execute(
-        """INSERT INTO worker_facts AS w (worker_id, availability, wage_band, surveyed_on)
-           VALUES ($1, $2, $3, $4) ON CONFLICT (worker_id) DO UPDATE SET
-           availability = excluded.availability, wage_band = excluded.wage_band,
-           surveyed_on = excluded.surveyed_on
-           WHERE w.surveyed_on IS NULL OR w.surveyed_on <= excluded.surveyed_on""",
-        event.worker_id, list(event.availability), event.current_wage_band, event.surveyed_on)
+    async with outcome_groups.kept(conn, [event.worker_id]):  # their wage band told
+        await conn.execute(
+            """INSERT INTO worker_facts AS w (worker_id, availability, wage_band, surveyed_on)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (worker_id) DO UPDATE SET
+               availability = excluded.availability, wage_band = excluded.wage_band,
+               surveyed_on = excluded.surveyed_on
+               WHERE w.surveyed_on IS NULL OR w.surveyed_on <= excluded.surveyed_on""",
+            event.worker_id, list(event.availability), event.current_wage_band,
+            event.surveyed_on)
     await matches.rescore_worker(conn, event.worker_id)
 
 

@@ -1,4 +1,4 @@
-"""Employment's outcomes, counted from its read models: no worker id leaves this module.
+"""Employment's outcomes, read from their read model: no worker id leaves this module.
 
 For each group of a dimension (destination: the vacancy's province and city; occupation;
 certified level; gender), over the referrals made in it:
@@ -25,42 +25,35 @@ import asyncpg
 from shared.contracts.common import WAGE_BANDS
 
 Dimension = Literal["destination", "occupation", "level", "gender"]
-DIMENSIONS: dict[str, str] = {
-    "destination": "v.province || ' ' || v.city",
-    "occupation": "r.occupation_code",
-    "level": "r.level::text",
-    "gender": "coalesce(f.gender, 'unknown')",
-}
+DIMENSIONS: tuple[Dimension, ...] = ("destination", "occupation", "level", "gender")
 
 
-def _status_at(month: int) -> str:
-    """A placement's state at ``month``: false when a follow-up up to then recorded that the
-    worker left, else that month's follow-up (null: not recorded yet)."""
-    return f"""CASE WHEN EXISTS (SELECT 1 FROM follow_ups x WHERE x.referral_id = r.referral_id
-                   AND x.month <= {month} AND NOT x.still_employed) THEN false
-               ELSE (SELECT x.still_employed FROM follow_ups x
-                     WHERE x.referral_id = r.referral_id AND x.month = {month}) END"""
+def _lower_median(table: str, value: str, count: str, position: str) -> str:
+    """The lower median (percentile_disc 0.5) of the group's histogram in ``table``: the
+    first value, in ``position`` order, at which the running count reaches half the whole.
+    Reads the group's distinct values only."""
+    return f"""(SELECT value FROM (
+                   SELECT {value} AS value, {position} AS position,
+                          sum({count}) OVER (ORDER BY {position}) AS upto,
+                          sum({count}) OVER () AS whole
+                   FROM {table} h WHERE h.dimension = g.dimension AND h.grp = g.grp
+                     AND {position} IS NOT NULL) AS walk
+               WHERE 2 * upto >= whole ORDER BY position LIMIT 1)"""
 
 
-def _query(dimension: str) -> str:
-    return f"""
-    WITH rows AS (
-        SELECT {DIMENSIONS[dimension]} AS grp, r.worker_id,
-               r.status IN ('placed', 'left') AS was_placed, r.monthly_wage_fen,
-               array_position($1::text[], f.wage_band) AS band,
-               {_status_at(3)} AS at_3, {_status_at(6)} AS at_6
-        FROM referrals r JOIN vacancies v USING (vacancy_id)
-        LEFT JOIN worker_facts f USING (worker_id))
-    SELECT grp, count(DISTINCT worker_id) AS referred,
-           count(DISTINCT worker_id) FILTER (WHERE was_placed) AS placed,
-           percentile_disc(0.5) WITHIN GROUP (ORDER BY band) AS band_before,
-           percentile_disc(0.5) WITHIN GROUP (ORDER BY monthly_wage_fen)
-               FILTER (WHERE was_placed) AS wage_after,
-           count(*) FILTER (WHERE was_placed AND at_3 IS NOT NULL) AS followed_3,
-           count(*) FILTER (WHERE was_placed AND at_3) AS retained_3,
-           count(*) FILTER (WHERE was_placed AND at_6 IS NOT NULL) AS followed_6,
-           count(*) FILTER (WHERE was_placed AND at_6) AS retained_6
-    FROM rows GROUP BY grp ORDER BY grp"""
+# A page of the dimension's groups (the read model of migrations/0005_outcome_groups.sql,
+# kept by services/employment/outcome_groups.py), in group name order, read on the primary
+# key; each group's medians read from its histograms. A band not in WAGE_BANDS is left out.
+_GROUPS = f"""
+    SELECT g.grp, g.referred, g.placed, g.followed_3, g.retained_3, g.followed_6, g.retained_6,
+           {_lower_median("outcome_wage_bands", "array_position($1::text[], h.wage_band)",
+                          "h.referrals", "array_position($1::text[], h.wage_band)")}
+               AS band_before,
+           {_lower_median("outcome_wages", "h.monthly_wage_fen", "h.placements",
+                          "h.monthly_wage_fen")} AS wage_after
+    FROM outcome_groups g WHERE g.dimension = $2"""
+_FIRST_PAGE = f"{_GROUPS} ORDER BY g.grp LIMIT $3"
+_NEXT_PAGE = f"{_GROUPS} AND g.grp > $4 ORDER BY g.grp LIMIT $3"
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -86,8 +79,12 @@ def _shown(row: asyncpg.Record, smallest_group: int) -> dict[str, Any]:
     }
 
 
-async def outcomes(conn: asyncpg.Connection, dimension: Dimension,
-                   smallest_group: int) -> list[dict[str, Any]]:
-    """Every group of ``dimension`` with referrals, in group order."""
-    rows = await conn.fetch(_query(dimension), list(WAGE_BANDS))
+async def outcomes(conn: asyncpg.Connection, dimension: Dimension, smallest_group: int,
+                   after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` groups of ``dimension`` with referrals, after the group ``after``, in
+    group name order (code points)."""
+    if after is None:
+        rows = await conn.fetch(_FIRST_PAGE, list(WAGE_BANDS), dimension, limit)
+    else:
+        rows = await conn.fetch(_NEXT_PAGE, list(WAGE_BANDS), dimension, limit, after)
     return [_shown(r, smallest_group) for r in rows]

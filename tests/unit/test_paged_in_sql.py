@@ -1,8 +1,7 @@
 """List routes of enrolment, training, assessment, notifications and employment page in SQL
 (``answer_page`` on a keyset query), never a whole query's result in memory: ``one_page`` is
-only for the catalogue routes, which page reference data held in code, and employment's
-outcome groups. A new call of ``one_page`` in these services fails here until it is one of
-those."""
+only for the catalogue routes, which page reference data held in code. A new call of
+``one_page`` in these services fails here until it is one of those."""
 
 from __future__ import annotations
 
@@ -13,9 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("enrolment", "training", "assessment", "notifications", "employment")
 # (file, function): the routes allowed to page a list held in memory, and why
 IN_MEMORY = {("services/training/api.py", "get_occupations"),  # the catalogue, in code
-             ("services/training/api.py", "get_destinations"),  # destination demand, in code
-             # outcome groups: one per destination, occupation, level or gender
-             ("services/employment/api.py", "get_outcomes")}
+             ("services/training/api.py", "get_destinations")}  # destination demand, in code
 
 
 def functions_calling_one_page(source: str) -> set[str]:
