@@ -50,6 +50,8 @@ from shared.eventsourcing.store import NOTIFY_CHANNEL, EventStore, StoredEvent, 
 from shared.eventsourcing.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
+# Records handed to the producer between two turns of the event loop (see _send_slice).
+SENT_WITHOUT_A_BREAK = 16
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -286,7 +288,12 @@ class Relay:
                 records.append(Unpublishable(repr(exc)))
         # One signature for the records that could be made, a proof for each.
         sign_batch([r for r in records if not isinstance(r, BaseException)], self.signer)
-        for event, record in zip(events, records, strict=True):
+        for at, (event, record) in enumerate(zip(events, records, strict=True)):
+            if at % SENT_WITHOUT_A_BREAK == 0:
+                # The loop let go between a few sends too: making and signing a slice, then
+                # handing all of it to the producer, holds it for milliseconds, which a
+                # read of the service served meanwhile would wait through.
+                await asyncio.sleep(0)
             if isinstance(record, BaseException):
                 sends.append(record)
                 continue
