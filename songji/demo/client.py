@@ -53,15 +53,16 @@ class Departments:
                    json: Any = None, params: Mapping[str, Any] | None = None,
                    expect: Collection[int] = (200, 201, 204),
                    wait_for: Collection[str] = (), accept_codes: Collection[str] = (),
-                   what: str = "") -> httpx.Response:
+                   what: str = "", wait_seconds: float | None = None) -> httpx.Response:
         """Send until the answer is expected. A 404/409 whose ``code`` is in ``wait_for``
-        (or a concurrent update) is retried with backoff until ``wait_seconds``; one whose
-        code is in ``accept_codes`` is returned as it is. Connection errors and 5xx are
-        retried a few times."""
+        (or a concurrent update) is retried with backoff until ``wait_seconds`` (the
+        client's, unless the call gives its own); one whose code is in ``accept_codes`` is
+        returned as it is. Connection errors and 5xx are retried a few times."""
         headers = {"Authorization": f"Bearer {self.tokens[org]}"}
         if method != "GET":
             headers[HEADER] = str(uuid.uuid4())  # one per command, the same on its retries
-        deadline = time.monotonic() + self.wait_seconds
+        deadline = time.monotonic() + (self.wait_seconds if wait_seconds is None
+                                       else wait_seconds)
         delay, failures = 0.05, 0
         while True:
             self.calls += 1

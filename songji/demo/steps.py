@@ -343,14 +343,18 @@ async def assess(api: Departments, run: Run, progress: Progress) -> None:
                 "class_id": plan.class_id, "assessor_ids": assessors,
                 "scheduled_on": today.isoformat()}
 
-    # Assessment learns of a completion from the bus, so scheduling waits until it has.
+    # Assessment learns of a completion from the bus, after the class's attendance (the same
+    # partition), so scheduling waits until it has: at a county's size, for as long as
+    # reading all the attendance at a slow pace would take.
     waiting = {"class_not_completed", "class_unknown"}
+    records = sum(1 for w in run.scenario.workers for m in w.minutes if m > 0)
+    read_all = api.wait_seconds + records / SLOW_READING
     if plans:
         # 考培分离: an assessor tied to the institution must recuse, and the body replaces
         # them (shown on the first class; the others are scheduled without that assessor).
         first = assessment(plans[0], ["assessor-xj-1", "assessor-xj-3"])
         refused = await api.call(BODY, "POST", "assessment", "/assessments", json=first,
-                                 expect=(), wait_for=waiting,
+                                 expect=(), wait_for=waiting, wait_seconds=read_all,
                                  accept_codes={"assessor_must_recuse"},
                                  what=f"schedule {first['assessment_id']}")
         run.recusal = refused.json().get("reason", "")
@@ -358,7 +362,8 @@ async def assess(api: Departments, run: Run, progress: Progress) -> None:
     async def schedule(plan: sc.ClassPlan) -> None:
         body = assessment(plan, ["assessor-xj-1", "assessor-xj-2"])
         await api.call(BODY, "POST", "assessment", "/assessments", json=body,
-                       wait_for=waiting, what=f"schedule {body['assessment_id']}")
+                       wait_for=waiting, wait_seconds=read_all,
+                       what=f"schedule {body['assessment_id']}")
 
     await each(CLASSES_AT_ONCE, plans, schedule)
     run.assessments = {p.class_id: f"as-{p.class_id}" for p in plans}
