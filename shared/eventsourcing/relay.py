@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.structs import RecordMetadata
 
@@ -52,8 +52,9 @@ from shared.eventsourcing.topics import ensure_topics
 log = structlog.get_logger(__name__)
 # Records handed to the producer between two turns of the event loop (see _send_slice).
 SENT_WITHOUT_A_BREAK = 16
-# How long the broker probe waits before it looks again at a partition that ends too soon.
-PROBE_SETTLE_SECONDS = 2.0
+# How far before the checkpoint's record a partition must end for the broker probe to take
+# the record as lost, when it could not fetch it.
+PROBE_SLACK = 1000
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -397,7 +398,7 @@ class Relay:
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="none",  # a record out of range is looked into, not skipped
         )
         await consumer.start()
         try:
@@ -406,29 +407,25 @@ class Relay:
                 return f"topic {self.topic} is gone"
             for partition, (offset, event_id) in sorted(checkpoint.offsets.items()):
                 tp = TopicPartition(self.topic, int(partition))
-                # The partition's bounds say whether the record can be there; a broker too
-                # slow to answer raises (KafkaTimeoutError), which is no evidence of a loss.
                 missing = f"partition {partition} has no record at offset {offset}"
-                end = (await consumer.end_offsets([tp]))[tp]
-                if end <= offset:
-                    # The end a broker reports can trail the records it has acknowledged by a
-                    # few (seen with Tansu while the relay publishes): only an end that stays
-                    # short after a pause is a lost record.
-                    await asyncio.sleep(PROBE_SETTLE_SECONDS)
-                    end = (await consumer.end_offsets([tp]))[tp]
-                    if end <= offset:
-                        return f"{missing} (it ends at {end})"
-                start = (await consumer.beginning_offsets([tp]))[tp]
-                if start > offset:
-                    return f"{missing} (it starts at {start})"
                 consumer.assign([tp])
                 consumer.seek(tp, offset)
-                records = (await consumer.getmany(tp, timeout_ms=2000, max_records=1)).get(tp, [])
+                try:
+                    records = (await consumer.getmany(tp, timeout_ms=2000, max_records=1)
+                               ).get(tp, [])
+                except OffsetOutOfRangeError:
+                    records = []
                 if not records:
-                    # Within the partition's bounds but not fetched in time: a busy broker,
-                    # not a lost record. The next probe looks again.
+                    # Not fetched: lost, or a busy broker that did not answer in time. Only a
+                    # partition that is empty or ends well before the record says it is
+                    # lost (a broker back empty, or truncated); the end a broker reports can
+                    # trail what it has acknowledged by a few records (seen with Tansu while
+                    # the relay publishes). Otherwise the next probe looks again.
+                    end = (await consumer.end_offsets([tp]))[tp]
+                    if end == 0 or end + PROBE_SLACK <= offset:
+                        return f"{missing} (it ends at {end})"
                     log.info("broker probe inconclusive: record not fetched in time",
-                             topic=self.topic, partition=partition, offset=offset)
+                             topic=self.topic, partition=partition, offset=offset, end=end)
                     return None
                 found = records[0]
                 if found.offset != offset:
