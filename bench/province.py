@@ -55,7 +55,11 @@ from songji.launcher import Launcher
 
 SHAPE = Shape(trainees=50, sessions=6, certified_percent=80)
 CLASSES_PER_CHUNK = 20  # 1,000 trainees a transaction: bounded memory, few round trips
-REQUESTS, CONCURRENCY, WARM_UP = 200, 4, 40
+# Reads timed per figure (``requests`` of bench_province): in a full run 2,000, whose 99th
+# percentile is the 20th slowest (that of 200 was the 2nd, and moved by up to 2× between
+# runs), so that the reads during a job (tens of thousands) are compared with a quiet figure
+# measured about as precisely.
+FULL_REQUESTS, CONCURRENCY, WARM_UP = 2000, 4, 40
 FUND = "province-2025"
 READS = ("ledger_by_class", "ledger_by_worker", "budget", "line")
 META = Metadata(correlation_id="bench-province", actor=Actor(org="funding"))
@@ -250,7 +254,7 @@ async def _analyse(dsn: str) -> None:
         await conn.close()
 
 
-async def _samples(dsn: str, rng: random.Random) -> dict[str, list[str]]:
+async def _samples(dsn: str, rng: random.Random, requests: int) -> dict[str, list[str]]:
     """What each request names: classes, workers and lines drawn from the whole province."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -262,7 +266,7 @@ async def _samples(dsn: str, rng: random.Random) -> dict[str, list[str]]:
             "SELECT line_id FROM funding_ledger TABLESAMPLE BERNOULLI (5)")]
     finally:
         await conn.close()
-    n = REQUESTS + WARM_UP
+    n = requests + WARM_UP
     return {"ledger_by_class": [f"/ledger?limit=100&class_id={c}"
                                 for c in rng.choices(classes, k=n)],
             "ledger_by_worker": [f"/ledger?limit=100&worker_id={w}"
@@ -300,6 +304,7 @@ async def _time_reads(url: str, hr: dict[str, str], paths: list[str]) -> Timings
 
 
 async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
+                         requests: int = FULL_REQUESTS,
                          progress: Callable[[str], None]) -> ProvinceRun:
     async with funding_service(server_url, bootstrap, f"prov{trainees}") as (url, dsn, hr):
         async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
@@ -312,7 +317,7 @@ async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
             setup = time.perf_counter() - started
             progress(f"    set up in {setup:.0f}s: {classes:,} classes, {events:,} input "
                      f"events, {lines:,} lines")
-            samples = await _samples(dsn, random.Random(trainees))
+            samples = await _samples(dsn, random.Random(trainees), requests)
             reads = {name: await _time_reads(url, hr, samples[name]) for name in READS}
             failed = {name: t.failed for name, t in reads.items() if t.failed}
             if failed:
