@@ -70,11 +70,12 @@ class ChaosDepartments(Departments):
                    json: Any = None, params: Mapping[str, Any] | None = None,
                    expect: Collection[int] = (200, 201, 204),
                    wait_for: Collection[str] = (), accept_codes: Collection[str] = (),
-                   what: str = "") -> httpx.Response:
+                   what: str = "", wait_seconds: float | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[org]}"}
         if method != "GET":
             headers[HEADER] = str(uuid.uuid4())  # one per command, the same on its retries
-        deadline = time.monotonic() + self.wait_seconds
+        deadline = time.monotonic() + (self.wait_seconds if wait_seconds is None
+                                       else wait_seconds)
         delay, maybe_done = 0.05, False
         url = self.url(service, path)
         fault = (self.request_faults.fault_for(method, service, path)

@@ -3,8 +3,6 @@ as the service says it), enter scores in a table, see the certificates issued.""
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -21,6 +19,7 @@ from console.web import (
     sent,
 )
 from console.web import services as api
+from shared.calendar import programme_today
 from shared.runtime.paging import next_link
 
 router = APIRouter(prefix="/body")
@@ -45,7 +44,7 @@ async def home(request: Request, session: Current, class_id: str = "") -> Respon
         queue, more = answer.json(), next_link(answer) is not None
     except Refused as refused:
         queue_problem = refusal(request, refused)
-    return render(request, "body.html", session, today=date.today().isoformat(),
+    return render(request, "body.html", session, today=programme_today().isoformat(),
                   body_id=session.signed_in.identity.organisation.body_id, queue=queue,
                   queue_more=more, queue_problem=queue_problem, picked=class_id[:128])
 

@@ -5,7 +5,7 @@ void a record, complete the class."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, time
 from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,7 +24,6 @@ from console.form_rows import (
     refused_fields,
     show_refusal,
 )
-from console.i18n import SHANGHAI
 from console.services import Refused, seg
 from console.sessions import Session
 from console.web import (
@@ -39,6 +38,7 @@ from console.web import (
     sent,
 )
 from console.web import services as api
+from shared.calendar import programme_today
 from shared.contracts.common import CheckInMethod, ClassMode, SessionKind
 from shared.runtime.paging import next_link
 
@@ -263,13 +263,8 @@ async def _classes(request: Request, session: Session, after: str | None) -> dic
         request, session, state="approved", limit=TASKS_SHOWN)
     return dict(classes=classes, following=following, first_page=after is None,
                 problem=problem or pending_problem or running_problem,
-                tasks=task_queue(pending, running, today()),
+                tasks=task_queue(pending, running, programme_today()),
                 more_tasks=more_pending is not None or more_running is not None)
-
-
-def today() -> date:
-    """The day in Asia/Shanghai, where the classes are run from."""
-    return datetime.now(SHANGHAI).date()
 
 
 async def class_page_of(request: Request, session: Session, *, after: str | None = None,

@@ -5,7 +5,7 @@ withdraw, a worker's training record."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,7 +100,7 @@ async def home(request: Request, session: Current, stage: str = "",
               "problem": why} for (key, f), (items, more, why) in zip(tasks, answers[1:],
                                                                      strict=True)]
     return render(request, "station.html", session, site=_home_site(session), modes=MODES,
-                  earliest=(date.today() + timedelta(days=7)).isoformat(), queue=queue,
+                  earliest=(programme_today() + timedelta(days=7)).isoformat(), queue=queue,
                   journeys=journeys, next_after=next_after, problem=problem,
                   stage=shown_stage, stages=STAGES, paged=bool(after))
 
