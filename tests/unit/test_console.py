@@ -437,7 +437,7 @@ def test_the_task_queue_sorts_approved_classes_by_their_dates() -> None:
 def test_the_institution_sees_its_classes_a_page_at_a_time_and_its_tasks(
         signed_in: Callable[[str, StubServices], TestClient],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pages_institution, "today", lambda: date(2025, 9, 3))
+    monkeypatch.setattr(pages_institution, "programme_today", lambda: date(2025, 9, 3))
     pending = _class("c-wait", "awaiting_approval", "2025-10-01", "2025-10-02")
     running = _class("c-run", "approved", "2025-09-01", "2025-09-05")
     finished = _class("c-fin", "approved", "2025-08-01", "2025-08-02")
