@@ -317,20 +317,25 @@ async def run_throughput(pg: str, kafka: str, sizes: Sizes, figures: list[Figure
 
 async def run_province(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
                        details: dict) -> None:
-    from bench.province import bench_province
+    from bench.province import bench_provinces
 
     small, large = sizes.province_small, sizes.province_large
     say(f"[9] province scale: funding's reads over HTTP with {small:,} and {large:,} trainees")
-    runs = {}
-    for trainees in (small, large):
-        say(f"  {trainees:,} trainees: writing the history to funding's input log and ledger")
-        runs[trainees] = await bench_province(pg, kafka, trainees=trainees,
-                                              requests=sizes.province_reads, progress=say)
-        run = runs[trainees]
-        say("    " + ", ".join(f"{name} p99 {t.quantile(99):.1f} ms"
-                               for name, t in run.reads.items())
+    runs = await bench_provinces(pg, kafka, sizes=(small, large),
+                                 requests=sizes.province_reads, progress=say)
+    for trainees, run in runs.items():
+        say(f"    {trainees:,} trainees: "
+            + ", ".join(f"{name} p99 {t.quantile(99):.1f} ms" for name, t in run.reads.items())
             + f"; policy published in {run.policy_seconds:.1f}s "
               f"({run.policy_lines:,} lines added)")
+    for phase, watch in (("quiet", runs[large].watch_quiet),
+                         ("during the job", runs[large].watch_during_job)):
+        seen = watch.summary()
+        say(f"    {large:,} trainees, {phase}: event loop woken >10 ms late "
+            f"{_share(seen['event_loop_lag']['over_10_ms'])} of "
+            f"{seen['event_loop_lag']['observed']:,} times; worker ledger requests >10 ms "
+            f"in the app {_share(seen['ledger_request_in_app']['over_10_ms'])} of "
+            f"{seen['ledger_request_in_app']['observed']:,}")
     details["province"] = {str(n): run.summary() for n, run in runs.items()}
     what = {"ledger_by_class": "GET /ledger?limit=100&class_id=...",
             "ledger_by_worker": "GET /ledger?limit=100&worker_id=...",
@@ -362,6 +367,10 @@ async def run_province(pg: str, kafka: str, sizes: Sizes, figures: list[Figure],
     ):
         figures.append(f)
         say(console_line(f))
+
+
+def _share(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction:.2%}"
 
 
 async def run_tracing_off(pg: str, sizes: Sizes, figures: list[Figure],

@@ -41,6 +41,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.history import Clock, Shape, body_envelope, class_envelopes, policy_body
 from bench.timing import percentile
@@ -60,6 +61,7 @@ CLASSES_PER_CHUNK = 20  # 1,000 trainees a transaction: bounded memory, few roun
 # runs), so that the reads during a job (tens of thousands) are compared with a quiet figure
 # measured about as precisely.
 FULL_REQUESTS, CONCURRENCY, WARM_UP = 2000, 4, 40
+ROUND_READS = 200  # reads of one province before the other's turn
 FUND = "province-2025"
 READS = ("ledger_by_class", "ledger_by_worker", "budget", "line")
 META = Metadata(correlation_id="bench-province", actor=Actor(org="funding"))
@@ -75,6 +77,11 @@ class Timings:
 
     latencies_ms: list[float] = field(default_factory=list)
     failed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Timings) -> None:
+        self.latencies_ms += other.latencies_ms
+        for status, n in other.failed.items():
+            self.failed[status] = self.failed.get(status, 0) + n
 
     def quantile(self, q: float) -> float:
         return percentile(sorted(self.latencies_ms), q)
@@ -97,6 +104,8 @@ class ProvinceRun:
     policy_lines: int  # lines the policy version added (adjustments)
     policy_answered_seconds: float  # the publication's own answer (202, with its job)
     reads_during_job: Timings  # the worker ledger read while the job ran
+    watch_quiet: Watch  # the larger service's own view of the quiet reads
+    watch_during_job: Watch  # and of the job's time
 
     def summary(self) -> dict[str, Any]:
         return {"trainees": self.trainees, "classes": self.classes,
@@ -105,7 +114,68 @@ class ProvinceRun:
                 "policy_lines": self.policy_lines,
                 "policy_answered_seconds": self.policy_answered_seconds,
                 "reads_during_job": self.reads_during_job.summary(),
+                "service_quiet": self.watch_quiet.summary(),
+                "service_during_job": self.watch_during_job.summary(),
                 "reads": {k: t.summary() for k, t in self.reads.items()}}
+
+
+# What the service itself saw, from its /metrics: how late its event loop woke a sleeping
+# task (songji_event_loop_lag_seconds), and how long the worker ledger's requests took from
+# the app's first look at them to their answer's end (http_request_duration_seconds).
+# Against the latencies the client timed, they say where a slow answer spent its time.
+_LOOP = "songji_event_loop_lag_seconds"
+_HTTP = "http_request_duration_seconds"
+_LATE_MS = (5, 10, 25)
+
+
+@dataclass
+class Watch:
+    """Counts of the two histograms between two scrapes: {histogram: {bound: count}}."""
+
+    buckets: dict[str, dict[float, float]] = field(default_factory=dict)
+
+    @staticmethod
+    def parse(text: str) -> dict[str, dict[float, float]]:
+        found: dict[str, dict[float, float]] = {_LOOP: {}, _HTTP: {}}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if not sample.name.endswith("_bucket"):
+                    continue
+                name = sample.name.removesuffix("_bucket")
+                if name == _LOOP or (name == _HTTP and sample.labels.get("handler") == "/ledger"):
+                    found[name][float(sample.labels["le"])] = sample.value
+        return found
+
+    @classmethod
+    def between(cls, before: str, after: str) -> Watch:
+        a, b = cls.parse(after), cls.parse(before)
+        return cls({name: {le: n - b[name].get(le, 0.0) for le, n in a[name].items()}
+                    for name in a})
+
+    def __add__(self, other: Watch) -> Watch:
+        names = self.buckets.keys() | other.buckets.keys()
+        return Watch({name: {le: self.buckets.get(name, {}).get(le, 0.0)
+                                 + other.buckets.get(name, {}).get(le, 0.0)
+                             for le in self.buckets.get(name, {}).keys()
+                             | other.buckets.get(name, {}).keys()}
+                      for name in names})
+
+    def late(self, name: str) -> dict[str, Any]:
+        """How many observations, and the share of them above each of ``_LATE_MS``."""
+        counts = self.buckets.get(name, {})
+        total = counts.get(float("inf"), 0.0)
+        share = {f"over_{ms}_ms": (total - counts.get(ms / 1000, total)) / total if total
+                 else None for ms in _LATE_MS}
+        return {"observed": int(total), **share}
+
+    def summary(self) -> dict[str, Any]:
+        return {"event_loop_lag": self.late(_LOOP), "ledger_request_in_app": self.late(_HTTP)}
+
+
+async def _scrape(api: httpx.AsyncClient) -> str:
+    response = await api.get("/metrics")
+    response.raise_for_status()
+    return response.text
 
 
 def _input_row(env: Envelope) -> tuple[Any, ...]:
@@ -303,51 +373,120 @@ async def _time_reads(url: str, hr: dict[str, str], paths: list[str]) -> Timings
     return timings
 
 
-async def bench_province(server_url: str, bootstrap: str, *, trainees: int,
-                         requests: int = FULL_REQUESTS,
-                         progress: Callable[[str], None]) -> ProvinceRun:
-    async with funding_service(server_url, bootstrap, f"prov{trainees}") as (url, dsn, hr):
-        async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
-            started = time.perf_counter()
-            await _publish_and_wait(api, hr, policy_body())
-            classes, events = await write_province(dsn, trainees, progress)
-            lines = await _budget_and_batch(api, dsn, hr)
-            await _relay_caught_up(dsn)
-            await _analyse(dsn)
-            setup = time.perf_counter() - started
-            progress(f"    set up in {setup:.0f}s: {classes:,} classes, {events:,} input "
-                     f"events, {lines:,} lines")
-            samples = await _samples(dsn, random.Random(trainees), requests)
-            reads = {name: await _time_reads(url, hr, samples[name]) for name in READS}
-            failed = {name: t.failed for name, t in reads.items() if t.failed}
-            if failed:
-                raise RuntimeError(f"reads refused: {failed}")
-            changed = policy_body()
-            changed["training_subsidies"] = [
-                {**s, "amount_fen": s["amount_fen"] + 10_000}
-                for s in changed["training_subsidies"]]
-            # The policy's answer comes at once (202); its job re-derives the lines in chunks
-            # while the worker ledger is read, until the job says done.
-            published = time.perf_counter()
-            location = (await _post(api, "/policies", hr, changed)).headers["Location"]
-            answered = time.perf_counter() - published
-            during = Timings()
-            running, done_at = True, None
-            while running:  # at least one round of reads, however soon the job is done
-                running = await _job_state(api, hr, location) != "done"
-                if not running:
-                    done_at = time.perf_counter()
-                batch = await _time_reads(url, hr, samples["ledger_by_worker"][:WARM_UP + 40])
-                during.latencies_ms += batch.latencies_ms
-                for status, n in batch.failed.items():
-                    during.failed[status] = during.failed.get(status, 0) + n
-            policy_seconds = (done_at or time.perf_counter()) - published
-        conn = await asyncpg.connect(dsn)
-        try:
-            after = await conn.fetchval("SELECT count(*) FROM funding_ledger")
-        finally:
-            await conn.close()
-    return ProvinceRun(trainees=classes * SHAPE.trainees, classes=classes,
-                       input_events=events, lines=lines, setup_seconds=setup, reads=reads,
-                       policy_seconds=policy_seconds, policy_lines=after - lines,
-                       policy_answered_seconds=answered, reads_during_job=during)
+@dataclass
+class Province:
+    """One province's funding service, set up and ready to be read."""
+
+    trainees: int
+    url: str
+    dsn: str
+    hr: dict[str, str]
+    classes: int
+    input_events: int
+    lines: int
+    setup_seconds: float
+    samples: dict[str, list[str]]
+
+
+async def _set_up(url: str, dsn: str, hr: dict[str, str], trainees: int, requests: int,
+                  progress: Callable[[str], None]) -> Province:
+    async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
+        started = time.perf_counter()
+        await _publish_and_wait(api, hr, policy_body())
+        classes, events = await write_province(dsn, trainees, progress)
+        lines = await _budget_and_batch(api, dsn, hr)
+        await _relay_caught_up(dsn)
+        await _analyse(dsn)
+        setup = time.perf_counter() - started
+    progress(f"    set up in {setup:.0f}s: {classes:,} classes, {events:,} input "
+             f"events, {lines:,} lines")
+    samples = await _samples(dsn, random.Random(trainees), requests)
+    return Province(trainees=classes * SHAPE.trainees, url=url, dsn=dsn, hr=hr,
+                    classes=classes, input_events=events, lines=lines, setup_seconds=setup,
+                    samples=samples)
+
+
+async def _interleaved_reads(provinces: list[Province], requests: int
+                             ) -> tuple[dict[int, dict[str, Timings]], Watch]:
+    """Each read's ``requests`` against every province, in rounds of ``ROUND_READS`` that
+    alternate between the provinces (the first of a round changes each round): whatever the
+    machine does meanwhile (another process, a cache warming, the clock of a shared host)
+    falls on both sizes alike, so their ratio measures the size and not the minute. With the
+    last province's own view of its worker ledger rounds (the quiet figure of the job's)."""
+    timings = {p.trainees: {name: Timings() for name in READS} for p in provinces}
+    watch = Watch()
+    async with httpx.AsyncClient(base_url=provinces[-1].url) as scraper:
+        for name in READS:
+            for n, start in enumerate(range(0, requests, ROUND_READS)):
+                for province in provinces if n % 2 == 0 else provinces[::-1]:
+                    watched = name == "ledger_by_worker" and province is provinces[-1]
+                    before = await _scrape(scraper) if watched else ""
+                    paths = province.samples[name][start:start + ROUND_READS + WARM_UP]
+                    batch = await _time_reads(province.url, province.hr, paths)
+                    timings[province.trainees][name].add(batch)
+                    if watched:
+                        watch += Watch.between(before, await _scrape(scraper))
+    return timings, watch
+
+
+async def _job_with_reads(province: Province) -> tuple[float, float, Timings, Watch]:
+    """Publish a policy version that changes every certified trainee's line, then read the
+    worker ledger while its job runs, until the job is done: (seconds to done, seconds to
+    the publication's answer, the reads, the service's own view of that time)."""
+    hr, url = province.hr, province.url
+    changed = policy_body()
+    changed["training_subsidies"] = [
+        {**s, "amount_fen": s["amount_fen"] + 10_000} for s in changed["training_subsidies"]]
+    async with httpx.AsyncClient(base_url=url, timeout=3600) as api:
+        before = await _scrape(api)
+        # The policy's answer comes at once (202); its job re-derives the lines in chunks
+        # while the worker ledger is read, until the job says done.
+        published = time.perf_counter()
+        location = (await _post(api, "/policies", hr, changed)).headers["Location"]
+        answered = time.perf_counter() - published
+        during = Timings()
+        running, done_at = True, None
+        while running:  # at least one round of reads, however soon the job is done
+            running = await _job_state(api, hr, location) != "done"
+            if not running:
+                done_at = time.perf_counter()
+            during.add(await _time_reads(
+                url, hr, province.samples["ledger_by_worker"][:WARM_UP + 40]))
+        watch = Watch.between(before, await _scrape(api))
+    return (done_at or time.perf_counter()) - published, answered, during, watch
+
+
+async def bench_provinces(server_url: str, bootstrap: str, *, sizes: tuple[int, int],
+                          requests: int = FULL_REQUESTS,
+                          progress: Callable[[str], None]) -> dict[int, ProvinceRun]:
+    """Both provinces set up side by side (a funding service and a database each), their
+    reads timed in alternating rounds, then each one's policy job with reads meanwhile."""
+    async with contextlib.AsyncExitStack() as stack:
+        provinces: list[Province] = []
+        for trainees in sizes:
+            progress(f"  {trainees:,} trainees: writing the history to funding's input log "
+                     "and ledger")
+            url, dsn, hr = await stack.enter_async_context(
+                funding_service(server_url, bootstrap, f"prov{trainees}"))
+            provinces.append(await _set_up(url, dsn, hr, trainees, requests, progress))
+        progress(f"  reads: {requests:,} of each, in rounds of {ROUND_READS} alternating "
+                 "between the provinces")
+        reads, quiet_watch = await _interleaved_reads(provinces, requests)
+        runs = {}
+        for province in provinces:
+            progress(f"  {province.trainees:,} trainees: a policy version, read while its "
+                     "job runs")
+            policy_seconds, answered, during, watch = await _job_with_reads(province)
+            conn = await asyncpg.connect(province.dsn)
+            try:
+                after = await conn.fetchval("SELECT count(*) FROM funding_ledger")
+            finally:
+                await conn.close()
+            runs[province.trainees] = ProvinceRun(
+                trainees=province.trainees, classes=province.classes,
+                input_events=province.input_events, lines=province.lines,
+                setup_seconds=province.setup_seconds, reads=reads[province.trainees],
+                policy_seconds=policy_seconds, policy_lines=after - province.lines,
+                policy_answered_seconds=answered, reads_during_job=during,
+                watch_quiet=quiet_watch, watch_during_job=watch)
+    return runs

@@ -15,6 +15,10 @@ What is counted where, and why there:
   what the consumer already knows of each partition's high watermark (no request to the broker).
 - Command conflicts and retries: counters the command pipeline increments; the size of each
   batch of commands written together (``songji_command_batch_lines``).
+- How late the event loop wakes a task that sleeps a fixed short time, over and over
+  (``songji_event_loop_lag_seconds``, ``watch_event_loop``): what a request arriving at that
+  moment waited for the loop before its handler ran. A service whose answers are slow while
+  this stays low spends the time elsewhere (the database, other processes on the machine).
 - A service's own figures (funding's ledger, notifications' deliveries): its ``ServiceSpec.metrics``
   hook, run at scrape time, sets gauges from its read models or counts as things happen.
 
@@ -50,6 +54,9 @@ log = structlog.get_logger(__name__)
 METRICS_PATH = "/metrics"
 # How long a scrape may spend reading the database before it answers with what it has.
 REFRESH_TIMEOUT_SECONDS = 2.0
+# The event loop's watch sleeps this long between its measurements: 40 wake-ups a second,
+# whose cost (a timer and a histogram observation each) no request notices.
+LOOP_WATCH_SECONDS = 0.025
 
 
 class ServiceMetrics:
@@ -92,6 +99,11 @@ class ServiceMetrics:
         self.notifications = Counter(
             "songji_notifications", "Notices whose delivery ended, by channel and outcome "
             "(sent or failed)", ["channel", "outcome"], registry=r)
+        self.event_loop_lag = Histogram(
+            "songji_event_loop_lag_seconds", "How late the event loop woke a task that sleeps "
+            f"{LOOP_WATCH_SECONDS * 1000:g} ms over and over: the wait, at that moment, of a "
+            "request for the loop", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
         self.scrape_refresh_failures = Counter(
             "songji_metrics_refresh_failures", "Scrapes that answered without refreshing the "
             "gauges read from the database (it was slow or away)", registry=r)
@@ -229,6 +241,18 @@ async def _refresh_consumer_lag(ctx: ServiceContext[Any]) -> None:
                 position = await asyncio.wait_for(client.position(tp), 0.05)
                 ctx.metrics.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(
                     max(0, high - position))
+
+
+async def watch_event_loop(metrics: ServiceMetrics) -> None:
+    """Until cancelled: sleep ``LOOP_WATCH_SECONDS`` and record how much later than that the
+    loop woke this task (``songji_event_loop_lag_seconds``). A callback that holds the loop
+    (parsing a large result, signing a batch) shows as the lateness of the wake-ups it
+    delays."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(LOOP_WATCH_SECONDS)
+        metrics.event_loop_lag.observe(max(0.0, loop.time() - started - LOOP_WATCH_SECONDS))
 
 
 MetricsHook = Callable[["ServiceContext[Any]"], Awaitable[None]]

@@ -60,7 +60,12 @@ from shared.runtime.correlation import CorrelationMiddleware
 from shared.runtime.errors import install_error_handlers, refuse_nul_characters
 from shared.runtime.limits import RequestLimits, RequestLimitsMiddleware
 from shared.runtime.logging import configure_logging
-from shared.runtime.metrics import MetricsHook, ServiceMetrics, install_metrics
+from shared.runtime.metrics import (
+    MetricsHook,
+    ServiceMetrics,
+    install_metrics,
+    watch_event_loop,
+)
 from shared.runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -269,6 +274,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         # are taken with FOR UPDATE SKIP LOCKED, or its work done under a lock).
         tasks = [asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}")
                  for job in spec.background]
+        tasks.append(asyncio.create_task(watch_event_loop(app.state.metrics),
+                                         name=f"{spec.name}-watch-event-loop"))
         log.info("service started", topic=own_topic, reads=read_topics)
         try:
             yield

@@ -92,6 +92,7 @@ async def test_http_relay_and_consumer_counts_after_a_registration(
     assert value(enrol_samples, "songji_relay_lag_events", topic=topic) == 0
     assert value(enrol_samples, "songji_store_head_position") == 1
     assert value(enrol_samples, "songji_service", service="enrolment") == 1
+    assert value(enrol_samples, "songji_event_loop_lag_seconds_count") > 0  # the loop watched
     # notifications: its own registry (none of enrolment's requests), the inbox's outcomes
     assert value(notes_samples, "songji_service", service="notifications") == 1
     assert value(notes_samples, "songji_service", service="enrolment") == 0
