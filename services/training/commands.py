@@ -42,7 +42,7 @@ from shared.runtime.errors import NotFound
 
 CATALOGUE = catalogue_by_code()
 
-# Check-ins take the same lock shared, in training_check_in_facts (migrations/0003).
+# Check-ins take the same lock shared, in training_check_in_facts_of_many (migrations/0005).
 LOCK_CLASS = ("SELECT pg_advisory_xact_lock("
               "hashtextextended('songji.training.class:' || $1, 0))")
 
@@ -103,29 +103,14 @@ def _completed(_: Call[CompleteClass], __: ClassGiven, events: Sequence[Event]) 
 
 # -- attendance -----------------------------------------------------------------------------
 
-async def _check_in_facts(call: Call[Any], worker_id: str | None) -> tuple[ClassRun, bool]:
-    """The class's state and whether ``worker_id`` is on its roster, after the shared lock
-    on the class: one round trip (migrations/0003), since a whole class checks in at once."""
-    rows = await call.conn.fetch("SELECT * FROM training_check_in_facts($1, $2)",
-                                 call.command.class_id, worker_id or "")
-    state = fold_data(((r["event_type"], r["data"]) for r in rows), CLASS.evolve,
-                      CLASS.initial)
-    return state, bool(rows) and rows[0]["on_roster"]
-
-
-async def _record_given(call: Call[RecordAttendance]) -> TraineeGiven:
-    cmd = call.command
-    class_run, on_roster = await _check_in_facts(call, cmd.worker_id)
-    return TraineeGiven(class_run=class_run, worker_id=cmd.worker_id, on_roster=on_roster,
-                        today=programme_today(), attendance_id=call.new_id())
-
-
-async def _record_given_all(calls: Sequence[Call[RecordAttendance]]) -> list[TraineeGiven]:
-    """``_record_given`` for a batch's check-ins at once: one round trip, and each class's
-    state folded once however many of its trainees check in (migrations/0005)."""
-    rows = await calls[0].conn.fetch(
-        "SELECT * FROM training_check_in_facts_of_many($1, $2)",
-        [call.command.class_id for call in calls], [call.command.worker_id for call in calls])
+async def _check_in_facts(conn: Any, pairs: Sequence[tuple[str, str]]
+                          ) -> tuple[dict[str, ClassRun], set[tuple[str, str]]]:
+    """Each class's state, and which (class, worker) pairs are on their class's roster, after
+    the shared lock on every class named: one round trip (migrations/0005), and each class's
+    stream folded once however many of its trainees check in together."""
+    rows = await conn.fetch("SELECT * FROM training_check_in_facts_of_many($1, $2)",
+                            [class_id for class_id, _ in pairs],
+                            [worker_id for _, worker_id in pairs])
     events: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     on_roster: set[tuple[str, str]] = set()
     for row in rows:
@@ -135,20 +120,31 @@ async def _record_given_all(calls: Sequence[Call[RecordAttendance]]) -> list[Tra
             on_roster.add((row["class_id"], row["worker_id"]))
     classes = {class_id: fold_data(of_class, CLASS.evolve, CLASS.initial)
                for class_id, of_class in events.items()}
+    return classes, on_roster
+
+
+async def _record_given(call: Call[RecordAttendance]) -> TraineeGiven:
+    [given] = await _record_given_all([call])
+    return given
+
+
+async def _record_given_all(calls: Sequence[Call[RecordAttendance]]) -> list[TraineeGiven]:
+    """What each check-in of a batch (or a lone one) is decided with, in one round trip."""
+    pairs = [(call.command.class_id, call.command.worker_id) for call in calls]
+    classes, on_roster = await _check_in_facts(calls[0].conn, pairs)
     today = programme_today()
-    return [TraineeGiven(class_run=classes.get(call.command.class_id, CLASS.initial),
-                         worker_id=call.command.worker_id,
-                         on_roster=(call.command.class_id, call.command.worker_id) in on_roster,
-                         today=today, attendance_id=call.new_id())
-            for call in calls]
+    return [TraineeGiven(class_run=classes.get(class_id, CLASS.initial), worker_id=worker_id,
+                         on_roster=(class_id, worker_id) in on_roster, today=today,
+                         attendance_id=call.new_id())
+            for call, (class_id, worker_id) in zip(calls, pairs, strict=True)]
 
 
 async def _void_given(call: Call[VoidAttendance]) -> TraineeGiven:
     cmd = call.command
     worker_id = await projections.worker_of_record(call.conn, cmd.class_id, cmd.attendance_id)
-    class_run, _ = await _check_in_facts(call, worker_id)
-    return TraineeGiven(class_run=class_run, worker_id=worker_id, on_roster=False,
-                        today=programme_today())
+    classes, _ = await _check_in_facts(call.conn, [(cmd.class_id, worker_id or "")])
+    return TraineeGiven(class_run=classes.get(cmd.class_id, CLASS.initial),
+                        worker_id=worker_id, on_roster=False, today=programme_today())
 
 
 def _trainee(cmd: Any, given: TraineeGiven) -> tuple[str, str]:
