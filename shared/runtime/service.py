@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -207,7 +208,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                       probe_interval=settings.relay_probe_interval,
                       client_options=access.client_options(),
                       max_message_bytes=settings.relay_max_message_bytes,
-                      fence=leadership.fence)
+                      fence=leadership.fence,
+                      give_way=functools.partial(app.state.metrics.in_flight.give_way,
+                                                 settings.relay_gives_way_ms / 1000))
         ctx = ServiceContext(spec.name, settings, pool, store, broker, relay, public_keys,
                              commands=spec.commands, project=spec.projection,
                              retry_policy=RetryPolicy(settings.command_attempts,

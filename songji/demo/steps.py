@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from shared.calendar import programme_today
 from shared.contracts.bounds import MAX_BATCH_LINES, MAX_CLASS_SIZE
+from shared.contracts.employment import MAX_HEADCOUNT
 from shared.runtime.paging import MAX_PAGE_SIZE, every_page
 from songji.demo import scenario as sc
 from songji.demo.client import DemoError, Departments, each
@@ -49,7 +50,9 @@ class Run:
     withheld_line: str = ""
     failed_line: str = ""
     instruction_sha256: str = ""  # the first bank file's
-    vacancies: dict[str, str] = field(default_factory=dict)  # occupation -> vacancy id
+    # vacancy id -> the certified workers it was posted for (a vacancy's headcount is at
+    # most MAX_HEADCOUNT, so a county's intake of one occupation fills several)
+    vacancies: dict[str, list[str]] = field(default_factory=dict)
     certified_workers: dict[str, list[str]] = field(default_factory=dict)  # occupation -> ids
 
     def index_of(self, worker_id: str) -> int:
@@ -588,6 +591,20 @@ async def certified_workers(api: Departments, run: Run) -> dict[str, list[str]]:
     return {o: sorted(ids) for o, ids in sorted(found.items())}
 
 
+def vacancy_plan(certified: dict[str, list[str]], seed: int, size: int
+                 ) -> dict[str, tuple[str, list[str]]]:
+    """The vacancies the station posts: for each occupation, one for every ``MAX_HEADCOUNT``
+    of its certified workers (a vacancy's headcount is bounded). Vacancy id -> (occupation,
+    the workers it is posted for). The first of an occupation keeps the name a run with one
+    vacancy an occupation has always given it."""
+    plan: dict[str, tuple[str, list[str]]] = {}
+    for occupation, workers in certified.items():
+        for n, start in enumerate(range(0, len(workers), MAX_HEADCOUNT)):
+            vacancy_id = f"fk2025-{occupation}-{seed}-{size}" + (f"-{n + 1}" if n else "")
+            plan[vacancy_id] = occupation, workers[start:start + MAX_HEADCOUNT]
+    return plan
+
+
 async def place(api: Departments, run: Run, progress: Progress) -> None:
     run.certified_workers = await certified_workers(api, run)
     certified = [w for ids in run.certified_workers.values() for w in ids]
@@ -595,25 +612,30 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
     clock = await api.get(HR, "employment", "/test-clock")
     today = date.fromisoformat(clock["today"])
     seed, size = run.scenario.seed, len(run.scenario.workers)
-    for occupation, workers in run.certified_workers.items():
+    plan = vacancy_plan(run.certified_workers, seed, size)
+    vacancy_of = {w: vacancy_id for vacancy_id, (_, posted_for) in plan.items()
+                  for w in posted_for}
+    for vacancy_id, (occupation, posted_for) in plan.items():
         terms = sc.VACANCIES[occupation]
-        vacancy_id = f"fk2025-{occupation}-{seed}-{size}"
-        run.vacancies[occupation] = vacancy_id
+        run.vacancies[vacancy_id] = posted_for
         await api.call(STATION, "POST", "employment", "/vacancies", json={
             "vacancy_id": vacancy_id, "employer": terms.employer,
             "site": {"province": sc.PROVINCE, "city": sc.CITY, "site_name": terms.employer},
             "occupation_code": occupation, "minimum_level": terms.minimum_level,
-            "headcount": len(workers), "wage_min_fen": terms.wage_min_fen,
+            "headcount": len(posted_for), "wage_min_fen": terms.wage_min_fen,
             "wage_max_fen": terms.wage_max_fen, "shift_pattern": terms.shift_pattern,
             "starts_on": today.isoformat(), "closes_on": (today + timedelta(days=30)).isoformat()},
             accept_codes={"vacancy_already_posted"}, what=f"post vacancy {vacancy_id}")
-        await _matched(api, vacancy_id, set(workers))
+    # Each vacancy matches every certified worker of its occupation: its matches hold at
+    # least those it was posted for.
+    for vacancy_id, posted_for in run.vacancies.items():
+        await _matched(api, vacancy_id, set(posted_for))
     by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
     placed: dict[str, tuple[str, str, int]] = {}  # referral id -> (vacancy, worker, wage)
 
     async def refer(item: tuple[str, str]) -> None:
         occupation, worker_id = item
-        worker, vacancy_id = by_id[worker_id], run.vacancies[occupation]
+        worker, vacancy_id = by_id[worker_id], vacancy_of[worker_id]
         progress.advance()
         if not sc.consents_to_referral(worker):
             return

@@ -73,7 +73,7 @@ async def collect(api: Departments, run: Run) -> Totals:
         certified[(plan.occupation_code, plan.level)][1] += len(live)
         for cert in certs:
             certified[(plan.occupation_code, cert.get("level", plan.level))][0] += 1
-    referrals = [r for vacancy_id in run.vacancies.values()
+    referrals = [r for vacancy_id in run.vacancies
                  for r in await api.get(HR, "employment", f"/vacancies/{vacancy_id}/referrals")]
     return Totals(classes=classes, certified={k: (v[0], v[1]) for k, v in certified.items()},
                   lines=await class_lines(api, run),

@@ -10,7 +10,9 @@ from collections import Counter
 import pytest
 
 from shared.contracts.bounds import MAX_CLASS_SIZE
+from shared.contracts.employment import MAX_HEADCOUNT
 from songji.demo.scenario import CLASS_SIZE, Scenario, build, split
+from songji.demo.steps import vacancy_plan
 
 
 def fingerprint(scenario: Scenario) -> list[tuple]:
@@ -93,3 +95,17 @@ def test_impossible_sizes_are_refused(workers: int, class_size: int) -> None:
     (257, 400, [257]), (801, 400, [267, 267, 267])])
 def test_split_makes_the_fewest_even_groups(total: int, most: int, sizes: list[int]) -> None:
     assert split(total, most) == sizes
+
+
+def test_a_county_intake_of_one_occupation_fills_several_vacancies_each_within_headcount() -> None:
+    # `songji run --workers 20000` stopped at its first vacancy: 5,000-odd certified workers
+    # of one occupation asked for a headcount over employment's bound (422).
+    electricians = [f"w-{i:05d}" for i in range(2 * MAX_HEADCOUNT + 1)]
+    plan = vacancy_plan({"6-07-06-05": electricians, "5-05-01-02": ["w-x"]}, 2025, 20000)
+    assert [(v, o, len(ws)) for v, (o, ws) in plan.items()] == [
+        ("fk2025-6-07-06-05-2025-20000", "6-07-06-05", MAX_HEADCOUNT),
+        ("fk2025-6-07-06-05-2025-20000-2", "6-07-06-05", MAX_HEADCOUNT),
+        ("fk2025-6-07-06-05-2025-20000-3", "6-07-06-05", 1),
+        ("fk2025-5-05-01-02-2025-20000", "5-05-01-02", 1)]
+    posted = [w for _, ws in plan.values() for w in ws]
+    assert sorted(posted) == sorted([*electricians, "w-x"])  # each worker once
