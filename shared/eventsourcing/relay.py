@@ -57,10 +57,6 @@ SENT_WITHOUT_A_BREAK = 16
 PROBE_SLACK = 1000
 
 
-async def _let_go() -> None:
-    await asyncio.sleep(0)
-
-
 @functools.lru_cache(maxsize=65_536)
 def _key_hash(key: bytes) -> int:
     return murmur2(key) & 0x7FFFFFFF
@@ -99,14 +95,11 @@ class Relay:
         client_options: Mapping[str, Any] | None = None,
         max_message_bytes: int = 1_048_576,
         fence: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
-        give_way: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """``client_options``: how its Kafka clients log in (``KafkaAccess.client_options``).
         ``fence``: with several copies of the service, ``Leadership.fence``, run in the
         transaction that writes the checkpoint: a relay that lost the leadership (hung, then
-        back) writes nothing, so the checkpoint only ever moves under the current holder.
-        ``give_way``: awaited between a few sends (default: the loop let go once); the
-        service's waits, briefly, for the requests it is answering to finish."""
+        back) writes nothing, so the checkpoint only ever moves under the current holder."""
         self.store = store
         self.service = service
         self.signer = signer
@@ -119,7 +112,6 @@ class Relay:
         self.client_options = dict(client_options or {})
         self.max_message_bytes = max_message_bytes
         self.fence = fence
-        self.give_way = give_way or _let_go
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -275,7 +267,7 @@ class Relay:
         sends: list[asyncio.Future | BaseException] = []
         for start in range(0, len(events), SIGNED_TOGETHER):
             if start:
-                await self.give_way()
+                await asyncio.sleep(0)
             stopped = await self._send_slice(events[start:start + SIGNED_TOGETHER], sends)
             if stopped is not None:
                 # Sending the rest now could put a stream's later events on the topic before
@@ -301,10 +293,10 @@ class Relay:
         sign_batch([r for r in records if not isinstance(r, BaseException)], self.signer)
         for at, (event, record) in enumerate(zip(events, records, strict=True)):
             if at % SENT_WITHOUT_A_BREAK == 0:
-                # A break between a few sends too: making and signing a slice, then handing
-                # all of it to the producer, holds the loop for milliseconds, which a request
-                # of the service would wait through at each of its own awaits.
-                await self.give_way()
+                # The loop let go between a few sends too: making and signing a slice, then
+                # handing all of it to the producer, holds it for milliseconds, which a
+                # read of the service served meanwhile would wait through.
+                await asyncio.sleep(0)
             if isinstance(record, BaseException):
                 sends.append(record)
                 continue

@@ -59,44 +59,11 @@ REFRESH_TIMEOUT_SECONDS = 2.0
 LOOP_WATCH_SECONDS = 0.025
 
 
-class RequestsInFlight:
-    """The HTTP requests the service is answering now (``HttpMetricsMiddleware`` counts
-    them), and a wait for there to be none: background work on the event loop (the relay's
-    sends) gives way to requests with it, so that a request's every step is not queued behind
-    a slice of that work."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._none = asyncio.Event()
-        self._none.set()
-
-    def started(self) -> None:
-        self.count += 1
-        self._none.clear()
-
-    def finished(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._none.set()
-
-    async def give_way(self, at_most_seconds: float) -> None:
-        """Return once no request is in flight, or after ``at_most_seconds`` (so work that
-        gives way still moves on under a steady stream of requests); the loop is let go
-        either way."""
-        if self.count == 0 or at_most_seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(at_most_seconds):
-                await self._none.wait()
-
-
 class ServiceMetrics:
     """The registry of one service's app and the metrics the shared kit updates."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.in_flight = RequestsInFlight()
         r = self.registry
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests answered, by route template, method and "
@@ -160,8 +127,7 @@ class ServiceMetrics:
 
 class HttpMetricsMiddleware:
     """Counts every HTTP request a route answered, by the route's template, method and status
-    (each status apart: an alert on 5xx matches 500 and 503 both), and times it; keeps the
-    count of requests in flight (all of them, matched or not). A request no
+    (each status apart: an alert on 5xx matches 500 and 503 both), and times it. A request no
     route matched is not counted (its path would grow the label set without bound), nor a
     scrape of ``/metrics``. Plain ASGI, reading the route the router matched from the scope
     (``scope["route"]``), so a request costs one dictionary look-up more, not a second pass
@@ -177,7 +143,6 @@ class HttpMetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # what the server answers when the app raises before answering
-        self.metrics.in_flight.started()
 
         async def send_seeing_status(message: Message) -> None:
             nonlocal status
@@ -188,7 +153,6 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_seeing_status)
         finally:
-            self.metrics.in_flight.finished()
             route = scope.get("route")
             template = getattr(route, "path", None)
             if template is not None and template != METRICS_PATH:

@@ -41,10 +41,6 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     relay_poll_interval: float = Field(1.0, gt=0)
     relay_probe_interval: float = Field(5.0, gt=0)
-    # Between a few sends, the relay waits up to this long for the requests the service is
-    # answering to finish (0: it only lets the event loop go): a request then waits for at most
-    # one slice of the relay's work, not one at each of its awaits.
-    relay_gives_way_ms: float = Field(5.0, ge=0, le=1000)
     # The largest record the relay sends (the producer's max_request_size): an event larger
     # than this is quarantined. Raise it with the broker's message.max.bytes (and the topic's
     # max.message.bytes), then re-drive what was quarantined.

@@ -1,6 +1,5 @@
 """The event loop's watch (shared/runtime/metrics.py): a callback that holds the loop shows
-as the lateness of the watch's wake-up, and a free loop as none. And the requests in flight,
-which the relay's sends give way to for a bounded time."""
+as the lateness of the watch's wake-up, and a free loop as none."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import time
 
 from shared.runtime.metrics import (
     LOOP_WATCH_SECONDS,
-    RequestsInFlight,
     ServiceMetrics,
     watch_event_loop,
 )
@@ -42,25 +40,3 @@ async def test_a_held_loop_is_seen_late_and_a_free_one_on_time() -> None:
     # the wake-up that fell in the hold was at least 250 ms late: above the 0.25 s bucket
     assert _count(metrics, 0.25) < _count(metrics)
 
-
-async def test_work_gives_way_to_requests_in_flight_for_a_bounded_time() -> None:
-    in_flight = RequestsInFlight()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await in_flight.give_way(1.0)  # nothing in flight: no wait
-    assert loop.time() - started < 0.1
-
-    in_flight.started()
-    in_flight.started()
-    loop.call_later(0.05, in_flight.finished)
-    loop.call_later(0.1, in_flight.finished)
-    started = loop.time()
-    await in_flight.give_way(5.0)  # until the second request has finished
-    assert 0.09 <= loop.time() - started < 1.0
-    assert in_flight.count == 0
-
-    in_flight.started()  # a request that outlasts the wait: the work goes on after it
-    started = loop.time()
-    await in_flight.give_way(0.05)
-    assert 0.04 <= loop.time() - started < 1.0
-    in_flight.finished()
