@@ -5,7 +5,8 @@ changed claims, building the payout events. In the service's process, even in a 
 thread, it shares the interpreter's lock with the event loop that answers the reads: the loop
 waits for the lock at every turn (and, on a busy machine, for a low-priority thread holding
 it to be scheduled again). Here it has an interpreter of its own; its process runs at nice
-19, so the service and the database go first.
+19 in the idle scheduling class (``SCHED_IDLE`` on Linux), so the service and the database go
+first: a process of the normal class that wakes (a read's) takes the CPU from it at once.
 
 The process does exactly what the service would (``jobs.step``: one chunk, one transaction
 under the ledger lock, on its own connection to the service's database), so every guarantee

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import uvicorn
@@ -20,6 +21,12 @@ def run_service(spec: ServiceSpec) -> None:
         raise SystemExit(f"{spec.name} does not start: its settings are refused\n{refused}"
                          ) from None
     app = create_app(spec, settings)
+    # What importing and building the app made (modules, routes, schemas: a few hundred
+    # thousand objects that live as long as the process) leaves the collector's generations:
+    # a full collection no longer walks it, so it no longer holds the event loop for 25-100 ms
+    # when a burst of work (a recompute job's events) sets one off (docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, **server_options(host=settings.host, port=settings.port,
                                       max_header_block_bytes=settings.max_header_block_bytes))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,12 +276,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                  for job in spec.background]
         tasks.append(asyncio.create_task(watch_event_loop(app.state.metrics),
                                          name=f"{spec.name}-watch-event-loop"))
-        # What starting made (modules, routes, schemas, the pool: a few hundred thousand
-        # objects that live as long as the process) leaves the collector's generations: a
-        # full collection no longer walks it, and so no longer holds the event loop for
-        # 25-100 ms when a burst of work (a recompute job's events) sets one off.
-        gc.collect()
-        gc.freeze()
         log.info("service started", topic=own_topic, reads=read_topics)
         try:
             yield
