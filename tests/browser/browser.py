@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -72,6 +73,16 @@ class Browser:
 
     def by_id(self, element_id: str) -> WebElement:
         return self.driver.find_element(By.ID, element_id)
+
+    def text_of(self, element_id: str) -> str:
+        """An element's text; a part htmx swaps (a job's progress) is read again when it went
+        while being read."""
+        for _ in range(20):
+            try:
+                return self.by_id(element_id).text
+            except (StaleElementReferenceException, NoSuchElementException):
+                time.sleep(0.1)
+        return self.by_id(element_id).text
 
     def fill(self, values: dict[str, str]) -> None:
         for element_id, value in values.items():

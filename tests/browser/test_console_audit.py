@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
 from console.launch import start_console, stop_console, wait_console
 from shared.infra.ports import free_port_block
@@ -26,16 +25,6 @@ from tests.integration.test_skeleton_services import registration
 from tests.orgs import auth
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-def _text(b: Browser, element_id: str) -> str:
-    """An element's text; a part htmx swaps is read again when it went while being read."""
-    for _ in range(20):
-        try:
-            return b.by_id(element_id).text
-        except (StaleElementReferenceException, NoSuchElementException):
-            time.sleep(0.1)
-    return b.by_id(element_id).text
 
 
 def _until(done: Callable[[], bool], seconds: float, what: str) -> None:
@@ -77,29 +66,29 @@ def test_the_auditor_verifies_a_chain_and_runs_the_replay_from_the_console(
         assert "songji audit verify" in b.by_id("verify").text
         time.sleep(1.5)  # the service seals its head every 0.5 s: the three events sealed
         b.submit("verify-enrolment")
-        _until(lambda: "通过" in _text(b, "verdict-enrolment"), 60,
+        _until(lambda: "通过" in b.text_of("verdict-enrolment"), 60,
                "the enrolment chain was not verified on the page")
-        row = _text(b, "chain-enrolment")
+        row = b.text_of("chain-enrolment")
         assert "3 / 3" in row and "位置 3" in row, row  # checked 3 of 3; sealed at 3
-        assert "最近签封链头" in _text(b, "chains")
+        assert "最近签封链头" in b.text_of("chains")
         b.check("auditor-chain-verified")
 
         asyncio.run(_edit(processes["enrolment"].dsn))
         b.submit("verify-enrolment")
-        _until(lambda: "断链" in _text(b, "verdict-enrolment"), 60,
+        _until(lambda: "断链" in b.text_of("verdict-enrolment"), 60,
                "the edited event was not found from the page")
-        verdict = _text(b, "verdict-enrolment")
+        verdict = b.text_of("verdict-enrolment")
         assert "第一个断点: 2" in verdict and "does not match its hash" in verdict, verdict
         b.check("auditor-chain-broken")
 
         assert "尚未运行" in b.by_id("replay-status").text
         b.submit("run-replay")
-        _until(lambda: "运行中" not in _text(b, "replay-status")
-               and "exit" in _text(b, "replay-status"), 120,
+        _until(lambda: "运行中" not in b.text_of("replay-status")
+               and "exit" in b.text_of("replay-status"), 120,
                "the replay did not finish on the page")
         # The edited event is no longer the one enrolment published: the replay, which checks
         # the topics against the stores, reports it too.
-        replay = _text(b, "replay-status")
+        replay = b.text_of("replay-status")
         assert "有差异" in replay and "exit 1" in replay, replay
         assert "1 not as stored" in replay and "audit-replay-differences.json" in replay, replay
         kept = json.loads((tmp_path / "console" / "audit-replay.json").read_text())

@@ -97,9 +97,9 @@ def publish_policy(b: Browser, site: str, funding: str) -> None:
     b.check("policy-form-filled")
     b.submit("publish")
     deadline = time.monotonic() + 60
-    while "done" not in b.by_id("job-state").text and time.monotonic() < deadline:
+    while "done" not in b.text_of("job-state") and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert b.by_id("job-state").text == "done", b.text()
+    assert b.text_of("job-state") == "done", b.text()
     b.check("policy-job-done")
     # What funding holds: fen on the wire, the uplift as typed.
     policies = httpx.get(f"{funding}/policies", headers=auth("hr"), timeout=30).json()

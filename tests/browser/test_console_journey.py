@@ -136,9 +136,9 @@ def play(b: Browser, site: str) -> None:
     b.submit("publish")
     b.driver.implicitly_wait(0)
     deadline = time.monotonic() + 30
-    while "done" not in b.by_id("job-state").text and time.monotonic() < deadline:
+    while "done" not in b.text_of("job-state") and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert b.by_id("job-state").text == "done", b.text()
+    assert b.text_of("job-state") == "done", b.text()
     b.check("hr-policy-job")
     b.open(f"{site}/hr")
     b.fill({"allocation_id": "alloc-console-1", "amount_yuan": "50000.00"})
