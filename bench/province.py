@@ -105,7 +105,7 @@ class ProvinceRun:
     policy_lines: int  # lines the policy version added (adjustments)
     policy_answered_seconds: float  # the publication's own answer (202, with its job)
     reads_during_job: Timings  # the worker ledger read while the job ran
-    watch_quiet: Watch  # the larger service's own view of the quiet reads
+    watch_quiet: Watch  # the service's own view of its quiet worker ledger reads
     watch_during_job: Watch  # and of the job's time
 
     def summary(self) -> dict[str, Any]:
@@ -414,26 +414,31 @@ async def _set_up(url: str, dsn: str, hr: dict[str, str], trainees: int, request
 
 
 async def _interleaved_reads(provinces: list[Province], requests: int
-                             ) -> tuple[dict[int, dict[str, Timings]], Watch]:
+                             ) -> tuple[dict[int, dict[str, Timings]], dict[int, Watch]]:
     """Each read's ``requests`` against every province, in rounds of ``ROUND_READS`` that
     alternate between the provinces (the first of a round changes each round): whatever the
     machine does meanwhile (another process, a cache warming, the clock of a shared host)
-    falls on both sizes alike, so their ratio measures the size and not the minute. With the
-    last province's own view of its worker ledger rounds (the quiet figure of the job's)."""
+    falls on both sizes alike, so their ratio measures the size and not the minute. With each
+    province's own view of its worker ledger rounds (the quiet figure of the job's)."""
     timings = {p.trainees: {name: Timings() for name in READS} for p in provinces}
-    watch = Watch()
-    async with httpx.AsyncClient(base_url=provinces[-1].url) as scraper:
+    watches = {p.trainees: Watch() for p in provinces}
+    scrapers = {p.trainees: httpx.AsyncClient(base_url=p.url) for p in provinces}
+    try:
         for name in READS:
+            watched = name == "ledger_by_worker"
             for n, start in enumerate(range(0, requests, ROUND_READS)):
                 for province in provinces if n % 2 == 0 else provinces[::-1]:
-                    watched = name == "ledger_by_worker" and province is provinces[-1]
+                    scraper = scrapers[province.trainees]
                     before = await _scrape(scraper) if watched else ""
                     paths = province.samples[name][start:start + ROUND_READS + WARM_UP]
                     batch = await _time_reads(province.url, province.hr, paths)
                     timings[province.trainees][name].add(batch)
                     if watched:
-                        watch += Watch.between(before, await _scrape(scraper))
-    return timings, watch
+                        watches[province.trainees] += Watch.between(before,
+                                                                    await _scrape(scraper))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in scrapers.values()))
+    return timings, watches
 
 
 async def _job_with_reads(province: Province) -> tuple[float, float, Timings, Watch]:
@@ -478,7 +483,7 @@ async def bench_provinces(server_url: str, bootstrap: str, *, sizes: tuple[int, 
             provinces.append(await _set_up(url, dsn, hr, trainees, requests, progress))
         progress(f"  reads: {requests:,} of each, in rounds of {ROUND_READS} alternating "
                  "between the provinces")
-        reads, quiet_watch = await _interleaved_reads(provinces, requests)
+        reads, quiet_watches = await _interleaved_reads(provinces, requests)
         runs = {}
         for province in provinces:
             progress(f"  {province.trainees:,} trainees: a policy version, read while its "
@@ -495,5 +500,5 @@ async def bench_provinces(server_url: str, bootstrap: str, *, sizes: tuple[int, 
                 setup_seconds=province.setup_seconds, reads=reads[province.trainees],
                 policy_seconds=policy_seconds, policy_lines=after - province.lines,
                 policy_answered_seconds=answered, reads_during_job=during,
-                watch_quiet=quiet_watch, watch_during_job=watch)
+                watch_quiet=quiet_watches[province.trainees], watch_during_job=watch)
     return runs

@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
+
 from services.training import projections
 from services.training.domain.attendance import CompleteClass, RecordAttendance, VoidAttendance
 from services.training.domain.catalogue import catalogue_by_code
@@ -103,7 +105,7 @@ def _completed(_: Call[CompleteClass], __: ClassGiven, events: Sequence[Event]) 
 
 # -- attendance -----------------------------------------------------------------------------
 
-async def _check_in_facts(conn: Any, pairs: Sequence[tuple[str, str]]
+async def _check_in_facts(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]
                           ) -> tuple[dict[str, ClassRun], set[tuple[str, str]]]:
     """Each class's state, and which (class, worker) pairs are on their class's roster, after
     the shared lock on every class named: one round trip (migrations/0005), and each class's
