@@ -486,32 +486,44 @@ class EventStore:
             at += len(a.events)
         return result
 
-    async def read_stream(self, stream_id: str, *, conn: asyncpg.Connection | None = None
-                          ) -> list[StoredEvent]:
-        """Pass ``conn`` when the caller holds a connection in a transaction: taking a second
-        one from the pool there can deadlock once the pool is exhausted by callers that all
-        hold one and wait for another."""
-        query = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version"
+    async def read_stream(self, stream_id: str, *, conn: asyncpg.Connection | None = None,
+                          from_version: int = 1) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` on, in order. Pass ``conn`` when the
+        caller holds a connection in a transaction: taking a second one from the pool there
+        can deadlock once the pool is exhausted by callers that all hold one and wait for
+        another."""
+        query = (f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 "
+                 "ORDER BY version")
         if conn is not None:
-            return [_row_to_event(r) for r in await conn.fetch(query, stream_id)]
+            return [_row_to_event(r) for r in await conn.fetch(query, stream_id, from_version)]
         async with self.pool.acquire() as own:
-            return [_row_to_event(r) for r in await own.fetch(query, stream_id)]
+            return [_row_to_event(r) for r in await own.fetch(query, stream_id, from_version)]
 
     async def read_streams(self, stream_ids: Sequence[str], *,
-                           conn: asyncpg.Connection | None = None
+                           conn: asyncpg.Connection | None = None,
+                           from_versions: Mapping[str, int] | None = None,
                            ) -> dict[str, list[StoredEvent]]:
         """Several streams in one query (``read_stream``'s order and ``conn``): each stream
-        named, with its events, the empty list for a stream with none."""
+        named, with its events (from its version in ``from_versions``, else from the first),
+        the empty list for a stream with none."""
         named = list(dict.fromkeys(stream_ids))
+        starts = from_versions or {}
         if len(named) <= 1:
-            return {s: await self.read_stream(s, conn=conn) for s in named}
+            return {s: await self.read_stream(s, conn=conn, from_version=starts.get(s, 1))
+                    for s in named}
+        arguments: tuple[Any, ...] = (named,)
         query = (f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) "
                  "ORDER BY stream_id, version")
+        if any(starts.get(s, 1) > 1 for s in named):
+            arguments = (named, [starts.get(s, 1) for s in named])
+            query = (f"SELECT {_COLUMNS} FROM events JOIN unnest($1::text[], $2::integer[]) "
+                     "AS wanted(stream_id, from_version) USING (stream_id) "
+                     "WHERE version >= from_version ORDER BY stream_id, version")
         if conn is not None:
-            rows = await conn.fetch(query, named)
+            rows = await conn.fetch(query, *arguments)
         else:
             async with self.pool.acquire() as own:
-                rows = await own.fetch(query, named)
+                rows = await own.fetch(query, *arguments)
         streams: dict[str, list[StoredEvent]] = {s: [] for s in named}
         for row in rows:
             event = _row_to_event(row)

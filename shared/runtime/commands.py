@@ -327,25 +327,52 @@ async def _decide_all(ctx: ServiceContext[Any], specs: Sequence[CommandSpec[Any,
             found.append(kept(given))
             continue
         found.append((given, spec.decider.stream(spec.aggregate_id(call.command, given))))
-    streams = await ctx.store.read_streams(
-        [f[1] for f in found if not isinstance(f, DomainError)], conn=conn)
+    current = await _current_states(
+        ctx, {f[1]: spec.decider for spec, f in zip(specs, found, strict=True)
+              if not isinstance(f, DomainError)}, conn)
     decided: list[_Decided | DomainError] = []
     for spec, call, looked_up in zip(specs, calls, found, strict=True):
         if isinstance(looked_up, DomainError):
             decided.append(looked_up)
             continue
         given, stream = looked_up
-        stored = streams.get(stream, [])
+        version, state = current[stream]
         try:
-            state = fold(stored, spec.decider.evolve, spec.decider.initial)
             require(call.org, spec.action, spec.scope(call.command, state, given))
             events = list(spec.decider.decide(call.command, state, given))
         except DomainError as refusal:
             decided.append(kept(refusal))
             continue
-        decided.append(_Decided(spec, call, given, stream, stored[-1].version if stored else 0,
-                                events))
+        decided.append(_Decided(spec, call, given, stream, version, events))
     return decided
+
+
+async def _current_states(ctx: ServiceContext[Any], deciders: Mapping[str, Decider[Any]],
+                          conn: asyncpg.Connection) -> dict[str, tuple[int, Any]]:
+    """Each stream's version and state, in one query: from the state kept after an earlier
+    command (``ctx.states``) and the events appended since, when the store still holds the
+    event that state was folded up to; else from the stream's first event."""
+    kept = {stream: ctx.states.get(decider, stream) for stream, decider in deciders.items()}
+    read = await ctx.store.read_streams(
+        list(deciders), conn=conn,
+        from_versions={stream: k.version for stream, k in kept.items() if k is not None})
+    current: dict[str, tuple[int, Any]] = {}
+    for stream, decider in deciders.items():
+        events, base = read[stream], kept[stream]
+        state, version = decider.initial, 0
+        if base is not None and events and (events[0].version, events[0].event_id) == (
+                base.version, base.event_id):
+            state, version, events = base.state, base.version, events[1:]
+            ctx.states.hits += 1
+        elif base is not None:  # the store no longer holds what it was folded from
+            events = await ctx.store.read_stream(stream, conn=conn)
+            ctx.states.misses += 1
+        state = fold(events, decider.evolve, state)
+        if events:
+            version = events[-1].version
+            ctx.states.keep(decider, stream, version, events[-1].event_id, state)
+        current[stream] = version, state
+    return current
 
 
 async def execute(ctx: ServiceContext[Any], command: BaseModel, request: Request,

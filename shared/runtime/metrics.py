@@ -210,6 +210,13 @@ class _KitCollector(Collector):
         yield events
         yield dead
         yield waits
+        states = CounterMetricFamily("songji_command_states", "Commands on a long stream that "
+                                     "found its state kept from an earlier one (hit) or kept "
+                                     "but no longer matching the store (miss)",
+                                     labels=["outcome"])
+        states.add_metric(["hit"], ctx.states.hits)
+        states.add_metric(["miss"], ctx.states.misses)
+        yield states
 
 
 async def _refresh_relay_lag(ctx: ServiceContext[Any]) -> None:

@@ -67,6 +67,7 @@ from shared.runtime.metrics import (
     watch_event_loop,
 )
 from shared.runtime.settings import ServiceSettings
+from shared.runtime.states import States
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +138,8 @@ class ServiceContext(Generic[SettingsT]):
     leadership: Leadership | None = None
     # The auditor's verifications of the store's hash chain (shared/audit/jobs.py).
     chain_verifications: ChainVerifications | None = None
+    # The states of long streams, kept between commands (shared/runtime/states.py).
+    states: States = field(default_factory=States)
     # Commands written in batches (CommandSpec.batch_key); made with the context.
     batches: CommandBatches = field(init=False)
 

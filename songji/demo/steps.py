@@ -577,7 +577,7 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
 EMPLOYMENT_STEP = ("Fukang liaison station posts vacancies, refers the matched certified "
                    "workers who consent; employers answer; 1- and 3-month follow-ups (test "
                    "clock)")
-REFERRALS_AT_ONCE = 4  # referrals to one vacancy race for its stream: a few at a time
+REFERRALS_AT_ONCE = 4  # referrals to one vacancy race for its stream: a few at a time each
 
 
 async def certified_workers(api: Departments, run: Run) -> dict[str, list[str]]:
@@ -657,8 +657,11 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
             what=f"record the hire of worker #{worker.index}")
         placed[referral_id] = (vacancy_id, worker_id, wage)
 
-    await each(REFERRALS_AT_ONCE, [(o, w) for o, ids in run.certified_workers.items()
-                                   for w in ids], refer)
+    # Taken a vacancy at a time in turn: the referrals in flight together are spread over the
+    # vacancies' streams rather than racing for one.
+    at_once = min(WORKER_CALLS, REFERRALS_AT_ONCE * len(plan))
+    await each(at_once, interleaved([[(occupation, w) for w in posted_for]
+                                     for occupation, posted_for in plan.values()]), refer)
     # Three months pass on employment's test clock: the 1- and 3-month follow-ups fall due.
     await api.call(HR, "POST", "employment", "/test-clock",
                    json={"days": sc.DAYS_TO_THIRD_MONTH},
@@ -679,7 +682,11 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
                        what=f"follow up worker #{worker.index} at {item['month']} months")
 
     for month in (1, 3):  # a placement's 1-month follow-up before its 3-month one
-        await each(REFERRALS_AT_ONCE, [d for d in due if d["month"] == month], follow_up)
+        by_vacancy: dict[str, list[dict[str, Any]]] = {vacancy_id: [] for vacancy_id in plan}
+        for d in due:
+            if d["month"] == month:
+                by_vacancy[placed[d["referral_id"]][0]].append(d)
+        await each(at_once, interleaved(list(by_vacancy.values())), follow_up)
     referred = sum(1 for o, ids in run.certified_workers.items() for w in ids
                    if sc.consents_to_referral(by_id[w]))
     # Each follow-up recorded cancels its own reminder and task, and a worker who left the

@@ -93,6 +93,10 @@ async def test_http_relay_and_consumer_counts_after_a_registration(
     assert value(enrol_samples, "songji_store_head_position") == 1
     assert value(enrol_samples, "songji_service", service="enrolment") == 1
     assert value(enrol_samples, "songji_event_loop_lag_seconds_count") > 0  # the loop watched
+    # a registration's stream is short: its state is not kept, so neither hit nor miss
+    for outcome in ("hit", "miss"):
+        assert enrol_samples[("songji_command_states_total",
+                              frozenset({("outcome", outcome)}))] == 0
     # notifications: its own registry (none of enrolment's requests), the inbox's outcomes
     assert value(notes_samples, "songji_service", service="notifications") == 1
     assert value(notes_samples, "songji_service", service="enrolment") == 0
