@@ -327,9 +327,12 @@ async def _decide_all(ctx: ServiceContext[Any], specs: Sequence[CommandSpec[Any,
             found.append(kept(given))
             continue
         found.append((given, spec.decider.stream(spec.aggregate_id(call.command, given))))
-    current = await _current_states(
-        ctx, {f[1]: spec.decider for spec, f in zip(specs, found, strict=True)
-              if not isinstance(f, DomainError)}, conn)
+    deciders: dict[str, Decider[Any]] = {}
+    for spec, looked_up in zip(specs, found, strict=True):
+        if not isinstance(looked_up, DomainError):
+            if deciders.setdefault(looked_up[1], spec.decider) is not spec.decider:
+                raise ValueError(f"two deciders for the stream {looked_up[1]}")
+    current = await _current_states(ctx, deciders, conn)
     decided: list[_Decided | DomainError] = []
     for spec, call, looked_up in zip(specs, calls, found, strict=True):
         if isinstance(looked_up, DomainError):
@@ -349,19 +352,18 @@ async def _decide_all(ctx: ServiceContext[Any], specs: Sequence[CommandSpec[Any,
 
 async def _current_states(ctx: ServiceContext[Any], deciders: Mapping[str, Decider[Any]],
                           conn: asyncpg.Connection) -> dict[str, tuple[int, Any]]:
-    """Each stream's version and state, in one query: from the state kept after an earlier
-    command (``ctx.states``) and the events appended since, when the store still holds the
-    event that state was folded up to; else from the stream's first event."""
-    kept = {stream: ctx.states.get(decider, stream) for stream, decider in deciders.items()}
+    """Each stream's version and state, read in one query: from the state kept after an
+    earlier command (``ctx.states``) and the events appended since, when the store still holds
+    the event that state was folded up to; else (a second query) from the stream's start."""
+    bases = {stream: ctx.states.get(decider, stream) for stream, decider in deciders.items()}
     read = await ctx.store.read_streams(
         list(deciders), conn=conn,
-        from_versions={stream: k.version for stream, k in kept.items() if k is not None})
+        from_versions={stream: b.version for stream, b in bases.items() if b is not None})
     current: dict[str, tuple[int, Any]] = {}
     for stream, decider in deciders.items():
-        events, base = read[stream], kept[stream]
+        events, base = read[stream], bases[stream]
         state, version = decider.initial, 0
-        if base is not None and events and (events[0].version, events[0].event_id) == (
-                base.version, base.event_id):
+        if base is not None and events and base.folded_up_to(events[0]):
             state, version, events = base.state, base.version, events[1:]
             ctx.states.hits += 1
         elif base is not None:  # the store no longer holds what it was folded from
@@ -370,7 +372,7 @@ async def _current_states(ctx: ServiceContext[Any], deciders: Mapping[str, Decid
         state = fold(events, decider.evolve, state)
         if events:
             version = events[-1].version
-            ctx.states.keep(decider, stream, version, events[-1].event_id, state)
+            ctx.states.keep(decider, stream, events[-1], state)
         current[stream] = version, state
     return current
 

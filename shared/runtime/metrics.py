@@ -210,9 +210,10 @@ class _KitCollector(Collector):
         yield events
         yield dead
         yield waits
-        states = CounterMetricFamily("songji_command_states", "Commands on a long stream that "
-                                     "found its state kept from an earlier one (hit) or kept "
-                                     "but no longer matching the store (miss)",
+        states = CounterMetricFamily("songji_command_states", "Reads of a long stream by a "
+                                     "command (each attempt's, each stream of a batch) that "
+                                     "built on its state kept from an earlier one (hit) or "
+                                     "found it no longer matching the store (miss)",
                                      labels=["outcome"])
         states.add_metric(["hit"], ctx.states.hits)
         states.add_metric(["miss"], ctx.states.misses)

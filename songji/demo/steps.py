@@ -577,7 +577,7 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
 EMPLOYMENT_STEP = ("Fukang liaison station posts vacancies, refers the matched certified "
                    "workers who consent; employers answer; 1- and 3-month follow-ups (test "
                    "clock)")
-REFERRALS_AT_ONCE = 4  # referrals to one vacancy race for its stream: a few at a time each
+REFERRALS_AT_ONCE = 4  # requests in flight per vacancy, on average (they race for its stream)
 
 
 async def certified_workers(api: Departments, run: Run) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ from shared.aggregate import load
 from shared.eventsourcing.db import create_pool
 from shared.eventsourcing.migrations import apply_migrations
 from shared.eventsourcing.store import EventStore
-from shared.runtime.commands import RetryPolicy, run
+from shared.runtime.commands import RetryPolicy, run, run_each
 from shared.runtime.errors import DomainError
 from shared.runtime.service import ServiceContext
 from shared.runtime.states import States
@@ -128,3 +128,23 @@ async def test_a_state_is_not_built_upon_once_its_events_are_gone(pool: asyncpg.
         await conn.execute("DELETE FROM events WHERE stream_id = $1", stream)
     assert await refusal(ctx, check_in(class_id, "s001")) is None
     assert ctx.states.misses == 1
+
+
+async def test_a_batch_reads_kept_and_new_streams_in_one_query(pool: asyncpg.Pool) -> None:
+    ctx, class_id = context(pool), uuid.uuid4().hex
+    await prepare(ctx, class_id)
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO roster (enrolment_id, class_id, worker_id) "
+                           "VALUES ($1, $2, 'w-2')", uuid.uuid4().hex, class_id)
+    assert await refusal(ctx, check_in(class_id, "s001")) is None
+    assert await refusal(ctx, check_in(class_id, "s002")) is None  # w-1's state kept now
+    w2 = RecordAttendance(class_id=class_id, session_id="s001", worker_id="w-2", minutes=60,
+                          method="face_check")
+    outcomes = await run_each(ctx, [check_in(class_id, "s001"), w2], INSTITUTION, META,
+                              refusable=lambda _: True)
+    assert [getattr(o, "code", None) for o in outcomes] == ["attendance_already_recorded", None]
+    assert (ctx.states.hits, ctx.states.misses) == (1, 0)
+    read = await ctx.store.read_streams(
+        [TRAINEE.stream((class_id, w)) for w in ("w-1", "w-2")],
+        from_versions={TRAINEE.stream((class_id, "w-1")): 2})
+    assert [[e.version for e in events] for events in read.values()] == [[2], [1]]

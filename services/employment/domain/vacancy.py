@@ -39,8 +39,9 @@ VacancyEvent = (VacancyPosted | VacancyClosed | WorkerReferred | ReferralDecline
                 | FollowUpRecorded)
 
 MAX_REFERRALS_PER_VACANCY = 2000
-"""Referrals one vacancy holds (declined ones included): bounds its stream, which every
-referral, answer and follow-up of the vacancy reads."""
+"""Referrals one vacancy holds (declined ones included): bounds its stream, which the first
+command on the vacancy after a service starts reads whole (later ones build on the state kept
+from the last, shared/runtime/states.py)."""
 
 # A placement's first day, within the dates its follow-ups (up to 6 months on) can be on.
 EARLIEST_START = date(2000, 1, 1)
