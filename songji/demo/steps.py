@@ -577,7 +577,7 @@ async def wait_for_notifications(api: Departments, run: Run, progress: Progress)
 EMPLOYMENT_STEP = ("Fukang liaison station posts vacancies, refers the matched certified "
                    "workers who consent; employers answer; 1- and 3-month follow-ups (test "
                    "clock)")
-REFERRALS_AT_ONCE = 4  # requests in flight per vacancy, on average (they race for its stream)
+REFERRALS_AT_ONCE = 2  # requests in flight to one vacancy at most (they race for its stream)
 
 
 async def certified_workers(api: Departments, run: Run) -> dict[str, list[str]]:
@@ -632,6 +632,7 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
         await _matched(api, vacancy_id, set(posted_for))
     by_id = {run.worker_ids[w.index]: w for w in run.scenario.workers}
     placed: dict[str, tuple[str, str, int]] = {}  # referral id -> (vacancy, worker, wage)
+    turns = {vacancy_id: asyncio.Semaphore(REFERRALS_AT_ONCE) for vacancy_id in plan}
 
     async def refer(item: tuple[str, str]) -> None:
         occupation, worker_id = item
@@ -639,6 +640,11 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
         progress.advance()
         if not sc.consents_to_referral(worker):
             return
+        async with turns[vacancy_id]:
+            await refer_and_answer(occupation, worker_id, worker, vacancy_id)
+
+    async def refer_and_answer(occupation: str, worker_id: str, worker: sc.Worker,
+                               vacancy_id: str) -> None:
         referred = await api.call(STATION, "POST", "employment",
                                   f"/vacancies/{vacancy_id}/referrals", json={
                                       "worker_id": worker_id, "consent_method": "signed_form",
@@ -657,8 +663,8 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
             what=f"record the hire of worker #{worker.index}")
         placed[referral_id] = (vacancy_id, worker_id, wage)
 
-    # Taken a vacancy at a time in turn: the referrals in flight together are spread over the
-    # vacancies' streams rather than racing for one.
+    # Taken a vacancy at a time in turn, a few to a vacancy at most: the referrals in flight
+    # together are spread over the vacancies' streams rather than racing for one.
     at_once = min(WORKER_CALLS, REFERRALS_AT_ONCE * len(plan))
     await each(at_once, interleaved([[(occupation, w) for w in posted_for]
                                      for occupation, posted_for in plan.values()]), refer)
@@ -674,12 +680,14 @@ async def place(api: Departments, run: Run, progress: Progress) -> None:
         vacancy_id, worker_id, wage = placed[item["referral_id"]]
         worker = by_id[worker_id]
         stayed = item["month"] < 3 or sc.still_employed_at_3_months(worker)
-        await api.call(STATION, "POST", "employment",
-                       f"/vacancies/{vacancy_id}/referrals/{item['referral_id']}/follow-ups",
-                       json={"month": item["month"], "still_employed": stayed,
-                             "monthly_wage_fen": wage + sc.RAISE_BY_3_MONTHS_FEN
-                             if stayed else None},
-                       what=f"follow up worker #{worker.index} at {item['month']} months")
+        async with turns[vacancy_id]:
+            await api.call(STATION, "POST", "employment",
+                           f"/vacancies/{vacancy_id}/referrals/{item['referral_id']}"
+                           "/follow-ups",
+                           json={"month": item["month"], "still_employed": stayed,
+                                 "monthly_wage_fen": wage + sc.RAISE_BY_3_MONTHS_FEN
+                                 if stayed else None},
+                           what=f"follow up worker #{worker.index} at {item['month']} months")
 
     for month in (1, 3):  # a placement's 1-month follow-up before its 3-month one
         by_vacancy: dict[str, list[dict[str, Any]]] = {vacancy_id: [] for vacancy_id in plan}
@@ -724,9 +732,12 @@ async def _told(api: Departments, at_least: dict[str, int], *,
                 cancelled: dict[str, int]) -> None:
     """Until notifications has made at least so many notices of these kinds, settled every
     one of employment's that is not deferred (the women's federation's lists included), and
-    cancelled at least so many deferred ones."""
+    cancelled at least so many deferred ones. At a county's size it reads tens of thousands of
+    employment's events for them: it is given up on when nothing it counts has changed for
+    ``wait_seconds``."""
     kinds = {*at_least, "womens_followup_placed", "womens_followup_not_placed"}
     deadline = time.monotonic() + api.wait_seconds
+    seen: tuple[object, ...] | None = None
     while True:
         summary = await api.get(HR, "notifications", "/notifications/summary")
         made = {k: sum(r["count"] for r in summary if r["kind"] == k) for k in at_least}
@@ -737,6 +748,9 @@ async def _told(api: Departments, at_least: dict[str, int], *,
         if (not waiting and all(made[k] >= n for k, n in at_least.items())
                 and all(gone[k] >= n for k, n in cancelled.items())):
             return
+        if seen is not None and (made, gone, waiting) != seen:
+            deadline = time.monotonic() + api.wait_seconds
+        seen = made, gone, waiting
         if time.monotonic() > deadline:
             raise DemoError(f"notifications made {made} of {at_least}, cancelled {gone} of "
                             f"{cancelled}, {waiting} waiting")
