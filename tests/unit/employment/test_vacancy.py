@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import date
 
@@ -112,3 +113,16 @@ def test_a_month_later_is_the_months_last_day_when_the_day_does_not_exist() -> N
     assert add_months(date(2025, 1, 31), 1) == date(2025, 2, 28)
     assert add_months(date(2024, 11, 30), 3) == date(2025, 2, 28)
     assert add_months(date(2025, 9, 15), 6) == date(2026, 3, 15)
+
+
+def test_a_state_built_upon_is_left_as_it_was() -> None:
+    """Commands share a kept state (shared/runtime/states.py): folding later events onto it,
+    and deciding on it, must make new states and leave it as it was."""
+    base = state_after(posted(), refer(state_after(posted())))
+    before = copy.deepcopy(base)
+    placed = state_after(posted(), refer(state_after(posted())), hire(base))
+    later = fold_data(((e.ce_type(), e.model_dump(mode="json")) for e in hire(base)),
+                      VACANCY.evolve, base)
+    refer(base, worker="w-2", referral="r-2")
+    assert later == placed != base
+    assert base == before and base.referrals["r-1"].status == "referred"
