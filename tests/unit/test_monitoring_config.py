@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from services.funding.metrics import funding_gauges
 from shared.eventsourcing.topics import SERVICES
 from shared.runtime.metrics import install_metrics
+from shared.runtime.states import States
 
 MONITORING = Path(__file__).parents[2] / "deploy" / "monitoring"
 SUFFIXES = {"counter": ("",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum"),
@@ -41,7 +42,7 @@ def exported() -> set[str]:
                             outage_waits=0)
     app.state.ctx = SimpleNamespace(
         relay=SimpleNamespace(topic="t", published=0, quarantined=0, failures_in_a_row=0),
-        inboxes=[inbox], kafka_consumers={}, metrics=metrics, pool=None)
+        inboxes=[inbox], kafka_consumers={}, metrics=metrics, pool=None, states=States())
     with TestClient(app) as client:
         assert client.get("/nowhere").status_code == 404
         text = client.get("/metrics").text
